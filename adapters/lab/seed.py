@@ -1,0 +1,56 @@
+"""Seed both lab simulators: the cloud SDDC topology always, the on-prem estate unless bare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adapters.lab.estate_seed import seed_estate
+from adapters.lab.topology import build_topology
+from adapters.vcenter.connection import connect
+from migrate.config import SiteConfig
+from migrate.lab.estate import CLOUD, ONPREM, Estate
+from migrate.log import get_logger
+from migrate.progress import progress_bar
+
+__all__ = ["seed_lab"]
+
+log = get_logger(__name__)
+
+
+def seed_lab(config: SiteConfig, estate: Estate | None, *, datastore_roots: dict[str, Path],
+             passwords: dict[str, str]) -> dict[str, Any]:
+    """Build the topologies and the estate; return a manifest of what was seeded (no secrets)."""
+    assert config.target is not None
+    with connect(config.target, passwords["cloud"]) as cloud:
+        build_topology(cloud, CLOUD, datastore_roots["cloud"])
+    log.info("cloud SDDC ready", datacenter=CLOUD.datacenter, hosts=sum(map(len, CLOUD.clusters.values())))
+    if estate is None:
+        return {}
+    with connect(config.source, passwords["onprem"]) as onprem:
+        built = build_topology(onprem, ONPREM, datastore_roots["onprem"])
+        with progress_bar("seeding on-prem estate", 2 * len(estate.vms)) as advance:
+            seeded = seed_estate(onprem, estate, built, ONPREM.datacenter, advance)
+    log.info("on-prem estate seeded", vms=len(seeded))
+    return {
+        "seed": estate.seed,
+        "vms": [
+            {
+                "name": item.spec.name, "instance_uuid": item.instance_uuid, "moref": item.ref._moId,
+                "app": item.spec.app, "tier": item.spec.tier, "env": item.spec.env,
+                "cluster": item.spec.cluster, "host": item.spec.host, "cpus": item.spec.cpus,
+                "memory_mb": item.spec.memory_mb, "ip": item.spec.ip, "hostname": item.spec.hostname,
+                "portgroup": item.spec.portgroup, "powered_on": item.spec.powered_on, "owner": item.spec.owner,
+                "vapp": item.spec.vapp, "guest_id": item.spec.guest_id, "firmware": item.spec.firmware,
+                "disks": [
+                    {"datastore": ds, "path": path, "size_gb": disk.size_gb, "seeded_bytes": disk.seeded_bytes,
+                     "sha256": sha}
+                    for (ds, path), disk, sha in zip(item.disk_files, item.spec.disks, item.disk_sha256, strict=True)
+                ],
+            }
+            for item in seeded
+        ],
+        "rules": [{"name": r.name, "cluster": r.cluster, "vms": list(r.vms), "keep_together": r.keep_together}
+                  for r in estate.rules],
+        "vapps": estate.vapps,
+    }

@@ -1,0 +1,97 @@
+"""Log in to a vCenter over SOAP (pyvmomi) with the site config's TLS trust; map failures to AdapterError."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pyVim import connect as pyvim_connect
+from pyVmomi import vim, vmodl
+from pyVmomi.Security import ThumbprintMismatchException
+
+from adapters.vcenter.collector import fault_name
+from adapters.vcenter.tls import ssl_context, thumbprint_for_pyvmomi
+from migrate.config import VCenterEndpoint, resolve_password
+from migrate.errors import AdapterError
+
+__all__ = ["VCenterSession", "connect"]
+
+CONNECT_TIMEOUT_S = 15
+
+
+@dataclass
+class VCenterSession:
+    """A logged-in SOAP session plus what the other vCenter clients (REST, datastore HTTP) need."""
+
+    endpoint: VCenterEndpoint
+    si: vim.ServiceInstance
+    password: str
+
+    @property
+    def about(self) -> Any:
+        return self.si.content.about
+
+    @property
+    def session_cookie(self) -> str:
+        """The vmware_soap_session cookie value, for datastore HTTP requests."""
+        cookie: str = self.si._stub.cookie
+        return cookie.split("=", 1)[1].split(";", 1)[0].strip('"')
+
+    @property
+    def base_url(self) -> str:
+        parts = urlsplit(self.endpoint.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def close(self) -> None:
+        try:
+            self.si.content.sessionManager.Logout()
+        except Exception:  # noqa: BLE001,S110 - best effort: the session may already be gone
+            pass
+
+    def __enter__(self) -> VCenterSession:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSession:
+    """Log in to `endpoint`; raise AdapterError naming the endpoint (never the password) on failure."""
+    if password is None:
+        password = resolve_password(endpoint)
+    parts = urlsplit(endpoint.url)
+    where = parts.netloc
+    try:
+        si = pyvim_connect.SmartConnect(
+            protocol=parts.scheme,
+            host=parts.hostname,
+            port=parts.port or (443 if parts.scheme == "https" else 80),
+            path=parts.path or "/sdk",
+            user=endpoint.username,
+            pwd=password,
+            sslContext=ssl_context(endpoint.tls) if parts.scheme == "https" else None,
+            thumbprint=thumbprint_for_pyvmomi(endpoint.tls),
+            httpConnectionTimeout=CONNECT_TIMEOUT_S,
+        )
+    except vim.fault.InvalidLogin:
+        raise AdapterError("vcenter", "login", f"invalid user name or password for {endpoint.username!r}",
+                           endpoint=where) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise AdapterError("vcenter", "connect", f"TLS certificate not trusted ({exc.verify_message}); "
+                           "set tls.ca_file or tls.thumbprint", endpoint=where) from None
+    except ThumbprintMismatchException:
+        raise AdapterError("vcenter", "connect", "server certificate does not match tls.thumbprint",
+                           endpoint=where) from None
+    except vim.fault.HostConnectFault as exc:
+        raise AdapterError("vcenter", "connect", f"{fault_name(exc)}: {exc.msg}", endpoint=where) from None
+    except vmodl.MethodFault as exc:
+        raise AdapterError("vcenter", "login", f"{fault_name(exc)}: {exc.msg}", endpoint=where) from None
+    except (OSError, http.client.HTTPException, socket.timeout) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise AdapterError("vcenter", "connect", f"cannot reach the vCenter ({reason})", retryable=True,
+                           endpoint=where) from None
+    return VCenterSession(endpoint=endpoint, si=si, password=password)

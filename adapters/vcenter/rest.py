@@ -1,0 +1,96 @@
+"""vAPI REST client for the parts SOAP does not cover (the tagging service)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from adapters.vcenter.connection import VCenterSession
+from adapters.vcenter.tls import requests_session
+from migrate.errors import AdapterError
+
+__all__ = ["RestClient", "TaggingClient"]
+
+_SESSION_HEADER = "vmware-api-session-id"
+
+
+class RestClient:
+    """A logged-in /rest session on the same vCenter as a SOAP session."""
+
+    def __init__(self, vc: VCenterSession, timeout: float = 30.0) -> None:
+        self._base = vc.base_url + "/rest"
+        self._where = vc.endpoint.host
+        self._timeout = timeout
+        self._http = requests_session(vc.endpoint.tls)
+        response = self._send("POST", "/com/vmware/cis/session", "login",
+                              auth=(vc.endpoint.username, vc.password))
+        self._http.headers[_SESSION_HEADER] = response["value"]
+
+    def _send(self, method: str, path: str, op: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, self._base + path, timeout=self._timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise AdapterError("vcenter-rest", op, f"cannot reach the vAPI endpoint ({type(exc).__name__} {exc})",
+                               retryable=True, endpoint=self._where) from None
+        if response.status_code == 401:
+            raise AdapterError("vcenter-rest", op, "not authorised", endpoint=self._where)
+        if response.status_code >= 400:
+            raise AdapterError("vcenter-rest", op, f"HTTP {response.status_code}",
+                               retryable=response.status_code >= 500, endpoint=self._where)
+        return response.json() if response.content else None
+
+    def get(self, path: str, op: str, **params: str) -> Any:
+        return self._send("GET", path, op, params=params or None)
+
+    def post(self, path: str, op: str, body: Any = None, **params: str) -> Any:
+        return self._send("POST", path, op, json=body, params=params or None)
+
+    def close(self) -> None:
+        try:
+            self._http.delete(self._base + "/com/vmware/cis/session", timeout=self._timeout)
+        except requests.RequestException:
+            pass
+        self._http.close()
+
+
+class TaggingClient:
+    """Categories, tags and tag associations (com.vmware.cis.tagging)."""
+
+    _CATEGORY = "/com/vmware/cis/tagging/category"
+    _TAG = "/com/vmware/cis/tagging/tag"
+    _ASSOC = "/com/vmware/cis/tagging/tag-association"
+
+    def __init__(self, rest: RestClient) -> None:
+        self._rest = rest
+
+    def create_category(self, name: str, *, cardinality: str = "SINGLE",
+                        types: tuple[str, ...] = ("VirtualMachine",)) -> str:
+        spec = {"create_spec": {"name": name, "description": "", "cardinality": cardinality,
+                                "associable_types": list(types)}}
+        return str(self._rest.post(self._CATEGORY, "create category", spec)["value"])
+
+    def create_tag(self, category_id: str, name: str) -> str:
+        spec = {"create_spec": {"name": name, "description": "", "category_id": category_id}}
+        return str(self._rest.post(self._TAG, "create tag", spec)["value"])
+
+    def attach(self, tag_id: str, object_ids: list[tuple[str, str]]) -> None:
+        """Attach one tag to many objects given as (type, moref value)."""
+        body = {"object_ids": [{"type": t, "id": i} for t, i in object_ids]}
+        self._rest.post(f"{self._ASSOC}/id:{tag_id}", "attach tag", body,
+                        **{"~action": "attach-tag-to-multiple-objects"})
+
+    def categories(self) -> list[dict[str, Any]]:
+        ids = self._rest.get(self._CATEGORY, "list categories")["value"]
+        return [self._rest.get(f"{self._CATEGORY}/id:{i}", "get category")["value"] for i in ids]
+
+    def tags(self) -> list[dict[str, Any]]:
+        ids = self._rest.get(self._TAG, "list tags")["value"]
+        return [self._rest.get(f"{self._TAG}/id:{i}", "get tag")["value"] for i in ids]
+
+    def attached_tags(self, object_ids: list[tuple[str, str]]) -> dict[str, list[str]]:
+        """moref value -> tag ids, for many objects in one call."""
+        body = {"object_ids": [{"type": t, "id": i} for t, i in object_ids]}
+        result = self._rest.post(self._ASSOC, "list attached tags", body,
+                                 **{"~action": "list-attached-tags-on-objects"})["value"]
+        return {item["object_id"]["id"]: list(item["tag_ids"]) for item in result}

@@ -1,0 +1,71 @@
+"""`migrate lab up|down|status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from migrate.cli.output import Reporter, command_errors, json_option
+from migrate.errors import OperationalError
+from migrate.lab.manager import DEFAULT_LAB_DIR, lab_down, lab_status, lab_up
+from migrate.lab.summary import lab_summary, render_lab_summary
+
+__all__ = ["lab"]
+
+dir_option = click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+                          default=DEFAULT_LAB_DIR, show_default=True, help="Where the lab keeps its files.")
+
+
+@click.group()
+def lab() -> None:
+    """The built-in lab: on-prem and cloud vCenter simulators plus an AWS (moto) server on 127.0.0.1.
+
+    Needs Go and Debian's golang-github-vmware-govmomi-dev to build the simulator once (the README's
+    set-up installs them). `lab up` writes DIR/site.yaml for the other commands.
+    """
+
+
+@lab.command()
+@dir_option
+@click.option("--vms", type=int, default=40, show_default=True, help="How many VMs the on-prem vCenter holds.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated estate.")
+@click.option("--bare", is_flag=True, help="Skip seeding; use the simulator's own model (for scale runs).")
+@json_option
+@command_errors
+def up(directory: Path, vms: int, seed: int, bare: bool, as_json: bool) -> None:
+    """Start the lab (or find it running) and print what it holds. Idempotent."""
+    info = lab_up(directory, vms=vms, seed=seed, bare=bare)
+
+    def human(data: dict[str, Any]) -> str:
+        return (render_lab_summary(data) + f"\nNext: migrate check --config {data['site_config']}"
+                f"\nStop: migrate lab down --dir {directory}")
+
+    Reporter(as_json).result(lab_summary(info), human)
+
+
+@lab.command()
+@dir_option
+@json_option
+@command_errors
+def down(directory: Path, as_json: bool) -> None:
+    """Stop every process the lab started and remove its files."""
+    stopped = lab_down(directory)
+    Reporter(as_json).result({"directory": str(directory), "stopped": stopped},
+                             lambda d: f"lab in {d['directory']} stopped" if d["stopped"] else "no lab was running")
+
+
+@lab.command()
+@dir_option
+@json_option
+@command_errors
+def status(directory: Path, as_json: bool) -> None:
+    """Show whether the lab runs and what it holds (exit 1 when it does not run)."""
+    info = lab_status(directory)
+    if info is None:
+        raise OperationalError(f"no lab in {directory}; start one with `migrate lab up --dir {directory}`")
+    data = lab_summary(info)
+    Reporter(as_json).result(data, render_lab_summary)
+    if not data["running"]:
+        raise SystemExit(1)

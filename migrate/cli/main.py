@@ -1,0 +1,37 @@
+"""The `migrate` command: a thin layer over the library verbs."""
+
+from __future__ import annotations
+
+import click
+
+from migrate import __version__
+from migrate.cli.check_cmd import check
+from migrate.cli.lab_cmd import lab
+from migrate.cli.schema_cmd import schema
+from migrate.log import configure_logging
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="migrate")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+              show_default=True, envvar="MIGRATE_LOG_LEVEL", help="Log detail on stderr.")
+@click.option("--log-json/--no-log-json", default=None,
+              help="Force JSON (or console) logs; default is JSON when stderr is not a terminal.")
+def cli(log_level: str, log_json: bool | None) -> None:
+    """Plan and run VMware migrations to the cloud: discover, graph, plan waves, run, re-platform.
+
+    Every command takes --json for machine output on stdout. Exit codes: 0 success,
+    1 operational failure (unreachable endpoint, failed task), 2 bad input (every problem listed).
+    """
+    configure_logging(log_level, json_logs=log_json)
+
+
+cli.add_command(lab)
+cli.add_command(check)
+cli.add_command(schema)
+
+
+def main() -> None:
+    cli(prog_name="migrate")

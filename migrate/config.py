@@ -1,0 +1,238 @@
+"""Site configuration (site.yaml): where the vCenters and AWS are, and how to map networks/datastores."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from migrate.errors import InputError, Problem
+from migrate.fileio import load_yaml_mapping, validation_problems
+from migrate.redact import register_secret
+
+__all__ = [
+    "AwsSettings",
+    "Mappings",
+    "SiteConfig",
+    "TlsSettings",
+    "VCenterEndpoint",
+    "load_site_config",
+    "resolve_password",
+]
+
+SITE_CONFIG_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsSettings(_Strict):
+    """How to trust the server's certificate. Verification is on unless `verify: false`."""
+
+    verify: bool = True
+    ca_file: Path | None = Field(None, description="PEM bundle of CAs to trust instead of the system store")
+    thumbprint: str | None = Field(
+        None, description="pin the server certificate by its SHA-256 (or SHA-1) fingerprint, hex with colons"
+    )
+
+    @field_validator("thumbprint")
+    @classmethod
+    def _thumbprint_is_hex(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(":", "").lower()
+        if len(digits) not in (40, 64) or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError("must be a SHA-1 or SHA-256 fingerprint in hex, e.g. AB:CD:...")
+        return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2)).upper()
+
+
+class VCenterEndpoint(_Strict):
+    """One vCenter: the on-prem source or the cloud SDDC target."""
+
+    name: str = Field(..., min_length=1, description="short label used in logs and reports")
+    url: str = Field(..., description="SDK endpoint, https://host[:port]/sdk")
+    username: str = Field(..., min_length=1)
+    password_env: str | None = Field(None, description="name of the environment variable holding the password")
+    password_file: Path | None = Field(None, description="file holding the password (mode 0600)")
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    datacenter: str | None = None
+    cluster: str | None = Field(None, description="target cluster for placement (target only)")
+    datastore: str | None = Field(None, description="default datastore for placement (target only)")
+    folder: str | None = Field(None, description="VM folder for placement (target only)")
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_sdk(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must look like https://host[:port]/sdk")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; use username and password_env/password_file")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> VCenterEndpoint:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password_env or password_file")
+        if self.url.startswith("http://") and self.tls.verify:
+            raise ValueError("url is plain http but tls.verify is true; use https")
+        return self
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
+
+class AwsSettings(_Strict):
+    """AWS account access. Credentials come from the standard chain unless a profile/file is named."""
+
+    region: str = Field(..., min_length=1)
+    endpoint_url: str | None = Field(None, description="override the service endpoint (e.g. the lab's moto)")
+    profile: str | None = None
+    credentials_file: Path | None = Field(None, description="shared credentials file to use instead of ~/.aws")
+    ca_bundle: Path | None = Field(None, description="PEM bundle to verify the endpoint's TLS certificate")
+
+
+class Mappings(_Strict):
+    """Source name -> target name, for port groups and datastores."""
+
+    networks: dict[str, str] = Field(default_factory=dict)
+    datastores: dict[str, str] = Field(default_factory=dict)
+
+
+class SiteConfig(_Strict):
+    """The whole site.yaml."""
+
+    version: Literal[1] = SITE_CONFIG_VERSION
+    source: VCenterEndpoint
+    target: VCenterEndpoint | None = None
+    aws: AwsSettings | None = None
+    mappings: Mappings = Field(default_factory=Mappings)
+
+    def relative_to(self, base: Path) -> SiteConfig:
+        """Resolve every relative file path against `base` (the site.yaml's folder)."""
+        data = self.model_copy(deep=True)
+        for endpoint in (data.source, data.target):
+            if endpoint is None:
+                continue
+            if endpoint.password_file and not endpoint.password_file.is_absolute():
+                endpoint.password_file = base / endpoint.password_file
+            if endpoint.tls.ca_file and not endpoint.tls.ca_file.is_absolute():
+                endpoint.tls.ca_file = base / endpoint.tls.ca_file
+        if data.aws:
+            if data.aws.credentials_file and not data.aws.credentials_file.is_absolute():
+                data.aws.credentials_file = base / data.aws.credentials_file
+            if data.aws.ca_bundle and not data.aws.ca_bundle.is_absolute():
+                data.aws.ca_bundle = base / data.aws.ca_bundle
+        return data
+
+
+def _govc_defaults(env: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
+    """The source endpoint as the govc variables describe it (GOVC_URL, GOVC_USERNAME, ...)."""
+    url = env.get("GOVC_URL")
+    if not url:
+        return {}
+    if "://" not in url:
+        url = "https://" + url
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    found: dict[str, Any] = {
+        "name": "source",
+        "url": urlunsplit((parts.scheme, netloc, parts.path if parts.path not in ("", "/") else "/sdk", "", "")),
+    }
+    username = env.get("GOVC_USERNAME") or parts.username
+    if username:
+        found["username"] = username
+    if env.get("GOVC_PASSWORD"):
+        found["password_env"] = "GOVC_PASSWORD"
+    tls: dict[str, Any] = {}
+    if env.get("GOVC_INSECURE", "").lower() in ("1", "true", "yes"):
+        tls["verify"] = False
+    if env.get("GOVC_TLS_CA_CERTS"):
+        tls["ca_file"] = env["GOVC_TLS_CA_CERTS"]
+    known_hosts = env.get("GOVC_TLS_KNOWN_HOSTS")
+    if known_hosts and Path(known_hosts).is_file():
+        for line in Path(known_hosts).read_text().splitlines():
+            fields = line.split()
+            if len(fields) == 2 and fields[0] == netloc:
+                tls["thumbprint"] = fields[1]
+    if tls:
+        found["tls"] = tls
+    return found
+
+
+def load_site_config(path: str | Path, env: dict[str, str] | None = None) -> SiteConfig:
+    """Read and check site.yaml; raise InputError listing every problem (file and field)."""
+    path = Path(path)
+    environ = dict(os.environ) if env is None else env
+    raw = load_yaml_mapping(path)
+    govc = _govc_defaults(environ)
+    if govc:
+        source = raw.get("source")
+        if source is None:
+            raw["source"] = govc
+        elif isinstance(source, dict):
+            raw["source"] = {**govc, **source}
+    config = validation_problems(SiteConfig, raw, str(path))
+    config = config.relative_to(path.parent)
+    problems = list(_file_problems(config, str(path), environ))
+    if problems:
+        raise InputError(problems)
+    return config
+
+
+def _file_problems(config: SiteConfig, file: str, env: dict[str, str]) -> list[Problem]:
+    problems: list[Problem] = []
+    for role, endpoint in (("source", config.source), ("target", config.target)):
+        if endpoint is None:
+            continue
+        if endpoint.password_env and endpoint.password_env not in env:
+            problems.append(Problem(file, f"{role}.password_env",
+                                    f"environment variable {endpoint.password_env} is not set"))
+        if endpoint.password_file:
+            problems.extend(_password_file_problems(endpoint.password_file, file, f"{role}.password_file"))
+        if endpoint.tls.ca_file and not endpoint.tls.ca_file.is_file():
+            problems.append(Problem(file, f"{role}.tls.ca_file", f"no such file: {endpoint.tls.ca_file}"))
+    if config.aws:
+        for name in ("credentials_file", "ca_bundle"):
+            value = getattr(config.aws, name)
+            if value is not None and not value.is_file():
+                problems.append(Problem(file, f"aws.{name}", f"no such file: {value}"))
+    return problems
+
+
+def _password_file_problems(path: Path, file: str, field: str) -> list[Problem]:
+    if not path.is_file():
+        return [Problem(file, field, f"no such file: {path}")]
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [Problem(file, field, f"{path} is readable by group or others; chmod 600 it")]
+    return []
+
+
+def resolve_password(endpoint: VCenterEndpoint, env: dict[str, str] | None = None) -> str:
+    """Read the endpoint's password from its env variable or file and register it for redaction."""
+    environ = os.environ if env is None else env
+    if endpoint.password_env:
+        password = environ.get(endpoint.password_env)
+        if password is None:
+            raise InputError.single("site config", f"{endpoint.name}.password_env",
+                                    f"environment variable {endpoint.password_env} is not set")
+    else:
+        assert endpoint.password_file is not None
+        try:
+            password = endpoint.password_file.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise InputError.single(str(endpoint.password_file), "", f"cannot read password: {exc}") from None
+    register_secret(password)
+    return password

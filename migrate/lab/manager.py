@@ -1,0 +1,259 @@
+"""`migrate lab up|down|status`: start, seed, describe and stop the lab in one directory."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrate.config import load_site_config
+from migrate.errors import InputError, LabError
+from migrate.fileio import atomic_write, write_json, write_yaml
+from migrate.lab.certs import make_lab_certificates
+from migrate.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, make_estate
+from migrate.lab.flows import flows_csv
+from migrate.lab.processes import ManagedProcess, free_port, start_process, wait_for_file, wait_for_port
+from migrate.lab.vcsim_build import vcsim_binary
+from migrate.log import get_logger
+
+__all__ = ["DEFAULT_LAB_DIR", "LabInfo", "lab_down", "lab_status", "lab_up"]
+
+DEFAULT_LAB_DIR = Path("migrate-lab")
+STATE_FILE = "lab.json"
+LAB_REGION = "us-east-1"
+_OWNED = ("site.yaml", "flows.csv", "estate.json", STATE_FILE, ".lock")
+_OWNED_DIRS = ("tls", "secrets", "run", "logs", "datastores")
+log = get_logger(__name__)
+
+
+@dataclass
+class LabInfo:
+    """What a running lab holds and where to reach it."""
+
+    directory: Path
+    vms: int
+    seed: int
+    bare: bool
+    endpoints: dict[str, str]
+    instance_uuids: dict[str, str]
+    processes: list[ManagedProcess]
+    startup_seconds: float
+    ready: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def site_config(self) -> Path:
+        return self.directory / "site.yaml"
+
+    @property
+    def flows(self) -> Path | None:
+        path = self.directory / "flows.csv"
+        return path if path.exists() else None
+
+    def running(self) -> bool:
+        return self.ready and all(p.alive() for p in self.processes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "directory": str(self.directory), "vms": self.vms, "seed": self.seed, "bare": self.bare,
+            "endpoints": self.endpoints, "instance_uuids": self.instance_uuids,
+            "processes": [p.to_dict() for p in self.processes], "startup_seconds": self.startup_seconds,
+            "ready": self.ready, "site_config": str(self.site_config),
+            "flows": str(self.flows) if self.flows else None, **self.extras,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabInfo:
+        known = {"site_config", "flows", "directory", "vms", "seed", "bare", "endpoints", "instance_uuids",
+                 "processes", "startup_seconds", "ready"}
+        return cls(
+            directory=Path(data["directory"]), vms=data["vms"], seed=data["seed"], bare=data["bare"],
+            endpoints=data["endpoints"], instance_uuids=data["instance_uuids"],
+            processes=[ManagedProcess(**p) for p in data["processes"]],
+            startup_seconds=data["startup_seconds"], ready=data.get("ready", False),
+            extras={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _read_state(directory: Path) -> LabInfo | None:
+    path = directory / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return LabInfo.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LabError(f"{path} is corrupt ({exc}); stop its servers by hand and delete it") from None
+
+
+def lab_status(directory: Path = DEFAULT_LAB_DIR) -> LabInfo | None:
+    """The lab in `directory`, or None when there is none."""
+    return _read_state(directory.resolve())
+
+
+def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, bare: bool = False) -> LabInfo:
+    """Start (or find running) the lab in `directory` and write its site.yaml. Idempotent."""
+    if vms < 1:
+        raise InputError.single("--vms", "vms", "must be at least 1")
+    estate = None if bare else make_estate(vms, seed)   # validates --vms before anything starts
+    directory = directory.resolve()
+    with _locked(directory):
+        current = _read_state(directory)
+        if current is not None:
+            if current.running():
+                if (current.vms, current.seed, current.bare) != (vms, seed, bare):
+                    raise InputError.single("--vms/--seed/--bare", "",
+                                            f"a lab with vms={current.vms} seed={current.seed} "
+                                            f"bare={current.bare} is already running in {directory}; "
+                                            "run `migrate lab down` first")
+                return current
+            log.info("lab state is stale; cleaning up", directory=str(directory))
+            _stop_and_clean(directory, current)
+        try:
+            return _start(directory, vms=vms, seed=seed, bare=bare, estate=estate)
+        except BaseException:
+            _stop_and_clean(directory, _read_state(directory))
+            raise
+
+
+def lab_down(directory: Path = DEFAULT_LAB_DIR) -> bool:
+    """Stop every process the lab started and remove its files; False when there was no lab."""
+    directory = directory.resolve()
+    if not directory.exists():
+        return False
+    with _locked(directory):
+        current = _read_state(directory)
+        _stop_and_clean(directory, current)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass   # the user keeps other files there
+    return current is not None
+
+
+def _stop_and_clean(directory: Path, info: LabInfo | None) -> None:
+    for proc in info.processes if info else []:
+        proc.stop()
+    for name in _OWNED_DIRS:
+        shutil.rmtree(directory / name, ignore_errors=True)
+    for name in _OWNED:
+        if name != ".lock":
+            (directory / name).unlink(missing_ok=True)
+    (directory / ".lock").unlink(missing_ok=True)
+
+
+def _write_password(path: Path) -> str:
+    password = secrets.token_urlsafe(18)
+    atomic_write(path, password + "\n", mode=0o600)
+    return password
+
+
+def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> LabInfo:
+    started = time.monotonic()
+    binary = vcsim_binary()
+    (directory / "secrets").mkdir(mode=0o700, exist_ok=True)
+    certs = make_lab_certificates(directory / "tls")
+    uuids = {"onprem": str(uuid.uuid4()), "cloud": str(uuid.uuid4())}
+    info = LabInfo(directory=directory, vms=vms, seed=seed, bare=bare, endpoints={}, instance_uuids=uuids,
+                   processes=[], startup_seconds=0.0)
+
+    passwords: dict[str, str] = {}
+    url_files: dict[str, Path] = {}
+    for name in ("onprem", "cloud"):
+        passwords[name] = _write_password(directory / "secrets" / f"{name}.password")
+        url_files[name] = directory / "run" / f"{name}.url"
+        url_files[name].parent.mkdir(exist_ok=True)
+        url_files[name].unlink(missing_ok=True)
+        topo = ONPREM if name == "onprem" else CLOUD
+        cmd = [str(binary), "-listen", "127.0.0.1:0", "-cert", str(certs.cert_file), "-key", str(certs.key_file),
+               "-uuid", uuids[name], "-url-file", str(url_files[name]),
+               "-host-cores", str(topo.host_cores), "-host-memory-mb", str(topo.host_memory_mb)]
+        cmd += ["-vm", str(vms), "-cluster", "1", "-host", "8"] if (bare and name == "onprem") else ["-empty"]
+        env = {"PATH": os.environ.get("PATH", ""), "VCSIM_PASSWORD": passwords[name], "TMPDIR": str(
+            (directory / "datastores" / name).resolve())}
+        Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+        info.processes.append(start_process(f"vcsim-{name}", cmd, directory / "logs" / f"{name}.log", env=env))
+        _save(info)
+
+    moto_port = free_port()
+    aws_credentials = directory / "secrets" / "aws-credentials"
+    atomic_write(aws_credentials, "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+                 mode=0o600)
+    moto_env = {**os.environ, "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
+                "MOTO_ENABLE_AMI_VALIDATION": "true"}
+    moto = start_process("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port),
+                                  "-c", str(certs.cert_file), "-k", str(certs.key_file)],
+                         directory / "logs" / "moto.log", env=moto_env)
+    info.processes.append(moto)
+    _save(info)
+
+    startup_timeout = 60 + vms / 100
+    for proc, name in zip(info.processes, ("onprem", "cloud"), strict=False):
+        info.endpoints[name] = wait_for_file(url_files[name], proc, startup_timeout)
+    wait_for_port(moto_port, moto, 60)
+    info.endpoints["aws"] = f"https://127.0.0.1:{moto_port}"
+
+    site = _site_document(info, certs.ca_file, bare)
+    write_yaml(directory / "site.yaml", site, header="# Written by `migrate lab up`: the built-in lab.\n")
+    config = load_site_config(directory / "site.yaml")
+
+    from adapters.lab.seed import seed_lab   # only adapters/ touches pyvmomi
+
+    manifest = seed_lab(config, estate, datastore_roots={n: directory / "datastores" / n for n in uuids},
+                        passwords=passwords)
+    if estate is not None:
+        write_json(directory / "estate.json", manifest)
+        atomic_write(directory / "flows.csv", flows_csv(estate))
+    info.startup_seconds = round(time.monotonic() - started, 2)
+    info.ready = True
+    _save(info)
+    return info
+
+
+def _save(info: LabInfo) -> None:
+    write_json(info.directory / STATE_FILE, info.to_dict())
+
+
+def _site_document(info: LabInfo, ca_file: Path, bare: bool) -> dict[str, Any]:
+    def endpoint(name: str, topo_target: bool) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "name": name,
+            "url": info.endpoints[name],
+            "username": "administrator@vsphere.local",
+            "password_file": f"secrets/{name}.password",
+            "tls": {"verify": True, "ca_file": os.path.relpath(ca_file, info.directory)},
+        }
+        if topo_target:
+            doc.update(datacenter=CLOUD.datacenter, cluster=next(iter(CLOUD.clusters)),
+                       datastore=next(iter(CLOUD.datastores)), folder=CLOUD.vm_folder)
+        else:
+            doc["datacenter"] = "DC0" if bare else ONPREM.datacenter
+        return doc
+
+    networks = {"DC0_DVPG0": "seg-app", "VM Network": "seg-app"} if bare else NETWORK_MAP
+    datastores = {"LocalDS_0": "WorkloadDatastore"} if bare else DATASTORE_MAP
+    return {
+        "version": 1,
+        "source": endpoint("onprem", False),
+        "target": endpoint("cloud", True),
+        "aws": {"region": LAB_REGION, "endpoint_url": info.endpoints["aws"],
+                "credentials_file": "secrets/aws-credentials", "ca_bundle": os.path.relpath(ca_file, info.directory)},
+        "mappings": {"networks": dict(networks), "datastores": dict(datastores)},
+    }
