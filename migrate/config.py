@@ -24,7 +24,7 @@ __all__ = [
     "resolve_password",
 ]
 
-SITE_CONFIG_VERSION = 1
+SITE_CONFIG_VERSION: Literal[1] = 1
 
 
 class _Strict(BaseModel):
@@ -155,7 +155,7 @@ def _govc_defaults(env: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
     if username:
         found["username"] = username
     if env.get("GOVC_PASSWORD"):
-        found["password_env"] = "GOVC_PASSWORD"
+        found["password_env"] = "GOVC_PASSWORD"  # noqa: S105 - a variable name, not a password
     tls: dict[str, Any] = {}
     if env.get("GOVC_INSECURE", "").lower() in ("1", "true", "yes"):
         tls["verify"] = False

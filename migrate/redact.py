@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "redact", "redact_text", "register_secret", "is_secret_key"]
+__all__ = ["REDACTED", "is_secret_key", "redact", "redact_text", "register_secret"]
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|credential|api[_-]?key|private[_-]?key", re.I)

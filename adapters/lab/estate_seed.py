@@ -11,7 +11,7 @@ from pyVmomi import vim
 from adapters.lab.topology import BuiltTopology, resource_spec
 from adapters.vcenter.collector import read_properties, wait_for_task
 from adapters.vcenter.connection import VCenterSession
-from adapters.vcenter.datastore_http import DatastoreFiles
+from adapters.vcenter.datastore_http import DatastoreFiles, split_datastore_path
 from adapters.vcenter.rest import RestClient, TaggingClient
 from migrate.lab.estate import Estate, VmSpec, disk_bytes
 
@@ -86,8 +86,8 @@ def _create_vms(vc: VCenterSession, estate: Estate, built: BuiltTopology,
             task = built.vm_folder.CreateVM_Task(config=config, pool=built.pools[vm.cluster], host=host)
         ref = wait_for_task(si, task, f"create VM {vm.name}", endpoint=where)
         props = read_properties(si, ref, ["config.instanceUuid", "config.hardware.device"])
-        files = [(d.backing.fileName.split("]", 1)[0].lstrip("["), d.backing.fileName.split("] ", 1)[1])
-                 for d in props["config.hardware.device"] if isinstance(d, vim.vm.device.VirtualDisk)]
+        disks: list[Any] = [d for d in props["config.hardware.device"] if isinstance(d, vim.vm.device.VirtualDisk)]
+        files = [split_datastore_path(d.backing.fileName) for d in disks]
         if vm.powered_on:
             wait_for_task(si, ref.PowerOnVM_Task(), f"power on {vm.name}", endpoint=where)
         seeded.append(SeededVm(vm, ref, props["config.instanceUuid"], files))

@@ -13,7 +13,7 @@ from migrate.errors import AdapterError
 __all__ = ["fault_name", "read_properties", "read_view", "wait_for_task"]
 
 
-def read_properties(si: vim.ServiceInstance, obj: Any, paths: Sequence[str]) -> dict[str, Any]:
+def read_properties(si: Any, obj: Any, paths: Sequence[str]) -> dict[str, Any]:
     """Read `paths` of one managed object in a single RetrievePropertiesEx call."""
     spec = vmodl.query.PropertyCollector.FilterSpec(
         objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=obj, skip=False)],
@@ -27,7 +27,7 @@ def read_properties(si: vim.ServiceInstance, obj: Any, paths: Sequence[str]) -> 
     return values
 
 
-def read_view(si: vim.ServiceInstance, vim_type: type, paths: Sequence[str],
+def read_view(si: Any, vim_type: type, paths: Sequence[str],
               root: Any = None) -> Iterable[tuple[Any, dict[str, Any]]]:
     """Yield (object, properties) for every object of `vim_type` under `root`, following paging tokens."""
     content = si.content
@@ -57,7 +57,7 @@ def fault_name(fault: BaseException) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def wait_for_task(si: vim.ServiceInstance, task: vim.Task, op: str, *, timeout: float = 600.0,
+def wait_for_task(si: Any, task: vim.Task, op: str, *, timeout: float = 600.0,
                   endpoint: str | None = None) -> Any:
     """Poll a task's info through the collector; return its result or raise AdapterError."""
     deadline = time.monotonic() + timeout

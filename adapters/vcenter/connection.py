@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
-import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -11,10 +11,9 @@ from urllib.parse import urlsplit
 
 from pyVim import connect as pyvim_connect
 from pyVmomi import vim, vmodl
-from pyVmomi.Security import ThumbprintMismatchException
 
 from adapters.vcenter.collector import fault_name
-from adapters.vcenter.tls import ssl_context, thumbprint_for_pyvmomi
+from adapters.vcenter.tls import ssl_context
 from migrate.config import VCenterEndpoint, resolve_password
 from migrate.errors import AdapterError
 
@@ -28,7 +27,7 @@ class VCenterSession:
     """A logged-in SOAP session plus what the other vCenter clients (REST, datastore HTTP) need."""
 
     endpoint: VCenterEndpoint
-    si: vim.ServiceInstance
+    si: Any
     password: str
 
     @property
@@ -47,10 +46,8 @@ class VCenterSession:
         return f"{parts.scheme}://{parts.netloc}"
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort: the session may already be gone
             self.si.content.sessionManager.Logout()
-        except Exception:  # noqa: BLE001,S110 - best effort: the session may already be gone
-            pass
 
     def __enter__(self) -> VCenterSession:
         return self
@@ -65,16 +62,17 @@ def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSe
         password = resolve_password(endpoint)
     parts = urlsplit(endpoint.url)
     where = parts.netloc
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    context = ssl_context(endpoint.tls, parts.hostname or "", port) if parts.scheme == "https" else None
     try:
         si = pyvim_connect.SmartConnect(
             protocol=parts.scheme,
             host=parts.hostname,
-            port=parts.port or (443 if parts.scheme == "https" else 80),
+            port=port,
             path=parts.path or "/sdk",
             user=endpoint.username,
             pwd=password,
-            sslContext=ssl_context(endpoint.tls) if parts.scheme == "https" else None,
-            thumbprint=thumbprint_for_pyvmomi(endpoint.tls),
+            sslContext=context,
             httpConnectionTimeout=CONNECT_TIMEOUT_S,
         )
     except vim.fault.InvalidLogin:
@@ -83,14 +81,11 @@ def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSe
     except ssl.SSLCertVerificationError as exc:
         raise AdapterError("vcenter", "connect", f"TLS certificate not trusted ({exc.verify_message}); "
                            "set tls.ca_file or tls.thumbprint", endpoint=where) from None
-    except ThumbprintMismatchException:
-        raise AdapterError("vcenter", "connect", "server certificate does not match tls.thumbprint",
-                           endpoint=where) from None
     except vim.fault.HostConnectFault as exc:
         raise AdapterError("vcenter", "connect", f"{fault_name(exc)}: {exc.msg}", endpoint=where) from None
     except vmodl.MethodFault as exc:
         raise AdapterError("vcenter", "login", f"{fault_name(exc)}: {exc.msg}", endpoint=where) from None
-    except (OSError, http.client.HTTPException, socket.timeout) as exc:
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise AdapterError("vcenter", "connect", f"cannot reach the vCenter ({reason})", retryable=True,
                            endpoint=where) from None

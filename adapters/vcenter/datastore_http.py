@@ -12,9 +12,17 @@ from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.errors import AdapterError
 
-__all__ = ["DatastoreFiles"]
+__all__ = ["DatastoreFiles", "split_datastore_path"]
 
 CHUNK = 1024 * 1024
+
+
+def split_datastore_path(path: str) -> tuple[str, str]:
+    """'[ds-01] vm/vm.vmdk' -> ('ds-01', 'vm/vm.vmdk')."""
+    if not path.startswith("[") or "]" not in path:
+        raise ValueError(f"not a datastore path: {path!r}")
+    datastore, rest = path[1:].split("]", 1)
+    return datastore, rest.strip()
 
 
 class DatastoreFiles:

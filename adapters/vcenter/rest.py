@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import requests
@@ -47,10 +48,8 @@ class RestClient:
         return self._send("POST", path, op, json=body, params=params or None)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(requests.RequestException):
             self._http.delete(self._base + "/com/vmware/cis/session", timeout=self._timeout)
-        except requests.RequestException:
-            pass
         self._http.close()
 
 

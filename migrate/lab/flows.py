@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 from collections import defaultdict
 
 from migrate.lab.estate import Estate, VmSpec
 
-__all__ = ["FLOW_COLUMNS", "make_flows", "flows_csv"]
+__all__ = ["FLOW_COLUMNS", "flows_csv", "make_flows"]
 
 FLOW_COLUMNS = ("src", "dst", "dst_port", "protocol", "bytes", "connections")
 _DB_PORT = {"rhel8_64Guest": 5432, "ubuntu64Guest": 5432, "centos7_64Guest": 3306,
@@ -22,7 +23,7 @@ EXTERNAL_ENDPOINT = "198.51.100.7"   # an outside API, not a VM: the graph build
 
 def make_flows(estate: Estate) -> list[tuple[str, str, int, str, int, int]]:
     """Rows of (src, dst, dst_port, protocol, bytes, connections), deterministic for the estate's seed."""
-    rng = random.Random(f"flows:{estate.seed}")
+    rng = random.Random(f"flows:{estate.seed}")  # noqa: S311 - lab data, not security
     by_app: dict[str, dict[str, list[VmSpec]]] = defaultdict(lambda: defaultdict(list))
     for vm in estate.vms:
         by_app[vm.app][vm.tier].append(vm)
@@ -44,7 +45,7 @@ def make_flows(estate: Estate) -> list[tuple[str, str, int, str, int, int]]:
             for db in tiers.get("db", []):
                 flow(server, db, _DB_PORT[db.guest_id], "tcp", 8e9, by_name=True)
         dbs = tiers.get("db", [])
-        for primary, replica in zip(dbs, dbs[1:], strict=False):
+        for primary, replica in itertools.pairwise(dbs):
             flow(primary, replica, _DB_PORT[replica.guest_id], "tcp", 2e9)
 
     infra = by_app.get("infra", {})

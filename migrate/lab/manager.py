@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -141,10 +142,8 @@ def lab_down(directory: Path = DEFAULT_LAB_DIR) -> bool:
     with _locked(directory):
         current = _read_state(directory)
         _stop_and_clean(directory, current)
-    try:
+    with contextlib.suppress(OSError):   # the user keeps other files there
         directory.rmdir()
-    except OSError:
-        pass   # the user keeps other files there
     return current is not None
 
 
@@ -214,7 +213,7 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> 
     write_yaml(directory / "site.yaml", site, header="# Written by `migrate lab up`: the built-in lab.\n")
     config = load_site_config(directory / "site.yaml")
 
-    from adapters.lab.seed import seed_lab   # only adapters/ touches pyvmomi
+    from adapters.lab.seed import seed_lab  # only adapters/ touches pyvmomi
 
     manifest = seed_lab(config, estate, datastore_roots={n: directory / "datastores" / n for n in uuids},
                         passwords=passwords)

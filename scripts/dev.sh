@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One entry point on a fresh Debian machine (as root, or with sudo):
+#   bash scripts/dev.sh demo    set up, then run the main job on the built-in lab
+#   bash scripts/dev.sh test    set up, then run lint, type checks and the test suite
+#   bash scripts/dev.sh setup   only set up (apt packages, .venv, the vcsim build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(python3 python3-venv python3-pip golang-go golang-github-vmware-govmomi-dev ca-certificates)
+VENV=.venv
+LAB_DIR=${MIGRATE_LAB_DIR:-migrate-lab}
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+install_apt_packages() {
+  local missing=() pkg sudo=""
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  say "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+pick_python() {
+  local candidate
+  for candidate in python3 /usr/bin/python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "error: Python >= 3.11 with venv is needed" >&2; return 1
+}
+
+setup_venv() {
+  local stamp="$VENV/.installed" want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  say "creating the virtualenv in $VENV"
+  [ -x "$VENV/bin/python" ] || "$(pick_python)" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+}
+
+build_simulator() {
+  say "building the vCenter simulator (cached after the first time)"
+  "$VENV/bin/python" -c 'from migrate.lab.vcsim_build import vcsim_binary; print(vcsim_binary())' >&2
+}
+
+setup() {
+  install_apt_packages
+  setup_venv
+  build_simulator
+}
+
+demo() {
+  setup
+  say "starting the lab in $LAB_DIR"
+  "$VENV/bin/migrate" lab up --dir "$LAB_DIR"
+  say "checking every endpoint of $LAB_DIR/site.yaml"
+  "$VENV/bin/migrate" check --config "$LAB_DIR/site.yaml"
+  say "the lab keeps running; stop it with: $VENV/bin/migrate lab down --dir $LAB_DIR"
+}
+
+run_tests() {
+  setup
+  say "ruff"
+  "$VENV/bin/ruff" check .
+  say "mypy"
+  "$VENV/bin/mypy"
+  say "pytest"
+  "$VENV/bin/pytest" "$@"
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo) demo ;;
+  test) shift; run_tests "$@" ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|setup" >&2; exit 2 ;;
+esac
