@@ -16,10 +16,12 @@ from adapters.vcenter.collector import fault_name
 from adapters.vcenter.tls import ssl_context
 from migrate.config import VCenterEndpoint, resolve_password
 from migrate.errors import AdapterError
+from migrate.log import get_logger
 
 __all__ = ["VCenterSession", "connect"]
 
 CONNECT_TIMEOUT_S = 15
+log = get_logger(__name__)
 
 
 @dataclass
@@ -62,6 +64,8 @@ def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSe
         password = resolve_password(endpoint)
     parts = urlsplit(endpoint.url)
     where = parts.netloc
+    log.debug("vcenter login", endpoint=where, username=endpoint.username, tls_verify=endpoint.tls.verify,
+              pinned=endpoint.tls.thumbprint is not None)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     context = ssl_context(endpoint.tls, parts.hostname or "", port) if parts.scheme == "https" else None
     try:
@@ -89,4 +93,5 @@ def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSe
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise AdapterError("vcenter", "connect", f"cannot reach the vCenter ({reason})", retryable=True,
                            endpoint=where) from None
+    log.debug("vcenter session open", endpoint=where, api_version=si.content.about.apiVersion)
     return VCenterSession(endpoint=endpoint, si=si, password=password)
