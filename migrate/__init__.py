@@ -2,16 +2,21 @@
 
 from migrate.config import SiteConfig, load_site_config
 from migrate.errors import AdapterError, InputError, MigrateError, OperationalError, Problem
+from migrate.inventory import load_inventory, save_inventory
+from migrate.models.inventory import Inventory
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdapterError",
     "InputError",
+    "Inventory",
     "MigrateError",
     "OperationalError",
     "Problem",
     "SiteConfig",
     "__version__",
+    "load_inventory",
     "load_site_config",
+    "save_inventory",
 ]

@@ -9,10 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from migrate.config import SiteConfig
+from migrate.models.inventory import Inventory
 
 __all__ = ["SCHEMAS", "generate_schema", "schema_text"]
 
-SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig}
+SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig, "inventory": Inventory}
 
 
 def generate_schema(name: str) -> str:

@@ -1,0 +1,219 @@
+"""The inventory format (inventory.json): everything discovery knows about an estate, as plain data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "INVENTORY_VERSION",
+    "Cluster",
+    "Datastore",
+    "Disk",
+    "DrsRule",
+    "Guest",
+    "Host",
+    "Inventory",
+    "Network",
+    "Nic",
+    "Provenance",
+    "Utilisation",
+    "VApp",
+    "Vm",
+]
+
+INVENTORY_VERSION: Literal[1] = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Disk(_Model):
+    """One virtual disk."""
+
+    key: int
+    label: str = ""
+    capacity_bytes: int = Field(..., ge=0)
+    datastore: str | None = Field(None, description="datastore name")
+    path: str = Field("", description="file path on the datastore, e.g. vm/vm.vmdk")
+    thin: bool | None = None
+    mode: str | None = Field(None, description="persistent, independent_persistent, ...")
+    sharing: str | None = Field(None, description="sharingNone or sharingMultiWriter")
+    controller: str | None = Field(None, description="controller type and bus, e.g. pvscsi:0")
+    unit: int | None = None
+    rdm: Literal["physical", "virtual"] | None = Field(None, description="raw device mapping compatibility mode")
+
+    @property
+    def capacity_gb(self) -> float:
+        return self.capacity_bytes / 2**30
+
+
+class Nic(_Model):
+    """One virtual network adapter."""
+
+    key: int
+    label: str = ""
+    mac: str | None = None
+    adapter: str | None = Field(None, description="vmxnet3, e1000e, ...")
+    network: str | None = Field(None, description="port group or network name")
+    network_id: str | None = Field(None, description="moref of the port group / network")
+    connected: bool | None = None
+
+
+class Guest(_Model):
+    """What the guest reports (VMware Tools) or the configuration says."""
+
+    hostname: str | None = None
+    ip_addresses: list[str] = Field(default_factory=list)
+    guest_id: str | None = None
+    full_name: str | None = None
+    tools_status: str | None = None
+
+
+class Utilisation(_Model):
+    """Averages over a window, for right-sizing."""
+
+    window_seconds: int
+    samples: int
+    cpu_usage_mhz: float | None = None
+    cpu_usage_percent: float | None = None
+    memory_active_mb: float | None = None
+    memory_usage_percent: float | None = None
+
+
+class Vm(_Model):
+    """One virtual machine; `id` is the vCenter instanceUuid (stable across renames and moves)."""
+
+    id: str
+    name: str
+    moref: str | None = None
+    bios_uuid: str | None = None
+    cpus: int = Field(0, ge=0)
+    cores_per_socket: int | None = None
+    memory_mb: int = Field(0, ge=0)
+    firmware: str | None = None
+    hardware_version: str | None = None
+    power_state: Literal["poweredOn", "poweredOff", "suspended"] | None = None
+    template: bool = False
+    annotation: str | None = None
+    change_version: str | None = Field(None, description="config.changeVersion, used by incremental discovery")
+    disks: list[Disk] = Field(default_factory=list)
+    nics: list[Nic] = Field(default_factory=list)
+    guest: Guest = Field(default_factory=Guest)
+    datacenter: str | None = None
+    host: str | None = None
+    cluster: str | None = None
+    folder: str | None = Field(None, description="inventory path of the VM folder")
+    resource_pool: str | None = None
+    vapp: str | None = None
+    tags: dict[str, list[str]] = Field(default_factory=dict, description="tag category -> tag names")
+    custom_attributes: dict[str, str] = Field(default_factory=dict)
+    snapshots: int = 0
+    devices: list[str] = Field(default_factory=list, description="notable devices: usb, serial, parallel, cdrom")
+    utilisation: Utilisation | None = None
+
+    @property
+    def storage_bytes(self) -> int:
+        return sum(d.capacity_bytes for d in self.disks)
+
+
+class Host(_Model):
+    id: str = Field(..., description="moref")
+    name: str
+    cluster: str | None = None
+    datacenter: str | None = None
+    cpu_cores: int | None = None
+    cpu_threads: int | None = None
+    cpu_mhz: int | None = None
+    memory_bytes: int | None = None
+    connection_state: str | None = None
+    maintenance_mode: bool | None = None
+    version: str | None = None
+
+
+class DrsRule(_Model):
+    name: str
+    kind: Literal["affinity", "anti-affinity", "vm-host"]
+    enabled: bool = True
+    mandatory: bool = False
+    vms: list[str] = Field(default_factory=list, description="VM ids (instanceUuid)")
+    vm_group: str | None = None
+    host_group: str | None = None
+
+
+class Cluster(_Model):
+    id: str
+    name: str
+    datacenter: str | None = None
+    hosts: list[str] = Field(default_factory=list, description="host names")
+    drs_enabled: bool | None = None
+    ha_enabled: bool | None = None
+    rules: list[DrsRule] = Field(default_factory=list)
+    vm_groups: dict[str, list[str]] = Field(default_factory=dict, description="group name -> VM ids")
+    host_groups: dict[str, list[str]] = Field(default_factory=dict, description="group name -> host names")
+
+
+class Datastore(_Model):
+    id: str
+    name: str
+    type: str | None = None
+    capacity_bytes: int | None = None
+    free_bytes: int | None = None
+    url: str | None = None
+
+
+class Network(_Model):
+    id: str
+    name: str
+    kind: Literal["standard", "distributed", "opaque", "uplink"] = "standard"
+    vlan: int | None = None
+    switch: str | None = None
+
+
+class VApp(_Model):
+    id: str
+    name: str
+    vms: list[str] = Field(default_factory=list, description="VM ids")
+
+
+class Provenance(_Model):
+    source: str = Field(..., description="where the data came from: vcenter URL host or rvtools file")
+    kind: Literal["vcenter", "rvtools"]
+    collected_at: datetime
+    instance_uuid: str | None = None
+    api_version: str | None = None
+    product: str | None = None
+    tool_version: str | None = None
+    incremental_from: datetime | None = None
+
+
+class Inventory(_Model):
+    """The whole inventory.json."""
+
+    version: Literal[1] = INVENTORY_VERSION
+    provenance: Provenance
+    vms: list[Vm] = Field(default_factory=list)
+    hosts: list[Host] = Field(default_factory=list)
+    clusters: list[Cluster] = Field(default_factory=list)
+    datastores: list[Datastore] = Field(default_factory=list)
+    networks: list[Network] = Field(default_factory=list)
+    vapps: list[VApp] = Field(default_factory=list)
+    folders: list[str] = Field(default_factory=list, description="VM folder paths")
+    resource_pools: list[str] = Field(default_factory=list, description="resource pool paths")
+    custom_attribute_names: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_vm_ids(self) -> Inventory:
+        seen: set[str] = set()
+        duplicates: set[str] = set()
+        for vm in self.vms:
+            (duplicates if vm.id in seen else seen).add(vm.id)
+        if duplicates:
+            raise ValueError(f"duplicate VM ids: {', '.join(sorted(duplicates)[:10])}")
+        return self
+
+    def vm_by_id(self) -> dict[str, Vm]:
+        return {vm.id: vm for vm in self.vms}
