@@ -1,0 +1,39 @@
+"""Pure planning computation: the dependency graph now, wave planning and sizing next.
+
+Nothing here talks to a provider (no pyvmomi, no boto3): inputs are the inventory model and plain
+files (flows.csv, links.yaml), outputs are networkx graphs and plain data.
+
+    from migrate.inventory import load_inventory
+    from planners import build_graph, graph_summary, write_graph
+
+    graph = build_graph(load_inventory("inventory.json"), flows="flows.csv", links="links.yaml")
+    print(graph_summary(graph))
+    write_graph(graph, "graph.json")
+"""
+
+from planners.flows import FlowRow, FlowTable, load_flows, parse_flows
+from planners.graph import APP_NEIGHBOURS, DEFAULT_APP_WEIGHT, EDGE_KINDS, build_graph
+from planners.graph_io import GRAPH_VERSION, read_graph, write_graph
+from planners.links import LinksFile, load_links, parse_links
+from planners.summary import MoveGroup, conflicts, graph_summary, must_move_groups
+
+__all__ = [
+    "APP_NEIGHBOURS",
+    "DEFAULT_APP_WEIGHT",
+    "EDGE_KINDS",
+    "GRAPH_VERSION",
+    "FlowRow",
+    "FlowTable",
+    "LinksFile",
+    "MoveGroup",
+    "build_graph",
+    "conflicts",
+    "graph_summary",
+    "load_flows",
+    "load_links",
+    "must_move_groups",
+    "parse_flows",
+    "parse_links",
+    "read_graph",
+    "write_graph",
+]

@@ -6,6 +6,8 @@ import click
 
 from migrate import __version__
 from migrate.cli.check_cmd import check
+from migrate.cli.graph_cmd import graph
+from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
 from migrate.cli.schema_cmd import schema
 from migrate.log import configure_logging
@@ -30,6 +32,8 @@ def cli(log_level: str, log_json: bool | None) -> None:
 
 cli.add_command(lab)
 cli.add_command(check)
+cli.add_command(import_group)
+cli.add_command(graph)
 cli.add_command(schema)
 
 

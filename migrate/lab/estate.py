@@ -204,12 +204,13 @@ def make_estate(count: int = 40, seed: int = 1) -> Estate:
             for i, size in enumerate(sizes)
         )
         portgroup = _TIER_NET[tier]
-        ips[portgroup] = ips.get(portgroup, 10) + 1
+        index = ips.get(portgroup, 0)
+        ips[portgroup] = index + 1
         guest_id, firmware = rng.choice(_GUESTS)
         vms.append(VmSpec(
             name=name, app=app, tier=tier, env=env, cluster=cluster, host=host, cpus=cpus,
             memory_mb=memory_mb, disks=disks, portgroup=portgroup,
-            ip=f"10.10.{_SUBNET[portgroup]}.{ips[portgroup]}", hostname=f"{name}.corp.local",
+            ip=f"10.{10 + index // 240}.{_SUBNET[portgroup]}.{11 + index % 240}", hostname=f"{name}.corp.local",
             guest_id=guest_id, firmware=firmware,
             powered_on=not (name == "ci-app-01" or (env == "dev" and rng.random() < 0.3)),
             owner=owner, vapp="vapp-reporting" if app == "reporting" else None,

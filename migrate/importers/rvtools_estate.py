@@ -1,0 +1,130 @@
+"""The estate around the VMs in an RVTools export: hosts, clusters, datastores, networks and vApps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from migrate.importers.rvtools_columns import MIB
+from migrate.importers.rvtools_table import Table
+from migrate.models.inventory import Cluster, Datastore, Host, Network, VApp, Vm
+
+__all__ = [
+    "dvswitch_names",
+    "networks",
+    "read_clusters",
+    "read_datastores",
+    "read_hosts",
+    "vapps",
+    "vnetwork_rows",
+    "with_referenced_clusters",
+    "with_referenced_datastores",
+]
+
+def vnetwork_rows(vnetwork: Table | None) -> list[tuple[str, str | None]]:
+    """(network, switch) of every vNetwork row that names a network."""
+    if vnetwork is None:
+        return []
+    return [(net, row.text("switch")) for row in vnetwork.rows() if (net := row.text("network"))]
+
+
+def dvswitch_names(dvswitch: Table | None) -> set[str]:
+    """Names of the distributed switches (dvSwitch sheet), if the export has one."""
+    if dvswitch is None:
+        return set()
+    return {name for row in dvswitch.rows() for key in ("switch", "name") if (name := row.text(key))}
+
+
+def networks(pairs: list[tuple[str, str | None]], distributed: set[str]) -> list[Network]:
+    """One network per port group name; distributed when its switch is a vDS named in dvSwitch."""
+    found: dict[str, Network] = {}
+    for name, switch in pairs:
+        if name not in found:
+            kind: Literal["distributed", "standard"] = (
+                "distributed" if switch and switch in distributed else "standard")
+            found[name] = Network(id=name, name=name, switch=switch, kind=kind)
+    return sorted(found.values(), key=lambda n: n.name)
+
+
+def read_hosts(vhost: Table | None) -> list[Host]:
+    """Hosts from vHost: id is the moref ("Object ID") when the export has it, else the host name."""
+    hosts: list[Host] = []
+    for row in vhost.rows() if vhost else ():
+        name = row.text("name")
+        sockets, per_socket, cores = row.integer("sockets"), row.integer("cores_per_socket"), row.integer("cores")
+        speed, memory = row.integer("speed"), row.decimal("memory")
+        maintenance = row.flag("maintenance")
+        if name is None:
+            row.bad("name", "host name is empty")
+            continue
+        if cores is None and sockets is not None and per_socket is not None:
+            cores = sockets * per_socket
+        hosts.append(Host(
+            id=row.text("object_id") or name, name=name, cluster=row.text("cluster"),
+            datacenter=row.text("datacenter"), cpu_cores=cores, cpu_mhz=speed,
+            memory_bytes=None if memory is None else round(memory * MIB),
+            connection_state=row.text("connection"), maintenance_mode=maintenance, version=row.text("version"),
+        ))
+    return hosts
+
+
+def read_clusters(vcluster: Table | None, hosts: list[Host]) -> list[Cluster]:
+    """Clusters from vCluster; their hosts (and datacenter, which vCluster lacks) come from vHost."""
+    clusters: list[Cluster] = []
+    for row in vcluster.rows() if vcluster else ():
+        name = row.text("name")
+        ha, drs = row.flag("ha"), row.flag("drs")
+        row.integer("num_hosts")  # checked only: the host list comes from vHost
+        if name is None:
+            row.bad("name", "cluster name is empty")
+            continue
+        members = [h for h in hosts if h.cluster == name]
+        datacenter = row.text("datacenter") or next((h.datacenter for h in members if h.datacenter), None)
+        clusters.append(Cluster(id=row.text("object_id") or name, name=name, datacenter=datacenter,
+                                hosts=sorted(h.name for h in members), ha_enabled=ha, drs_enabled=drs))
+    return clusters
+
+
+def with_referenced_clusters(clusters: list[Cluster], vms: list[Vm], hosts: list[Host]) -> list[Cluster]:
+    """Add the clusters that VMs or hosts name but vCluster does not list (or that have no vCluster sheet)."""
+    known = {c.name for c in clusters}
+    extra: dict[str, Cluster] = {}
+    items: list[Host | Vm] = [*hosts, *vms]
+    for item in items:
+        if item.cluster and item.cluster not in known and item.cluster not in extra:
+            members = sorted(h.name for h in hosts if h.cluster == item.cluster)
+            extra[item.cluster] = Cluster(id=item.cluster, name=item.cluster, datacenter=item.datacenter,
+                                          hosts=members)
+    return clusters + sorted(extra.values(), key=lambda c: c.name)
+
+
+def read_datastores(vdatastore: Table | None) -> list[Datastore]:
+    """Datastores from vDatastore; sizes are MiB (MB in older exports) x 2**20."""
+    datastores: list[Datastore] = []
+    for row in vdatastore.rows() if vdatastore else ():
+        name = row.text("name")
+        capacity, free = row.decimal("capacity"), row.decimal("free")
+        if name is None:
+            row.bad("name", "datastore name is empty")
+            continue
+        datastores.append(Datastore(
+            id=row.text("object_id") or name, name=name, type=row.text("type"),
+            capacity_bytes=None if capacity is None else round(capacity * MIB),
+            free_bytes=None if free is None else round(free * MIB), url=row.text("url"),
+        ))
+    return datastores
+
+
+def with_referenced_datastores(datastores: list[Datastore], vms: list[Vm]) -> list[Datastore]:
+    """Add the datastores that disks name but vDatastore does not list (or that have no vDatastore sheet)."""
+    known = {d.name for d in datastores}
+    named = sorted({d.datastore for vm in vms for d in vm.disks if d.datastore and d.datastore not in known})
+    return datastores + [Datastore(id=name, name=name) for name in named]
+
+
+def vapps(vms: list[Vm]) -> list[VApp]:
+    """vApps from the VMs' "vApp" column, with their members' ids."""
+    members: dict[str, list[str]] = {}
+    for vm in vms:
+        if vm.vapp:
+            members.setdefault(vm.vapp, []).append(vm.id)
+    return [VApp(id=name, name=name, vms=ids) for name, ids in sorted(members.items())]
