@@ -1,6 +1,7 @@
 """VMware-to-cloud migration: discovery, dependency graph, wave planning, crash-safe execution."""
 
 from migrate.config import SiteConfig, load_site_config
+from migrate.discovery import discover
 from migrate.errors import AdapterError, InputError, MigrateError, OperationalError, Problem
 from migrate.inventory import load_inventory, save_inventory
 from migrate.models.inventory import Inventory
@@ -16,6 +17,7 @@ __all__ = [
     "Problem",
     "SiteConfig",
     "__version__",
+    "discover",
     "load_inventory",
     "load_site_config",
     "save_inventory",

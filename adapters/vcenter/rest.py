@@ -80,16 +80,16 @@ class TaggingClient:
                         **{"~action": "attach-tag-to-multiple-objects"})
 
     def categories(self) -> list[dict[str, Any]]:
-        ids = self._rest.get(self._CATEGORY, "list categories")["value"]
+        ids = self._rest.get(self._CATEGORY, "list categories")["value"] or []
         return [self._rest.get(f"{self._CATEGORY}/id:{i}", "get category")["value"] for i in ids]
 
     def tags(self) -> list[dict[str, Any]]:
-        ids = self._rest.get(self._TAG, "list tags")["value"]
+        ids = self._rest.get(self._TAG, "list tags")["value"] or []
         return [self._rest.get(f"{self._TAG}/id:{i}", "get tag")["value"] for i in ids]
 
     def attached_tags(self, object_ids: list[tuple[str, str]]) -> dict[str, list[str]]:
         """moref value -> tag ids, for many objects in one call."""
         body = {"object_ids": [{"type": t, "id": i} for t, i in object_ids]}
         result = self._rest.post(self._ASSOC, "list attached tags", body,
-                                 **{"~action": "list-attached-tags-on-objects"})["value"]
-        return {item["object_id"]["id"]: list(item["tag_ids"]) for item in result}
+                                 **{"~action": "list-attached-tags-on-objects"})["value"] or []
+        return {item["object_id"]["id"]: list(item.get("tag_ids") or []) for item in result}

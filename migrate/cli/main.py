@@ -6,6 +6,7 @@ import click
 
 from migrate import __version__
 from migrate.cli.check_cmd import check
+from migrate.cli.discover_cmd import discover_command
 from migrate.cli.graph_cmd import graph
 from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
@@ -32,6 +33,7 @@ def cli(log_level: str, log_json: bool | None) -> None:
 
 cli.add_command(lab)
 cli.add_command(check)
+cli.add_command(discover_command)
 cli.add_command(import_group)
 cli.add_command(graph)
 cli.add_command(schema)

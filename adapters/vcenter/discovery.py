@@ -1,0 +1,200 @@
+"""Discovery of a vCenter into the inventory format: full, or incremental against a previous inventory.
+
+Reads go through the PropertyCollector only (SoapReader: chunked, parallel, plain data). The
+incremental mode re-reads in full only the VMs whose configuration changed (config.changeVersion /
+config.modified) or that are new; for the others a light pass refreshes name, power state, host and
+custom attributes, and tags are always read again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.vcenter.connection import VCenterSession, connect
+from adapters.vcenter.estate_extract import Estate, clusters_with_rules, read_estate
+from adapters.vcenter.soap_reader import SoapReader, as_list
+from adapters.vcenter.tags import read_vm_tags
+from adapters.vcenter.utilisation import read_utilisation
+from adapters.vcenter.vm_extract import VM_PATHS, extract_vm, scalar
+from migrate import __version__
+from migrate.config import VCenterEndpoint
+from migrate.errors import AdapterError
+from migrate.log import get_logger
+from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VApp, Vm
+
+__all__ = ["DiscoveryStats", "discover_vcenter"]
+
+LIGHT_PATHS = ("config.instanceUuid", "name", "config.changeVersion", "config.modified", "runtime.powerState",
+               "runtime.host", "customValue")
+log = get_logger(__name__)
+
+
+@dataclass
+class DiscoveryStats:
+    """What a discovery did, for the summary and the benchmark."""
+
+    vms: int = 0
+    full_reads: int = 0
+    light_reads: int = 0
+    incremental: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _light(_: str, props: dict[str, Any]) -> dict[str, Any]:
+    get = props.get
+    return {"id": scalar(get("config.instanceUuid")), "name": scalar(get("name")),
+            "change_version": f"{scalar(get('config.changeVersion')) or ''}|{scalar(get('config.modified')) or ''}",
+            "power_state": scalar(get("runtime.powerState")), "host_ref": scalar(get("runtime.host")),
+            "custom_values": [(str(v.get("key")), str(v.get("value", ""))) for v in as_list(scalar(get("customValue")))
+                              if isinstance(v, dict)]}
+
+
+class _Timer:
+    def __init__(self, stats: DiscoveryStats) -> None:
+        self._stats = stats
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self._stats.seconds[phase] = round(now - self._last, 3)
+        self._last = now
+
+
+def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, since: Inventory | None = None,
+                     utilisation: bool = True, window_s: int = 3600,
+                     progress: Callable[[str], None] = lambda _: None) -> tuple[Inventory, DiscoveryStats]:
+    """Discover everything the inventory holds from one vCenter (read-only)."""
+    stats = DiscoveryStats()
+    with connect(endpoint, password) as vc:
+        about = vc.about
+        reader = SoapReader(vc)
+        try:
+            timer = _Timer(stats)
+            progress("infrastructure")
+            estate = read_estate(reader)
+            timer.lap("infrastructure")
+            progress("virtual machines")
+            vms_raw = _read_vms(reader, about.instanceUuid, since, stats)
+            timer.lap("vms")
+            custom_names = {str(f.key): f.name for f in vc.si.content.customFieldsManager.field or []}
+            progress("tags")
+            tags = _read_tags(vc, list(vms_raw), stats)
+            timer.lap("tags")
+            usage: dict[str, Any] = {}
+            if utilisation:
+                progress("utilisation")
+                # VMs read in full; an unchanged VM keeps the utilisation of the previous inventory
+                powered_on = [ref for ref, raw in vms_raw.items()
+                              if raw.get("power_state") == "poweredOn" and "previous" not in raw]
+                usage = read_utilisation(vc, reader, powered_on, window_s=window_s)
+                timer.lap("utilisation")
+        finally:
+            reader.close()
+        vms = [_vm_record(ref, raw, estate, custom_names, tags.get(ref, {}), usage.get(ref))
+               for ref, raw in vms_raw.items()]
+        vm_ids = {ref: raw["id"] for ref, raw in vms_raw.items()}
+        vapps: dict[str, list[str]] = {}
+        for vm_ref, vapp in estate.vapp_members.items():
+            if vm_ref in vm_ids:
+                vapps.setdefault(vapp, []).append(vm_ids[vm_ref])
+        inventory = Inventory(
+            provenance=Provenance(
+                source=vc.endpoint.host, kind="vcenter", collected_at=datetime.now(UTC),
+                instance_uuid=about.instanceUuid, api_version=about.apiVersion, product=about.fullName,
+                tool_version=__version__,
+                incremental_from=since.provenance.collected_at if since is not None and stats.incremental else None),
+            vms=sorted(vms, key=lambda v: (v.name, v.id)),
+            hosts=sorted(estate.hosts, key=lambda h: h.name),
+            clusters=sorted(clusters_with_rules(estate, vm_ids), key=lambda c: c.name),
+            datastores=sorted(estate.datastores, key=lambda d: d.name),
+            networks=sorted(estate.networks, key=lambda n: n.name),
+            vapps=[VApp(id=name, name=name, vms=sorted(ids)) for name, ids in sorted(vapps.items())],
+            folders=sorted({v.folder for v in vms if v.folder}),
+            resource_pools=sorted({v.resource_pool for v in vms if v.resource_pool}),
+            custom_attribute_names=sorted(set(custom_names.values())),
+        )
+        timer.lap("assemble")
+    stats.vms = len(inventory.vms)
+    return inventory, stats
+
+
+def _read_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
+              stats: DiscoveryStats) -> dict[str, dict[str, Any]]:
+    """moref -> raw VM facts; with a previous inventory of the same vCenter, only changed VMs in full."""
+    refs = reader.objects("VirtualMachine")
+    previous = {vm.moref: vm for vm in since.vms if vm.moref} if since else {}
+    if since is None or since.provenance.instance_uuid != instance_uuid or since.provenance.kind != "vcenter":
+        if since is not None:
+            stats.warnings.append("the previous inventory is from another source: full scan")
+        stats.full_reads = len(refs)
+        return dict(reader.read("VirtualMachine", VM_PATHS, refs, convert=extract_vm))
+    stats.incremental = True
+    light = dict(reader.read("VirtualMachine", LIGHT_PATHS, refs, convert=_light))
+    stats.light_reads = len(light)
+    changed = [(kind, ref) for kind, ref in refs
+               if ref not in previous or previous[ref].change_version != light[ref]["change_version"]
+               or previous[ref].id != light[ref]["id"]]
+    full = dict(reader.read("VirtualMachine", VM_PATHS, changed, convert=extract_vm)) if changed else {}
+    stats.full_reads = len(full)
+    out: dict[str, dict[str, Any]] = {}
+    for _, ref in refs:
+        out[ref] = full[ref] if ref in full else {**light[ref], "previous": previous[ref]}
+    return out
+
+
+def _read_tags(vc: VCenterSession, refs: list[str], stats: DiscoveryStats) -> dict[str, dict[str, list[str]]]:
+    try:
+        return read_vm_tags(vc, refs)
+    except AdapterError as exc:
+        stats.warnings.append(f"tags not read: {exc}")
+        log.warning("tags not read", error=str(exc))
+        return {}
+
+
+def _custom(raw: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    return {names[key]: value for key, value in raw.get("custom_values", []) if key in names and value}
+
+
+def _nic_network(nic: dict[str, Any], estate: Estate) -> tuple[str | None, str | None]:
+    key = nic.get("portgroup_key")
+    if key and key in estate.portgroup_by_key:
+        ref, name = estate.portgroup_by_key[key]
+        return name, ref
+    network_id = nic.get("network_id")
+    if network_id:
+        return estate.network_names.get(network_id, nic.get("network_name")), network_id
+    return nic.get("network_name"), nic.get("opaque_id")
+
+
+def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict[str, str],
+               tags: dict[str, list[str]], usage: Any) -> Vm:
+    previous: Vm | None = raw.get("previous")
+    if previous is not None:   # unchanged configuration: refresh what the light pass read
+        return previous.model_copy(update={
+            "name": raw["name"], "power_state": raw["power_state"], "host": estate.name(raw["host_ref"]),
+            "cluster": estate.cluster_of_host(raw["host_ref"]), "tags": tags,
+            "custom_attributes": _custom(raw, custom_names)})
+    nics = []
+    for nic in raw["nics"]:
+        network, network_id = _nic_network(nic, estate)
+        nics.append(Nic(key=nic["key"], label=nic["label"], mac=nic.get("mac"), adapter=nic["adapter"],
+                        network=network, network_id=network_id, connected=nic.get("connected")))
+    host_ref = raw.get("host_ref")
+    return Vm(
+        id=raw["id"], name=raw["name"], moref=ref, bios_uuid=raw.get("bios_uuid"), cpus=raw["cpus"],
+        cores_per_socket=raw.get("cores_per_socket"), memory_mb=raw["memory_mb"], firmware=raw.get("firmware"),
+        hardware_version=raw.get("hardware_version"), power_state=raw.get("power_state"), template=raw["template"],
+        annotation=raw.get("annotation"), change_version=raw["change_version"],
+        disks=[Disk(**disk) for disk in raw["disks"]], nics=nics, guest=Guest(**raw["guest"]),
+        datacenter=estate.datacenter(raw.get("folder_ref")) or estate.datacenter(host_ref),
+        host=estate.name(host_ref), cluster=estate.cluster_of_host(host_ref), folder=estate.path(raw.get("folder_ref")),
+        resource_pool=estate.path(raw.get("pool_ref")),
+        vapp=estate.vapp_members.get(ref) or estate.name(raw.get("vapp_ref")),
+        tags=tags, custom_attributes=_custom(raw, custom_names), snapshots=raw["snapshots"], devices=raw["devices"],
+        utilisation=usage,
+    )

@@ -1,0 +1,189 @@
+"""Turn one VM's raw PropertyCollector values into inventory fields, reading only what is needed.
+
+Devices are the bulk of a VM's properties; walking just the children we use (instead of converting
+every device tree) is what keeps discovery of 10,000 VMs within seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.vcenter.soap_reader import as_list, to_value
+
+__all__ = ["VM_PATHS", "extract_vm", "scalar"]
+
+VM_PATHS = (
+    "name", "config.instanceUuid", "config.uuid", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
+    "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.version", "config.template",
+    "config.annotation", "config.changeVersion", "config.modified", "config.guestId", "config.guestFullName",
+    "runtime.powerState", "runtime.host", "guest.hostName", "guest.ipAddress", "guest.net", "guest.toolsStatus",
+    "parent", "resourcePool", "parentVApp", "customValue", "snapshot",
+)
+
+_NS = "{urn:vim25}"
+_NS_LEN = len(_NS)
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+_NIC_TYPES = {"VirtualVmxnet3": "vmxnet3", "VirtualVmxnet2": "vmxnet2", "VirtualVmxnet": "vmxnet",
+              "VirtualE1000": "e1000", "VirtualE1000e": "e1000e", "VirtualPCNet32": "pcnet32",
+              "VirtualSriovEthernetCard": "sriov", "VirtualVmxnet3Vrdma": "vmxnet3vrdma"}
+_CONTROLLERS = {"ParaVirtualSCSIController": "pvscsi", "VirtualLsiLogicController": "lsilogic",
+                "VirtualLsiLogicSASController": "lsilogic-sas", "VirtualBusLogicController": "buslogic",
+                "VirtualAHCIController": "sata", "VirtualNVMEController": "nvme", "VirtualIDEController": "ide"}
+_NOTABLE = {"VirtualUSB": "usb", "VirtualUSBController": "usb-controller", "VirtualUSBXHCIController": "usb-controller",
+            "VirtualSerialPort": "serial", "VirtualParallelPort": "parallel", "VirtualCdrom": "cdrom",
+            "VirtualFloppy": "floppy", "VirtualPCIPassthrough": "pci-passthrough"}
+
+
+def _fields(element: Any) -> dict[str, Any]:
+    """Direct children by local name (one pass; repeated lookups on lxml elements are slow)."""
+    return {child.tag[_NS_LEN:]: child for child in element}
+
+
+def _text(fields: dict[str, Any], name: str) -> str | None:
+    child = fields.get(name)
+    return None if child is None else child.text
+
+
+def _int(fields: dict[str, Any], name: str) -> int | None:
+    child = fields.get(name)
+    return int(child.text) if child is not None and child.text else None
+
+
+def _bool(fields: dict[str, Any], name: str) -> bool | None:
+    child = fields.get(name)
+    return None if child is None else child.text == "true"
+
+
+def scalar(val: Any) -> Any:
+    """A <val> as a Python value, with a fast path for the common leaf types."""
+    if val is None:
+        return None
+    if len(val) == 0:
+        kind = val.get(_XSI_TYPE, "")
+        text = val.text or ""
+        if kind.endswith((":string", "ManagedObjectReference", ":dateTime")):
+            return text
+        if kind.endswith((":int", ":long", ":short")):
+            return int(text)
+        if kind.endswith(":boolean"):
+            return text == "true"
+    return to_value(val)
+
+
+def _split_path(path: str) -> tuple[str | None, str]:
+    if path.startswith("[") and "]" in path:
+        datastore, rest = path[1:].split("]", 1)
+        return datastore, rest.strip()
+    return None, path
+
+
+def _disk(fields: dict[str, Any], controllers: dict[int, str]) -> dict[str, Any]:
+    capacity = _int(fields, "capacityInBytes")
+    if capacity is None:
+        capacity = (_int(fields, "capacityInKB") or 0) * 1024
+    info = fields.get("deviceInfo")
+    entry: dict[str, Any] = {"key": _int(fields, "key") or 0, "capacity_bytes": capacity,
+                             "label": (info.findtext(_NS + "label") if info is not None else None) or "",
+                             "unit": _int(fields, "unitNumber"),
+                             "controller": controllers.get(_int(fields, "controllerKey") or -1)}
+    backing = fields.get("backing")
+    if backing is not None:
+        b = _fields(backing)
+        entry["datastore"], entry["path"] = _split_path(_text(b, "fileName") or "")
+        entry["mode"] = _text(b, "diskMode")
+        entry["thin"] = _bool(b, "thinProvisioned")
+        entry["sharing"] = _text(b, "sharing")
+        mode = _text(b, "compatibilityMode")
+        if mode:
+            entry["rdm"] = "physical" if mode == "physicalMode" else "virtual"
+    return entry
+
+
+def _nic(fields: dict[str, Any], adapter: str) -> dict[str, Any]:
+    info = fields.get("deviceInfo")
+    nic: dict[str, Any] = {"key": _int(fields, "key") or 0, "adapter": adapter, "mac": _text(fields, "macAddress"),
+                           "label": (info.findtext(_NS + "label") if info is not None else None) or ""}
+    connectable = fields.get("connectable")
+    if connectable is not None:
+        nic["connected"] = _bool(_fields(connectable), "connected")
+    backing = fields.get("backing")
+    if backing is not None:
+        b = _fields(backing)
+        nic["network_name"] = _text(b, "deviceName")
+        nic["network_id"] = _text(b, "network")
+        port = b.get("port")
+        nic["portgroup_key"] = port.findtext(_NS + "portgroupKey") if port is not None else None
+        nic["opaque_id"] = _text(b, "opaqueNetworkId")
+    return nic
+
+
+def _devices(val: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Disks, NICs (with raw backing facts) and notable devices from config.hardware.device."""
+    controllers: dict[int, str] = {}
+    disks: list[dict[str, Any]] = []
+    nics: list[dict[str, Any]] = []
+    notable: set[str] = set()
+    for device in val if val is not None else ():
+        kind = (device.get(_XSI_TYPE) or "").rsplit(":", 1)[-1]
+        if kind in _CONTROLLERS:
+            fields = _fields(device)
+            controllers[_int(fields, "key") or 0] = f"{_CONTROLLERS[kind]}:{_int(fields, 'busNumber') or 0}"
+        elif kind == "VirtualDisk":
+            disks.append(_fields(device))
+        elif kind in _NIC_TYPES:
+            nics.append(_nic(_fields(device), _NIC_TYPES[kind]))
+        elif kind in _NOTABLE:
+            notable.add(_NOTABLE[kind])
+    # controllers may come after their disks in the list
+    return [_disk(fields, controllers) for fields in disks], nics, sorted(notable)
+
+
+def _guest_ips(net: Any, primary: str | None) -> list[str]:
+    ips: list[str] = [primary] if primary else []
+    for nic in as_list(scalar(net)):
+        if isinstance(nic, dict):
+            ips.extend(ip for ip in as_list(nic.get("ipAddress")) if ip and ip not in ips)
+    return ips
+
+
+def _snapshot_count(val: Any) -> int:
+    def count(nodes: Any) -> int:
+        return sum(1 + count(node.get("childSnapshotList")) for node in as_list(nodes) if isinstance(node, dict))
+    info = scalar(val)
+    return count(info.get("rootSnapshotList")) if isinstance(info, dict) else 0
+
+
+def extract_vm(moref: str, props: dict[str, Any]) -> dict[str, Any]:
+    """A plain dict of one VM's facts; names of hosts, networks etc. are resolved later by moref."""
+    get = props.get
+    disks, nics, notable = _devices(get("config.hardware.device"))
+    custom = [(str(v.get("key")), str(v.get("value", ""))) for v in as_list(scalar(get("customValue")))
+              if isinstance(v, dict)]
+    return {
+        "moref": moref,
+        "id": scalar(get("config.instanceUuid")),
+        "name": scalar(get("name")),
+        "bios_uuid": scalar(get("config.uuid")),
+        "cpus": scalar(get("config.hardware.numCPU")) or 0,
+        "cores_per_socket": scalar(get("config.hardware.numCoresPerSocket")),
+        "memory_mb": scalar(get("config.hardware.memoryMB")) or 0,
+        "firmware": scalar(get("config.firmware")),
+        "hardware_version": scalar(get("config.version")),
+        "template": bool(scalar(get("config.template"))),
+        "annotation": scalar(get("config.annotation")) or None,
+        "change_version": f"{scalar(get('config.changeVersion')) or ''}|{scalar(get('config.modified')) or ''}",
+        "power_state": scalar(get("runtime.powerState")),
+        "host_ref": scalar(get("runtime.host")),
+        "folder_ref": scalar(get("parent")),
+        "pool_ref": scalar(get("resourcePool")),
+        "vapp_ref": scalar(get("parentVApp")),
+        "guest": {"hostname": scalar(get("guest.hostName")) or None,
+                  "ip_addresses": _guest_ips(get("guest.net"), scalar(get("guest.ipAddress"))),
+                  "guest_id": scalar(get("config.guestId")), "full_name": scalar(get("config.guestFullName")),
+                  "tools_status": scalar(get("guest.toolsStatus"))},
+        "disks": disks,
+        "nics": nics,
+        "devices": notable,
+        "custom_values": custom,
+        "snapshots": _snapshot_count(get("snapshot")),
+    }
