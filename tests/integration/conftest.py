@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from adapters.vcenter.connection import VCenterSession, connect
 from migrate.config import SiteConfig, load_site_config
@@ -53,3 +54,21 @@ def cloud(site: SiteConfig) -> Iterator[VCenterSession]:
 
 def lab_file(lab: LabInfo, *parts: str) -> Path:
     return lab.directory.joinpath(*parts)
+
+
+def site_copy(lab: LabInfo, tmp_path: Path, **source_changes: object) -> Path:
+    """A copy of the lab's site.yaml with absolute paths and some source fields changed."""
+    doc = yaml.safe_load(lab.site_config.read_text())
+    for role in ("source", "target"):
+        doc[role]["tls"]["ca_file"] = str(lab_file(lab, "tls", "ca.pem"))
+        doc[role]["password_file"] = str(lab_file(lab, doc[role]["password_file"]))
+    doc["aws"]["credentials_file"] = str(lab_file(lab, "secrets", "aws-credentials"))
+    doc["aws"]["ca_bundle"] = str(lab_file(lab, "tls", "ca.pem"))
+    for key, value in source_changes.items():
+        if value is None:
+            doc["source"].pop(key, None)
+        else:
+            doc["source"][key] = value
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path

@@ -5,30 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 
-from .conftest import lab_file
-
-
-def _site_with(lab: LabInfo, tmp_path: Path, **source_changes: object) -> Path:
-    """A copy of the lab's site.yaml with absolute paths and some source fields changed."""
-    doc = yaml.safe_load(lab.site_config.read_text())
-    for role in ("source", "target"):
-        doc[role]["tls"]["ca_file"] = str(lab_file(lab, "tls", "ca.pem"))
-        doc[role]["password_file"] = str(lab_file(lab, doc[role]["password_file"]))
-    doc["aws"]["credentials_file"] = str(lab_file(lab, "secrets", "aws-credentials"))
-    doc["aws"]["ca_bundle"] = str(lab_file(lab, "tls", "ca.pem"))
-    for key, value in source_changes.items():
-        if value is None:
-            doc["source"].pop(key, None)
-        else:
-            doc["source"][key] = value
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+from .conftest import lab_file, site_copy
 
 
 def test_check_succeeds_on_the_lab(lab: LabInfo) -> None:
@@ -47,7 +28,7 @@ def test_wrong_password_exit_1_names_endpoint_and_never_prints_it(lab: LabInfo, 
                                                                   extra: list[str]) -> None:
     """A wrong password is an operational failure naming the endpoint; the password is in no output."""
     wrong = "Wr0ng-Passw0rd-Sentinel"
-    site = _site_with(lab, tmp_path, password_file=None, password_env="SRC_PASSWORD")
+    site = site_copy(lab, tmp_path, password_file=None, password_env="SRC_PASSWORD")
     result = run_cli("--log-level", "debug", logs, "check", "--config", site, *extra,
                      env={"SRC_PASSWORD": wrong})
     assert result.code == 1, result
@@ -69,7 +50,7 @@ def test_real_password_never_printed(lab: LabInfo) -> None:
 
 def test_unreachable_vcenter_exit_1_without_traceback(lab: LabInfo, tmp_path: Path) -> None:
     """A vCenter nobody listens on gives exit 1, names host:port, no traceback."""
-    site = _site_with(lab, tmp_path, url="https://127.0.0.1:9/sdk")
+    site = site_copy(lab, tmp_path, url="https://127.0.0.1:9/sdk")
     result = run_cli("check", "--config", site)
     assert result.code == 1, result
     assert "127.0.0.1:9" in result.stdout and "cannot reach" in result.stdout
