@@ -28,8 +28,8 @@ from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VA
 
 __all__ = ["DiscoveryStats", "discover_vcenter"]
 
-LIGHT_PATHS = ("config.instanceUuid", "name", "config.changeVersion", "config.modified", "runtime.powerState",
-               "runtime.host", "customValue")
+LIGHT_PATHS = ("name", "config.changeVersion", "config.modified", "runtime.powerState", "runtime.host",
+               "customValue")
 log = get_logger(__name__)
 
 
@@ -47,7 +47,7 @@ class DiscoveryStats:
 
 def _light(_: str, props: dict[str, Any]) -> dict[str, Any]:
     get = props.get
-    return {"id": scalar(get("config.instanceUuid")), "name": scalar(get("name")),
+    return {"name": scalar(get("name")),
             "change_version": f"{scalar(get('config.changeVersion')) or ''}|{scalar(get('config.modified')) or ''}",
             "power_state": scalar(get("runtime.powerState")), "host_ref": scalar(get("runtime.host")),
             "custom_values": [(str(v.get("key")), str(v.get("value", ""))) for v in as_list(scalar(get("customValue")))
@@ -137,13 +137,12 @@ def _read_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
     light = dict(reader.read("VirtualMachine", LIGHT_PATHS, refs, convert=_light))
     stats.light_reads = len(light)
     changed = [(kind, ref) for kind, ref in refs
-               if ref not in previous or previous[ref].change_version != light[ref]["change_version"]
-               or previous[ref].id != light[ref]["id"]]
+               if ref not in previous or previous[ref].change_version != light[ref]["change_version"]]
     full = dict(reader.read("VirtualMachine", VM_PATHS, changed, convert=extract_vm)) if changed else {}
     stats.full_reads = len(full)
     out: dict[str, dict[str, Any]] = {}
     for _, ref in refs:
-        out[ref] = full[ref] if ref in full else {**light[ref], "previous": previous[ref]}
+        out[ref] = full[ref] if ref in full else {**light[ref], "id": previous[ref].id, "previous": previous[ref]}
     return out
 
 
@@ -175,10 +174,12 @@ def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict
                tags: dict[str, list[str]], usage: Any) -> Vm:
     previous: Vm | None = raw.get("previous")
     if previous is not None:   # unchanged configuration: refresh what the light pass read
-        return previous.model_copy(update={
-            "name": raw["name"], "power_state": raw["power_state"], "host": estate.name(raw["host_ref"]),
-            "cluster": estate.cluster_of_host(raw["host_ref"]), "tags": tags,
-            "custom_attributes": _custom(raw, custom_names)})
+        fresh = {"name": raw["name"], "power_state": raw["power_state"], "host": estate.name(raw["host_ref"]),
+                 "cluster": estate.cluster_of_host(raw["host_ref"]), "tags": tags,
+                 "custom_attributes": _custom(raw, custom_names)}
+        if all(getattr(previous, key) == value for key, value in fresh.items()):
+            return previous
+        return previous.model_copy(update=fresh)
     nics = []
     for nic in raw["nics"]:
         network, network_id = _nic_network(nic, estate)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import os
 import random
 import statistics
 import tempfile
@@ -268,7 +269,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
     total = args.vms
-    say(f"VM_PATHS: {len(VM_PATHS)} property paths per VM")
+    say(f"VM_PATHS: {len(VM_PATHS)} property paths per VM; {os.cpu_count()} CPUs, load average {load()}")
 
     what = f"{args.naive_sample} of {total} VMs, extrapolated" if 0 < args.naive_sample < total else f"{total} VMs"
     say(f"\n(a) naive per-attribute pyvmomi loop ({what}) ...")
@@ -323,6 +324,11 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
     full_reads = incremental_runs[-1][2].full_reads
 
     table(total, a, b, c, full, incremental, full_reads)
+    say(f"load average at the end: {load()} (other work on this machine skews every number)")
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def table(total: int, a: NaiveResult, b: Timing, c: Timing, full: Timing, incremental: Timing,
