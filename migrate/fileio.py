@@ -13,20 +13,25 @@ from pydantic import BaseModel, ValidationError
 
 from migrate.errors import InputError, Problem
 
-__all__ = ["atomic_write", "load_yaml_mapping", "validation_problems", "write_json", "write_yaml"]
+__all__ = ["atomic_write", "load_yaml_mapping", "read_input_text", "validation_problems", "write_json", "write_yaml"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def read_input_text(path: Path, encoding: str = "utf-8") -> str:
+    """The text of an input file; a missing or unreadable file is bad input naming it."""
+    try:
+        return path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise InputError.single(str(path), "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.single(str(path), "", f"cannot read: {exc}") from None
 
 
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """Parse a YAML file whose top level must be a mapping."""
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError.single(file, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.single(file, "", f"cannot read: {exc}") from None
+    text = read_input_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

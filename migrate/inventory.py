@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from migrate.errors import InputError
-from migrate.fileio import atomic_write, validation_problems
+from migrate.fileio import atomic_write, read_input_text, validation_problems
 from migrate.models.inventory import Inventory
 
 __all__ = ["load_inventory", "save_inventory"]
@@ -16,12 +16,7 @@ def load_inventory(path: str | Path) -> Inventory:
     """Load and validate an inventory; InputError names every bad field (e.g. vms[3].disks[0].capacity_bytes)."""
     path = Path(path)
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError.single(file, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.single(file, "", f"cannot read: {exc}") from None
+    text = read_input_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrate.errors import InputError, Problem
+from migrate.fileio import read_input_text
 from migrate.models.inventory import Inventory
 
 __all__ = [
@@ -84,14 +85,7 @@ def row_weight(row: FlowRow) -> float:
 def load_flows(path: str | Path) -> FlowTable:
     """Read and validate flows.csv; InputError lists every bad row."""
     path = Path(path)
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError.single(file, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.single(file, "", f"cannot read: {exc}") from None
-    return parse_flows(text, file)
+    return parse_flows(read_input_text(path, encoding="utf-8-sig"), str(path))
 
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:
