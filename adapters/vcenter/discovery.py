@@ -16,7 +16,7 @@ from typing import Any
 
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.estate_extract import Estate, clusters_with_rules, read_estate
-from adapters.vcenter.soap_reader import SoapReader, as_list
+from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader, as_list
 from adapters.vcenter.tags import read_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
 from adapters.vcenter.vm_extract import VM_PATHS, extract_vm, scalar
@@ -72,7 +72,7 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
     stats = DiscoveryStats()
     with connect(endpoint, password) as vc:
         about = vc.about
-        reader = SoapReader(vc)
+        reader = SoapReader(SoapEndpoint.of(vc))
         try:
             timer = _Timer(stats)
             progress("infrastructure")

@@ -12,18 +12,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
 import requests
 from lxml import etree
-from pyVmomi import VmomiSupport
 
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
+from migrate.config import TlsSettings
 from migrate.errors import AdapterError
 
-__all__ = ["Converter", "Moref", "SoapReader", "as_list", "to_value", "xsi_type"]
+__all__ = ["Converter", "Moref", "SoapEndpoint", "SoapReader", "as_list", "to_value", "xsi_type"]
 
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -110,18 +111,40 @@ def _filter_spec(obj_type: str, paths: Sequence[str], objects: Sequence[tuple[st
     return f"<specSet>{prop}</propSet>{specs}</specSet>"
 
 
+@dataclass(frozen=True)
+class SoapEndpoint:
+    """Where and as whom to send raw SOAP: taken from a logged-in pyvmomi session."""
+
+    url: str
+    where: str
+    tls: TlsSettings
+    cookie: str
+    action: str                       # SOAPAction header, e.g. "urn:vim25/6.5"
+    property_collector: str
+    view_manager: str
+    root_folder: str
+
+    @classmethod
+    def of(cls, vc: VCenterSession) -> SoapEndpoint:
+        content = vc.si.content
+        return cls(url=vc.base_url + "/sdk", where=vc.endpoint.host, tls=vc.endpoint.tls, cookie=vc.session_cookie,
+                   action=vc.si._stub.versionId or '"urn:vim25/6.5"',
+                   property_collector=content.propertyCollector._moId, view_manager=content.viewManager._moId,
+                   root_folder=content.rootFolder._moId)
+
+
 class SoapReader:
     """Reads properties of many managed objects; one instance per vCenter session."""
 
-    def __init__(self, vc: VCenterSession, *, workers: int = 4, chunk: int = 500, timeout: float = 300.0) -> None:
-        self._url = vc.base_url + "/sdk"
-        self._where = vc.endpoint.host
-        self._tls = vc.endpoint.tls
-        self._cookie = vc.session_cookie
-        self._action = vc.si._stub.versionId or '"urn:vim25/6.5"'
-        self._collector: Moref = ("PropertyCollector", vc.si.content.propertyCollector._moId)
-        self._view_manager = vc.si.content.viewManager
-        self._root = vc.si.content.rootFolder
+    def __init__(self, endpoint: SoapEndpoint, *, workers: int = 4, chunk: int = 500, timeout: float = 300.0) -> None:
+        self._url = endpoint.url
+        self._where = endpoint.where
+        self._tls = endpoint.tls
+        self._cookie = endpoint.cookie
+        self._action = endpoint.action
+        self._collector: Moref = ("PropertyCollector", endpoint.property_collector)
+        self._view_manager: Moref = ("ViewManager", endpoint.view_manager)
+        self._root: Moref = ("Folder", endpoint.root_folder)
         self._workers = workers
         self._chunk = chunk
         self._timeout = timeout
@@ -200,12 +223,14 @@ class SoapReader:
 
     def objects(self, obj_type: str) -> list[Moref]:
         """(type, id) of every object of `obj_type` or its subtypes (one small call on a container view)."""
-        vim_type = VmomiSupport.GetWsdlType(_VIM_NS, obj_type)
-        view = self._view_manager.CreateContainerView(self._root, [vim_type], True)
+        created = self.call("CreateContainerView", self._view_manager,
+                            f'<container type="{self._root[0]}">{escape(self._root[1])}</container>'
+                            f"<type>{escape(obj_type)}</type><recursive>true</recursive>")
+        view: Moref = ("ContainerView", created.findtext(f"{{{_VIM_NS}}}returnval") or "")
         try:
-            found = list(self._retrieve(_filter_spec("ContainerView", ["view"], [("ContainerView", view._moId)])))
+            found = list(self._retrieve(_filter_spec(view[0], ["view"], [view])))
         finally:
-            view.DestroyView()
+            self.call("DestroyView", view, "")
         val = found[0][1].get("view") if found else None
         return [] if val is None else [(child.get("type") or obj_type, child.text or "") for child in val]
 

@@ -1,0 +1,133 @@
+"""The raw PropertyCollector client against a scripted SOAP server: paging tokens, faults, bad bodies.
+
+vcsim never pages (it ignores maxObjects) and a real vCenter does, so the token path is exercised
+here against a loopback HTTP server that answers like vCenter does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
+from migrate.config import TlsSettings
+from migrate.errors import AdapterError
+
+ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            "<soapenv:Body>{}</soapenv:Body></soapenv:Envelope>")
+
+
+def objects(*names: str) -> str:
+    return "".join(
+        f'<objects><obj type="VirtualMachine">vm-{n}</obj><propSet><name>name</name>'
+        f'<val xsi:type="xsd:string">{n}</val></propSet><propSet><name>config.hardware.numCPU</name>'
+        f'<val xsi:type="xsd:int">{len(n)}</val></propSet></objects>' for n in names)
+
+
+class Script:
+    """What the fake vCenter answers, by SOAP method; records every request body."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.answers: dict[str, tuple[int, str]] = {}
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[Script, SoapReader]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            script.requests.append(body)
+            method = next(m for m in script.answers if f"<{m} " in body)
+            status, text = script.answers[method]
+            payload = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    endpoint = SoapEndpoint(url=f"http://127.0.0.1:{httpd.server_port}/sdk", where="fake-vc",
+                            tls=TlsSettings(verify=False), cookie="abc", action='"urn:vim25/8.0"',
+                            property_collector="propertyCollector", view_manager="ViewManager",
+                            root_folder="group-d1")
+    try:
+        yield script, SoapReader(endpoint, chunk=1000)
+    finally:
+        httpd.shutdown()
+
+
+def test_follows_paging_tokens(server: tuple[Script, SoapReader]) -> None:
+    """A first page with a token is followed by ContinueRetrievePropertiesEx until no token is left."""
+    script, reader = server
+    script.answers["RetrievePropertiesEx"] = (200, ENVELOPE.format(
+        '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><token>page-2</token>'
+        f"{objects('a', 'bb')}</returnval></RetrievePropertiesExResponse>"))
+    script.answers["ContinueRetrievePropertiesEx"] = (200, ENVELOPE.format(
+        '<ContinueRetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
+        f"{objects('ccc')}</returnval></ContinueRetrievePropertiesExResponse>"))
+    items = reader.read("VirtualMachine", ["name", "config.hardware.numCPU"],
+                        [("VirtualMachine", f"vm-{n}") for n in ("a", "bb", "ccc")])
+    assert items == [("vm-a", {"name": "a", "config.hardware.numCPU": 1}),
+                     ("vm-bb", {"name": "bb", "config.hardware.numCPU": 2}),
+                     ("vm-ccc", {"name": "ccc", "config.hardware.numCPU": 3})]
+    assert "<token>page-2</token>" in script.requests[1]
+    assert '<_this type="PropertyCollector">propertyCollector</_this>' in script.requests[0]
+
+
+def test_soap_fault_maps_to_adapter_error_by_type(server: tuple[Script, SoapReader]) -> None:
+    """A NotAuthenticated fault becomes a non-retryable AdapterError naming the fault and endpoint."""
+    script, reader = server
+    script.answers["RetrievePropertiesEx"] = (500, ENVELOPE.format(
+        "<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>The session is not authenticated."
+        '</faultstring><detail><NotAuthenticatedFault xmlns="urn:vim25" xsi:type="NotAuthenticated">'
+        "</NotAuthenticatedFault></detail></soapenv:Fault>"))
+    with pytest.raises(AdapterError) as exc:
+        reader.read("VirtualMachine", ["name"], [("VirtualMachine", "vm-1")])
+    assert "NotAuthenticated" in str(exc.value) and exc.value.endpoint == "fake-vc"
+    assert not exc.value.retryable
+
+
+def test_retryable_fault_and_non_xml_body(server: tuple[Script, SoapReader]) -> None:
+    """HostCommunication is retryable; a proxy's HTML error page is a clear retryable error, not a crash."""
+    script, reader = server
+    script.answers["RetrievePropertiesEx"] = (500, ENVELOPE.format(
+        "<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>lost host</faultstring>"
+        '<detail><HostCommunicationFault xmlns="urn:vim25" xsi:type="HostCommunication"/></detail></soapenv:Fault>'))
+    with pytest.raises(AdapterError) as exc:
+        reader.read("VirtualMachine", ["name"], [("VirtualMachine", "vm-1")])
+    assert exc.value.retryable
+    script.answers["RetrievePropertiesEx"] = (502, "<html><body>Bad Gateway</body>")
+    with pytest.raises(AdapterError, match="HTTP 502") as exc:
+        reader.read("VirtualMachine", ["name"], [("VirtualMachine", "vm-1")])
+    assert exc.value.retryable
+
+
+def test_container_view_listing_is_created_and_destroyed(server: tuple[Script, SoapReader]) -> None:
+    """objects() creates a container view, reads its members with their types, and destroys it."""
+    script, reader = server
+    script.answers["CreateContainerView"] = (200, ENVELOPE.format(
+        '<CreateContainerViewResponse xmlns="urn:vim25"><returnval type="ContainerView">session[1]v</returnval>'
+        "</CreateContainerViewResponse>"))
+    script.answers["RetrievePropertiesEx"] = (200, ENVELOPE.format(
+        '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="ContainerView">session[1]v'
+        '</obj><propSet><name>view</name><val xsi:type="ArrayOfManagedObjectReference">'
+        '<ManagedObjectReference type="Network">network-1</ManagedObjectReference>'
+        '<ManagedObjectReference type="DistributedVirtualPortgroup">dvportgroup-2</ManagedObjectReference>'
+        "</val></propSet></objects></returnval></RetrievePropertiesExResponse>"))
+    script.answers["DestroyView"] = (200, ENVELOPE.format('<DestroyViewResponse xmlns="urn:vim25"/>'))
+    assert reader.objects("Network") == [("Network", "network-1"), ("DistributedVirtualPortgroup", "dvportgroup-2")]
+    assert any("<DestroyView " in r and "session[1]v" in r for r in script.requests)
