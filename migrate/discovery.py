@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ log = get_logger(__name__)
 
 def discover(config: SiteConfig | str | Path, *, out: str | Path | None = None,
              since: Inventory | str | Path | None = None, utilisation: bool = True,
-             window_s: int = 3600) -> tuple[Inventory, dict[str, Any]]:
+             window_s: int = 3600, progress: Callable[[str], None] | None = None) -> tuple[Inventory, dict[str, Any]]:
     """Discover the source vCenter of `config`; write `out` atomically when given.
 
     With `since` (an inventory of the same vCenter), only VMs whose configuration changed are read
@@ -29,8 +30,13 @@ def discover(config: SiteConfig | str | Path, *, out: str | Path | None = None,
 
     site = config if isinstance(config, SiteConfig) else load_site_config(config)
     previous = load_inventory(since) if isinstance(since, str | Path) else since
+    def report(phase: str) -> None:
+        log.info("discovering", phase=phase)
+        if progress is not None:
+            progress(phase)
+
     inventory, stats = discover_vcenter(site.source, since=previous, utilisation=utilisation, window_s=window_s,
-                                        progress=lambda phase: log.info("discovering", phase=phase))
+                                        progress=report)
     if out is not None:
         save_inventory(inventory, out)
     return inventory, asdict(stats)

@@ -10,6 +10,7 @@ import click
 from migrate.cli.check_cmd import config_option
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.discovery import discover, inventory_summary
+from migrate.progress import progress_status
 
 __all__ = ["discover_command"]
 
@@ -34,7 +35,9 @@ def discover_command(config_path: Path, out: Path, since: Path | None, utilisati
     fraction of a full one (VMs whose configuration is unchanged keep their previous record, with
     name, power state, host, tags and custom attributes refreshed).
     """
-    inventory, stats = discover(config_path, out=out, since=since, utilisation=utilisation, window_s=window_s)
+    with progress_status("discovering") as update:
+        inventory, stats = discover(config_path, out=out, since=since, utilisation=utilisation, window_s=window_s,
+                                    progress=update)
     data = {"inventory": str(out), "summary": inventory_summary(inventory), "stats": stats}
 
     def human(d: dict[str, Any]) -> str:
