@@ -76,10 +76,15 @@ def read_estate(reader: SoapReader) -> Estate:
             estate.parents[ref] = (kinds[ref], props.get("name") or ref, props.get("parent"))
 
     host_paths = ["name", "parent", "summary.hardware", "runtime.connectionState", "runtime.inMaintenanceMode",
-                  "summary.config.product.version"]
+                  "summary.config.product.version", "config.network.portgroup"]
+    standard_vlans: dict[str, int] = {}     # standard port group name -> VLAN, from the hosts' vSwitch config
     for ref, props in reader.read("HostSystem", host_paths):
         estate.parents[ref] = ("HostSystem", props.get("name") or ref, props.get("parent"))
         hardware = props.get("summary.hardware") or {}
+        for portgroup in as_list(props.get("config.network.portgroup")):
+            spec = (portgroup.get("spec") if isinstance(portgroup, dict) else None) or {}
+            if spec.get("name") and str(spec.get("vlanId", "")).isdigit():
+                standard_vlans.setdefault(spec["name"], int(spec["vlanId"]))
         estate.hosts.append(Host(
             id=ref, name=props.get("name") or ref, cluster=estate.cluster_of_host(ref),
             datacenter=estate.datacenter(ref),
@@ -117,7 +122,8 @@ def read_estate(reader: SoapReader) -> Estate:
                 vlan=int(vlan) if isinstance(vlan, str) and vlan.isdigit() else None,
                 switch=switches.get(pg.get("config.distributedVirtualSwitch") or "")))
         else:
-            estate.networks.append(Network(id=ref, name=name, kind="opaque" if kind == "OpaqueNetwork" else "standard"))
+            estate.networks.append(Network(id=ref, name=name, kind="opaque" if kind == "OpaqueNetwork" else "standard",
+                                           vlan=standard_vlans.get(name)))
 
     for ref, props in reader.read("VirtualApp", ["name", "vm"]):
         for vm_ref in as_list(props.get("vm")):
