@@ -1,4 +1,4 @@
-"""Pure planning computation: the dependency graph now, wave planning and sizing next.
+"""Pure planning computation: the dependency graph, wave planning, target sizing and EC2 right-sizing.
 
 Nothing here talks to a provider (no pyvmomi, no boto3): inputs are the inventory model and plain
 files (flows.csv, links.yaml), outputs are networkx graphs and plain data.
@@ -14,7 +14,17 @@ files (flows.csv, links.yaml), outputs are networkx graphs and plain data.
 from planners.flows import FlowRow, FlowTable, load_flows, parse_flows
 from planners.graph import APP_NEIGHBOURS, DEFAULT_APP_WEIGHT, EDGE_KINDS, build_graph
 from planners.graph_io import GRAPH_VERSION, read_graph, write_graph
+from planners.instance_types import (
+    INSTANCE_TYPES_VERSION,
+    InstanceType,
+    InstanceTypesFile,
+    find_instance_type,
+    load_instance_types,
+    save_instance_types,
+)
 from planners.links import LinksFile, load_links, parse_links
+from planners.rightsizing import RightsizeResult, rightsize, rightsize_vm
+from planners.sizing import VSAN_POLICIES, HostSizing, SizingPolicy, VmSize, WaveSizing, size_hosts, size_waves
 from planners.summary import MoveGroup, conflicts, graph_summary, must_move_groups
 
 __all__ = [
@@ -22,18 +32,34 @@ __all__ = [
     "DEFAULT_APP_WEIGHT",
     "EDGE_KINDS",
     "GRAPH_VERSION",
+    "INSTANCE_TYPES_VERSION",
+    "VSAN_POLICIES",
     "FlowRow",
     "FlowTable",
+    "HostSizing",
+    "InstanceType",
+    "InstanceTypesFile",
     "LinksFile",
     "MoveGroup",
+    "RightsizeResult",
+    "SizingPolicy",
+    "VmSize",
+    "WaveSizing",
     "build_graph",
     "conflicts",
+    "find_instance_type",
     "graph_summary",
     "load_flows",
+    "load_instance_types",
     "load_links",
     "must_move_groups",
     "parse_flows",
     "parse_links",
     "read_graph",
+    "rightsize",
+    "rightsize_vm",
+    "save_instance_types",
+    "size_hosts",
+    "size_waves",
     "write_graph",
 ]

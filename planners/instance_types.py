@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from migrate.errors import InputError
-from migrate.fileio import validation_problems, write_json
+from migrate.fileio import read_input_text, validation_problems, write_json
 
 __all__ = [
     "INSTANCE_TYPES_VERSION",
@@ -101,12 +101,9 @@ def load_instance_types(path: str | Path) -> InstanceTypesFile:
     """Read instance-types.json; InputError names every bad field (e.g. instance_types[3].vcpus)."""
     path = Path(path)
     file = str(path)
+    text = read_input_text(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError.single(file, "", "no such file (write one with `migrate instance-types fetch`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.single(file, "", f"cannot read: {exc}") from None
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError.single(file, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}") from None
     if not isinstance(raw, dict):
@@ -119,9 +116,10 @@ def find_instance_type(types: Sequence[InstanceType], name: str, *, source: str,
     for item in types:
         if item.name == name:
             return item
-    metal = sorted(t.name for t in types if t.bare_metal and t.instance_storage_gb)
+    metal = sorted(t.name for t in types if t.bare_metal and t.instance_storage_gb and "x86_64" in t.architectures)
     close = difflib.get_close_matches(name, [t.name for t in types], n=3)
     hint = f"; closest names: {', '.join(close)}" if close else ""
-    shown = ", ".join(metal[:20]) + (f", and {len(metal) - 20} more" if len(metal) > 20 else "")
-    listing = f"bare-metal types with local storage: {shown}" if metal else "it holds no bare-metal type"
+    shown = ", ".join(metal[:40]) + (f", and {len(metal) - 40} more" if len(metal) > 40 else "")
+    listing = (f"x86_64 bare-metal types with local storage: {shown}" if metal
+               else "it holds no x86_64 bare-metal type with local storage")
     raise InputError.single(source, field, f"{name!r} is not in the data ({len(types)} types); {listing}{hint}")

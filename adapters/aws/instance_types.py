@@ -6,13 +6,13 @@ from typing import Any
 
 import botocore.exceptions
 
+from adapters.aws.session import aws_client, map_aws_error
 from migrate.config import AwsSettings
 from migrate.errors import InputError
 
-from adapters.aws.session import aws_client, map_aws_error
-
 __all__ = ["fetch_instance_types", "instance_type_record"]
 
+_MAX_NAMES = 100   # DescribeInstanceTypes takes at most 100 InstanceTypes per call
 _ACCELERATORS = (("GpuInfo", "gpu"), ("FpgaInfo", "fpga"), ("InferenceAcceleratorInfo", "inference"),
                  ("NeuronInfo", "neuron"), ("MediaAcceleratorInfo", "media"))
 
@@ -45,28 +45,28 @@ def instance_type_record(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def fetch_instance_types(settings: AwsSettings, names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Specs of the named types, or of every current-generation type in the region, sorted by name.
+    """Specs of the named types, or (names None or empty) of every current-generation type, sorted by name.
 
     Pages through DescribeInstanceTypes. A name the region does not offer is bad input (InputError);
     any other failure is an AdapterError mapped by error code.
     """
     endpoint = settings.endpoint_url or f"ec2.{settings.region}.amazonaws.com"
-    kwargs: dict[str, Any] = {}
-    if names:
-        kwargs["InstanceTypes"] = sorted(set(names))
-    else:
-        kwargs["Filters"] = [{"Name": "current-generation", "Values": ["true"]}]
+    wanted = sorted(set(names or []))
+    requests: list[dict[str, Any]] = (
+        [{"InstanceTypes": wanted[i:i + _MAX_NAMES]} for i in range(0, len(wanted), _MAX_NAMES)] if wanted
+        else [{"Filters": [{"Name": "current-generation", "Values": ["true"]}]}])
     found: dict[str, dict[str, Any]] = {}
     try:
         paginator = aws_client(settings, "ec2").get_paginator("describe_instance_types")
-        for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": 100}):
-            for item in page.get("InstanceTypes", []):
-                record = instance_type_record(item)
-                found[record["name"]] = record
+        for kwargs in requests:
+            for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": 100}):
+                for item in page.get("InstanceTypes", []):
+                    record = instance_type_record(item)
+                    found[record["name"]] = record
     except botocore.exceptions.ClientError as exc:
-        if names and exc.response.get("Error", {}).get("Code") == "InvalidInstanceType":
+        if wanted and exc.response.get("Error", {}).get("Code") == "InvalidInstanceType":
             raise InputError.single(f"EC2 {settings.region}", "instance types",
-                                    f"not all of {', '.join(sorted(set(names)))} exist in this region") from None
+                                    f"not all of {', '.join(wanted)} exist in this region") from None
         raise map_aws_error(exc, "describe_instance_types", endpoint) from None
     except botocore.exceptions.BotoCoreError as exc:
         raise map_aws_error(exc, "describe_instance_types", endpoint) from None

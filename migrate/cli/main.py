@@ -11,6 +11,7 @@ from migrate.cli.graph_cmd import graph
 from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
 from migrate.cli.schema_cmd import schema
+from migrate.cli.size_cmd import instance_types_group, size
 from migrate.log import configure_logging
 
 __all__ = ["cli", "main"]
@@ -36,6 +37,8 @@ cli.add_command(check)
 cli.add_command(discover_command)
 cli.add_command(import_group)
 cli.add_command(graph)
+cli.add_command(size)
+cli.add_command(instance_types_group)
 cli.add_command(schema)
 
 

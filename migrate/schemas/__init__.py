@@ -10,10 +10,12 @@ from pydantic import BaseModel
 
 from migrate.config import SiteConfig
 from migrate.models.inventory import Inventory
+from planners.instance_types import InstanceTypesFile
 
 __all__ = ["SCHEMAS", "generate_schema", "schema_text"]
 
-SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig, "inventory": Inventory}
+SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig, "inventory": Inventory,
+                                       "instance-types": InstanceTypesFile}
 
 
 def generate_schema(name: str) -> str:
