@@ -34,7 +34,7 @@ from pyVmomi import vim
 from adapters.vcenter.collector import read_view, wait_for_task
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.discovery import DiscoveryStats, discover_vcenter
-from adapters.vcenter.soap_reader import SoapReader
+from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.vm_extract import VM_PATHS, extract_vm
 from migrate.config import VCenterEndpoint, load_site_config
 from migrate.lab.manager import lab_down, lab_status, lab_up
@@ -153,7 +153,7 @@ def pyvmomi_pass(vc: VCenterSession) -> tuple[float, int]:
 
 def soap_reader_pass(vc: VCenterSession) -> tuple[float, int]:
     started = time.perf_counter()
-    reader = SoapReader(vc)
+    reader = SoapReader(SoapEndpoint.of(vc))
     try:
         records = reader.read("VirtualMachine", VM_PATHS, convert=extract_vm)
     finally:
@@ -292,12 +292,15 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         say(f"    {counts[-1]} VM records")
 
     say(f"\n(c) ours: discover_vcenter end-to-end (utilisation off), {args.repeat} runs ...")
-    full_runs = [timed_discovery(endpoint) for _ in range(args.repeat)]
-    for attempt, (elapsed, inv, stats) in enumerate(full_runs, 1):
-        say(f"    discovery run {attempt}: {elapsed:7.2f} s  ({len(inv.vms)} VMs; phases: {phases(stats)})")
-    full = Timing([elapsed for elapsed, _, _ in full_runs])
-    baseline = full_runs[-1][1]
-    warnings = {w for _, _, stats in full_runs for w in stats.warnings}
+    # keep only the latest inventory alive: held inventories would slow the next runs (garbage collector)
+    full, baseline, warnings = Timing([]), None, set()
+    for attempt in range(1, args.repeat + 1):
+        baseline = None
+        elapsed, baseline, stats = timed_discovery(endpoint)
+        full.runs.append(elapsed)
+        warnings.update(stats.warnings)
+        say(f"    discovery run {attempt}: {elapsed:7.2f} s  ({len(baseline.vms)} VMs; phases: {phases(stats)})")
+    assert baseline is not None
     for warning in sorted(warnings):
         say(f"    warning: {warning}")
 
@@ -307,21 +310,25 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         done = change_vms(vc, baseline, args.change_percent, args.seed)
         say(f"    changed {sum(done.values())} VMs in {time.perf_counter() - started:.1f} s: "
             + ", ".join(f"{op} {n}" for op, n in sorted(done.items())))
-    incremental_runs = [timed_discovery(endpoint, since=baseline) for _ in range(args.repeat)]
-    for attempt, (elapsed, _, stats) in enumerate(incremental_runs, 1):
+    incremental, latest, full_reads = Timing([]), None, 0
+    for attempt in range(1, args.repeat + 1):
+        latest = None
+        elapsed, latest, stats = timed_discovery(endpoint, since=baseline)
+        incremental.runs.append(elapsed)
+        full_reads = stats.full_reads
         say(f"    incremental run {attempt}: {elapsed:7.2f} s  (full reads {stats.full_reads}, light reads "
             f"{stats.light_reads}, incremental={stats.incremental}; phases: {phases(stats)})")
-    incremental = Timing([elapsed for elapsed, _, _ in incremental_runs])
+    assert latest is not None
+    del baseline
     fresh_seconds, fresh, _ = timed_discovery(endpoint)
     say(f"    fresh full scan after the changes: {fresh_seconds:.2f} s")
-    differing, examples = compare(incremental_runs[-1][1], fresh)
+    differing, examples = compare(latest, fresh)
     if differing == 0:
         say(f"    incremental vs fresh full scan: MATCH ({len(fresh.vms)} VMs)")
     else:
         say(f"    incremental vs fresh full scan: {differing} VMs DIFFER")
         for example in examples:
             say(f"      {example}")
-    full_reads = incremental_runs[-1][2].full_reads
 
     table(total, a, b, c, full, incremental, full_reads)
     say(f"load average at the end: {load()} (other work on this machine skews every number)")
