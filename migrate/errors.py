@@ -71,11 +71,12 @@ class AdapterError(MigrateError):
     """A provider call failed; `retryable` tells the engine whether to try again."""
 
     def __init__(self, provider: str, op: str, message: str, *, retryable: bool = False,
-                 endpoint: str | None = None) -> None:
+                 endpoint: str | None = None, code: str | None = None) -> None:
         self.provider = provider
         self.op = op
         self.retryable = retryable
         self.endpoint = endpoint
+        self.code = code          # the provider's fault type or error code, for mapping by type
         where = f" at {endpoint}" if endpoint else ""
         super().__init__(f"{provider} {op} failed{where}: {message}")
 
@@ -87,6 +88,7 @@ class AdapterError(MigrateError):
             "op": self.op,
             "retryable": self.retryable,
             "endpoint": self.endpoint,
+            "code": self.code,
         }
 
 

@@ -2,8 +2,9 @@
 
 Reads go through the PropertyCollector only (SoapReader: chunked, parallel, plain data). The
 incremental mode re-reads in full only the VMs whose configuration changed (config.changeVersion /
-config.modified) or that are new; for the others a light pass refreshes name, power state, host and
-custom attributes, and tags are always read again.
+config.modified) or that are new; for the others a light pass refreshes their run-time facts (name,
+power state, host, guest names and IPs, folder, pool, custom attributes, snapshots), and tags are
+always read again.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.estate_extract import Estate, clusters_with_rules, read_estate
-from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader, as_list
+from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.tags import read_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
-from adapters.vcenter.vm_extract import VM_PATHS, extract_vm, scalar
+from adapters.vcenter.vm_scan import scan_vms
 from migrate import __version__
 from migrate.config import VCenterEndpoint
 from migrate.errors import AdapterError
@@ -28,8 +29,6 @@ from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VA
 
 __all__ = ["DiscoveryStats", "discover_vcenter"]
 
-LIGHT_PATHS = ("name", "config.changeVersion", "config.modified", "runtime.powerState", "runtime.host",
-               "customValue")
 log = get_logger(__name__)
 
 
@@ -41,17 +40,9 @@ class DiscoveryStats:
     full_reads: int = 0
     light_reads: int = 0
     incremental: bool = False
+    mode: str = "full"             # full | markers (re-read only VMs whose change markers moved)
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-def _light(_: str, props: dict[str, Any]) -> dict[str, Any]:
-    get = props.get
-    return {"name": scalar(get("name")),
-            "change_version": f"{scalar(get('config.changeVersion')) or ''}|{scalar(get('config.modified')) or ''}",
-            "power_state": scalar(get("runtime.powerState")), "host_ref": scalar(get("runtime.host")),
-            "custom_values": [(str(v.get("key")), str(v.get("value", ""))) for v in as_list(scalar(get("customValue")))
-                              if isinstance(v, dict)]}
 
 
 class _Timer:
@@ -79,7 +70,13 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
             estate = read_estate(reader)
             timer.lap("infrastructure")
             progress("virtual machines")
-            vms_raw = _read_vms(reader, about.instanceUuid, since, stats)
+            if since is not None and (since.provenance.instance_uuid != about.instanceUuid
+                                      or since.provenance.kind != "vcenter"):
+                stats.warnings.append("the previous inventory is from another source: full scan")
+            scan = scan_vms(reader, about.instanceUuid, since)
+            vms_raw = scan.raw
+            stats.mode, stats.full_reads, stats.light_reads = scan.mode, scan.full_reads, scan.light_reads
+            stats.incremental = scan.mode != "full"
             timer.lap("vms")
             custom_names = {str(f.key): f.name for f in vc.si.content.customFieldsManager.field or []}
             progress("tags")
@@ -123,29 +120,6 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
     return inventory, stats
 
 
-def _read_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
-              stats: DiscoveryStats) -> dict[str, dict[str, Any]]:
-    """moref -> raw VM facts; with a previous inventory of the same vCenter, only changed VMs in full."""
-    refs = reader.objects("VirtualMachine")
-    previous = {vm.moref: vm for vm in since.vms if vm.moref} if since else {}
-    if since is None or since.provenance.instance_uuid != instance_uuid or since.provenance.kind != "vcenter":
-        if since is not None:
-            stats.warnings.append("the previous inventory is from another source: full scan")
-        stats.full_reads = len(refs)
-        return dict(reader.read("VirtualMachine", VM_PATHS, refs, convert=extract_vm))
-    stats.incremental = True
-    light = dict(reader.read("VirtualMachine", LIGHT_PATHS, refs, convert=_light))
-    stats.light_reads = len(light)
-    changed = [(kind, ref) for kind, ref in refs
-               if ref not in previous or previous[ref].change_version != light[ref]["change_version"]]
-    full = dict(reader.read("VirtualMachine", VM_PATHS, changed, convert=extract_vm)) if changed else {}
-    stats.full_reads = len(full)
-    out: dict[str, dict[str, Any]] = {}
-    for _, ref in refs:
-        out[ref] = full[ref] if ref in full else {**light[ref], "id": previous[ref].id, "previous": previous[ref]}
-    return out
-
-
 def _read_tags(vc: VCenterSession, refs: list[str], stats: DiscoveryStats) -> dict[str, dict[str, list[str]]]:
     try:
         return read_vm_tags(vc, refs)
@@ -173,10 +147,11 @@ def _nic_network(nic: dict[str, Any], estate: Estate) -> tuple[str | None, str |
 def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict[str, str],
                tags: dict[str, list[str]], usage: Any) -> Vm:
     previous: Vm | None = raw.get("previous")
-    if previous is not None:   # unchanged configuration: refresh what the light pass read
-        fresh = {"name": raw["name"], "power_state": raw["power_state"], "host": estate.name(raw["host_ref"]),
-                 "cluster": estate.cluster_of_host(raw["host_ref"]), "tags": tags,
-                 "custom_attributes": _custom(raw, custom_names)}
+    if previous is not None:   # unchanged configuration: refresh what was read of its run-time facts
+        fresh: dict[str, Any] = {"tags": tags}
+        if "name" in raw:
+            fresh.update(_runtime_fields(raw, estate, custom_names))
+            fresh["guest"] = previous.guest.model_copy(update=raw["guest_runtime"])
         if all(getattr(previous, key) == value for key, value in fresh.items()):
             return previous
         return previous.model_copy(update=fresh)
@@ -185,17 +160,23 @@ def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict
         network, network_id = _nic_network(nic, estate)
         nics.append(Nic(key=nic["key"], label=nic["label"], mac=nic.get("mac"), adapter=nic["adapter"],
                         network=network, network_id=network_id, connected=nic.get("connected")))
-    host_ref = raw.get("host_ref")
     return Vm(
-        id=raw["id"], name=raw["name"], moref=ref, bios_uuid=raw.get("bios_uuid"), cpus=raw["cpus"],
+        id=raw["id"], moref=ref, bios_uuid=raw.get("bios_uuid"), cpus=raw["cpus"],
         cores_per_socket=raw.get("cores_per_socket"), memory_mb=raw["memory_mb"], firmware=raw.get("firmware"),
-        hardware_version=raw.get("hardware_version"), power_state=raw.get("power_state"), template=raw["template"],
-        annotation=raw.get("annotation"), change_version=raw["change_version"],
+        hardware_version=raw.get("hardware_version"), template=raw["template"], annotation=raw.get("annotation"),
         disks=[Disk(**disk) for disk in raw["disks"]], nics=nics, guest=Guest(**raw["guest"]),
-        datacenter=estate.datacenter(raw.get("folder_ref")) or estate.datacenter(host_ref),
-        host=estate.name(host_ref), cluster=estate.cluster_of_host(host_ref), folder=estate.path(raw.get("folder_ref")),
-        resource_pool=estate.path(raw.get("pool_ref")),
-        vapp=estate.vapp_members.get(ref) or estate.name(raw.get("vapp_ref")),
-        tags=tags, custom_attributes=_custom(raw, custom_names), snapshots=raw["snapshots"], devices=raw["devices"],
-        utilisation=usage,
+        tags=tags, devices=raw["devices"], utilisation=usage, **_runtime_fields(raw, estate, custom_names),
     )
+
+
+def _runtime_fields(raw: dict[str, Any], estate: Estate, custom_names: dict[str, str]) -> dict[str, Any]:
+    """Inventory fields that come from the run-time half of a VM's facts (FEED_PATHS)."""
+    host_ref, folder_ref = raw.get("host_ref"), raw.get("folder_ref")
+    return {
+        "name": raw["name"], "power_state": raw.get("power_state"), "change_version": raw["change_version"],
+        "datacenter": estate.datacenter(folder_ref) or estate.datacenter(host_ref), "host": estate.name(host_ref),
+        "cluster": estate.cluster_of_host(host_ref), "folder": estate.path(folder_ref),
+        "resource_pool": estate.path(raw.get("pool_ref")),
+        "vapp": estate.vapp_members.get(raw["moref"]) or estate.name(raw.get("vapp_ref")),
+        "custom_attributes": _custom(raw, custom_names), "snapshots": raw["snapshots"],
+    }

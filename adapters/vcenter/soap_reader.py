@@ -188,7 +188,7 @@ class SoapReader:
             name = (detail[0].get(_XSI_TYPE) or _local(detail[0].tag)).rsplit(":", 1)[-1].removesuffix("Fault")
         message = fault.findtext("faultstring") or name
         return AdapterError("vcenter", method, f"{name}: {message}", retryable=name in _RETRYABLE_FAULTS,
-                            endpoint=self._where)
+                            endpoint=self._where, code=name)
 
     def _retrieve(self, spec: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(moref, {path: <val> element}) per object, following paging tokens."""

@@ -10,15 +10,31 @@ from typing import Any
 
 from adapters.vcenter.soap_reader import as_list, to_value
 
-__all__ = ["VM_PATHS", "extract_vm", "scalar"]
+__all__ = [
+    "HEAVY_PATHS",
+    "RUNTIME_PATHS",
+    "VM_PATHS",
+    "combine",
+    "extract_heavy",
+    "extract_light",
+    "extract_vm",
+    "scalar",
+]
 
-VM_PATHS = (
-    "name", "config.instanceUuid", "config.uuid", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
-    "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.version", "config.template",
-    "config.annotation", "config.changeVersion", "config.modified", "config.guestId", "config.guestFullName",
-    "runtime.powerState", "runtime.host", "guest.hostName", "guest.ipAddress", "guest.net", "guest.toolsStatus",
-    "parent", "resourcePool", "parentVApp", "customValue", "snapshot",
+# What changes while a VM runs, plus the configuration's change markers: cheap, and enough to notice
+# any change of configuration (it moves config.changeVersion / config.modified).
+RUNTIME_PATHS = (
+    "name", "config.changeVersion", "config.modified", "runtime.powerState", "runtime.host", "guest.hostName",
+    "guest.ipAddress", "guest.net", "guest.toolsStatus", "parent", "resourcePool", "parentVApp", "customValue",
+    "snapshot",
 )
+# The configuration: identity, hardware and the device list (the bulk of the bytes).
+HEAVY_PATHS = (
+    "config.instanceUuid", "config.uuid", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
+    "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.version", "config.template",
+    "config.annotation", "config.guestId", "config.guestFullName",
+)
+VM_PATHS = HEAVY_PATHS + RUNTIME_PATHS
 
 _NS = "{urn:vim25}"
 _NS_LEN = len(_NS)
@@ -153,16 +169,34 @@ def _snapshot_count(val: Any) -> int:
     return count(info.get("rootSnapshotList")) if isinstance(info, dict) else 0
 
 
-def extract_vm(moref: str, props: dict[str, Any]) -> dict[str, Any]:
-    """A plain dict of one VM's facts; names of hosts, networks etc. are resolved later by moref."""
+def extract_light(moref: str, props: dict[str, Any]) -> dict[str, Any]:
+    """The facts behind RUNTIME_PATHS: what changes at run time, and the configuration's change markers."""
+    get = props.get
+    return {
+        "moref": moref,
+        "name": scalar(get("name")),
+        "change_version": f"{scalar(get('config.changeVersion')) or ''}|{scalar(get('config.modified')) or ''}",
+        "power_state": scalar(get("runtime.powerState")),
+        "host_ref": scalar(get("runtime.host")),
+        "folder_ref": scalar(get("parent")),
+        "pool_ref": scalar(get("resourcePool")),
+        "vapp_ref": scalar(get("parentVApp")),
+        "guest_runtime": {"hostname": scalar(get("guest.hostName")) or None,
+                          "ip_addresses": _guest_ips(get("guest.net"), scalar(get("guest.ipAddress"))),
+                          "tools_status": scalar(get("guest.toolsStatus"))},
+        "custom_values": [(str(v.get("key")), str(v.get("value", ""))) for v in as_list(scalar(get("customValue")))
+                          if isinstance(v, dict)],
+        "snapshots": _snapshot_count(get("snapshot")),
+    }
+
+
+def extract_heavy(moref: str, props: dict[str, Any]) -> dict[str, Any]:
+    """The facts behind HEAVY_PATHS: the configuration (hardware, devices, identity)."""
     get = props.get
     disks, nics, notable = _devices(get("config.hardware.device"))
-    custom = [(str(v.get("key")), str(v.get("value", ""))) for v in as_list(scalar(get("customValue")))
-              if isinstance(v, dict)]
     return {
         "moref": moref,
         "id": scalar(get("config.instanceUuid")),
-        "name": scalar(get("name")),
         "bios_uuid": scalar(get("config.uuid")),
         "cpus": scalar(get("config.hardware.numCPU")) or 0,
         "cores_per_socket": scalar(get("config.hardware.numCoresPerSocket")),
@@ -171,19 +205,20 @@ def extract_vm(moref: str, props: dict[str, Any]) -> dict[str, Any]:
         "hardware_version": scalar(get("config.version")),
         "template": bool(scalar(get("config.template"))),
         "annotation": scalar(get("config.annotation")) or None,
-        "change_version": f"{scalar(get('config.changeVersion')) or ''}|{scalar(get('config.modified')) or ''}",
-        "power_state": scalar(get("runtime.powerState")),
-        "host_ref": scalar(get("runtime.host")),
-        "folder_ref": scalar(get("parent")),
-        "pool_ref": scalar(get("resourcePool")),
-        "vapp_ref": scalar(get("parentVApp")),
-        "guest": {"hostname": scalar(get("guest.hostName")) or None,
-                  "ip_addresses": _guest_ips(get("guest.net"), scalar(get("guest.ipAddress"))),
-                  "guest_id": scalar(get("config.guestId")), "full_name": scalar(get("config.guestFullName")),
-                  "tools_status": scalar(get("guest.toolsStatus"))},
+        "guest_config": {"guest_id": scalar(get("config.guestId")), "full_name": scalar(get("config.guestFullName"))},
         "disks": disks,
         "nics": nics,
         "devices": notable,
-        "custom_values": custom,
-        "snapshots": _snapshot_count(get("snapshot")),
     }
+
+
+def combine(heavy: dict[str, Any], light: dict[str, Any]) -> dict[str, Any]:
+    """One VM's raw facts from its configuration part and its run-time part."""
+    merged = {**heavy, **light}
+    merged["guest"] = {**light["guest_runtime"], **heavy["guest_config"]}
+    return merged
+
+
+def extract_vm(moref: str, props: dict[str, Any]) -> dict[str, Any]:
+    """A plain dict of one VM's facts (all VM_PATHS); names of hosts, networks etc. are resolved later."""
+    return combine(extract_heavy(moref, props), extract_light(moref, props))

@@ -97,7 +97,7 @@ def test_soap_fault_maps_to_adapter_error_by_type(server: tuple[Script, SoapRead
         "</NotAuthenticatedFault></detail></soapenv:Fault>"))
     with pytest.raises(AdapterError) as exc:
         reader.read("VirtualMachine", ["name"], [("VirtualMachine", "vm-1")])
-    assert "NotAuthenticated" in str(exc.value) and exc.value.endpoint == "fake-vc"
+    assert exc.value.code == "NotAuthenticated" and exc.value.endpoint == "fake-vc"
     assert not exc.value.retryable
 
 
