@@ -11,6 +11,7 @@ files (flows.csv, links.yaml), outputs are networkx graphs and plain data.
     write_graph(graph, "graph.json")
 """
 
+from planners.evaluate import evaluate
 from planners.flows import FlowRow, FlowTable, load_flows, parse_flows
 from planners.graph import APP_NEIGHBOURS, DEFAULT_APP_WEIGHT, EDGE_KINDS, build_graph
 from planners.graph_io import GRAPH_VERSION, read_graph, write_graph
@@ -23,9 +24,12 @@ from planners.instance_types import (
     save_instance_types,
 )
 from planners.links import LinksFile, load_links, parse_links
+from planners.plan_io import load_constraints, load_plan, write_plan
+from planners.plan_model import Constraints, Plan, PlanMetrics, Violation
 from planners.rightsizing import RightsizeResult, rightsize, rightsize_vm
 from planners.sizing import VSAN_POLICIES, HostSizing, SizingPolicy, VmSize, WaveSizing, size_hosts, size_waves
 from planners.summary import MoveGroup, conflicts, graph_summary, must_move_groups
+from planners.waves import plan_waves
 
 __all__ = [
     "APP_NEIGHBOURS",
@@ -34,6 +38,7 @@ __all__ = [
     "GRAPH_VERSION",
     "INSTANCE_TYPES_VERSION",
     "VSAN_POLICIES",
+    "Constraints",
     "FlowRow",
     "FlowTable",
     "HostSizing",
@@ -41,20 +46,27 @@ __all__ = [
     "InstanceTypesFile",
     "LinksFile",
     "MoveGroup",
+    "Plan",
+    "PlanMetrics",
     "RightsizeResult",
     "SizingPolicy",
+    "Violation",
     "VmSize",
     "WaveSizing",
     "build_graph",
     "conflicts",
+    "evaluate",
     "find_instance_type",
     "graph_summary",
+    "load_constraints",
     "load_flows",
     "load_instance_types",
     "load_links",
+    "load_plan",
     "must_move_groups",
     "parse_flows",
     "parse_links",
+    "plan_waves",
     "read_graph",
     "rightsize",
     "rightsize_vm",
@@ -62,4 +74,5 @@ __all__ = [
     "size_hosts",
     "size_waves",
     "write_graph",
+    "write_plan",
 ]

@@ -10,8 +10,10 @@ from migrate.cli.discover_cmd import discover_command
 from migrate.cli.graph_cmd import graph
 from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
+from migrate.cli.plan_cmd import plan
 from migrate.cli.schema_cmd import schema
 from migrate.cli.size_cmd import instance_types_group, size
+from migrate.cli.validate_cmd import validate
 from migrate.log import configure_logging
 
 __all__ = ["cli", "main"]
@@ -37,6 +39,8 @@ cli.add_command(check)
 cli.add_command(discover_command)
 cli.add_command(import_group)
 cli.add_command(graph)
+cli.add_command(plan)
+cli.add_command(validate)
 cli.add_command(size)
 cli.add_command(instance_types_group)
 cli.add_command(schema)

@@ -11,11 +11,12 @@ from pydantic import BaseModel
 from migrate.config import SiteConfig
 from migrate.models.inventory import Inventory
 from planners.instance_types import InstanceTypesFile
+from planners.plan_model import Constraints, Plan
 
 __all__ = ["SCHEMAS", "generate_schema", "schema_text"]
 
 SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig, "inventory": Inventory,
-                                       "instance-types": InstanceTypesFile}
+                                       "instance-types": InstanceTypesFile, "plan": Plan, "constraints": Constraints}
 
 
 def generate_schema(name: str) -> str:

@@ -1,0 +1,250 @@
+"""The wave-planning formats: the constraints file and plan.yaml, as pydantic models (versioned, strict).
+
+Constraints (`constraints.yaml`, also embedded in every plan under `constraints`):
+
+```yaml
+version: 1
+max_vms: 50                 # VMs per wave
+max_gb: 20000               # disk GiB per wave
+ramp: [5, 15]               # wave 1 at most 5 VMs, wave 2 at most 15, then max_vms
+precedence:                 # `before` moves in a strictly earlier wave than `after`
+  - {before: app:ldap, after: app:shop, reason: "directory first"}
+  - {before: crm-db-01, after: crm-app-01}
+pins:
+  - {vm: shop-db-01, wave: 2}
+  - {vm: old-ftp-01, exclude: "retired in Q3"}
+windows:                    # cutover windows, given to waves in order
+  - {start: "2025-03-01T20:00:00Z", end: "2025-03-02T04:00:00Z"}
+keep_apart:
+  - {a: crm-web-01, b: crm-web-02, reason: "HA pair"}
+seed: 0
+```
+
+VM references are a VM id, an exact VM name, or `app:NAME` (every VM whose app is NAME).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+__all__ = [
+    "PLAN_VERSION",
+    "Constraints",
+    "Excluded",
+    "KeepApartRule",
+    "Pin",
+    "Plan",
+    "PlanMetrics",
+    "PlanSource",
+    "PrecedenceRule",
+    "Violation",
+    "Wave",
+    "WaveFlow",
+    "WaveGroup",
+    "WaveMetrics",
+    "WaveSize",
+    "WaveWhy",
+    "Window",
+]
+
+PLAN_VERSION: Literal[1] = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _reference(value: str) -> str:
+    value = value.strip()
+    if not value or value == "app:":
+        raise ValueError("must name a VM (id or name) or an application (app:NAME)")
+    return value
+
+
+Reference = Annotated[str, AfterValidator(_reference)]
+
+
+class Window(_Model):
+    """A cutover window: ISO datetimes with a timezone, start before end."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.start >= self.end:
+            raise ValueError(f"start ({self.start.isoformat()}) must be before end ({self.end.isoformat()})")
+        return self
+
+
+class PrecedenceRule(_Model):
+    """`before` moves in a strictly earlier wave than `after` (VM id, VM name or app:NAME)."""
+
+    before: Reference
+    after: Reference
+    reason: str = ""
+
+
+class Pin(_Model):
+    """Puts one VM in a given wave (1-based), or excludes it from the migration with a reason."""
+
+    vm: Reference
+    wave: int | None = Field(None, ge=1)
+    exclude: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Pin:
+        if (self.wave is None) == (self.exclude is None):
+            raise ValueError("give exactly one of `wave` (a wave number) or `exclude` (a reason)")
+        if self.exclude is not None and not self.exclude.strip():
+            raise ValueError("`exclude` needs a reason (e.g. \"retired\")")
+        if self.vm.startswith("app:"):
+            raise ValueError("pins name one VM (id or name), not an application")
+        return self
+
+
+class KeepApartRule(_Model):
+    """Two VMs that must not move in the same wave."""
+
+    a: Reference
+    b: Reference
+    reason: str = ""
+
+
+class Constraints(_Model):
+    """Everything the planner must respect, plus the seed that makes it deterministic."""
+
+    version: Literal[1] = PLAN_VERSION
+    max_vms: int | None = Field(None, ge=1, description="VMs per wave")
+    max_gb: float | None = Field(None, gt=0, allow_inf_nan=False, description="disk GiB per wave")
+    ramp: list[int] = Field(default_factory=list, description="VM caps of the first waves, e.g. [5, 15]")
+    precedence: list[PrecedenceRule] = Field(default_factory=list)
+    pins: list[Pin] = Field(default_factory=list)
+    windows: list[Window] = Field(default_factory=list, description="cutover windows, given to waves in order")
+    keep_apart: list[KeepApartRule] = Field(default_factory=list)
+    seed: int = 0
+
+    @field_validator("ramp")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        bad = [i for i, cap in enumerate(value) if cap < 1]
+        if bad:
+            raise ValueError(f"every ramp cap must be at least 1 (entries {bad})")
+        return value
+
+
+class WaveSize(_Model):
+    """What a wave moves."""
+
+    vms: int
+    gb: float
+    vcpu: int
+    memory_mb: int
+
+
+class WaveGroup(_Model):
+    """A must-move-together group inside a wave and the hard ties that make it one."""
+
+    vms: list[str] = Field(..., description="VM names")
+    reasons: list[str]
+
+
+class WaveFlow(_Model):
+    """One of the heaviest dependencies kept inside a wave."""
+
+    a: str
+    b: str
+    weight: float
+    kinds: list[str] = Field(default_factory=list)
+
+
+class WaveWhy(_Model):
+    """Why a wave's VMs are together: its must-move groups and its heaviest internal dependencies."""
+
+    groups: list[WaveGroup] = Field(default_factory=list)
+    more_groups: int = 0
+    heaviest: list[WaveFlow] = Field(default_factory=list)
+
+
+class Wave(_Model):
+    """One wave: VMs by id (execution order is the list order of `waves`)."""
+
+    id: int = Field(..., ge=1)
+    name: str
+    vms: list[str]
+    vm_names: list[str] | None = None
+    window: Window | None = None
+    method: str = "cold"
+    size: WaveSize | None = None
+    why: WaveWhy | None = None
+
+
+class Excluded(_Model):
+    """A VM that does not migrate, and why."""
+
+    id: str
+    name: str | None = None
+    reason: str = Field(..., min_length=1)
+
+
+class Violation(_Model):
+    """One broken rule of a plan: where (e.g. `waves[2].vms[5]`), what, and which VMs."""
+
+    field: str
+    message: str
+    vms: list[str] = Field(default_factory=list)
+
+
+class WaveMetrics(_Model):
+    """Per-wave numbers."""
+
+    wave: int
+    vms: int
+    gb: float
+    internal_weight: float
+    cut_weight: float
+
+
+class PlanMetrics(_Model):
+    """Plan quality; `violations` counts broken rules (0 for every plan the planner writes)."""
+
+    waves: int
+    lower_bound: int
+    lower_bound_by: dict[str, int] = Field(default_factory=dict, description="what forces the lower bound")
+    cut_weight: float
+    total_weight: float
+    cut_fraction: float
+    exposure: float = Field(..., description="sum(w * |wave_u - wave_v|) / sum(w)")
+    max_wave_vms: int
+    max_wave_gb: float
+    per_wave: list[WaveMetrics] = Field(default_factory=list)
+    violations: int = 0
+    violation_list: SkipJsonSchema[list[Violation]] = Field(default_factory=list, exclude=True)
+
+
+class PlanSource(_Model):
+    """Where the plan came from."""
+
+    inventory: str | None = None
+    flows: str | None = None
+    links: str | None = None
+    graph: str | None = None
+    constraints: str | None = None
+    generated_at: AwareDatetime
+    planner: str
+    seed: int = 0
+
+
+class Plan(_Model):
+    """The whole plan.yaml."""
+
+    version: Literal[1] = PLAN_VERSION
+    source: PlanSource | None = None
+    constraints: Constraints = Field(default_factory=Constraints)
+    metrics: PlanMetrics | None = None
+    waves: list[Wave] = Field(default_factory=list)
+    excluded: list[Excluded] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,236 @@
+"""Wave planning: the fewest waves capacity allows, then the least dependency weight cut between waves.
+
+    from planners import plan_waves, Constraints
+    plan = plan_waves(graph, Constraints(max_vms=50, ramp=[5, 15]))
+
+Objectives, in strict order: (1) break no hard constraint (capacity, ramp, must-move groups,
+keep-apart, precedence, pins); (2) as few waves as possible: from the lower bound up, the first count
+for which a plan is found; (3) least cut weight; (4) least exposure (split dependencies reunite
+soon); (5) balanced waves. Method: hard groups are contracted into units; for each of a few seeded
+restarts, a greedy graph-growing pass fills waves in order (partition.py), FM refinement improves it
+(refine.py), the waves are put in the order of least exposure (ordering.py) and refined again. The
+best restart wins. Infeasible input raises InputError naming every problem and the VMs involved.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import networkx as nx
+
+from migrate.errors import InputError, Problem
+from planners.coarsen import hierarchy
+from planners.evaluate import evaluate_instance
+from planners.explain import wave_sizes, wave_whys
+from planners.feasibility import check_feasible, latest_waves, lower_bound, topological_order
+from planners.ordering import order_waves
+from planners.partition import construct, first_fit
+from planners.plan_model import Constraints, Excluded, Plan, PlanSource, Wave
+from planners.refine import FULL_SCAN_UNITS, MIN_PASS_GAIN, WaveState, balance, refine
+from planners.units import Instance, build_instance
+
+__all__ = ["PLANNER_VERSION", "plan_waves"]
+
+PLANNER_VERSION = "waves-1"
+RESTART_BUDGET = 200_000       # restarts * (units + unit edges) stays near this, between 1 and MAX_RESTARTS
+MAX_RESTARTS = 8
+FAILED_TRIES = 3               # constructions that may fail before trying one wave more
+COARSE_TARGET = 64             # coarsen down to about max(this, 8 * waves) units
+COARSE_UNITS = 3000            # a coarsest level this small gets COARSE_TRIES constructions
+COARSE_TRIES = 4
+LARGE_MIN_PASS_GAIN = 1e-3     # on instances of more than FULL_SCAN_UNITS units, fewer passes per level
+
+
+@dataclass
+class _Candidate:
+    wave: list[int]            # per unit, 0-based position
+    k: int
+    score: tuple[int, int, int, int]
+
+
+def _score(inst: Instance, wave: list[int], k: int) -> tuple[int, int, int, int]:
+    quantum = max(inst.total_weight, 1.0) * 1e-10
+    cut = spread = 0.0
+    for u, adj in enumerate(inst.adj):
+        a = wave[u]
+        for v, x in adj.items():
+            if wave[v] != a:
+                cut += x
+                spread += x * abs(wave[v] - a)
+    loads = [0] * k
+    for u, a in enumerate(wave):
+        loads[a] += inst.count[u]
+    return k, round(cut / 2 / quantum), round(spread / 2 / quantum), sum(x * x for x in loads)
+
+
+def _compact(inst: Instance, wave: list[int], k: int) -> tuple[list[int], int]:
+    """Drop empty waves when pins and ramp caps allow the later waves to move up."""
+    loads_c, loads_g = [0] * k, [0.0] * k
+    pinned: dict[int, int] = {}
+    for u, a in enumerate(wave):
+        loads_c[a] += inst.count[u]
+        loads_g[a] += inst.gb[u]
+        if inst.pin[u] is not None:
+            pinned[a] = a
+    keep = list(range(k))
+    cap = inst.capacity
+    for empty in [w for w in reversed(range(k)) if loads_c[w] == 0]:
+        trial = [w for w in keep if w != empty]
+        if all(pinned.get(w, p) == p and loads_c[w] <= cap.vms(p) and loads_g[w] <= cap.gb(p) + 1e-9
+               for p, w in enumerate(trial)):
+            keep = trial
+    if len(keep) == k:
+        return wave, k
+    new = {w: p for p, w in enumerate(keep)}
+    return [new[a] for a in wave], len(keep)
+
+
+def _initial(levels: list[Instance], k: int, rng: random.Random, restart: int,
+             min_gain: float) -> tuple[int, WaveState] | None:
+    """Construct and refine on the coarsest level that gives a plan, best of a few tries when it is small."""
+    for depth in range(len(levels) - 1, -1, -1):
+        level = levels[depth]
+        order, _ = topological_order(level)
+        latest = latest_waves(level, order, k)
+        tries = COARSE_TRIES if level.units <= COARSE_UNITS else 2
+        best: tuple[tuple[int, int, int, int], WaveState] | None = None
+        for attempt in range(tries):
+            assign = construct(level, k, latest, rng, random_seed_units=restart > 0 or attempt > 1,
+                               fill=float(attempt % 2))
+            if assign is None:
+                continue
+            st = WaveState(level, assign, k)
+            refine(st, rng, min_gain=min_gain)
+            score = _score(level, st.wave, k)
+            if best is None or score < best[0]:
+                best = (score, st)
+        if best is None:
+            assign = first_fit(level, k, latest)
+            if assign is not None:
+                st = WaveState(level, assign, k)
+                refine(st, rng, min_gain=min_gain)
+                best = (_score(level, st.wave, k), st)
+        if best is not None:
+            return depth, best[1]
+    return None
+
+
+def _reordered(level: Instance, st: WaveState, k: int, rng: random.Random, min_gain: float) -> WaveState:
+    """The waves in the order of least exposure, refined again if the order changed."""
+    order = order_waves(level, st.wave, k)
+    if order == list(range(k)):
+        return st
+    position = {old: new for new, old in enumerate(order)}
+    st = WaveState(level, [position[a] for a in st.wave], k)
+    refine(st, rng, min_gain=min_gain)
+    return st
+
+
+def _attempt(inst: Instance, k: int, rng: random.Random, restart: int) -> _Candidate | None:
+    levels = [inst]
+    maps = []
+    for coarse, cmap in hierarchy(inst, rng, k, target=max(COARSE_TARGET, 8 * k)):
+        levels.append(coarse)
+        maps.append(cmap)
+    min_gain = MIN_PASS_GAIN if inst.units <= FULL_SCAN_UNITS else LARGE_MIN_PASS_GAIN
+    start = _initial(levels, k, rng, restart, min_gain)
+    if start is None:
+        return None
+    depth, st = start
+    if depth:
+        st = _reordered(levels[depth], st, k, rng, min_gain)   # order on the small level first
+    while depth > 0:
+        depth -= 1
+        cmap = maps[depth]
+        st = WaveState(levels[depth], [st.wave[cmap[u]] for u in range(levels[depth].units)], k)
+        refine(st, rng, min_gain=min_gain)
+    st = _reordered(inst, st, k, rng, min_gain)
+    balance(st)
+    wave, k2 = _compact(inst, st.wave, k)
+    return _Candidate(wave, k2, _score(inst, wave, k2))
+
+
+def restarts_for(inst: Instance) -> int:
+    """How many seeded restarts an instance of this size gets."""
+    size = inst.units + sum(len(a) for a in inst.adj) // 2
+    return max(1, min(MAX_RESTARTS, RESTART_BUDGET // max(size, 1)))
+
+
+def _search(inst: Instance, order: list[int], early: list[int], bound: int, seed: int) -> _Candidate:
+    restarts = restarts_for(inst)
+    limit = bound + inst.units + len(inst.capacity.ramp) + 1
+    for k in range(max(bound, 1), limit + 1):
+        latest = latest_waves(inst, order, k)
+        if any(e > late for e, late in zip(early, latest, strict=True)):
+            continue
+        best: _Candidate | None = None
+        failed = 0
+        for restart in range(restarts):
+            rng = random.Random(f"{seed}:{k}:{restart}")  # noqa: S311 (planning choices, not secrets)
+            found = _attempt(inst, k, rng, restart)
+            if found is None:
+                failed += 1
+                if best is None and failed >= FAILED_TRIES:
+                    break
+                continue
+            if best is None or found.score < best.score:
+                best = found
+        if best is not None:
+            return best
+    raise InputError([Problem(inst.constraints_file, "", "found no plan that respects every constraint "
+                              "(capacity, ramp, keep-apart, precedence and pins together)")])
+
+
+def _assemble(inst: Instance, found: _Candidate, constraints: Constraints,
+              source: Mapping[str, str | None] | None) -> Plan:
+    vm_wave = [found.wave[inst.unit_of[k]] for k in range(len(inst.ids))]
+    members: list[list[int]] = [[] for _ in range(found.k)]
+    for k, w in enumerate(vm_wave):
+        members[w].append(k)
+    sizes = wave_sizes(inst, vm_wave, found.k)
+    whys = wave_whys(inst, vm_wave, found.k)
+    windows = constraints.windows
+    waves = []
+    for w in range(found.k):
+        vms = sorted(members[w], key=lambda k: (inst.names[k], inst.ids[k]))
+        waves.append(Wave(id=w + 1, name=f"wave-{w + 1:02d}", vms=[inst.ids[k] for k in vms],
+                          vm_names=[inst.names[k] for k in vms], window=windows[w] if w < len(windows) else None,
+                          size=sizes[w], why=whys[w]))
+    names = {str(n): str(d.get("name") or n) for n, d in inst.graph.nodes(data=True) if str(n) in inst.excluded}
+    excluded = [Excluded(id=vm, name=names.get(vm), reason=e.reason)
+                for vm, e in sorted(inst.excluded.items(), key=lambda item: (names.get(item[0], ""), item[0]))
+                if vm in names]
+    warnings = list(inst.warnings)
+    if windows and found.k > len(windows):
+        warnings.append(f"{found.k - len(windows)} wave(s) have no cutover window: the constraints list "
+                        f"{len(windows)} window(s) for {found.k} waves")
+    src = PlanSource(generated_at=datetime.now(UTC).replace(microsecond=0), planner=PLANNER_VERSION,
+                     seed=constraints.seed, **dict(source or {}))
+    return Plan(source=src, constraints=constraints, waves=waves, excluded=excluded, warnings=warnings)
+
+
+def plan_waves(graph: nx.Graph, constraints: Constraints | None = None, *, constraints_file: str = "constraints",
+               graph_file: str = "graph", source: Mapping[str, str | None] | None = None) -> Plan:
+    """Plan migration waves for `graph` under `constraints`; InputError lists every reason it cannot.
+
+    `source` fills plan.source (inventory, flows, links, graph, constraints file names).
+    """
+    constraints = constraints or Constraints()
+    inst = build_instance(graph, constraints, constraints_file=constraints_file, graph_file=graph_file, strict=False)
+    order, early = check_feasible(inst)
+    bound = lower_bound(inst, order)
+    found = _search(inst, order, early, bound.value, constraints.seed) if inst.units else _Candidate([], 0,
+                                                                                                   (0, 0, 0, 0))
+    plan = _assemble(inst, found, constraints, source)
+    metrics = evaluate_instance(inst, plan, constraints)
+    if metrics.violations:
+        details = "; ".join(f"{v.field}: {v.message}" for v in metrics.violation_list[:5])
+        raise RuntimeError(f"the planner broke {metrics.violations} rule(s), a bug: {details}")
+    if found.k > bound.value + 1:
+        plan.warnings.append(f"{found.k} waves, {found.k - bound.value} more than the lower bound {bound.value}: "
+                             "keep-apart pairs, precedence or pins leave no tighter plan this planner can find")
+    plan.metrics = metrics
+    return plan
