@@ -61,11 +61,21 @@ setup() {
 
 demo() {
   setup
-  say "starting the lab in $LAB_DIR"
-  "$VENV/bin/migrate" lab up --dir "$LAB_DIR"
-  say "checking every endpoint of $LAB_DIR/site.yaml"
-  "$VENV/bin/migrate" check --config "$LAB_DIR/site.yaml"
-  say "the lab keeps running; stop it with: $VENV/bin/migrate lab down --dir $LAB_DIR"
+  local m="$VENV/bin/migrate" d="$LAB_DIR"
+  say "starting the lab in $d"
+  "$m" lab up --dir "$d"
+  say "checking every endpoint of $d/site.yaml"
+  "$m" check --config "$d/site.yaml"
+  say "discovering the on-prem vCenter into $d/inventory.json"
+  "$m" discover --config "$d/site.yaml" --out "$d/inventory.json"
+  say "building the dependency graph from the inventory and $d/flows.csv"
+  "$m" graph --inventory "$d/inventory.json" --flows "$d/flows.csv" --out "$d/graph.json"
+  say "planning waves of at most 15 VMs, ramping up from 5"
+  "$m" plan --inventory "$d/inventory.json" --flows "$d/flows.csv" --max-vms 15 --ramp 5 --out "$d/plan.yaml"
+  "$m" validate "$d/plan.yaml" --inventory "$d/inventory.json" --flows "$d/flows.csv"
+  say "sizing the cloud cluster (i4i.metal hosts) wave by wave"
+  "$m" size --inventory "$d/inventory.json" --plan "$d/plan.yaml" --config "$d/site.yaml"
+  say "the lab keeps running; stop it with: $m lab down --dir $d"
 }
 
 run_tests() {
