@@ -1,0 +1,151 @@
+"""The small interfaces the engine drives, one per role (libcloud style); providers implement them.
+
+Only what the engine's phases need so far is here. Rules for implementations:
+
+- ids are plain strings: a source VM is its instanceUuid, a target VM is whatever `find_vm` returns;
+- every verb is safe to call again (phases re-run after a crash): powering off an off VM, tagging a
+  tagged VM or marking a marked VM does nothing;
+- `MigrationTarget.create_vm` records the source id on the new VM atomically with its creation (e.g.
+  in the ConfigSpec's extraConfig), so `find_vm` finds a VM whose creation was interrupted before it
+  was tagged, and never a second one;
+- long operations return an `Operation` the engine polls (`migrate.engine.context.wait_operation`);
+- failures raise migrate.errors.AdapterError, retryable when trying again may help (timeouts, dropped
+  connections, busy objects), mapped from SDK fault types, never from message text;
+- verbs only one provider has are prefixed `ex_` and are not part of these interfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from migrate.errors import AdapterError
+
+__all__ = [
+    "Adapters",
+    "MigrationTarget",
+    "Operation",
+    "OperationState",
+    "OperationStatus",
+    "PowerState",
+    "Replatformer",
+    "SourceInventory",
+]
+
+PowerState = Literal["poweredOn", "poweredOff", "suspended"]
+
+
+class OperationState(StrEnum):
+    """Where a long operation is."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    """One poll of an operation: its state, progress (percent), result (plain data) or error."""
+
+    state: OperationState
+    progress: int | None = None
+    result: Any = None
+    error: AdapterError | None = None
+
+
+@runtime_checkable
+class Operation(Protocol):
+    """A long operation (a vCenter task, an EC2 import...) that the engine polls until it ends."""
+
+    @property
+    def id(self) -> str:
+        """Provider id of the operation (e.g. task-123), for logs and the journal."""
+        ...
+
+    def poll(self) -> OperationStatus:
+        """The operation's current status (raises AdapterError if the provider cannot be asked)."""
+        ...
+
+
+@runtime_checkable
+class SourceInventory(Protocol):
+    """The on-prem vCenter the VMs leave."""
+
+    @property
+    def name(self) -> str:
+        """Provider label for logs and errors (e.g. `onprem`)."""
+        ...
+
+    def vm_power_state(self, vm_id: str) -> PowerState:
+        """Current power state of a source VM."""
+        ...
+
+    def power_off_vm(self, vm_id: str) -> Operation:
+        """Power a source VM off (guest shutdown first where the provider can); nothing if already off."""
+        ...
+
+    def is_marked_migrated(self, vm_id: str) -> bool:
+        """True if the source VM carries the migrated mark."""
+        ...
+
+    def mark_migrated(self, vm_id: str, note: str) -> None:
+        """Mark a source VM as migrated (rename or tag) and leave it off for rollback; nothing if marked."""
+        ...
+
+
+@runtime_checkable
+class MigrationTarget(Protocol):
+    """The cloud SDDC vCenter the VMs arrive in."""
+
+    @property
+    def name(self) -> str:
+        """Provider label for logs and errors (e.g. `cloud`)."""
+        ...
+
+    def find_vm(self, source_id: str) -> str | None:
+        """The target VM created for `source_id` (by the id recorded at creation or its tag), or None."""
+        ...
+
+    def create_vm(self, source_id: str, spec: Mapping[str, Any]) -> Operation:
+        """Create the target VM from `spec` (plain data), recording `source_id` on it atomically.
+
+        The operation's result is the new VM's id.
+        """
+        ...
+
+    def is_tagged(self, target_id: str, source_id: str) -> bool:
+        """True if the target VM carries the tag naming `source_id`."""
+        ...
+
+    def tag_vm(self, target_id: str, source_id: str) -> None:
+        """Tag the target VM with the source instanceUuid; nothing if tagged."""
+        ...
+
+    def vm_power_state(self, target_id: str) -> PowerState:
+        """Current power state of a target VM."""
+        ...
+
+    def power_on_vm(self, target_id: str) -> Operation:
+        """Power a target VM on; nothing if already on."""
+        ...
+
+
+@runtime_checkable
+class Replatformer(Protocol):
+    """Moves VMs from the cloud vCenter to native EC2 instances; its verbs arrive with re-platforming."""
+
+    @property
+    def name(self) -> str:
+        """Provider label for logs and errors (e.g. `aws`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The adapters a run's phases use (None where a method does not need that role)."""
+
+    source: SourceInventory | None = None
+    target: MigrationTarget | None = None
+    replatformer: Replatformer | None = None

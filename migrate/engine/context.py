@@ -1,0 +1,59 @@
+"""What a phase function receives, the phase registry type, and polling of long operations.
+
+A phase is a plain function `(ctx: PhaseContext) -> dict` in a registry (phase name -> function). It
+must be idempotent: first check whether its effect already exists (a crash may have happened after
+the effect and before the journal recorded the phase finished), then act, then return plain JSON
+data (its outputs, kept in the journal and given to later phases as `ctx.prior[phase]`). It raises
+migrate.errors.AdapterError (retryable or not) or another MigrateError to fail the VM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Adapters, Operation, OperationState
+from migrate.engine.plan import VmFacts, WavePlan
+from migrate.engine.timing import CancelToken, Clock, SystemClock
+from migrate.errors import AdapterError
+
+__all__ = ["PhaseContext", "PhaseFn", "PhaseRegistry", "wait_operation"]
+
+
+@dataclass
+class PhaseContext:
+    """Everything one phase run may use: the VM, its wave, adapters, prior outputs, a bound logger."""
+
+    run_id: str
+    wave: WavePlan
+    vm: VmFacts
+    phase: str
+    attempt: int
+    key: str
+    adapters: Adapters
+    prior: Mapping[str, Mapping[str, Any]]
+    log: Any
+    clock: Clock = field(default_factory=SystemClock)
+    cancel: CancelToken = field(default_factory=CancelToken)
+    dry_run: bool = False
+
+
+PhaseFn = Callable[[PhaseContext], Mapping[str, Any]]
+PhaseRegistry = Mapping[str, PhaseFn]
+
+
+def wait_operation(op: Operation, ctx: PhaseContext, *, provider: str, what: str, poll_seconds: float = 1.0,
+                   timeout: float = 3600.0) -> Any:
+    """Poll `op` until it ends; its result, or its AdapterError (a timeout is retryable)."""
+    waited = 0.0
+    while True:
+        status = op.poll()
+        if status.state is OperationState.SUCCESS:
+            return status.result
+        if status.state is OperationState.ERROR:
+            raise status.error or AdapterError(provider, what, f"operation {op.id} failed")
+        if waited >= timeout:
+            raise AdapterError(provider, what, f"operation {op.id} still running after {timeout:.0f} s", retryable=True)
+        ctx.clock.sleep(poll_seconds)
+        waited += poll_seconds

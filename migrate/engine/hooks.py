@@ -1,0 +1,81 @@
+"""Playbook hooks: HTTP checks, commands (argv, never a shell), waits and approvals.
+
+Hooks run as journaled steps like phases (`hook:pre:0:http`...): a finished hook is not run again on
+resume, so an approval is asked once; a hook interrupted by a crash runs again, so commands given to
+hooks should be safe to repeat.
+"""
+
+from __future__ import annotations
+
+import string
+import subprocess
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from migrate.engine.playbook import Hook
+from migrate.engine.timing import CancelToken, Clock, Interrupted
+from migrate.errors import OperationalError
+from migrate.redact import redact_text
+
+__all__ = ["Approver", "HookError", "hook_step", "run_hook"]
+
+# (prompt, variables) -> approved?
+Approver = Callable[[str, Mapping[str, str]], bool]
+_TAIL = 2000
+
+
+class HookError(OperationalError):
+    """A hook did not pass."""
+
+    retryable = False
+
+
+def hook_step(when: str, index: int, hook: Hook) -> str:
+    """The journal step name of a hook, e.g. `hook:pre:0:http`."""
+    return f"hook:{when}:{index}:{hook.kind}"
+
+
+def _fill(text: str, variables: Mapping[str, str]) -> str:
+    return string.Template(text).substitute(variables)
+
+
+def run_hook(hook: Hook, variables: Mapping[str, str], *, clock: Clock, cancel: CancelToken,
+             approver: Approver | None) -> dict[str, Any]:
+    """Run one hook; its outputs, or HookError (Interrupted if a cancel cut a wait short)."""
+    if hook.http is not None:
+        url = _fill(hook.http.url, variables)
+        try:
+            response = requests.get(url, timeout=hook.http.timeout, verify=hook.http.verify_tls, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise HookError(f"http check {redact_text(url)}: {type(exc).__name__}: {redact_text(str(exc))}") from None
+        if response.status_code != hook.http.expect_status:
+            raise HookError(f"http check {redact_text(url)}: status {response.status_code}, "
+                            f"expected {hook.http.expect_status}")
+        return {"url": url, "status": response.status_code}
+    if hook.command is not None:
+        argv = [_fill(arg, variables) for arg in hook.command.argv]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=hook.command.timeout, check=False,
+                                  stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise HookError(f"command {argv[0]!r}: no such program") from None
+        except subprocess.TimeoutExpired:
+            raise HookError(f"command {argv[0]!r}: still running after {hook.command.timeout:g} s") from None
+        except OSError as exc:
+            raise HookError(f"command {argv[0]!r}: {exc}") from None
+        if proc.returncode != 0:
+            raise HookError(f"command {argv[0]!r} exited {proc.returncode}: {proc.stderr.strip()[-_TAIL:]}")
+        return {"argv": argv, "returncode": 0, "stdout": proc.stdout[-_TAIL:]}
+    if hook.wait is not None:
+        if clock.sleep(hook.wait.seconds, cancel.interrupt):
+            raise Interrupted("wait hook cut short by cancel")
+        return {"waited": hook.wait.seconds}
+    assert hook.approval is not None
+    prompt = _fill(hook.approval.prompt, variables)
+    if approver is None:
+        raise HookError(f"approval needed ({prompt!r}) but nobody can approve: run interactively or give an approver")
+    if not approver(prompt, variables):
+        raise HookError(f"not approved: {prompt}")
+    return {"prompt": prompt, "approved": True}

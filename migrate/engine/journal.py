@@ -1,0 +1,482 @@
+"""The run journal (SQLite, WAL): every transition and step of every VM and wave; the one source of truth.
+
+Schema version 1 (`PRAGMA user_version`):
+
+- `runs`: run id, status, plan digest, and the plan and playbooks as JSON (resume needs nothing else);
+- `events`: the append-only log. One row per record: a transition of a VM or wave (trigger, src,
+  dst, inputs, error) or a step of one (`step_started` with attempt and inputs, `step_finished` with
+  outputs, `step_failed` with the error), each step under its idempotency key `"{run}:{vm}:{step}"`
+  (`"{run}:wave-{id}:{step}"` for a wave's hooks), plus run-level events.
+
+Current states are derived from the log (the latest transition of each VM and wave, the latest event
+of each step), so a record is one INSERT: atomic by construction, and the log can never disagree
+with a separate state table. Records go through the group commit of store.py. The machines check
+every transition before it is recorded and only one process at a time runs from a journal (an
+flock), so the log is always a valid history. Inputs, outputs and errors pass through migrate.redact
+first: secrets are never stored.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from migrate.engine.plan import RunPlan, plan_digest
+from migrate.engine.store import JournalWriter, Synchronous, connect
+from migrate.errors import AdapterError, InputError, MigrateError, OperationalError
+from migrate.redact import is_secret_key, redact, redact_text
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EntityRecord",
+    "EventRecord",
+    "Journal",
+    "RedactedJson",
+    "RunRecord",
+    "StepRecord",
+    "error_info",
+    "redacted_json",
+    "step_key",
+]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_no INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    plan_digest TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    playbooks TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    run_no INTEGER NOT NULL REFERENCES runs(run_no),
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('run', 'wave', 'vm')),
+    entity_id TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('run_created', 'run_status', 'transition', 'step_started',
+                                         'step_finished', 'step_failed')),
+    trigger TEXT,
+    src TEXT,
+    dst TEXT,
+    step TEXT,
+    attempt INTEGER,
+    idem_key TEXT,
+    inputs TEXT,
+    outputs TEXT,
+    error TEXT
+);
+-- Appended in run order, so inserts land on the last page; per-VM queries scan the run's events.
+CREATE INDEX IF NOT EXISTS events_by_run ON events(run_no);
+"""
+
+_COLUMNS = "run_no, ts, kind, entity_id, event, trigger, src, dst, step, attempt, idem_key, inputs, outputs, error"
+_WIDTH = len(_COLUMNS.split(","))
+_INSERT_INTO = f"INSERT INTO events({_COLUMNS}) VALUES "  # noqa: S608 - constant column list
+_INSERT = _INSERT_INTO + "(" + ",".join("?" * _WIDTH) + ")"
+
+
+class RedactedJson(str):
+    """JSON text already redacted by `redacted_json` (reused when many records carry the same inputs)."""
+
+    __slots__ = ()
+
+
+def redacted_json(value: Any) -> RedactedJson:
+    """Redacted, compact, stable JSON of `value`."""
+    return RedactedJson(json.dumps(redact(value), sort_keys=True, separators=(",", ":"), default=str))
+
+
+_SCALARS = (str, bool, int, float, type(None))
+
+
+def _dump(value: Any) -> str | None:
+    """Redacted JSON (None stays NULL)."""
+    if value is None or isinstance(value, RedactedJson):
+        return value
+    if type(value) is dict and all(type(v) in _SCALARS for v in value.values()) and \
+            not any(is_secret_key(k) for k in value):
+        # A flat record without secret keys, the usual phase output: what redact() would make of it,
+        # without its generic walk (several times slower).
+        flat = {k: redact_text(v) if type(v) is str else v for k, v in value.items()}
+        return json.dumps(flat, sort_keys=True, separators=(",", ":"))
+    return redacted_json(value)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def step_key(run_id: str, kind: str, entity_id: str, step: str) -> str:
+    """The idempotency key of one step of one VM (`run:vm:phase`) or wave (`run:wave-N:step`)."""
+    return f"{run_id}:{entity_id}:{step}" if kind == "vm" else f"{run_id}:wave-{entity_id}:{step}"
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """What the journal keeps of an error: type, message (redacted), retryable, and provider details."""
+    info: dict[str, Any] = {"type": type(exc).__name__, "message": redact_text(str(exc)),
+                            "retryable": bool(getattr(exc, "retryable", False))}
+    if isinstance(exc, AdapterError):
+        info.update(provider=exc.provider, op=exc.op, endpoint=exc.endpoint)
+    elif isinstance(exc, MigrateError):
+        info["exit_code"] = exc.exit_code
+    return info
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run: id, status, digest, and the plan and playbooks it was started with."""
+
+    run_id: str
+    status: str
+    plan_digest: str
+    plan: RunPlan
+    playbooks: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class EntityRecord:
+    """The current state of one VM or wave (`phase`: its latest step)."""
+
+    kind: str
+    id: str
+    wave: int
+    state: str
+    phase: str | None
+    error: dict[str, Any] | None
+    updated_at: float | None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """The latest attempt at one phase or hook of one VM or wave."""
+
+    key: str
+    kind: str
+    entity_id: str
+    step: str
+    status: str
+    attempt: int
+    inputs: Any
+    outputs: Any
+    error: dict[str, Any] | None
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One line of history."""
+
+    id: int
+    ts: float
+    kind: str
+    entity_id: str
+    event: str
+    trigger: str | None
+    src: str | None
+    dst: str | None
+    step: str | None
+    attempt: int | None
+    key: str | None
+    inputs: Any
+    outputs: Any
+    error: dict[str, Any] | None
+
+    @property
+    def time(self) -> datetime:
+        """When it happened (UTC)."""
+        return datetime.fromtimestamp(self.ts, UTC)
+
+
+class Journal:
+    """A journal file: create or open runs, record transitions and steps, query states and history."""
+
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = connect(self.path, synchronous)
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise OperationalError(f"{self.path}: journal schema {version} is newer than this tool's "
+                                       f"({SCHEMA_VERSION})")
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._reader = connect(self.path, synchronous)
+            self._reader.row_factory = sqlite3.Row
+        except sqlite3.DatabaseError as exc:
+            raise OperationalError(f"{self.path}: cannot open the journal: {exc}") from None
+        self._writer = JournalWriter(self._conn, _INSERT_INTO, _WIDTH)
+        self._read_lock = threading.Lock()
+        self._run_nos: dict[str, int] = {}
+        self._lock_file: IO[str] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is queued, release the runner lock and close the file."""
+        try:
+            self._writer.close()
+        finally:
+            self.release_runner_lock()
+            self._reader.close()
+            self._conn.close()
+
+    def flush(self) -> None:
+        """Return once every record submitted so far is committed."""
+        self._writer.flush()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def acquire_runner_lock(self) -> None:
+        """Make sure no other process runs from this journal (an flock, freed even by kill -9)."""
+        if self._lock_file is not None:
+            return
+        handle = open(f"{self.path}.lock", "a+")  # noqa: SIM115 - held until release_runner_lock
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise OperationalError(f"{self.path} is in use by a running migration ({holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._lock_file = handle
+
+    def release_runner_lock(self) -> None:
+        """Let another process run from this journal."""
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed by this process (records are grouped into them)."""
+        return self._writer.commits
+
+    @property
+    def records(self) -> int:
+        """Records written by this process."""
+        return self._writer.records
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def create_run(self, plan: RunPlan, playbooks: Mapping[str, Any], run_id: str | None = None) -> RunRecord:
+        """Record a new run of `plan` (playbooks by method, as plain JSON data); everything starts pending."""
+        run_id = run_id or f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+        digest = plan_digest(plan, playbooks)
+        now = time.time()
+        plan_json = plan.model_dump_json()
+        books_json = json.dumps(playbooks, sort_keys=True)
+
+        def write(conn: sqlite3.Connection) -> None:
+            try:
+                run_no = conn.execute("INSERT INTO runs(run_id, created_at, updated_at, status, plan_digest, plan, "
+                                      "playbooks) VALUES (?,?,?,?,?,?,?) RETURNING run_no",
+                                      (run_id, now, now, "created", digest, plan_json, books_json)).fetchone()[0]
+            except sqlite3.IntegrityError:
+                raise InputError.single(str(self.path), "run_id", f"run {run_id!r} already exists") from None
+            conn.execute(_INSERT, (run_no, now, "run", run_id, "run_created", None, None, None, None, None, None,
+                                   _dump({"plan_digest": digest}), None, None))
+
+        self._writer.submit(write)
+        return self.open_run(run_id)
+
+    def runs(self) -> list[RunRecord]:
+        """Every run in this journal, oldest first."""
+        return [self._run_record(row) for row in self._read("SELECT * FROM runs ORDER BY run_no")]
+
+    def open_run(self, run_id: str | None = None, *, plan: RunPlan | None = None,
+                 playbooks: Mapping[str, Any] | None = None) -> RunRecord:
+        """A run by id (default: the latest); refuses a `plan` (and playbooks) other than the run's own."""
+        if run_id is None:
+            rows = self._read("SELECT * FROM runs ORDER BY run_no DESC LIMIT 1")
+            if not rows:
+                raise InputError.single(str(self.path), "", "this journal holds no run (start one with `migrate run`)")
+        else:
+            rows = self._read("SELECT * FROM runs WHERE run_id=?", (run_id,))
+            if not rows:
+                raise InputError.single(str(self.path), "run_id", f"no run {run_id!r} in this journal")
+        record = self._run_record(rows[0])
+        if plan is not None:
+            digest = plan_digest(plan, record.playbooks if playbooks is None else playbooks)
+            if digest != record.plan_digest:
+                raise InputError.single(
+                    str(self.path), "plan",
+                    f"run {record.run_id} was started from another plan (digest {record.plan_digest[:12]}, "
+                    f"this one {digest[:12]}): resume it without a plan or with its own plan, or start a new "
+                    "run in another journal")
+        return record
+
+    def _run_no(self, run_id: str) -> int:
+        number = self._run_nos.get(run_id)
+        if number is None:
+            rows = self._read("SELECT run_no FROM runs WHERE run_id=?", (run_id,))
+            if not rows:
+                raise InputError.single(str(self.path), "run_id", f"no run {run_id!r} in this journal")
+            number = self._run_nos[run_id] = int(rows[0][0])
+        return number
+
+    def set_run_status(self, run_id: str, status: str, data: Mapping[str, Any] | None = None, *,
+                       wait: bool = True) -> None:
+        """Record the run's overall status (derived from its waves by the runner)."""
+        run_no, now, data_json = self._run_no(run_id), time.time(), _dump(data)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE runs SET status=?, updated_at=? WHERE run_no=?", (status, now, run_no))
+            conn.execute(_INSERT, (run_no, now, "run", run_id, "run_status", None, None, status, None, None, None,
+                                   data_json, None, None))
+
+        self._writer.submit(write, wait=wait)
+
+    # -- records -----------------------------------------------------------------------------------
+
+    def _append(self, row: tuple[Any, ...], wait: bool) -> None:
+        self._writer.append(row, wait=wait)
+
+    def record_transition(self, run_id: str, kind: str, entity_id: str, trigger: str, src: str, dst: str,
+                          data: Mapping[str, Any] | None = None, *, wait: bool = True) -> None:
+        """One state change of a VM or wave, with its inputs (an `error` in data is recorded as the error)."""
+        inputs = {k: v for k, v in (data or {}).items() if k != "error"}
+        error = (data or {}).get("error")
+        self._append((self._run_no(run_id), time.time(), kind, entity_id, "transition", trigger, src, dst, None, None,
+                      None, _dump(inputs or None), None, _dump(error)), wait)
+
+    def step_started(self, run_id: str, kind: str, entity_id: str, step: str,
+                     inputs: Mapping[str, Any] | RedactedJson | None = None, *, attempt: int | None = None,
+                     wait: bool = True) -> tuple[str, int]:
+        """A phase or hook starts: returns (idempotency key, attempt number, counted across resumes).
+
+        With `wait` (the default) it is durable on return, with everything recorded before it.
+        """
+        key = step_key(run_id, kind, entity_id, step)
+        if attempt is None:
+            self.flush()  # count the starts still queued too
+            previous = self._read("SELECT COUNT(*) FROM events WHERE run_no=? AND kind=? AND entity_id=? AND "
+                                  "event='step_started' AND step=?", (self._run_no(run_id), kind, entity_id, step))
+            attempt = int(previous[0][0]) + 1
+        self._append((self._run_no(run_id), time.time(), kind, entity_id, "step_started", None, None, None, step,
+                      attempt, key, _dump(inputs), None, None), wait)
+        return key, attempt
+
+    def step_finished(self, run_id: str, kind: str, entity_id: str, step: str, attempt: int,
+                      outputs: Mapping[str, Any] | None = None, *, wait: bool = True) -> None:
+        """A phase or hook finished; its outputs are kept for later phases and reports."""
+        self._append((self._run_no(run_id), time.time(), kind, entity_id, "step_finished", None, None, None, step,
+                      attempt, step_key(run_id, kind, entity_id, step), None, _dump(outputs or {}), None), wait)
+
+    def step_failed(self, run_id: str, kind: str, entity_id: str, step: str, attempt: int,
+                    error: Mapping[str, Any], *, wait: bool = True) -> None:
+        """A phase or hook failed (the runner decides whether it is retried)."""
+        self._append((self._run_no(run_id), time.time(), kind, entity_id, "step_failed", None, None, None, step,
+                      attempt, step_key(run_id, kind, entity_id, step), None, None, _dump(dict(error))), wait)
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._read_lock:
+            return list(self._reader.execute(sql, args).fetchall())
+
+    @staticmethod
+    def _run_record(row: sqlite3.Row) -> RunRecord:
+        return RunRecord(run_id=row["run_id"], status=row["status"], plan_digest=row["plan_digest"],
+                         plan=RunPlan.model_validate_json(row["plan"]), playbooks=json.loads(row["playbooks"]),
+                         created_at=row["created_at"], updated_at=row["updated_at"])
+
+    def entities(self, run_id: str, kind: str, plan: RunPlan | None = None) -> list[EntityRecord]:
+        """Current state of every VM (kind `vm`) or wave (`wave`) of a run, in plan order."""
+        run_no = self._run_no(run_id)
+        plan = plan or self.open_run(run_id).plan
+        last = {r["entity_id"]: r for r in self._read(
+            "SELECT entity_id, dst, error, ts FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE run_no=? "
+            "AND kind=? AND event='transition' GROUP BY entity_id)", (run_no, kind))}
+        steps = {r["entity_id"]: r["step"] for r in self._read(
+            "SELECT entity_id, step FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE run_no=? "
+            "AND kind=? AND event='step_started' GROUP BY entity_id)", (run_no, kind))}
+        members: list[tuple[str, int]] = ([(str(w.id), w.id) for w in plan.waves] if kind == "wave"
+                   else [(vm_id, w.id) for w in plan.waves for vm_id in w.vms])
+        records = []
+        for entity_id, wave in members:
+            row = last.get(entity_id)
+            records.append(EntityRecord(
+                kind=kind, id=entity_id, wave=wave, state=row["dst"] if row else "pending", phase=steps.get(entity_id),
+                error=_load(row["error"]) if row else None, updated_at=row["ts"] if row else None))
+        return records
+
+    def vm_states(self, run_id: str) -> dict[str, EntityRecord]:
+        """Current state of every VM by id."""
+        return {e.id: e for e in self.entities(run_id, "vm")}
+
+    def wave_states(self, run_id: str) -> dict[int, EntityRecord]:
+        """Current state of every wave by id."""
+        return {e.wave: e for e in self.entities(run_id, "wave")}
+
+    def steps(self, run_id: str, kind: str | None = None, entity_id: str | None = None) -> list[StepRecord]:
+        """The latest attempt of every step of a run (optionally of one kind or entity), in start order."""
+        steps: dict[str, StepRecord] = {}
+        for event in self.history(run_id, kind, entity_id, steps_only=True):
+            assert event.key is not None and event.step is not None and event.attempt is not None
+            if event.event == "step_started":
+                steps.pop(event.key, None)  # re-inserted: latest start order
+                steps[event.key] = StepRecord(
+                    key=event.key, kind=event.kind, entity_id=event.entity_id, step=event.step, status="started",
+                    attempt=event.attempt, inputs=event.inputs, outputs=None, error=None, started_at=event.ts,
+                    finished_at=None)
+            elif event.key in steps:
+                begun = steps[event.key]
+                steps[event.key] = StepRecord(
+                    key=begun.key, kind=begun.kind, entity_id=begun.entity_id, step=begun.step,
+                    status=event.event.removeprefix("step_"), attempt=begun.attempt, inputs=begun.inputs,
+                    outputs=event.outputs, error=event.error, started_at=begun.started_at, finished_at=event.ts)
+        return list(steps.values())
+
+    def history(self, run_id: str, kind: str | None = None, entity_id: str | None = None, *,
+                limit: int | None = None, steps_only: bool = False) -> list[EventRecord]:
+        """Events of a run (optionally of one kind or one VM or wave), oldest first."""
+        sql = "SELECT * FROM events WHERE run_no=?"
+        args: list[Any] = [self._run_no(run_id)]
+        if kind is not None:
+            sql, args = sql + " AND kind=?", [*args, kind]
+        if entity_id is not None:
+            sql, args = sql + " AND entity_id=?", [*args, entity_id]
+        if steps_only:
+            sql += " AND event IN ('step_started', 'step_finished', 'step_failed')"
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [EventRecord(id=r["id"], ts=r["ts"], kind=r["kind"], entity_id=r["entity_id"], event=r["event"],
+                            trigger=r["trigger"], src=r["src"], dst=r["dst"], step=r["step"], attempt=r["attempt"],
+                            key=r["idem_key"], inputs=_load(r["inputs"]), outputs=_load(r["outputs"]),
+                            error=_load(r["error"])) for r in self._read(sql, tuple(args))]
+
+    def pragma(self, name: str) -> Any:
+        """A PRAGMA value of the journal's connection (journal_mode, synchronous, user_version)."""
+        if name not in {"journal_mode", "synchronous", "user_version"}:
+            raise ValueError(name)
+        return self._reader.execute(f"PRAGMA {name}").fetchone()[0]

@@ -1,0 +1,250 @@
+"""Playbooks (playbooks/*.yaml): the ordered phases of a migration method and their hooks.
+
+```yaml
+version: 1
+name: cold
+method: cold                        # cold | live | noop
+description: Power off, copy, create, power on.
+phases: [precheck, power_off_source, copy_disks, create_target_vm, tag_target,
+         power_on_target, verify, mark_source_migrated]
+hooks:
+  wave:                             # once per wave: pre before its prechecks, post after its last VM
+    pre:
+      - approval: {prompt: "Start wave ${wave}?"}
+  vm:                               # per VM: pre right before cutover, post after verification
+    pre:
+      - http: {url: "https://lb.example/drain/${vm_name}", expect_status: 200, timeout: 10}
+      - command: {argv: [/usr/local/bin/notify, "${vm}"], timeout: 60}
+    post:
+      - wait: {seconds: 30}
+        blocking: false             # a failing non-blocking hook is journaled and logged, nothing more
+```
+
+Hook strings may use `${run_id}` and `${wave}`, and in VM hooks `${vm}` (id) and `${vm_name}`. A
+command is an argv list run without a shell; a string is refused. Phases must be phases of the method,
+each once, in stage order (prechecks, then cutover, then verification).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from migrate.engine.methods import METHOD_PHASES, Method, Stage
+from migrate.engine.validation import Loc, raise_problems
+from migrate.errors import InputError, Problem
+from migrate.fileio import load_yaml_mapping, validation_problems
+
+__all__ = [
+    "PLAYBOOK_DIR",
+    "PLAYBOOK_VERSION",
+    "ApprovalHook",
+    "CommandHook",
+    "Hook",
+    "HookSet",
+    "Hooks",
+    "HttpCheck",
+    "Playbook",
+    "WaitHook",
+    "load_playbook",
+    "parse_playbook",
+    "phase_problems",
+    "playbook_schema",
+]
+
+PLAYBOOK_VERSION: Literal[1] = 1
+PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+WAVE_PLACEHOLDERS = frozenset({"run_id", "wave"})
+VM_PLACEHOLDERS = WAVE_PLACEHOLDERS | {"vm", "vm_name"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpCheck(_Model):
+    """GET `url` and expect `expect_status` within `timeout` seconds."""
+
+    url: str = Field(..., pattern=r"^https?://", description="http:// or https:// URL")
+    expect_status: int = Field(200, ge=100, le=599)
+    timeout: float = Field(10.0, gt=0, le=600)
+    verify_tls: bool = True
+
+
+class CommandHook(_Model):
+    """Run a program (argv list, no shell) and expect exit status 0 within `timeout` seconds."""
+
+    argv: list[str] = Field(..., min_length=1)
+    timeout: float = Field(300.0, gt=0, le=86400)
+
+    @field_validator("argv", mode="before")
+    @classmethod
+    def _no_shell_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("must be a list of arguments (e.g. [systemctl, stop, app]); a shell string is refused")
+        return value
+
+    @field_validator("argv")
+    @classmethod
+    def _program(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            raise ValueError("argv[0] (the program) must not be empty")
+        return value
+
+
+class WaitHook(_Model):
+    """Wait `seconds` (interrupted by cancel)."""
+
+    seconds: float = Field(..., ge=0, le=86400)
+
+
+class ApprovalHook(_Model):
+    """Ask a person (through the runner's approver) and go on only if they approve."""
+
+    prompt: str = Field(..., min_length=1)
+
+
+class Hook(_Model):
+    """One hook: exactly one of http, command, wait, approval."""
+
+    name: str | None = None
+    blocking: bool = Field(True, description="a failing blocking hook fails its VM (or wave)")
+    http: HttpCheck | None = None
+    command: CommandHook | None = None
+    wait: WaitHook | None = None
+    approval: ApprovalHook | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Hook:
+        kinds = [k for k in ("http", "command", "wait", "approval") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of http, command, wait, approval (got {', '.join(kinds) or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which kind of hook this is."""
+        return next(k for k in ("http", "command", "wait", "approval") if getattr(self, k) is not None)
+
+    def templates(self) -> list[tuple[Loc, str]]:
+        """Every string that may hold placeholders, with its location inside the hook."""
+        if self.http is not None:
+            return [(("http", "url"), self.http.url)]
+        if self.command is not None:
+            return [(("command", "argv", i), arg) for i, arg in enumerate(self.command.argv)]
+        if self.approval is not None:
+            return [(("approval", "prompt"), self.approval.prompt)]
+        return []
+
+
+class HookSet(_Model):
+    """Hooks that run before and after."""
+
+    pre: list[Hook] = Field(default_factory=list)
+    post: list[Hook] = Field(default_factory=list)
+
+
+class Hooks(_Model):
+    """Per-wave and per-VM hooks."""
+
+    wave: HookSet = Field(default_factory=HookSet)
+    vm: HookSet = Field(default_factory=HookSet)
+
+
+class Playbook(_Model):
+    """A migration method's ordered phases and hooks."""
+
+    version: Literal[1] = PLAYBOOK_VERSION
+    name: str = Field(..., min_length=1)
+    method: Method
+    description: str = ""
+    phases: list[str] = Field(..., min_length=1)
+    hooks: Hooks = Field(default_factory=Hooks)
+
+    @model_validator(mode="after")
+    def _semantics(self) -> Playbook:
+        problems = phase_problems(self.method, self.phases)
+        for scope, allowed in (("wave", WAVE_PLACEHOLDERS), ("vm", VM_PLACEHOLDERS)):
+            hook_set: HookSet = getattr(self.hooks, scope)
+            for when in ("pre", "post"):
+                for i, hook in enumerate(getattr(hook_set, when)):
+                    for loc, text in hook.templates():
+                        message = _placeholder_problem(text, allowed)
+                        if message:
+                            problems.append((("hooks", scope, when, i, *loc), message))
+        raise_problems(type(self).__name__, problems)
+        return self
+
+
+def _placeholder_problem(text: str, allowed: frozenset[str]) -> str | None:
+    """Why `text` is not a valid hook template (unknown or malformed ${...}), or None."""
+    template = string.Template(text)
+    if not template.is_valid():
+        return "malformed placeholder; write ${name} (and $$ for a literal $)"
+    unknown = sorted(set(template.get_identifiers()) - allowed)
+    if unknown:
+        return f"unknown placeholder(s) {', '.join(unknown)}; allowed here: {', '.join(sorted(allowed))}"
+    return None
+
+
+def phase_problems(method: str, phases: list[str]) -> list[tuple[Loc, str]]:
+    """Phases that are not phases of `method`, listed twice, or out of stage order."""
+    problems: list[tuple[Loc, str]] = []
+    catalog = METHOD_PHASES[method]
+    order = list(Stage)
+    seen: set[str] = set()
+    last = 0
+    for i, phase in enumerate(phases):
+        if phase not in catalog:
+            problems.append((("phases", i), f"unknown phase {phase!r} for method {method!r} "
+                                            f"(known: {', '.join(catalog)})"))
+            continue
+        if phase in seen:
+            problems.append((("phases", i), f"phase {phase!r} is listed twice"))
+        seen.add(phase)
+        index = order.index(catalog[phase])
+        if index < last:
+            problems.append((("phases", i), f"{order[index].value} phase {phase!r} comes after a "
+                                            f"{order[last].value} phase"))
+        last = max(last, index)
+    return problems
+
+
+def parse_playbook(data: Any, file: str) -> Playbook:
+    """Validate parsed YAML as a playbook; InputError naming `file` and every bad field."""
+    try:
+        return validation_problems(Playbook, data, file)
+    except InputError as exc:
+        # Other fields' errors stop pydantic before the phase checks: add those so every problem shows at once.
+        method, phases = data.get("method"), data.get("phases")
+        if method in METHOD_PHASES and isinstance(phases, list) and all(isinstance(p, str) for p in phases):
+            listed = {p.field for p in exc.problems}
+            extra = [Problem(file, f"phases[{loc[1]}]", message)
+                     for loc, message in phase_problems(method, phases) if f"phases[{loc[1]}]" not in listed]
+            if extra:
+                raise InputError([*exc.problems, *extra]) from None
+        raise
+
+
+def load_playbook(name_or_path: str | Path, *, directory: Path | None = None) -> Playbook:
+    """Load a playbook by name (`cold` -> playbooks/cold.yaml) or by path; InputError if bad."""
+    text = str(name_or_path)
+    path = Path(text)
+    if isinstance(name_or_path, str) and _NAME.match(text):
+        path = (directory or PLAYBOOK_DIR) / f"{text}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in (directory or PLAYBOOK_DIR).glob("*.yaml"))
+            raise InputError.single(text, "", f"no playbook named {text!r} (known: {', '.join(known) or 'none'})")
+    return parse_playbook(load_yaml_mapping(path), str(path))
+
+
+def playbook_schema() -> dict[str, Any]:
+    """The JSON Schema of the playbook format (for `migrate schema playbook`)."""
+    document: dict[str, Any] = Playbook.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return document

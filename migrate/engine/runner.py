@@ -1,0 +1,146 @@
+"""Run and resume: waves in plan order, each through wave_runner, everything journaled.
+
+`start` records a new run (plan, playbooks and digest) and runs it; `resume` continues the latest (or
+a named) run from the journal alone: completed VMs are skipped, phases that started but did not
+finish run again (they are idempotent), paused and canceled waves start again from their prechecks.
+A run stops at the first wave that ends paused, canceled or failed; a failed wave (policy `stop`, a
+failed wave hook) stays failed unless resume is asked to retry failed VMs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Adapters
+from migrate.engine.context import PhaseRegistry
+from migrate.engine.journal import Journal
+from migrate.engine.lifecycle import WaveState
+from migrate.engine.plan import RunPlan
+from migrate.engine.playbook import Playbook, load_playbook
+from migrate.engine.run_state import RunSettings, RunState
+from migrate.engine.timing import CancelToken
+from migrate.engine.wave_runner import run_wave
+from migrate.errors import InputError, Problem
+
+__all__ = ["RunResult", "Runner", "run_status"]
+
+
+@dataclass
+class RunResult:
+    """What one execution (start or resume) of a run ended with."""
+
+    run_id: str
+    status: str
+    waves: dict[int, str]
+    vms: dict[str, int]
+    transitions: int
+    records: int
+    seconds: float
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for --json output."""
+        return {"run_id": self.run_id, "status": self.status, "waves": {str(k): v for k, v in self.waves.items()},
+                "vms": self.vms, "transitions": self.transitions, "journal_records": self.records,
+                "seconds": round(self.seconds, 3), "failed": self.failed}
+
+
+def run_status(wave_states: list[WaveState], *, canceled: bool = False) -> str:
+    """A run's status from its waves' states in plan order, once an execution has ended."""
+    for state in wave_states:
+        if state in (WaveState.PAUSED, WaveState.CANCELED, WaveState.FAILED):
+            return str(state.value)
+        if state not in (WaveState.COMPLETED, WaveState.PARTIAL):
+            return "canceled" if canceled else "interrupted"
+    return "partial" if WaveState.PARTIAL in wave_states else "completed"
+
+
+class Runner:
+    """Executes runs recorded in a journal with the given phase implementations and adapters."""
+
+    def __init__(self, journal: Journal, phases: Mapping[str, PhaseRegistry], *, adapters: Adapters | None = None,
+                 settings: RunSettings | None = None, cancel: CancelToken | None = None) -> None:
+        self.journal = journal
+        self.phases = phases
+        self.adapters = adapters or Adapters()
+        self.settings = settings or RunSettings()
+        self.cancel = cancel or CancelToken()
+
+    def start(self, plan: RunPlan, playbooks: Mapping[str, Playbook] | None = None,
+              run_id: str | None = None) -> RunResult:
+        """Record a new run of `plan` and execute it (playbooks by method; default playbooks/<method>.yaml)."""
+        books = dict(playbooks or {})
+        for wave in plan.waves:
+            if wave.method not in books:
+                books[wave.method] = load_playbook(wave.method)
+        self._check(plan, books)
+        self.journal.acquire_runner_lock()
+        try:
+            record = self.journal.create_run(plan, {m: b.model_dump(mode="json") for m, b in books.items()}, run_id)
+        except BaseException:
+            self.journal.release_runner_lock()
+            raise
+        return self._execute(record.run_id, plan, books, retry_failed=False)
+
+    def resume(self, run_id: str | None = None, *, plan: RunPlan | None = None,
+               retry_failed: bool = False) -> RunResult:
+        """Continue a run from the journal; `plan` must be the run's plan, but may bring new windows and policies."""
+        self.journal.acquire_runner_lock()
+        try:
+            record = self.journal.open_run(run_id, plan=plan)
+            books = {m: Playbook.model_validate(data) for m, data in record.playbooks.items()}
+            self._check(record.plan, books)
+        except BaseException:
+            self.journal.release_runner_lock()
+            raise
+        return self._execute(record.run_id, plan or record.plan, books, retry_failed=retry_failed)
+
+    def _check(self, plan: RunPlan, books: Mapping[str, Playbook]) -> None:
+        """Every wave's method has a playbook of that method and every phase has a function: before any change."""
+        problems = []
+        for method in sorted({w.method for w in plan.waves}):
+            book = books.get(method)
+            if book is None:
+                problems.append(Problem("playbooks", method, f"no playbook for method {method!r}"))
+                continue
+            if book.method != method:
+                problems.append(Problem(book.name, "method", f"playbook is for {book.method!r}, used for {method!r}"))
+            registry = self.phases.get(method, {})
+            problems.extend(Problem(book.name, f"phases[{i}]", f"phase {phase!r} of method {method!r} is not "
+                                                               "implemented in this build")
+                            for i, phase in enumerate(book.phases) if phase not in registry)
+        if problems:
+            raise InputError(problems)
+
+    def _execute(self, run_id: str, plan: RunPlan, books: Mapping[str, Playbook], *, retry_failed: bool) -> RunResult:
+        began = time.perf_counter()
+        records_before = self.journal.records
+        try:
+            rs = RunState(self.journal, run_id, plan, books, self.phases, self.adapters, self.settings, self.cancel,
+                          retry_failed=retry_failed)
+            rs.log.info("run starting", waves=len(plan.waves), vms=len(plan.vms))
+            self.journal.set_run_status(run_id, "running")
+            try:
+                for wave in plan.waves:
+                    if self.cancel.is_requested and rs.waves[wave.id].state is WaveState.PENDING:
+                        break
+                    state = run_wave(rs, wave)
+                    if state not in (WaveState.COMPLETED, WaveState.PARTIAL):
+                        break
+            finally:
+                status = run_status([rs.waves[w.id].state for w in plan.waves], canceled=self.cancel.is_requested)
+                vm_counts = Counter(vm.state.value for vm in rs.vms.values())
+                self.journal.set_run_status(run_id, status, {"vms": dict(vm_counts)})
+        finally:
+            self.journal.release_runner_lock()
+        result = RunResult(
+            run_id=run_id, status=status, waves={w.id: rs.waves[w.id].state.value for w in plan.waves},
+            vms=dict(sorted(vm_counts.items())), transitions=rs.transitions,
+            records=self.journal.records - records_before, seconds=time.perf_counter() - began,
+            failed={vm.id: vm.error or {} for vm in rs.vms.values() if vm.state.value == "failed"})
+        rs.log.info("run ended", status=status, vms=result.vms, seconds=round(result.seconds, 3))
+        return result

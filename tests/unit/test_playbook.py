@@ -1,0 +1,148 @@
+"""Playbooks: the shipped ones load, every kind of malformed playbook is refused naming file and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from migrate.engine.methods import METHOD_PHASES, METHODS, READ_ONLY_PHASES, Stage
+from migrate.engine.playbook import PLAYBOOK_DIR, Playbook, load_playbook, parse_playbook, playbook_schema
+from migrate.errors import InputError
+
+
+def _good() -> dict[str, Any]:
+    return {"version": 1, "name": "custom", "method": "cold",
+            "phases": ["precheck", "power_off_source", "copy_disks", "create_target_vm", "verify"],
+            "hooks": {"wave": {"pre": [{"approval": {"prompt": "Start wave ${wave}?"}}]},
+                      "vm": {"pre": [{"http": {"url": "https://lb.example/drain/${vm_name}", "expect_status": 204}}],
+                             "post": [{"command": {"argv": ["/bin/echo", "${vm}", "$$HOME"]}, "blocking": False},
+                                      {"wait": {"seconds": 5}}]}}}
+
+
+def _problems(data: Any, tmp_path: Path) -> list[tuple[str, str, str]]:
+    path = tmp_path / "pb.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    with pytest.raises(InputError) as caught:
+        load_playbook(path)
+    return [(p.file, p.field, p.message) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize("name", ["cold", "live", "noop"])
+def test_shipped_playbooks_load(name: str) -> None:
+    """playbooks/<name>.yaml loads by name, for its own method, with every phase of that method in order."""
+    book = load_playbook(name)
+    assert book.name == name and book.method == name
+    assert book.phases == list(METHOD_PHASES[name])
+
+
+def test_method_catalog_is_consistent() -> None:
+    """The Method literal, the phase catalog and the read-only sets name the same methods and phases."""
+    assert set(METHODS) == set(METHOD_PHASES) == set(READ_ONLY_PHASES)
+    for method, phases in METHOD_PHASES.items():
+        assert READ_ONLY_PHASES[method] <= set(phases)
+        stages = [phases[p] for p in phases]
+        assert stages == sorted(stages, key=list(Stage).index), method
+
+
+def test_good_playbook_parses(tmp_path: Path) -> None:
+    """A playbook with every hook kind and placeholders is accepted as written."""
+    path = tmp_path / "custom.yaml"
+    path.write_text(yaml.safe_dump(_good()))
+    book = load_playbook(path)
+    assert book.hooks.vm.post[0].command is not None and book.hooks.vm.post[0].blocking is False
+    assert [h.kind for h in book.hooks.vm.pre + book.hooks.vm.post] == ["http", "command", "wait"]
+
+
+CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
+    ("unknown top-level field", {**_good(), "stages": []}, [("stages", "unknown field")]),
+    ("missing phases", {k: v for k, v in _good().items() if k != "phases"}, [("phases", "required field is missing")]),
+    ("empty phases", {**_good(), "phases": []}, [("phases", "at least 1 item")]),
+    ("unknown method", {**_good(), "method": "warp"}, [("method", "'cold', 'live' or 'noop'")]),
+    ("wrong version", {**_good(), "version": 2}, [("version", "Input should be 1")]),
+    ("unknown phase", {**_good(), "phases": ["precheck", "copy_disk"]}, [("phases[1]", "unknown phase 'copy_disk'")]),
+    ("phase of another method", {**_good(), "phases": ["precheck", "relocate"]},
+     [("phases[1]", "for method 'cold'")]),
+    ("duplicate phase", {**_good(), "phases": ["precheck", "verify", "verify"]}, [("phases[2]", "listed twice")]),
+    ("phase out of stage order", {**_good(), "phases": ["verify", "copy_disks"]},
+     [("phases[1]", "cutover phase 'copy_disks' comes after a verify phase")]),
+    ("shell string command", {**_good(), "hooks": {"vm": {"pre": [{"command": {"argv": "systemctl stop app"}}]}}},
+     [("hooks.vm.pre[0].command.argv", "shell string is refused")]),
+    ("empty argv", {**_good(), "hooks": {"vm": {"pre": [{"command": {"argv": []}}]}}},
+     [("hooks.vm.pre[0].command.argv", "at least 1 item")]),
+    ("empty program", {**_good(), "hooks": {"vm": {"pre": [{"command": {"argv": [" "]}}]}}},
+     [("hooks.vm.pre[0].command.argv", "must not be empty")]),
+    ("two hook kinds",
+     {**_good(), "hooks": {"wave": {"post": [{"wait": {"seconds": 1}, "approval": {"prompt": "ok"}}]}}},
+     [("hooks.wave.post[0]", "exactly one of http, command, wait, approval (got wait, approval)")]),
+    ("no hook kind", {**_good(), "hooks": {"wave": {"post": [{"blocking": True}]}}},
+     [("hooks.wave.post[0]", "got none")]),
+    ("unknown hook field", {**_good(), "hooks": {"vm": {"pre": [{"http": {"url": "http://x", "verb": "GET"}}]}}},
+     [("hooks.vm.pre[0].http.verb", "unknown field")]),
+    ("unknown hook scope", {**_good(), "hooks": {"run": {"pre": []}}}, [("hooks.run", "unknown field")]),
+    ("bad url", {**_good(), "hooks": {"vm": {"pre": [{"http": {"url": "ftp://x"}}]}}},
+     [("hooks.vm.pre[0].http.url", "should match pattern")]),
+    ("bad status", {**_good(), "hooks": {"vm": {"pre": [{"http": {"url": "http://x", "expect_status": 99}}]}}},
+     [("hooks.vm.pre[0].http.expect_status", "greater than or equal to 100")]),
+    ("zero timeout", {**_good(), "hooks": {"vm": {"pre": [{"http": {"url": "http://x", "timeout": 0}}]}}},
+     [("hooks.vm.pre[0].http.timeout", "greater than 0")]),
+    ("negative wait", {**_good(), "hooks": {"vm": {"pre": [{"wait": {"seconds": -1}}]}}},
+     [("hooks.vm.pre[0].wait.seconds", "greater than or equal to 0")]),
+    ("empty approval", {**_good(), "hooks": {"vm": {"pre": [{"approval": {"prompt": ""}}]}}},
+     [("hooks.vm.pre[0].approval.prompt", "at least 1 character")]),
+    ("unknown placeholder", {**_good(), "hooks": {"vm": {"pre": [{"http": {"url": "http://x/${host}"}}]}}},
+     [("hooks.vm.pre[0].http.url", "unknown placeholder(s) host")]),
+    ("vm placeholder in a wave hook", {**_good(), "hooks": {"wave": {"pre": [{"command": {"argv": ["x", "${vm}"]}}]}}},
+     [("hooks.wave.pre[0].command.argv[1]", "allowed here: run_id, wave")]),
+    ("malformed placeholder", {**_good(), "hooks": {"vm": {"pre": [{"approval": {"prompt": "cost $5"}}]}}},
+     [("hooks.vm.pre[0].approval.prompt", "malformed placeholder")]),
+    ("not a mapping", "- precheck\n- verify\n", [("", "top level must be a mapping")]),
+    ("not YAML", "name: [unclosed\n", [("line 2, column 1", "not valid YAML")]),
+]
+
+
+@pytest.mark.parametrize(("case", "data", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_malformed_playbook(case: str, data: Any, expected: list[tuple[str, str]], tmp_path: Path) -> None:
+    """Each malformed playbook is an InputError naming the file and each bad field."""
+    problems = _problems(data, tmp_path)
+    assert all(file == str(tmp_path / "pb.yaml") for file, _, _ in problems)
+    assert len(problems) == len(expected), problems
+    for (field, fragment), (_, got_field, message) in zip(expected, problems, strict=True):
+        assert got_field == field and fragment in message, (got_field, message)
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    """Bad hooks and bad phases are reported together, each at its own field."""
+    data = {**_good(), "phases": ["precheck", "nope"], "hooks": {"vm": {"pre": [{"command": {"argv": "rm -rf /"}}]}}}
+    fields = [field for _, field, _ in _problems(data, tmp_path)]
+    assert fields == ["hooks.vm.pre[0].command.argv", "phases[1]"]
+
+
+def test_unknown_name_and_missing_file(tmp_path: Path) -> None:
+    """An unknown playbook name lists the known ones; a missing path is named."""
+    with pytest.raises(InputError, match=r"no playbook named 'warp' \(known: cold, live, noop\)"):
+        load_playbook("warp")
+    with pytest.raises(InputError, match="no such file"):
+        load_playbook(tmp_path / "absent.yaml")
+
+
+def test_parse_from_data_and_directory(tmp_path: Path) -> None:
+    """parse_playbook validates plain data; load_playbook finds names in another directory."""
+    assert parse_playbook(_good(), "inline").name == "custom"
+    (tmp_path / "custom.yaml").write_text(yaml.safe_dump(_good()))
+    assert load_playbook("custom", directory=tmp_path).method == "cold"
+    assert PLAYBOOK_DIR.joinpath("cold.yaml").is_file()
+
+
+def test_json_schema() -> None:
+    """The schema is JSON, forbids unknown fields, and names the methods and hook kinds."""
+    schema = playbook_schema()
+    text = json.dumps(schema)
+    assert schema["title"] == "Playbook" and schema["additionalProperties"] is False
+    assert schema["properties"]["method"]["enum"] == ["cold", "live", "noop"]
+    assert {"HttpCheck", "CommandHook", "WaitHook", "ApprovalHook"} <= set(schema["$defs"])
+    assert "$schema" in text
+    assert Playbook.model_json_schema()["required"] == ["name", "method", "phases"]
