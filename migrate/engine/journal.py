@@ -208,18 +208,22 @@ class EventRecord:
 class Journal:
     """A journal file: create or open runs, record transitions and steps, query states and history."""
 
-    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL", create: bool = True) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            if not create:
+                raise InputError.single(str(self.path), "", "no such journal (start a run with `migrate run`)")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = connect(self.path, synchronous)
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise OperationalError(f"{self.path}: journal schema {version} is newer than this tool's "
                                        f"({SCHEMA_VERSION})")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version == 0:  # a new file (readers of an existing journal write nothing)
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._reader = connect(self.path, synchronous)
             self._reader.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as exc:

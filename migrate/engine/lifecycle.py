@@ -9,16 +9,16 @@ A VM's progress through the phases of its method is the `phase` field while it i
 `verifying` (and `pending` for prechecks); the journal records every phase start and finish.
 
 Measured with transitions 0.9.3 (2 cores): `Machine.add_model` binds about forty partials per model
-(triggers, `may_` checks, `is_` tests) and checks membership in a list: 4.1 s for 10,000 models, with
-`auto_transitions` on or off. `ManyModelMachine.add_model` registers a model without binding methods
-(2-10 us per model); triggers go through `Lifecycle.fire`, which calls the machine's own
-`Event.trigger` (20-40 us each), so invalid triggers still raise MachineError.
+(triggers, `may_` checks, `is_` tests) and checks membership in a list: 2-4.5 s for 10,000 models
+(noisy machine), with `auto_transitions` on or off. `ManyModelMachine.add_model` registers a model
+without binding methods (2-10 us per model); triggers go through `Lifecycle.fire`, which calls the
+machine's own `Event.trigger` (20-40 us each), so invalid triggers still raise MachineError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
@@ -129,7 +129,6 @@ class WaveModel:
     id: int
     state: WaveState = WaveState.PENDING
     reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 S = TypeVar("S", bound=Enum)
@@ -196,11 +195,6 @@ class Lifecycle(Generic[M, S]):
         self.machine.add_model(model, initial=state)
         return model
 
-    def add_all(self, models: Iterable[M]) -> None:
-        """Register many models, each in the state it already holds."""
-        for model in models:
-            self.machine.add_model(model, initial=model.state)
-
     def fire(self, model: M, trigger: str, **data: Any) -> None:
         """Run `trigger` on `model`; MachineError if it is not valid from the model's state."""
         event = self.machine.events.get(trigger)
@@ -208,10 +202,6 @@ class Lifecycle(Generic[M, S]):
             raise MachineError(f"{self.kind} machine has no trigger {trigger!r}")
         if not event.trigger(model, **data):
             raise MachineError(f"{self.kind} {model.id}: {trigger} did not change state {model.state.value}")
-
-    def can_fire(self, model: M, trigger: str) -> bool:
-        """True if `trigger` is valid from the model's current state."""
-        return trigger in valid_triggers(self.machine, model.state)
 
 
 def valid_triggers(machine: Machine, state: Enum) -> set[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal, get_args
 
-__all__ = ["METHODS", "METHOD_PHASES", "READ_ONLY_PHASES", "Method", "Stage", "phase_stage", "reads_only"]
+__all__ = ["METHODS", "METHOD_PHASES", "READ_ONLY_PHASES", "Method", "Stage", "reads_only"]
 
 
 class Stage(StrEnum):
@@ -63,11 +63,6 @@ READ_ONLY_PHASES: dict[str, frozenset[str]] = {
     "live": frozenset({"build_relocate_spec", "verify"}),
     "noop": frozenset({"verify"}),
 }
-
-
-def phase_stage(method: str, phase: str) -> Stage:
-    """The stage `phase` runs in for `method` (KeyError if the method has no such phase)."""
-    return METHOD_PHASES[method][phase]
 
 
 def reads_only(method: str, phase: str) -> bool:

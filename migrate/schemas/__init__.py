@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from migrate.config import SiteConfig
+from migrate.engine.playbook import Playbook
 from migrate.models.inventory import Inventory
 from planners.instance_types import InstanceTypesFile
 from planners.plan_model import Constraints, Plan
@@ -16,7 +17,8 @@ from planners.plan_model import Constraints, Plan
 __all__ = ["SCHEMAS", "generate_schema", "schema_text"]
 
 SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig, "inventory": Inventory,
-                                       "instance-types": InstanceTypesFile, "plan": Plan, "constraints": Constraints}
+                                       "instance-types": InstanceTypesFile, "plan": Plan, "constraints": Constraints,
+                                       "playbook": Playbook}
 
 
 def generate_schema(name: str) -> str:

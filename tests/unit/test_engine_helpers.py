@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from migrate.engine import Journal, Limits, RetryPolicy, RunPlan, RunSettings, VmFacts, WavePlan
 from migrate.engine.context import PhaseContext, PhaseFn
@@ -156,8 +157,11 @@ def registry(method: str = "noop", overrides: Mapping[str, PhaseFn] | None = Non
 
 
 @pytest.fixture(autouse=True)
-def _quiet_logs() -> None:
+def _quiet_logs() -> Iterator[None]:
+    """Engine tests log errors only, and leave structlog as they found it."""
     configure_logging("error", json_logs=True)
+    yield
+    structlog.reset_defaults()
 
 
 def test_fake_clock_advances_only_when_asked() -> None:

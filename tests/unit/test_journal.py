@@ -214,3 +214,23 @@ def test_plan_json_round_trip(tmp_path: Path) -> None:
     stored = json.loads(conn.execute("SELECT plan FROM runs").fetchone()[0])
     conn.close()
     assert RunPlan.model_validate(stored) == plan
+
+
+def test_open_existing_only_and_not_a_journal(tmp_path: Path) -> None:
+    """create=False refuses a missing journal; a file that is not SQLite is an operational error."""
+    with pytest.raises(InputError, match="no such journal"):
+        Journal(tmp_path / "absent.db", create=False)
+    assert not (tmp_path / "absent.db").exists()
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database " * 100)
+    with pytest.raises(OperationalError, match="cannot open the journal"):
+        Journal(junk)
+
+
+def test_reader_sees_a_run_in_progress(tmp_path: Path) -> None:
+    """A second process-like reader sees committed records while the writer keeps its journal open."""
+    with open_journal(tmp_path / "j.db") as writer:
+        run = writer.create_run(make_plan([1]), BOOKS, run_id="r").run_id
+        writer.record_transition(run, "vm", "vm-0000", "pass_prechecks", "pending", "prechecked")
+        with Journal(tmp_path / "j.db", create=False) as reader:
+            assert reader.vm_states(run)["vm-0000"].state == "prechecked"
