@@ -13,7 +13,15 @@ from pydantic import BaseModel, ValidationError
 
 from migrate.errors import InputError, Problem
 
-__all__ = ["atomic_write", "load_yaml_mapping", "read_input_text", "validation_problems", "write_json", "write_yaml"]
+__all__ = [
+    "atomic_write",
+    "load_json_mapping",
+    "load_yaml_mapping",
+    "read_input_text",
+    "validation_problems",
+    "write_json",
+    "write_yaml",
+]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -41,6 +49,19 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         raise InputError.single(file, where, f"not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise InputError.single(file, "", "top level must be a mapping of keys to values")
+    return data
+
+
+def load_json_mapping(path: Path, expected: str) -> dict[str, Any]:
+    """Parse a JSON file whose top level must be an object; `expected` says what it should hold."""
+    file = str(path)
+    text = read_input_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError.single(file, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputError.single(file, "", f"top level must be a JSON object with {expected}")
     return data
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from migrate.errors import InputError
-from migrate.fileio import atomic_write, read_input_text, validation_problems
+from migrate.fileio import atomic_write, load_json_mapping, validation_problems
 from migrate.models.inventory import Inventory
 
 __all__ = ["load_inventory", "save_inventory"]
@@ -15,15 +13,8 @@ __all__ = ["load_inventory", "save_inventory"]
 def load_inventory(path: str | Path) -> Inventory:
     """Load and validate an inventory; InputError names every bad field (e.g. vms[3].disks[0].capacity_bytes)."""
     path = Path(path)
-    file = str(path)
-    text = read_input_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError.single(file, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise InputError.single(file, "", "top level must be a JSON object with a `vms` list")
-    return validation_problems(Inventory, data, file)
+    data = load_json_mapping(path, "a `vms` list")
+    return validation_problems(Inventory, data, str(path))
 
 
 def save_inventory(inventory: Inventory, path: str | Path) -> None:

@@ -7,7 +7,6 @@ knows any instance type's numbers. The file is versioned and written atomically.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from migrate.errors import InputError
-from migrate.fileio import read_input_text, validation_problems, write_json
+from migrate.fileio import load_json_mapping, validation_problems, write_json
 
 __all__ = [
     "INSTANCE_TYPES_VERSION",
@@ -100,15 +99,8 @@ def save_instance_types(records: Iterable[dict[str, Any] | InstanceType], path: 
 def load_instance_types(path: str | Path) -> InstanceTypesFile:
     """Read instance-types.json; InputError names every bad field (e.g. instance_types[3].vcpus)."""
     path = Path(path)
-    file = str(path)
-    text = read_input_text(path)
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError.single(file, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}") from None
-    if not isinstance(raw, dict):
-        raise InputError.single(file, "", "top level must be a JSON object with an `instance_types` list")
-    return validation_problems(InstanceTypesFile, raw, file)
+    raw = load_json_mapping(path, "an `instance_types` list")
+    return validation_problems(InstanceTypesFile, raw, str(path))
 
 
 def find_instance_type(types: Sequence[InstanceType], name: str, *, source: str, field: str) -> InstanceType:
