@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from migrate.errors import InputError, Problem
 from migrate.fileio import load_yaml_mapping, validation_problems
+from migrate.models.base import StrictModel
 from migrate.redact import register_secret
 
 __all__ = [
@@ -27,11 +28,8 @@ __all__ = [
 SITE_CONFIG_VERSION: Literal[1] = 1
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class TlsSettings(_Strict):
+class TlsSettings(StrictModel):
     """How to trust the server's certificate. Verification is on unless `verify: false`."""
 
     verify: bool = True
@@ -51,7 +49,7 @@ class TlsSettings(_Strict):
         return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2)).upper()
 
 
-class VCenterEndpoint(_Strict):
+class VCenterEndpoint(StrictModel):
     """One vCenter: the on-prem source or the cloud SDDC target."""
 
     name: str = Field(..., min_length=1, description="short label used in logs and reports")
@@ -92,7 +90,7 @@ class VCenterEndpoint(_Strict):
         return urlsplit(self.url).netloc
 
 
-class AwsSettings(_Strict):
+class AwsSettings(StrictModel):
     """AWS account access. Credentials come from the standard chain unless a profile/file is named."""
 
     region: str = Field(..., min_length=1)
@@ -102,14 +100,14 @@ class AwsSettings(_Strict):
     ca_bundle: Path | None = Field(None, description="PEM bundle to verify the endpoint's TLS certificate")
 
 
-class Mappings(_Strict):
+class Mappings(StrictModel):
     """Source name -> target name, for port groups and datastores."""
 
     networks: dict[str, str] = Field(default_factory=dict)
     datastores: dict[str, str] = Field(default_factory=dict)
 
 
-class SiteConfig(_Strict):
+class SiteConfig(StrictModel):
     """The whole site.yaml."""
 
     version: Literal[1] = SITE_CONFIG_VERSION

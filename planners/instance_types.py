@@ -12,10 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from migrate.errors import InputError
 from migrate.fileio import load_json_mapping, validation_problems, write_json
+from migrate.models.base import FrozenModel
 
 __all__ = [
     "INSTANCE_TYPES_VERSION",
@@ -30,11 +31,8 @@ __all__ = [
 INSTANCE_TYPES_VERSION: Literal[1] = 1
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class StorageDisk(_Model):
+class StorageDisk(FrozenModel):
     """A group of identical local instance-store disks."""
 
     count: int = Field(..., ge=0)
@@ -42,7 +40,7 @@ class StorageDisk(_Model):
     type: str | None = Field(None, description="ssd or hdd")
 
 
-class InstanceType(_Model):
+class InstanceType(FrozenModel):
     """One EC2 instance type, as DescribeInstanceTypes describes it."""
 
     name: str = Field(..., min_length=1)
@@ -75,7 +73,7 @@ class InstanceType(_Model):
         return letters
 
 
-class InstanceTypesFile(_Model):
+class InstanceTypesFile(FrozenModel):
     """The whole instance-types.json."""
 
     version: Literal[1] = INSTANCE_TYPES_VERSION

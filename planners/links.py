@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from migrate.errors import InputError, Problem
 from migrate.fileio import load_yaml_mapping, validation_problems
+from migrate.models.base import StrictModel
 from migrate.models.inventory import Inventory
 from planners.flows import EndpointIndex
 
@@ -47,11 +48,8 @@ __all__ = [
 DEFAULT_LINK_WEIGHT = 100.0
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class _Pair(_Model):
+class _Pair(StrictModel):
     a: str = Field(..., min_length=1, description="VM name or id")
     b: str = Field(..., min_length=1, description="VM name or id")
     reason: str = ""
@@ -89,7 +87,7 @@ class KeepApart(_Pair):
     """Two VMs that must not move in the same wave."""
 
 
-class LinksFile(_Model):
+class LinksFile(StrictModel):
     """The whole links.yaml."""
 
     version: Literal[1]

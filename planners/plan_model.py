@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
+
+from migrate.models.base import StrictModel
 
 __all__ = [
     "PLAN_VERSION",
@@ -53,9 +55,6 @@ __all__ = [
 PLAN_VERSION: Literal[1] = 1
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
 
 def _reference(value: str) -> str:
     value = value.strip()
@@ -67,7 +66,7 @@ def _reference(value: str) -> str:
 Reference = Annotated[str, AfterValidator(_reference)]
 
 
-class Window(_Model):
+class Window(StrictModel):
     """A cutover window: ISO datetimes with a timezone, start before end."""
 
     start: AwareDatetime
@@ -80,7 +79,7 @@ class Window(_Model):
         return self
 
 
-class PrecedenceRule(_Model):
+class PrecedenceRule(StrictModel):
     """`before` moves in a strictly earlier wave than `after` (VM id, VM name or app:NAME)."""
 
     before: Reference
@@ -88,7 +87,7 @@ class PrecedenceRule(_Model):
     reason: str = ""
 
 
-class Pin(_Model):
+class Pin(StrictModel):
     """Puts one VM in a given wave (1-based), or excludes it from the migration with a reason."""
 
     vm: Reference
@@ -106,7 +105,7 @@ class Pin(_Model):
         return self
 
 
-class KeepApartRule(_Model):
+class KeepApartRule(StrictModel):
     """Two VMs that must not move in the same wave."""
 
     a: Reference
@@ -114,7 +113,7 @@ class KeepApartRule(_Model):
     reason: str = ""
 
 
-class Constraints(_Model):
+class Constraints(StrictModel):
     """Everything the planner must respect, plus the seed that makes it deterministic."""
 
     version: Literal[1] = PLAN_VERSION
@@ -136,7 +135,7 @@ class Constraints(_Model):
         return value
 
 
-class WaveSize(_Model):
+class WaveSize(StrictModel):
     """What a wave moves."""
 
     vms: int
@@ -145,14 +144,14 @@ class WaveSize(_Model):
     memory_mb: int
 
 
-class WaveGroup(_Model):
+class WaveGroup(StrictModel):
     """A must-move-together group inside a wave and the hard ties that make it one."""
 
     vms: list[str] = Field(..., description="VM names")
     reasons: list[str]
 
 
-class WaveFlow(_Model):
+class WaveFlow(StrictModel):
     """One of the heaviest dependencies kept inside a wave."""
 
     a: str
@@ -161,7 +160,7 @@ class WaveFlow(_Model):
     kinds: list[str] = Field(default_factory=list)
 
 
-class WaveWhy(_Model):
+class WaveWhy(StrictModel):
     """Why a wave's VMs are together: its must-move groups and its heaviest internal dependencies."""
 
     groups: list[WaveGroup] = Field(default_factory=list)
@@ -169,7 +168,7 @@ class WaveWhy(_Model):
     heaviest: list[WaveFlow] = Field(default_factory=list)
 
 
-class Wave(_Model):
+class Wave(StrictModel):
     """One wave: VMs by id (execution order is the list order of `waves`)."""
 
     id: int = Field(..., ge=1)
@@ -182,7 +181,7 @@ class Wave(_Model):
     why: WaveWhy | None = None
 
 
-class Excluded(_Model):
+class Excluded(StrictModel):
     """A VM that does not migrate, and why."""
 
     id: str
@@ -190,7 +189,7 @@ class Excluded(_Model):
     reason: str = Field(..., min_length=1)
 
 
-class Violation(_Model):
+class Violation(StrictModel):
     """One broken rule of a plan: where (e.g. `waves[2].vms[5]`), what, and which VMs."""
 
     field: str
@@ -198,7 +197,7 @@ class Violation(_Model):
     vms: list[str] = Field(default_factory=list)
 
 
-class WaveMetrics(_Model):
+class WaveMetrics(StrictModel):
     """Per-wave numbers."""
 
     wave: int
@@ -208,7 +207,7 @@ class WaveMetrics(_Model):
     cut_weight: float
 
 
-class PlanMetrics(_Model):
+class PlanMetrics(StrictModel):
     """Plan quality; `violations` counts broken rules (0 for every plan the planner writes)."""
 
     waves: int
@@ -225,7 +224,7 @@ class PlanMetrics(_Model):
     violation_list: SkipJsonSchema[list[Violation]] = Field(default_factory=list, exclude=True)
 
 
-class PlanSource(_Model):
+class PlanSource(StrictModel):
     """Where the plan came from."""
 
     inventory: str | None = None
@@ -238,7 +237,7 @@ class PlanSource(_Model):
     seed: int = 0
 
 
-class Plan(_Model):
+class Plan(StrictModel):
     """The whole plan.yaml."""
 
     version: Literal[1] = PLAN_VERSION

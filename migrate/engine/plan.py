@@ -14,10 +14,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from migrate.engine.methods import Method
 from migrate.engine.validation import Loc, raise_problems
+from migrate.models.base import FrozenModel
 
 __all__ = ["PLAN_VERSION", "Policy", "RunPlan", "VmFacts", "WavePlan", "WaveWindow", "plan_digest"]
 
@@ -25,11 +26,8 @@ PLAN_VERSION: Literal[1] = 1
 Policy = Literal["continue", "pause", "stop"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class WaveWindow(_Model):
+class WaveWindow(FrozenModel):
     """A cutover window: the wave starts no earlier than `start` and starts no VM after `end`."""
 
     start: AwareDatetime
@@ -46,7 +44,7 @@ class WaveWindow(_Model):
         return self.start <= moment < self.end
 
 
-class VmFacts(_Model):
+class VmFacts(FrozenModel):
     """One VM as the engine sees it: its id, the keys its concurrency limits use, and facts for its phases."""
 
     id: str = Field(..., min_length=1, description="stable id (vCenter instanceUuid)")
@@ -57,7 +55,7 @@ class VmFacts(_Model):
     facts: dict[str, Any] = Field(default_factory=dict, description="plain data the phases read (hardware, NICs...)")
 
 
-class WavePlan(_Model):
+class WavePlan(FrozenModel):
     """One wave: its VMs in order, the method that moves them, its window and its failure policy."""
 
     id: int = Field(..., ge=1)
@@ -68,7 +66,7 @@ class WavePlan(_Model):
     policy: Policy = Field("continue", description="when a VM fails: continue, pause the wave, or stop the run")
 
 
-class RunPlan(_Model):
+class RunPlan(FrozenModel):
     """Waves in execution order and the facts of every VM they move."""
 
     version: Literal[1] = PLAN_VERSION

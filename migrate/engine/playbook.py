@@ -32,12 +32,13 @@ import string
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from migrate.engine.methods import METHOD_PHASES, Method, Stage
 from migrate.engine.validation import Loc, raise_problems
 from migrate.errors import InputError, Problem
 from migrate.fileio import load_yaml_mapping, validation_problems
+from migrate.models.base import FrozenModel
 
 __all__ = [
     "PLAYBOOK_DIR",
@@ -63,11 +64,8 @@ WAVE_PLACEHOLDERS = frozenset({"run_id", "wave"})
 VM_PLACEHOLDERS = WAVE_PLACEHOLDERS | {"vm", "vm_name"}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class HttpCheck(_Model):
+class HttpCheck(FrozenModel):
     """GET `url` and expect `expect_status` within `timeout` seconds."""
 
     url: str = Field(..., pattern=r"^https?://", description="http:// or https:// URL")
@@ -76,7 +74,7 @@ class HttpCheck(_Model):
     verify_tls: bool = True
 
 
-class CommandHook(_Model):
+class CommandHook(FrozenModel):
     """Run a program (argv list, no shell) and expect exit status 0 within `timeout` seconds."""
 
     argv: list[str] = Field(..., min_length=1)
@@ -97,19 +95,19 @@ class CommandHook(_Model):
         return value
 
 
-class WaitHook(_Model):
+class WaitHook(FrozenModel):
     """Wait `seconds` (interrupted by cancel)."""
 
     seconds: float = Field(..., ge=0, le=86400)
 
 
-class ApprovalHook(_Model):
+class ApprovalHook(FrozenModel):
     """Ask a person (through the runner's approver) and go on only if they approve."""
 
     prompt: str = Field(..., min_length=1)
 
 
-class Hook(_Model):
+class Hook(FrozenModel):
     """One hook: exactly one of http, command, wait, approval."""
 
     name: str | None = None
@@ -142,21 +140,21 @@ class Hook(_Model):
         return []
 
 
-class HookSet(_Model):
+class HookSet(FrozenModel):
     """Hooks that run before and after."""
 
     pre: list[Hook] = Field(default_factory=list)
     post: list[Hook] = Field(default_factory=list)
 
 
-class Hooks(_Model):
+class Hooks(FrozenModel):
     """Per-wave and per-VM hooks."""
 
     wave: HookSet = Field(default_factory=HookSet)
     vm: HookSet = Field(default_factory=HookSet)
 
 
-class Playbook(_Model):
+class Playbook(FrozenModel):
     """A migration method's ordered phases and hooks."""
 
     version: Literal[1] = PLAYBOOK_VERSION

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from migrate.models.base import StrictModel
 
 __all__ = [
     "INVENTORY_VERSION",
@@ -27,11 +29,8 @@ __all__ = [
 INVENTORY_VERSION: Literal[1] = 1
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class Disk(_Model):
+class Disk(StrictModel):
     """One virtual disk."""
 
     key: int
@@ -51,7 +50,7 @@ class Disk(_Model):
         return self.capacity_bytes / 2**30
 
 
-class Nic(_Model):
+class Nic(StrictModel):
     """One virtual network adapter."""
 
     key: int
@@ -63,7 +62,7 @@ class Nic(_Model):
     connected: bool | None = None
 
 
-class Guest(_Model):
+class Guest(StrictModel):
     """What the guest reports (VMware Tools) or the configuration says."""
 
     hostname: str | None = None
@@ -73,7 +72,7 @@ class Guest(_Model):
     tools_status: str | None = None
 
 
-class Utilisation(_Model):
+class Utilisation(StrictModel):
     """Averages over a window, for right-sizing."""
 
     window_seconds: int
@@ -84,7 +83,7 @@ class Utilisation(_Model):
     memory_usage_percent: float | None = None
 
 
-class Vm(_Model):
+class Vm(StrictModel):
     """One virtual machine; `id` is the vCenter instanceUuid (stable across renames and moves)."""
 
     id: str
@@ -120,7 +119,7 @@ class Vm(_Model):
         return sum(d.capacity_bytes for d in self.disks)
 
 
-class Host(_Model):
+class Host(StrictModel):
     id: str = Field(..., description="moref")
     name: str
     cluster: str | None = None
@@ -134,7 +133,7 @@ class Host(_Model):
     version: str | None = None
 
 
-class DrsRule(_Model):
+class DrsRule(StrictModel):
     name: str
     kind: Literal["affinity", "anti-affinity", "vm-host"]
     enabled: bool = True
@@ -144,7 +143,7 @@ class DrsRule(_Model):
     host_group: str | None = None
 
 
-class Cluster(_Model):
+class Cluster(StrictModel):
     id: str
     name: str
     datacenter: str | None = None
@@ -156,7 +155,7 @@ class Cluster(_Model):
     host_groups: dict[str, list[str]] = Field(default_factory=dict, description="group name -> host names")
 
 
-class Datastore(_Model):
+class Datastore(StrictModel):
     id: str
     name: str
     type: str | None = None
@@ -165,7 +164,7 @@ class Datastore(_Model):
     url: str | None = None
 
 
-class Network(_Model):
+class Network(StrictModel):
     id: str
     name: str
     kind: Literal["standard", "distributed", "opaque", "uplink"] = "standard"
@@ -173,13 +172,13 @@ class Network(_Model):
     switch: str | None = None
 
 
-class VApp(_Model):
+class VApp(StrictModel):
     id: str
     name: str
     vms: list[str] = Field(default_factory=list, description="VM ids")
 
 
-class Provenance(_Model):
+class Provenance(StrictModel):
     source: str = Field(..., description="where the data came from: vcenter URL host or rvtools file")
     kind: Literal["vcenter", "rvtools"]
     collected_at: datetime
@@ -190,7 +189,7 @@ class Provenance(_Model):
     incremental_from: datetime | None = None
 
 
-class Inventory(_Model):
+class Inventory(StrictModel):
     """The whole inventory.json."""
 
     version: Literal[1] = INVENTORY_VERSION
