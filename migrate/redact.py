@@ -13,13 +13,16 @@ REDACTED = "***"
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|credential|api[_-]?key|private[_-]?key", re.I)
 _lock = threading.Lock()
 _secrets: set[str] = set()
+_longest_first: tuple[str, ...] = ()   # rebuilt on registration; read without a lock (one atomic load)
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value so that it is masked wherever it would be printed."""
+    global _longest_first
     if value and len(value) >= 4:
         with _lock:
             _secrets.add(value)
+            _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def is_secret_key(key: str) -> bool:
@@ -29,9 +32,7 @@ def is_secret_key(key: str) -> bool:
 
 def redact_text(text: str) -> str:
     """Mask every registered secret inside a string."""
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
+    for secret in _longest_first:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
@@ -39,6 +40,11 @@ def redact_text(text: str) -> str:
 
 def redact(value: Any) -> Any:
     """Return a copy of a JSON-like value with secret fields and registered secrets masked."""
+    kind = type(value)
+    if kind is str:
+        return redact_text(value)
+    if kind in (int, float, bool) or value is None:      # the common leaves, without ABC checks
+        return value
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):

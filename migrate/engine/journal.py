@@ -34,7 +34,7 @@ from typing import IO, Any
 from migrate.engine.plan import RunPlan, plan_digest
 from migrate.engine.store import JournalWriter, Synchronous, connect
 from migrate.errors import AdapterError, InputError, MigrateError, OperationalError
-from migrate.redact import is_secret_key, redact, redact_text
+from migrate.redact import redact, redact_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -101,19 +101,10 @@ def redacted_json(value: Any) -> RedactedJson:
     return RedactedJson(json.dumps(redact(value), sort_keys=True, separators=(",", ":"), default=str))
 
 
-_SCALARS = (str, bool, int, float, type(None))
-
-
 def _dump(value: Any) -> str | None:
     """Redacted JSON (None stays NULL)."""
     if value is None or isinstance(value, RedactedJson):
         return value
-    if type(value) is dict and all(type(v) in _SCALARS for v in value.values()) and \
-            not any(is_secret_key(k) for k in value):
-        # A flat record without secret keys, the usual phase output: what redact() would make of it,
-        # without its generic walk (several times slower).
-        flat = {k: redact_text(v) if type(v) is str else v for k, v in value.items()}
-        return json.dumps(flat, sort_keys=True, separators=(",", ":"))
     return redacted_json(value)
 
 
