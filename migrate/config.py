@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -16,11 +17,13 @@ from migrate.models.base import StrictModel
 from migrate.redact import register_secret
 
 __all__ = [
+    "AwsNetworkMapping",
     "AwsSettings",
     "Mappings",
     "SiteConfig",
     "TlsSettings",
     "VCenterEndpoint",
+    "aws_network_problems",
     "load_site_config",
     "resolve_password",
 ]
@@ -90,6 +93,24 @@ class VCenterEndpoint(StrictModel):
         return urlsplit(self.url).netloc
 
 
+class AwsNetworkMapping(StrictModel):
+    """Where a NIC on one VMware port group lands when its VM is re-platformed to a native EC2 instance."""
+
+    subnet_id: str = Field(..., pattern=r"^subnet-[0-9a-f]+$", description="EC2 subnet for NICs on this port group")
+    security_group_ids: list[str] = Field(
+        default_factory=list, description="security groups for those NICs (empty: the VPC's default group)")
+    keep_private_ip: bool = Field(
+        False, description="launch with the VM's current IP as the NIC's private IP (it must lie in the subnet)")
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _group_ids(cls, value: list[str]) -> list[str]:
+        bad = [g for g in value if not g.startswith("sg-")]
+        if bad:
+            raise ValueError(f"not security group ids (sg-...): {', '.join(bad)}")
+        return value
+
+
 class AwsSettings(StrictModel):
     """AWS account access. Credentials come from the standard chain unless a profile/file is named."""
 
@@ -98,6 +119,10 @@ class AwsSettings(StrictModel):
     profile: str | None = None
     credentials_file: Path | None = Field(None, description="shared credentials file to use instead of ~/.aws")
     ca_bundle: Path | None = Field(None, description="PEM bundle to verify the endpoint's TLS certificate")
+    networks: dict[str, AwsNetworkMapping] = Field(
+        default_factory=dict,
+        description="VMware port group name -> EC2 subnet, security groups and private-IP policy, used when "
+                    "re-platforming to native EC2; every NIC's port group needs an entry")
 
 
 class Mappings(StrictModel):
@@ -188,6 +213,14 @@ def load_site_config(path: str | Path, env: dict[str, str] | None = None) -> Sit
     if problems:
         raise InputError(problems)
     return config
+
+
+def aws_network_problems(aws: AwsSettings | None, vm: str, portgroups: Iterable[str],
+                         file: str = "site.yaml") -> list[Problem]:
+    """One Problem per NIC port group of `vm` that has no `aws.networks` entry (checked before any launch)."""
+    mapped = aws.networks if aws else {}
+    return [Problem(file, f"aws.networks.{pg}", f"VM {vm}: no EC2 subnet mapped for port group {pg!r}")
+            for pg in dict.fromkeys(portgroups) if pg not in mapped]
 
 
 def _file_problems(config: SiteConfig, file: str, env: dict[str, str]) -> list[Problem]:

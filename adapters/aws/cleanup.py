@@ -1,0 +1,115 @@
+"""Rollback of a re-platform: terminate, deregister, delete (each idempotent) and list what is left."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+
+from adapters.aws.common import AwsClients, aws_error, endpoint_of
+from adapters.aws.images import deregister_image
+from adapters.aws.instances import terminate_instance
+
+__all__ = ["Leftovers", "delete_snapshots", "delete_volumes", "list_leftovers", "rollback"]
+
+_GONE_SNAPSHOT = ("InvalidSnapshot.NotFound",)
+_GONE_VOLUME = ("InvalidVolume.NotFound",)
+
+
+@dataclass
+class Leftovers:
+    """Every resource carrying the tags: instances (not terminated), images, snapshots, volumes."""
+
+    instances: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.instances or self.images or self.snapshots or self.volumes)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"instances": self.instances, "images": self.images, "snapshots": self.snapshots,
+                "volumes": self.volumes}
+
+
+def _filters(tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(tags.items())]
+
+
+def list_leftovers(ec2: Any, tags: Mapping[str, str]) -> Leftovers:
+    """What still exists with all of `tags` (e.g. {TAG_SOURCE: uuid}); terminated instances do not count."""
+    if not tags:
+        raise ValueError("list_leftovers needs at least one tag to filter on")
+    filters = _filters(tags)
+    try:
+        reservations = ec2.describe_instances(Filters=filters)["Reservations"]
+        images = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
+        snapshots = ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
+        volumes = ec2.describe_volumes(Filters=filters)["Volumes"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise aws_error(exc, "list_leftovers", endpoint_of(ec2)) from None
+    return Leftovers(
+        instances=sorted(i["InstanceId"] for r in reservations for i in r["Instances"]
+                         if i["State"]["Name"] != "terminated"),
+        images=sorted(i["ImageId"] for i in images if i.get("State") != "deregistered"),
+        snapshots=sorted(s["SnapshotId"] for s in snapshots),
+        volumes=sorted(v["VolumeId"] for v in volumes))
+
+
+def _delete_each(ec2: Any, op: str, param: str, ids: Iterable[str], gone: tuple[str, ...]) -> list[str]:
+    deleted = []
+    for resource_id in ids:
+        try:
+            getattr(ec2, op)(**{param: resource_id})
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            error = aws_error(exc, op, endpoint_of(ec2))
+            if error.code in gone:
+                continue
+            raise error from None
+        deleted.append(resource_id)
+    return deleted
+
+
+def delete_snapshots(ec2: Any, snapshot_ids: Iterable[str]) -> list[str]:
+    """Delete the snapshots; those already gone are skipped. Returns the ones deleted now."""
+    return _delete_each(ec2, "delete_snapshot", "SnapshotId", snapshot_ids, _GONE_SNAPSHOT)
+
+
+def delete_volumes(ec2: Any, volume_ids: Iterable[str]) -> list[str]:
+    """Delete detached volumes; those already gone are skipped. Returns the ones deleted now."""
+    return _delete_each(ec2, "delete_volume", "VolumeId", volume_ids, _GONE_VOLUME)
+
+
+def _wait_terminated(ec2: Any, instance_ids: list[str], timeout: float, poll: float) -> None:
+    deadline = time.monotonic() + timeout
+    while instance_ids:
+        try:
+            reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise aws_error(exc, "describe_instances", endpoint_of(ec2)) from None
+        instance_ids = [i["InstanceId"] for r in reservations for i in r["Instances"]
+                        if i["State"]["Name"] != "terminated"]
+        if not instance_ids:
+            return
+        if time.monotonic() > deadline:
+            raise aws_error(TimeoutError(), "rollback", endpoint_of(ec2))
+        time.sleep(poll)
+
+
+def rollback(clients: AwsClients, tags: Mapping[str, str], *, timeout: float = 900.0, poll: float = 5.0) -> Leftovers:
+    """Remove everything carrying `tags`: terminate instances (and wait), deregister images, delete
+    snapshots and volumes left detached. Safe to repeat; returns what was found at the start."""
+    ec2 = clients.ec2
+    found = list_leftovers(ec2, tags)
+    for instance_id in found.instances:
+        terminate_instance(ec2, instance_id)
+    _wait_terminated(ec2, list(found.instances), timeout, poll)
+    for image_id in found.images:
+        deregister_image(ec2, image_id)
+    delete_snapshots(ec2, found.snapshots)
+    delete_volumes(ec2, list_leftovers(ec2, tags).volumes)     # volumes the terminations did not delete
+    return found
