@@ -1,0 +1,277 @@
+"""A cluster's hosts and placed VMs (read through the PropertyCollector), and adding/removing hosts.
+
+Adding is idempotent: a host already in the cluster by name is not added again (vCenter would refuse
+it; vcsim would add a second host of the same name). After AddHost_Task the host must reach
+`connected` within a timeout and leave maintenance mode; one that never connects is an AdapterError
+(code `HostNotConnected`), so the wave fails before any VM is touched.
+
+Seen with vcsim (govmomi 0.24.2, the lab's cloud vCenter):
+- AddHost_Task accepts any host name, ignores user, password and sslThumbprint (no SSLVerifyFault,
+  no name resolution); only an empty name fails (NoHost). A name already in the cluster is added a
+  second time. New hosts get the simulator's host hardware (the lab sets i4i.metal's 64 cores / 1 TiB).
+- `asConnected=False` leaves the host `disconnected` for good, and ReconnectHost_Task is not
+  implemented (MethodNotFound): the lab's way to get a host that never connects.
+- HostSystem.Destroy_Task removes the host from the inventory (container views), but the cluster's
+  `host` property keeps the stale reference: read a cluster's hosts through a container view.
+Real vCenter answers AddHost_Task without the right thumbprint with SSLVerifyFault carrying the
+host's thumbprint: it is used only if it equals the expected one, or if trust-on-first-use is asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyVmomi import vim, vmodl
+
+from adapters.vcenter.collector import fault_name, read_properties, read_view
+from adapters.vcenter.connection import VCenterSession
+from migrate.errors import AdapterError, InputError
+from migrate.log import get_logger
+
+__all__ = ["ClusterInfo", "HostConnect", "HostInfo", "PlacedVm", "add_host", "find_cluster", "read_cluster",
+           "remove_host"]
+
+log = get_logger(__name__)
+_HOST_PATHS = ["name", "runtime.connectionState", "runtime.inMaintenanceMode", "runtime.powerState",
+               "hardware.cpuInfo.numCpuCores", "hardware.cpuInfo.numCpuThreads", "hardware.memorySize"]
+_VM_PATHS = ["name", "summary.config.numCpu", "summary.config.memorySizeMB", "summary.config.template",
+             "summary.config.cpuReservation", "summary.config.memoryReservation", "summary.config.instanceUuid",
+             "summary.runtime.powerState", "summary.storage"]
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """One ESXi host of the cluster; `usable` = connected and not in maintenance mode."""
+
+    moref: str
+    name: str
+    connection_state: str
+    in_maintenance: bool
+    cores: int
+    threads: int
+    memory_mib: int
+
+    @property
+    def usable(self) -> bool:
+        return self.connection_state == "connected" and not self.in_maintenance
+
+
+@dataclass(frozen=True)
+class PlacedVm:
+    """One VM in the cluster: configured and reserved CPU/memory, provisioned storage."""
+
+    moref: str
+    name: str
+    instance_uuid: str | None
+    vcpus: int
+    memory_mb: int
+    storage_gb: float
+    cpu_reservation_mhz: int
+    memory_reservation_mb: int
+    powered_on: bool
+    template: bool
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """A cluster's hosts and VMs as plain data."""
+
+    datacenter: str | None
+    name: str
+    moref: str
+    hosts: list[HostInfo]
+    vms: list[PlacedVm]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for host, record in zip(self.hosts, data["hosts"], strict=True):
+            record["usable"] = host.usable
+        return data
+
+
+@dataclass(frozen=True)
+class HostConnect:
+    """How vCenter logs in to a new host: ESXi user and password, expected thumbprints by host name.
+
+    Without an expected thumbprint, the one the host presents is refused unless `trust_on_first_use`.
+    """
+
+    username: str = "root"
+    password: str | None = field(default=None, repr=False)
+    thumbprints: Mapping[str, str] = field(default_factory=dict)
+    trust_on_first_use: bool = False
+    force: bool = False
+
+
+def find_cluster(session: VCenterSession, datacenter: str | None, cluster: str) -> Any:
+    """The ClusterComputeResource called `cluster` (in `datacenter` when given); InputError if none."""
+    si = session.si
+    root = None
+    if datacenter:
+        root = next((obj for obj, props in read_view(si, vim.Datacenter, ["name"]) if props.get("name") == datacenter),
+                    None)
+        if root is None:
+            raise InputError.single("site.yaml", "target.datacenter",
+                                    f"no datacenter {datacenter!r} in {session.endpoint.host}")
+    found = [obj for obj, props in read_view(si, vim.ClusterComputeResource, ["name"], root=root)
+             if props.get("name") == cluster]
+    if not found:
+        raise InputError.single("site.yaml", "target.cluster", f"no cluster {cluster!r} in {session.endpoint.host}"
+                                + (f" datacenter {datacenter}" if datacenter else ""))
+    return found[0]
+
+
+def _host_info(obj: Any, props: Mapping[str, Any]) -> HostInfo:
+    return HostInfo(moref=obj._moId, name=str(props.get("name", "")),
+                    connection_state=str(props.get("runtime.connectionState") or "unknown"),
+                    in_maintenance=bool(props.get("runtime.inMaintenanceMode")),
+                    cores=int(props.get("hardware.cpuInfo.numCpuCores") or 0),
+                    threads=int(props.get("hardware.cpuInfo.numCpuThreads") or 0),
+                    memory_mib=int(props.get("hardware.memorySize") or 0) // 2**20)
+
+
+def _vm_info(obj: Any, props: Mapping[str, Any]) -> PlacedVm:
+    storage = props.get("summary.storage")
+    provisioned = (int(storage.committed or 0) + int(storage.uncommitted or 0)) if storage is not None else 0
+    return PlacedVm(moref=obj._moId, name=str(props.get("name", "")),
+                    instance_uuid=props.get("summary.config.instanceUuid"),
+                    vcpus=int(props.get("summary.config.numCpu") or 0),
+                    memory_mb=int(props.get("summary.config.memorySizeMB") or 0), storage_gb=provisioned / 2**30,
+                    cpu_reservation_mhz=int(props.get("summary.config.cpuReservation") or 0),
+                    memory_reservation_mb=int(props.get("summary.config.memoryReservation") or 0),
+                    powered_on=props.get("summary.runtime.powerState") == "poweredOn",
+                    template=bool(props.get("summary.config.template")))
+
+
+def read_hosts(session: VCenterSession, cluster_obj: Any) -> list[HostInfo]:
+    """The cluster's hosts (through a container view: see the module docstring), sorted by name."""
+    hosts = [_host_info(obj, props) for obj, props in read_view(session.si, vim.HostSystem, _HOST_PATHS,
+                                                                 root=cluster_obj)]
+    return sorted(hosts, key=lambda h: h.name)
+
+
+def read_cluster(session: VCenterSession, datacenter: str | None, cluster: str) -> ClusterInfo:
+    """Hosts (state, cores, memory) and VMs (configured/reserved vCPU and memory, storage) of a cluster."""
+    obj = find_cluster(session, datacenter, cluster)
+    vms = [_vm_info(vm, props) for vm, props in read_view(session.si, vim.VirtualMachine, _VM_PATHS, root=obj)]
+    return ClusterInfo(datacenter=datacenter, name=cluster, moref=obj._moId, hosts=read_hosts(session, obj),
+                       vms=sorted(vms, key=lambda v: v.name))
+
+
+def _wait(session: VCenterSession, task: Any, op: str, timeout: float) -> tuple[Any, Any]:
+    """(result, fault) of a task, polled through the collector; AdapterError when it outlives `timeout`."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        info = read_properties(session.si, task, ["info"])["info"]
+        if info.state == vim.TaskInfo.State.success:
+            return info.result, None
+        if info.state == vim.TaskInfo.State.error:
+            return None, info.error
+        if time.monotonic() > deadline:
+            raise AdapterError("vcenter", op, f"task still {info.state} after {timeout:.0f} s", retryable=True,
+                               endpoint=session.endpoint.host, code="Timeout")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _fail(session: VCenterSession, op: str, fault: Any, what: str) -> AdapterError:
+    name = fault_name(fault)
+    message = getattr(fault, "msg", None) or name
+    retryable = isinstance(fault, vim.fault.TaskInProgress | vmodl.fault.HostCommunication)
+    return AdapterError("vcenter", op, f"{what}: {name}: {message}", retryable=retryable,
+                        endpoint=session.endpoint.host, code=name)
+
+
+def _add(session: VCenterSession, cluster_obj: Any, name: str, connect: HostConnect, timeout: float) -> Any:
+    """AddHost_Task, once more with the presented thumbprint when SSLVerifyFault allows it."""
+    thumbprint = connect.thumbprints.get(name)
+    for _ in range(2):
+        spec = vim.host.ConnectSpec(hostName=name, userName=connect.username, password=connect.password,
+                                    sslThumbprint=thumbprint, force=connect.force)
+        log.info("adding host to cluster", host=name, thumbprint_pinned=thumbprint is not None)
+        result, fault = _wait(session, cluster_obj.AddHost_Task(spec=spec, asConnected=True), "add_host", timeout)
+        if fault is None:
+            return result
+        if isinstance(fault, vim.fault.SSLVerifyFault) and thumbprint is None:
+            presented = str(fault.thumbprint or "")
+            if connect.trust_on_first_use and presented:
+                thumbprint = presented
+                continue
+            raise AdapterError("vcenter", "add_host", f"host {name} presents certificate thumbprint {presented}; "
+                               "verify it and pass it as the expected thumbprint (or allow trust on first use)",
+                               endpoint=session.endpoint.host, code="SSLVerifyFault")
+        raise _fail(session, "add_host", fault, f"adding {name}")
+    raise AdapterError("vcenter", "add_host", f"host {name}: the thumbprint it presents was refused",
+                       endpoint=session.endpoint.host, code="SSLVerifyFault")
+
+
+def add_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str, *,
+             connect: HostConnect | None = None, connect_timeout: float = 600.0) -> tuple[HostInfo, bool]:
+    """Make sure host `name` is in the cluster, connected and out of maintenance mode: (host, added now?).
+
+    A host already in the cluster by name is not added again; a disconnected one gets one
+    ReconnectHost_Task (where implemented). AdapterError(code HostNotConnected) if it is not connected
+    within `connect_timeout` seconds.
+    """
+    connect = connect or HostConnect()
+    obj = find_cluster(session, datacenter, cluster)
+    current = {h.name: h for h in read_hosts(session, obj)}
+    added = name not in current
+    if added:
+        host_obj = _add(session, obj, name, connect, connect_timeout)
+    else:
+        host_obj = vim.HostSystem(current[name].moref, session.si._stub)
+        log.info("host already in cluster", host=name, state=current[name].connection_state)
+    info = _wait_connected(session, host_obj, name, connect_timeout, reconnect=not added)
+    if info.in_maintenance:
+        _, fault = _wait(session, host_obj.ExitMaintenanceMode_Task(timeout=0), "exit_maintenance_mode",
+                         connect_timeout)
+        if fault is not None:
+            raise _fail(session, "exit_maintenance_mode", fault, f"host {name}")
+        info = _host_info(host_obj, read_properties(session.si, host_obj, _HOST_PATHS))
+    return info, added
+
+
+def _wait_connected(session: VCenterSession, host_obj: Any, name: str, timeout: float, *,
+                    reconnect: bool) -> HostInfo:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    tried_reconnect = not reconnect
+    while True:
+        info = _host_info(host_obj, read_properties(session.si, host_obj, _HOST_PATHS))
+        if info.connection_state == "connected":
+            return info
+        if not tried_reconnect:
+            tried_reconnect = True
+            try:
+                host_obj.ReconnectHost_Task()
+            except vmodl.MethodFault as exc:   # vcsim: MethodNotFound; real vCenter may refuse too
+                log.info("reconnect not possible", host=name, fault=fault_name(exc))
+        if time.monotonic() > deadline:
+            raise AdapterError("vcenter", "add_host", f"host {name} is still {info.connection_state} after "
+                               f"{timeout:g} s", endpoint=session.endpoint.host, code="HostNotConnected")
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 5.0)
+
+
+def remove_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str, *,
+                timeout: float = 600.0) -> bool:
+    """Take host `name` out of the cluster (maintenance mode, then Destroy_Task); False if it is not there."""
+    obj = find_cluster(session, datacenter, cluster)
+    current = {h.name: h for h in read_hosts(session, obj)}
+    if name not in current:
+        return False
+    host_obj = vim.HostSystem(current[name].moref, session.si._stub)
+    if not current[name].in_maintenance and current[name].connection_state == "connected":
+        _, fault = _wait(session, host_obj.EnterMaintenanceMode_Task(timeout=0), "enter_maintenance_mode", timeout)
+        if fault is not None:
+            raise _fail(session, "enter_maintenance_mode", fault, f"host {name}")
+    log.info("removing host from cluster", host=name)
+    _, fault = _wait(session, host_obj.Destroy_Task(), "remove_host", timeout)
+    if fault is not None:
+        raise _fail(session, "remove_host", fault, f"removing {name}")
+    return True
