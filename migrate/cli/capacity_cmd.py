@@ -1,0 +1,240 @@
+"""`migrate capacity plan|apply|release`: grow the cloud cluster with bare-metal hosts ahead of the waves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from migrate.cli.output import Reporter, command_errors, json_option
+from migrate.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from migrate.capacity import CapacitySettings
+    from migrate.config import SiteConfig
+    from planners.sizing import VmSize
+
+__all__ = ["capacity"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_path = click.Path(dir_okay=False, path_type=Path)
+
+
+def _settings_options(func: F) -> F:
+    """The capacity knobs shared by the three verbs."""
+    options = [
+        click.option("--config", "config_path", type=_path, default=Path("site.yaml"), show_default=True,
+                     help="site.yaml: the cloud vCenter (`target`, with its cluster) and `aws`."),
+        click.option("--host-type", default="i4i.metal", show_default=True,
+                     help="Bare-metal instance type of the new hosts (checked with EC2 DescribeInstanceTypes)."),
+        click.option("--provisioner", type=click.Choice(["ec2", "evs"]), default="ec2", show_default=True,
+                     help="ec2: EC2 dedicated hosts; evs: Amazon Elastic VMware Service hosts."),
+        click.option("--min-hosts", type=int, default=None,
+                     help="Fewest hosts the cluster runs on, spares not counted [default: the vSAN policy's, 3]."),
+        click.option("--spare", type=int, default=1, show_default=True, help="Spare hosts for host failure (N+1)."),
+        click.option("--ratio", type=float, default=4.0, show_default=True, help="vCPUs per physical core."),
+        click.option("--policy", "vsan_policy", default="raid1-ftt1", show_default=True,
+                     help="vSAN policy: raid1-ftt1, raid1-ftt2, raid5-ftt1 or raid6-ftt2."),
+        click.option("--max-util", type=float, default=0.7, show_default=True,
+                     help="Highest memory utilisation per host."),
+        click.option("--storage-util", type=float, default=0.7, show_default=True,
+                     help="Usable fraction of raw vSAN capacity (slack for rebuilds)."),
+        click.option("--dedup", type=float, default=1.0, show_default=True,
+                     help="Dedup/compression ratio (1.0 = none)."),
+        click.option("--zone", "availability_zone", default=None,
+                     help="EC2 availability zone of the hosts [default: the region's first]."),
+        click.option("--domain", "host_domain", default="sddc.internal", show_default=True,
+                     help="DNS suffix of the names new hosts get in the cloud vCenter."),
+        click.option("--evs-environment", "evs_environment_id", default=None, help="EVS environment id (env-...)."),
+        click.option("--evs-key-name", default=None, help="EC2 key pair name for EVS hosts."),
+        click.option("--esxi-user", "esxi_username", default="root", show_default=True,
+                     help="ESXi user vCenter logs in with when adding a host."),
+        click.option("--esxi-password-env", default=None,
+                     help="Environment variable holding the ESXi password (never given on the command line)."),
+        click.option("--trust-host-thumbprint", is_flag=True,
+                     help="Accept the certificate thumbprint a new host presents (trust on first use)."),
+        click.option("--connect-timeout", "connect_timeout_s", type=float, default=600.0, show_default=True,
+                     help="Seconds a new host has to connect to vCenter."),
+        click.option("--ready-timeout", "ready_timeout_s", type=float, default=1800.0, show_default=True,
+                     help="Seconds the provider has to make a new host ready."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(values: dict[str, Any]) -> CapacitySettings:
+    """CapacitySettings from the options (popping them from `values`); InputError lists every bad one."""
+    from migrate.capacity import CapacitySettings
+    from migrate.redact import register_secret
+
+    env = values.pop("esxi_password_env")
+    password = None
+    problems: list[Problem] = []
+    if env:
+        password = os.environ.get(env)
+        if password is None:
+            problems.append(Problem("command line", "--esxi-password-env", f"environment variable {env} is not set"))
+        register_secret(password)
+    settings = CapacitySettings(
+        host_type=values.pop("host_type"), provisioner=values.pop("provisioner"), min_hosts=values.pop("min_hosts"),
+        spare_hosts=values.pop("spare"), vcpu_per_core=values.pop("ratio"), vsan_policy=values.pop("vsan_policy"),
+        memory_max_util=values.pop("max_util"), storage_usable_fraction=values.pop("storage_util"),
+        dedup_ratio=values.pop("dedup"), availability_zone=values.pop("availability_zone"),
+        host_domain=values.pop("host_domain"), evs_environment_id=values.pop("evs_environment_id"),
+        evs_key_name=values.pop("evs_key_name"), esxi_username=values.pop("esxi_username"), esxi_password=password,
+        trust_host_thumbprint=values.pop("trust_host_thumbprint"), connect_timeout_s=values.pop("connect_timeout_s"),
+        ready_timeout_s=values.pop("ready_timeout_s"))
+    problems += settings.problems()
+    if problems:
+        raise InputError(problems)
+    return settings
+
+
+def _site(config_path: Path) -> SiteConfig:
+    from migrate.config import load_site_config
+
+    site = load_site_config(config_path)
+    problems = []
+    if site.target is None or not site.target.cluster:
+        problems.append(Problem(str(config_path), "target.cluster", "the cloud vCenter and its cluster are needed"))
+    if site.aws is None:
+        problems.append(Problem(str(config_path), "aws", "needed to provision hosts and read the host type"))
+    if problems:
+        raise InputError(problems)
+    return site
+
+
+def _waves(inventory_path: Path | None, plan_path: Path | None) -> list[tuple[str, list[VmSize]]]:
+    """(wave id, VM sizes) from plan.yaml + inventory.json; without a plan, every VM as one wave `all`."""
+    from migrate.cli.size_cmd import read_plan_waves
+    from migrate.inventory import load_inventory
+    from planners.sizing import VmSize
+
+    if inventory_path is None:
+        raise InputError.single("command line", "--inventory", "needed to know the waves' VM sizes")
+    inventory = load_inventory(inventory_path)
+    by_id = inventory.vm_by_id()
+    waves = read_plan_waves(plan_path, inventory) if plan_path else [("all", [vm.id for vm in inventory.vms])]
+
+    def size(vm_id: str) -> VmSize:
+        found = VmSize.from_vm(by_id[vm_id])
+        return VmSize(found.id, 0, 0, found.storage_gb, found.name) if by_id[vm_id].template else found
+
+    return [(wave_id, [size(i) for i in ids]) for wave_id, ids in waves]
+
+
+def _inputs(func: F) -> F:
+    func = click.option("--plan", "plan_path", type=_path, help="plan.yaml (waves[].id, waves[].vms).")(func)
+    return click.option("--inventory", "inventory_path", type=_path, help="inventory.json with the VMs' sizes.")(func)
+
+
+@click.group()
+def capacity() -> None:
+    """Bare-metal capacity: plan, add or release cloud hosts for the waves of a plan.
+
+    `plan` reads the cloud cluster (hosts, VMs already placed) and says how many hosts each wave
+    needs; `apply` allocates them (EC2 dedicated hosts or EVS hosts, tagged with the plan and wave)
+    and adds them to the cluster; `release` takes the plan's hosts out of the cluster and gives them
+    back. apply and release are idempotent: run them again after any failure. Exit 2 on bad input
+    (unknown host type, malformed plan), 1 when a provider or vCenter call fails.
+    """
+
+
+@capacity.command("plan")
+@_inputs
+@_settings_options
+@json_option
+@command_errors
+def plan_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, as_json: bool,
+             **options: Any) -> None:
+    """Hosts each wave needs added to the cloud cluster (reads only)."""
+    from migrate.capacity import plan_capacity
+
+    settings = _settings(options)
+    waves = _waves(inventory_path, plan_path)
+    site = _site(config_path)
+    report = plan_capacity(site, waves, settings)
+    Reporter(as_json).result(report.to_dict(), _render_plan)
+
+
+@capacity.command("apply")
+@_inputs
+@_settings_options
+@click.option("--plan-tag", default=None, help="Tag the hosts carry [default: plan-<digest of the plan's waves>].")
+@click.option("--dry-run", is_flag=True, help="Say what would be allocated and added; change nothing.")
+@json_option
+@command_errors
+def apply_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, plan_tag: str | None,
+              dry_run: bool, as_json: bool, **options: Any) -> None:
+    """Allocate the hosts the waves need and add them to the cloud cluster (idempotent)."""
+    from migrate.capacity import apply_capacity, plan_tag_for
+
+    settings = _settings(options)
+    waves = _waves(inventory_path, plan_path)
+    site = _site(config_path)
+    tag = plan_tag or plan_tag_for(waves)
+    results = apply_capacity(site, waves, settings, plan_tag=tag, dry_run=dry_run)
+    data = {"plan_tag": tag, "dry_run": dry_run, "host_type": settings.host_type,
+            "provisioner": settings.provisioner, "waves": [r.to_dict() for r in results],
+            "allocated": sum(r.newly_allocated for r in results), "added": sum(len(r.added) for r in results)}
+    Reporter(as_json).result(data, _render_apply)
+
+
+@capacity.command("release")
+@_inputs
+@_settings_options
+@click.option("--plan-tag", default=None, help="Release the hosts carrying this plan tag.")
+@click.option("--wave", "wave_id", default=None, help="Only this wave's hosts.")
+@click.option("--dry-run", is_flag=True, help="List the hosts that would be released; change nothing.")
+@json_option
+@command_errors
+def release_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, plan_tag: str | None,
+                wave_id: str | None, dry_run: bool, as_json: bool, **options: Any) -> None:
+    """Take the plan's hosts out of the cloud cluster and release them at the provider."""
+    from migrate.capacity import plan_tag_for, release_capacity
+
+    settings = _settings(options)
+    if plan_tag is None:
+        if inventory_path is None:
+            raise InputError.single("command line", "--plan-tag",
+                                    "give --plan-tag, or the --inventory (and --plan) `apply` was given")
+        plan_tag = plan_tag_for(_waves(inventory_path, plan_path))
+    site = _site(config_path)
+    result = release_capacity(site, plan_tag, settings, wave_id=wave_id, dry_run=dry_run)
+    Reporter(as_json).result(result.to_dict(), _render_release)
+
+
+def _render_plan(data: dict[str, Any]) -> str:
+    usable = sum(1 for h in data["hosts"] if h["usable"])
+    lines = [f"cluster {data['cluster']}: {len(data['hosts'])} hosts ({usable} usable), placed "
+             f"{data['placed']['vms']} VMs / {data['placed']['vcpus']} vCPU; new hosts {data['host_type']}",
+             f"{'wave':<12} {'VMs':>5} {'add':>4} {'cluster':>7}  binding"]
+    lines += [f"{w['wave_id'][:12]:<12} {w['wave']['vms']:>5} {w['hosts_to_add']:>4} {w['hosts_after']:>7}  "
+              f"{w['binding']}" for w in data["waves"]]
+    if data["waves"]:
+        lines += ["last wave:"] + [f"  {line}" for line in data["waves"][-1]["explanation"]]
+    lines.append(f"hosts to add: {data['hosts_to_add']}")
+    return "\n".join(lines)
+
+
+def _render_apply(data: dict[str, Any]) -> str:
+    verb = "would allocate" if data["dry_run"] else "allocated"
+    lines = [f"plan tag {data['plan_tag']} ({data['provisioner']}, {data['host_type']})"]
+    for wave in data["waves"]:
+        added = ", ".join(wave["added"]) or "none"
+        lines.append(f"wave {wave['wave_id']}: needs {wave['hosts_to_add']}, {verb} {wave['newly_allocated']}, "
+                     f"holds {len(wave['allocated'])}, added now: {added}")
+    lines.append(f"total: {verb} {data['allocated']}, added {data['added']}")
+    return "\n".join(lines)
+
+
+def _render_release(data: dict[str, Any]) -> str:
+    verb = "would release" if data["dry_run"] else "released"
+    names = ", ".join(h["id"] for h in data["found"]) or "none"
+    count = len(data["found"]) if data["dry_run"] else len(data["released"])
+    return (f"plan tag {data['plan_tag']}: found {len(data['found'])} host(s) ({names}); removed from cluster "
+            f"{len(data['removed_from_cluster'])}; {verb} {count}")
