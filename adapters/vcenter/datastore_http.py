@@ -42,7 +42,8 @@ class DatastoreFiles:
     def _check(self, response: requests.Response, op: str, path: str) -> None:
         if response.status_code >= 400:
             raise AdapterError("vcenter-datastore", op, f"HTTP {response.status_code} for {path}",
-                               retryable=response.status_code >= 500, endpoint=self._where)
+                               retryable=response.status_code >= 500, endpoint=self._where,
+                               code=f"HTTP {response.status_code}")
 
     def upload(self, datacenter: str, datastore: str, path: str, chunks: Iterable[bytes]) -> str:
         """Stream `chunks` into the file; return the sha256 of what was sent."""

@@ -93,3 +93,7 @@ class TaggingClient:
         result = self._rest.post(self._ASSOC, "list attached tags", body,
                                  **{"~action": "list-attached-tags-on-objects"})["value"] or []
         return {item["object_id"]["id"]: list(item.get("tag_ids") or []) for item in result}
+
+    def close(self) -> None:
+        """Log out of the REST session."""
+        self._rest.close()

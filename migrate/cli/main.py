@@ -11,6 +11,7 @@ from migrate.cli.graph_cmd import graph
 from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
 from migrate.cli.plan_cmd import plan
+from migrate.cli.run_cmd import resume, rollback, run, status
 from migrate.cli.schema_cmd import schema
 from migrate.cli.size_cmd import instance_types_group, size
 from migrate.cli.validate_cmd import validate
@@ -41,6 +42,10 @@ cli.add_command(import_group)
 cli.add_command(graph)
 cli.add_command(plan)
 cli.add_command(validate)
+cli.add_command(run)
+cli.add_command(resume)
+cli.add_command(status)
+cli.add_command(rollback)
 cli.add_command(size)
 cli.add_command(instance_types_group)
 cli.add_command(schema)

@@ -21,6 +21,7 @@ from migrate.engine.journal import Journal
 from migrate.engine.lifecycle import WaveState
 from migrate.engine.plan import RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
+from migrate.engine.rollback import RollbackResult, RollbackSteps, rollback_vms
 from migrate.engine.run_state import RunSettings, RunState
 from migrate.engine.timing import CancelToken
 from migrate.engine.wave_runner import run_wave
@@ -63,9 +64,11 @@ class Runner:
     """Executes runs recorded in a journal with the given phase implementations and adapters."""
 
     def __init__(self, journal: Journal, phases: Mapping[str, PhaseRegistry], *, adapters: Adapters | None = None,
-                 settings: RunSettings | None = None, cancel: CancelToken | None = None) -> None:
+                 settings: RunSettings | None = None, cancel: CancelToken | None = None,
+                 rollbacks: Mapping[str, RollbackSteps] | None = None) -> None:
         self.journal = journal
         self.phases = phases
+        self.rollbacks = rollbacks or {}
         self.adapters = adapters or Adapters()
         self.settings = settings or RunSettings()
         self.cancel = cancel or CancelToken()
@@ -98,6 +101,32 @@ class Runner:
             self.journal.release_runner_lock()
             raise
         return self._execute(record.run_id, plan or record.plan, books, retry_failed=retry_failed)
+
+    def rollback(self, run_id: str | None = None, *, vms: list[str] | None = None,
+                 waves: list[int] | None = None) -> RollbackResult:
+        """Roll back VMs of a run (by id, or every VM of `waves`, or the whole run), journaled."""
+        self.journal.acquire_runner_lock()
+        try:
+            record = self.journal.open_run(run_id)
+            plan = record.plan
+            books = {m: Playbook.model_validate(data) for m, data in record.playbooks.items()}
+            problems = [Problem("--vm", vm_id, "not in this run") for vm_id in vms or [] if vm_id not in plan.vm_index]
+            known = {w.id for w in plan.waves}
+            problems += [Problem("--wave", str(w), "not in this run") for w in waves or [] if w not in known]
+            if problems:
+                raise InputError(problems)
+            selected = [v for w in plan.waves if not waves or w.id in waves for v in w.vms
+                        if not vms or v in vms]
+            rs = RunState(self.journal, record.run_id, plan, books, self.phases, self.adapters, self.settings,
+                          self.cancel)
+            result = rollback_vms(rs, list(reversed(selected)), self.rollbacks)
+            counts = Counter(vm.state.value for vm in rs.vms.values())
+            whole = all(vm.state.value in ("rolled_back", "skipped", "pending") for vm in rs.vms.values())
+            self.journal.set_run_status(record.run_id, "rolled_back" if whole else record.status,
+                                        {"vms": dict(counts)})
+        finally:
+            self.journal.release_runner_lock()
+        return result
 
     def _check(self, plan: RunPlan, books: Mapping[str, Playbook]) -> None:
         """Every wave's method has a playbook of that method and every phase has a function: before any change."""

@@ -1,0 +1,153 @@
+"""A vCenter client for long runs: one SOAP session, re-established after a dropped connection or expiry.
+
+Every call the migration adapters make goes through `VCenterClient.call`, which maps what can go wrong
+to AdapterError by type: dropped connections, timeouts and an expired session are retryable (the next
+attempt logs in again), vSphere faults are retryable only when the fault says the object is busy.
+Long tasks are returned as `TaskOperation`s the engine polls.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from pyVmomi import vim, vmodl
+
+from adapters.base import OperationState, OperationStatus
+from adapters.vcenter.collector import fault_name, read_properties
+from adapters.vcenter.connection import VCenterSession, connect
+from adapters.vcenter.datastore_http import DatastoreFiles
+from migrate.config import VCenterEndpoint
+from migrate.errors import AdapterError
+
+__all__ = ["TaskOperation", "VCenterClient", "fault_error"]
+
+T = TypeVar("T")
+
+# Faults after which the same call may succeed: the object is busy or the host briefly unreachable.
+RETRYABLE_FAULTS: tuple[type, ...] = (vim.fault.TaskInProgress, vmodl.fault.HostCommunication,
+                                      vim.fault.ResourceInUse, vmodl.fault.SystemError)
+_DROPPED = (ConnectionError, TimeoutError, OSError, http.client.HTTPException, requests.RequestException)
+
+
+def fault_error(fault: BaseException, op: str, endpoint: str | None) -> AdapterError:
+    """An AdapterError for a vSphere fault, retryable by its type (never by its message)."""
+    message = getattr(fault, "msg", None) or fault_name(fault)
+    invalid = getattr(fault, "invalidProperty", None)
+    if invalid:
+        message += f" (property {invalid})"
+    return AdapterError("vcenter", op, f"{fault_name(fault)}: {message}",
+                        retryable=isinstance(fault, RETRYABLE_FAULTS), endpoint=endpoint,
+                        code=fault_name(fault))
+
+
+class VCenterClient:
+    """A lazily (re)connected vCenter session shared by the threads of a run."""
+
+    def __init__(self, endpoint: VCenterEndpoint, password: str | None = None) -> None:
+        self.endpoint = endpoint
+        self._password = password
+        self._lock = threading.Lock()
+        self._session: VCenterSession | None = None
+        self._files: DatastoreFiles | None = None
+        self._generation = 0
+
+    @property
+    def where(self) -> str:
+        """host:port, for errors."""
+        return self.endpoint.host
+
+    def session(self) -> tuple[VCenterSession, int]:
+        """The current session (logging in if there is none) and its generation."""
+        with self._lock:
+            if self._session is None:
+                self._session = connect(self.endpoint, self._password)
+                self._password = self._session.password
+                self._files = None
+                self._generation += 1
+            return self._session, self._generation
+
+    @property
+    def si(self) -> Any:
+        """The ServiceInstance of the current session."""
+        return self.session()[0].si
+
+    def files(self) -> DatastoreFiles:
+        """Datastore HTTP with the current session's cookie."""
+        session, _ = self.session()
+        with self._lock:
+            if self._files is None:
+                self._files = DatastoreFiles(session)
+            return self._files
+
+    def drop(self, generation: int) -> None:
+        """Forget the session of `generation` (if still current): the next call logs in again."""
+        with self._lock:
+            if self._session is not None and generation == self._generation:
+                old, self._session = self._session, None
+                if self._files is not None:
+                    self._files.close()
+                    self._files = None
+                threading.Thread(target=old.close, daemon=True).start()
+
+    def call(self, op: str, fn: Callable[[Any], T]) -> T:
+        """Run `fn(si)`; map dropped connections, expiry and faults to AdapterError."""
+        session, generation = self.session()
+        try:
+            return fn(session.si)
+        except vim.fault.NotAuthenticated:
+            self.drop(generation)
+            raise AdapterError("vcenter", op, "session expired", retryable=True, endpoint=self.where) from None
+        except vmodl.MethodFault as fault:
+            raise fault_error(fault, op, self.where) from None
+        except AdapterError as exc:
+            if exc.retryable:
+                self.drop(generation)
+            raise
+        except _DROPPED as exc:
+            self.drop(generation)
+            raise AdapterError("vcenter", op, f"connection lost ({type(exc).__name__})", retryable=True,
+                               endpoint=self.where) from None
+
+    def task(self, op: str, start: Callable[[Any], Any]) -> TaskOperation:
+        """Start a task with `start(si)` and return it as an operation to poll."""
+        return TaskOperation(self, op, self.call(op, start))
+
+    def close(self) -> None:
+        """Log out."""
+        with self._lock:
+            session, self._session = self._session, None
+            if self._files is not None:
+                self._files.close()
+                self._files = None
+        if session is not None:
+            session.close()
+
+
+@dataclass
+class TaskOperation:
+    """A vCenter task as an engine Operation; its result is the task's result (a moref value for objects)."""
+
+    client: VCenterClient
+    op: str
+    task: Any
+
+    @property
+    def id(self) -> str:
+        """The task's moref (task-123)."""
+        return str(self.task._moId)
+
+    def poll(self) -> OperationStatus:
+        """Read the task's info (a dropped connection while polling is a retryable AdapterError)."""
+        info = self.client.call(self.op, lambda si: read_properties(si, self.task, ["info"])["info"])
+        if info.state == vim.TaskInfo.State.success:
+            result = info.result
+            return OperationStatus(OperationState.SUCCESS, 100, result._moId if hasattr(result, "_moId") else result)
+        if info.state == vim.TaskInfo.State.error:
+            return OperationStatus(OperationState.ERROR, info.progress,
+                                   error=fault_error(info.error, self.op, self.client.where))
+        return OperationStatus(OperationState.RUNNING, info.progress)

@@ -1,0 +1,388 @@
+"""The `cold` method's phases: move a powered-off VM into the cloud vCenter by copying its disk files.
+
+Each phase first checks whether its effect already exists (a crash may have come after the effect and
+before the journal recorded it), acts, and returns plain outputs. The VM's facts (hardware, disks with
+their target datastore, NICs with their target network, placement) were fixed when the plan was built
+(migrate.execution_plan); live state is read from the vCenters. Adapters are the duck-typed verbs of
+adapters/vcenter/source.py and target.py (ColdSource / ColdTarget below).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, cast
+
+from adapters.base import MigrationTarget, Operation, SourceInventory
+from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.errors import AdapterError, OperationalError
+
+__all__ = ["COLD_PHASES", "COLD_ROLLBACK", "Check", "ColdSource", "ColdTarget", "target_file"]
+
+PROVIDER = "vcenter"
+UNSUPPORTED_DEVICES = frozenset({"usb", "serial", "parallel", "pci-passthrough"})
+SUPPORTED_CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "sata", "nvme"})
+
+
+class ColdSource(SourceInventory, Protocol):
+    """What the cold method needs from the source beyond SourceInventory."""
+
+    def describe_vm(self, vm_id: str) -> dict[str, Any]: ...
+    def read_file(self, path: str) -> Iterator[bytes]: ...
+    def power_on_vm(self, vm_id: str) -> Operation: ...
+    def unmark_migrated(self, vm_id: str) -> None: ...
+
+
+class ColdTarget(MigrationTarget, Protocol):
+    """What the cold method needs from the target beyond MigrationTarget."""
+
+    def find_all_vms(self, source_id: str) -> list[str]: ...
+    def describe_vm(self, target_id: str) -> dict[str, Any]: ...
+    def networks(self, names: Iterable[str]) -> dict[str, dict[str, Any] | None]: ...
+    def datastores(self, names: Iterable[str]) -> dict[str, int | None]: ...
+    def placement(self, cluster: str | None, folder: str | None, pool: str | None) -> tuple[Any, Any]: ...
+    def name_taken(self, name: str) -> list[str]: ...
+    def write_file(self, path: str, chunks: Iterable[bytes]) -> str: ...
+    def file_checksum(self, path: str) -> tuple[str, int] | None: ...
+    def delete_file(self, path: str) -> Operation: ...
+    def destroy_vm(self, target_id: str) -> Operation: ...
+
+
+Check = dict[str, str]  # {"check", "status": ok|warn|block, "message"}
+
+
+def _source(ctx: PhaseContext) -> ColdSource:
+    if ctx.adapters.source is None:
+        raise OperationalError("the cold method needs a source vCenter (site.yaml `source`)")
+    return cast(ColdSource, ctx.adapters.source)
+
+
+def _target(ctx: PhaseContext) -> ColdTarget:
+    if ctx.adapters.target is None:
+        raise OperationalError("the cold method needs a target vCenter (site.yaml `target`)")
+    return cast(ColdTarget, ctx.adapters.target)
+
+
+def target_file(source_path: str, datastore: str, folder: str) -> str:
+    """Where a source datastore file lands: '[ds] folder/<its file name>'."""
+    return f"[{datastore}] {folder}/{source_path.rsplit('/', 1)[-1].split('] ', 1)[-1]}"
+
+
+def _disk_targets(facts: Mapping[str, Any]) -> dict[int, str]:
+    return {int(d["key"]): str(d["target_datastore"]) for d in facts.get("disks", [])}
+
+
+# -- precheck ----------------------------------------------------------------------------------------
+
+def _source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+
+    def add(check: str, status: str, message: str) -> None:
+        checks.append({"check": check, "status": status, "message": message})
+
+    add("power_state", "ok", f"source is {live['power_state']}")
+    if live["snapshots"]:
+        add("snapshots", "block", f"{live['snapshots']} snapshot(s): consolidate or delete them first "
+                                  "(a cold copy takes the base disks only)")
+    bad = sorted(set(live["devices"]) & UNSUPPORTED_DEVICES)
+    if bad:
+        add("devices", "block", f"unsupported device(s): {', '.join(bad)}; remove them first")
+    for disk in live["disks"]:
+        if disk.get("rdm"):
+            add("rdm", "block", f"disk {disk['key']} is a raw device mapping ({disk['rdm']}); cannot be copied")
+    for disk in facts.get("disks", []):
+        kind = str(disk.get("controller") or "pvscsi:0").split(":")[0]
+        if kind not in SUPPORTED_CONTROLLERS:
+            add("controller", "block", f"disk {disk['key']} is on a {kind} controller; not supported")
+        if disk.get("sharing") == "sharingMultiWriter":
+            add("shared_disk", "block", f"disk {disk['key']} is multi-writer shared; move its cluster another way")
+    known = {int(d["key"]) for d in facts.get("disks", [])}
+    missing = sorted({int(d["key"]) for d in live["disks"]} - known)
+    if missing:
+        add("disks", "block", f"disk(s) {missing} are not in the plan's inventory: re-discover and re-plan")
+    if live["power_state"] == "poweredOn" and not live["tools_running"]:
+        add("tools", "warn", "VMware Tools not running: the source will be powered off, not shut down")
+    return checks
+
+
+def _target_checks(ctx: PhaseContext, facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
+    target = _target(ctx)
+    checks: list[Check] = []
+    place = facts.get("placement", {})
+    try:
+        target.placement(place.get("cluster"), place.get("folder"), place.get("resource_pool"))
+    except AdapterError as exc:
+        if exc.retryable:
+            raise
+        checks.append({"check": "placement", "status": "block", "message": str(exc)})
+    networks = target.networks(sorted({n["target_network"] for n in facts.get("nics", [])}))
+    checks.extend({"check": "network", "status": "block", "message": f"target has no network {name!r}"}
+                  for name, found in sorted(networks.items()) if found is None)
+    # Thick disks need their capacity now, thin ones what they hold; thin capacity beyond free is a warning.
+    used = {int(d["key"]): int(d.get("bytes") or 0) for d in live["disks"]}
+    need: dict[str, int] = {}
+    capacity: dict[str, int] = {}
+    for disk in facts.get("disks", []):
+        name, size = disk["target_datastore"], int(disk["capacity_bytes"])
+        need[name] = need.get(name, 0) + (used.get(int(disk["key"]), size) if disk.get("thin") else size)
+        capacity[name] = capacity.get(name, 0) + size
+    for name, free in sorted(target.datastores(need).items()):
+        if free is None:
+            checks.append({"check": "datastore", "status": "block", "message": f"target has no datastore {name!r}"})
+        elif free < need[name]:
+            checks.append({"check": "free_space", "status": "block",
+                           "message": f"datastore {name!r} has {free / 2**30:.1f} GiB free, "
+                                      f"the VM's disks need {need[name] / 2**30:.1f} GiB"})
+        elif free < capacity[name]:
+            checks.append({"check": "free_space", "status": "warn",
+                           "message": f"datastore {name!r} has {free / 2**30:.1f} GiB free; the VM's thin disks "
+                                      f"may grow to {capacity[name] / 2**30:.1f} GiB"})
+    ours = target.find_vm(ctx.vm.id)
+    others = [vm for vm in target.name_taken(facts["name"]) if vm != ours]
+    if others:
+        checks.append({"check": "name", "status": "block",
+                       "message": f"the target already has a VM called {facts['name']!r} ({', '.join(others)})"})
+    if ours is None:
+        targets = _disk_targets(facts)
+        for disk in live["disks"]:
+            for path in disk["files"]:
+                where = target_file(path, targets.get(int(disk["key"]), ""), facts["folder"])
+                if int(disk["key"]) in targets and target.file_checksum(where) is not None:
+                    checks.append({"check": "target_files", "status": "block",
+                                   "message": f"{where} already exists on the target and no VM was created "
+                                              "for this source: resume or roll back the run that wrote it"})
+    return checks
+
+
+def precheck(ctx: PhaseContext) -> dict[str, Any]:
+    """Blocking and warning checks on both sides; records the source's power state and name."""
+    facts = ctx.vm.facts
+    live = _source(ctx).describe_vm(ctx.vm.id)
+    checks = _source_checks(facts, live) + _target_checks(ctx, facts, live)
+    for check in checks:
+        if check["status"] == "warn":
+            ctx.log.info("precheck warning", check=check["check"], message=check["message"])
+    blocking = [c for c in checks if c["status"] == "block"]
+    if blocking:
+        raise OperationalError("precheck: " + "; ".join(f"{c['check']}: {c['message']}" for c in blocking))
+    return {"power_state": live["power_state"], "name": live["name"], "checks": checks}
+
+
+# -- cutover -----------------------------------------------------------------------------------------
+
+def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
+    """Shut the source down unless it is off."""
+    source = _source(ctx)
+    if source.vm_power_state(ctx.vm.id) == "poweredOff":
+        return {"powered_off": False}
+    wait_operation(source.power_off_vm(ctx.vm.id), ctx, provider=PROVIDER, what="power off source",
+                   poll_seconds=0.2)
+    return {"powered_off": True}
+
+
+def _copy_file(ctx: PhaseContext, source_path: str, target_path: str) -> dict[str, Any]:
+    """Copy one datastore file unless the target's copy has the source's checksum; verify what landed."""
+    source, target = _source(ctx), _target(ctx)
+    existing = target.file_checksum(target_path)
+    if existing is not None:
+        digest, size = _checksum(source.read_file(source_path))
+        if (digest, size) == existing:
+            return {"source": source_path, "target": target_path, "sha256": digest, "bytes": size, "copied": False}
+    sent = {"bytes": 0}
+
+    def counted() -> Iterator[bytes]:
+        for chunk in source.read_file(source_path):
+            sent["bytes"] += len(chunk)
+            yield chunk
+
+    digest = target.write_file(target_path, counted())
+    landed = target.file_checksum(target_path)
+    if landed != (digest, sent["bytes"]):
+        raise AdapterError(PROVIDER, "copy disk", f"{target_path}: target checksum {landed} differs from the "
+                                                  f"source's ({digest}, {sent['bytes']} bytes)", retryable=True)
+    return {"source": source_path, "target": target_path, "sha256": digest, "bytes": sent["bytes"], "copied": True}
+
+
+def _checksum(chunks: Iterable[bytes]) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
+    """Stream every file of every disk (descriptor and extents) to its target datastore, sha256-verified."""
+    facts = ctx.vm.facts
+    targets = _disk_targets(facts)
+    disks = []
+    for disk in _source(ctx).describe_vm(ctx.vm.id)["disks"]:
+        datastore = targets[int(disk["key"])]
+        files = [_copy_file(ctx, path, target_file(path, datastore, facts["folder"])) for path in disk["files"]]
+        ctx.log.info("disk copied", disk=disk["key"], files=len(files), bytes=sum(f["bytes"] for f in files))
+        disks.append({"key": disk["key"], "file": target_file(disk["file"], datastore, facts["folder"]),
+                      "files": files})
+    return {"disks": disks}
+
+
+def _spec(ctx: PhaseContext) -> dict[str, Any]:
+    facts = ctx.vm.facts
+    copied = {int(d["key"]): d["file"] for d in ctx.prior["copy_disks"]["disks"]}
+    names = sorted({n["target_network"] for n in facts.get("nics", [])})
+    networks = _target(ctx).networks(names)
+    missing = [name for name, found in networks.items() if found is None]
+    if missing:
+        raise OperationalError(f"target has no network(s) {missing}")
+    first = facts["disks"][0]["target_datastore"] if facts.get("disks") else facts["placement"]["datastore"]
+    return {
+        "name": facts["name"], "source_id": ctx.vm.id, "vm_path": f"[{first}]",
+        "cpus": facts["cpus"], "cores_per_socket": facts.get("cores_per_socket"), "memory_mb": facts["memory_mb"],
+        "guest_id": facts.get("guest_id"), "firmware": facts.get("firmware"),
+        "hardware_version": facts.get("hardware_version"), "placement": facts["placement"],
+        "disks": [{"file": copied[int(d["key"])], "capacity_bytes": d["capacity_bytes"], "controller": d["controller"],
+                   "unit": d["unit"], "thin": d.get("thin"), "mode": d.get("mode")} for d in facts.get("disks", [])],
+        "nics": [{"mac": n.get("mac"), "adapter": n.get("adapter"), "connected": n.get("connected"),
+                  "network": networks[n["target_network"]]} for n in facts.get("nics", [])],
+    }
+
+
+def create_target_vm(ctx: PhaseContext) -> dict[str, Any]:
+    """Create the target VM (same hardware, copied disks, mapped networks, same MACs) unless it exists."""
+    target = _target(ctx)
+    existing = target.find_vm(ctx.vm.id)
+    if existing is not None:
+        return {"target_id": existing, "created": False}
+    target_id = wait_operation(target.create_vm(ctx.vm.id, _spec(ctx)), ctx, provider=PROVIDER,
+                               what="create target vm", poll_seconds=0.2)
+    return {"target_id": str(target_id), "created": True}
+
+
+def _target_id(ctx: PhaseContext) -> str:
+    return str(ctx.prior["create_target_vm"]["target_id"])
+
+
+def tag_target(ctx: PhaseContext) -> dict[str, Any]:
+    """Tag the target VM with the source instanceUuid unless tagged."""
+    target, target_id = _target(ctx), _target_id(ctx)
+    if target.is_tagged(target_id, ctx.vm.id):
+        return {"tagged": False}
+    target.tag_vm(target_id, ctx.vm.id)
+    return {"tagged": True}
+
+
+def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
+    """Power the target on if the source was on, unless it is on."""
+    target, target_id = _target(ctx), _target_id(ctx)
+    if ctx.prior["precheck"]["power_state"] != "poweredOn" or target.vm_power_state(target_id) == "poweredOn":
+        return {"powered_on": False}
+    wait_operation(target.power_on_vm(target_id), ctx, provider=PROVIDER, what="power on target", poll_seconds=0.2)
+    return {"powered_on": True}
+
+
+# -- verify ------------------------------------------------------------------------------------------
+
+def verify(ctx: PhaseContext) -> dict[str, Any]:
+    """Exactly one target VM, tagged, with the planned hardware, disks, networks, MACs and power state."""
+    target, facts = _target(ctx), ctx.vm.facts
+    found = target.find_all_vms(ctx.vm.id)
+    if len(found) != 1:
+        raise OperationalError(f"verify: {len(found)} target VMs record source {ctx.vm.id}: {found}")
+    target_id = found[0]
+    live = target.describe_vm(target_id)
+    problems = []
+    if not target.is_tagged(target_id, ctx.vm.id):
+        problems.append("not tagged")
+    if (live["cpus"], live["memory_mb"]) != (facts["cpus"], facts["memory_mb"]):
+        problems.append(f"hardware {live['cpus']} vCPU/{live['memory_mb']} MB, planned "
+                        f"{facts['cpus']}/{facts['memory_mb']}")
+    want_nics = sorted((str(n.get("mac") or "").lower(), n["target_network"]) for n in facts.get("nics", []))
+    have_nics = sorted((str(n.get("mac") or "").lower(), n["network_name"]) for n in live["nics"])
+    if want_nics != have_nics:
+        problems.append(f"NICs {have_nics}, planned {want_nics}")
+    want_disks = sorted(d["file"] for d in ctx.prior["copy_disks"]["disks"])
+    have_disks = sorted(str(d["file"]) for d in live["disks"])
+    if want_disks != have_disks:
+        problems.append(f"disks {have_disks}, copied {want_disks}")
+    expected = ctx.prior["precheck"]["power_state"]
+    if (expected == "poweredOn") != (live["power_state"] == "poweredOn"):
+        problems.append(f"power state {live['power_state']}, source was {expected}")
+    if problems:
+        raise OperationalError(f"verify {target_id}: {'; '.join(problems)}")
+    return {"target_id": target_id, "power_state": live["power_state"], "name": live["name"]}
+
+
+def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
+    """Mark the source migrated (custom field + rename), keeping it off; finishes a half-done mark."""
+    target_id = _target_id(ctx)
+    _source(ctx).mark_migrated(ctx.vm.id, note=f"{ctx.run_id}: {_target(ctx).name}/{target_id}")
+    return {"marked": True}
+
+
+COLD_PHASES: dict[str, PhaseFn] = {
+    "precheck": precheck,
+    "power_off_source": power_off_source,
+    "copy_disks": copy_disks,
+    "create_target_vm": create_target_vm,
+    "tag_target": tag_target,
+    "power_on_target": power_on_target,
+    "verify": verify,
+    "mark_source_migrated": mark_source_migrated,
+}
+
+
+# -- rollback ----------------------------------------------------------------------------------------
+# Run by migrate.engine.rollback in this order; `ctx.prior` holds the VM's finished phases and steps.
+
+def remove_target(ctx: PhaseContext) -> dict[str, Any]:
+    """Power off and delete every target VM recording this source (none is fine)."""
+    target = _target(ctx)
+    removed = []
+    for target_id in target.find_all_vms(ctx.vm.id):
+        wait_operation(target.destroy_vm(target_id), ctx, provider=PROVIDER, what="destroy target vm",
+                       poll_seconds=0.2)
+        removed.append(target_id)
+    return {"removed": removed}
+
+
+def remove_copies(ctx: PhaseContext) -> dict[str, Any]:
+    """Delete the disk files this run copied to the target (those Destroy_Task left, or of an unfinished copy)."""
+    target = _target(ctx)
+    copied = ctx.prior.get("copy_disks")
+    if copied is not None:
+        paths = [f["target"] for disk in copied["disks"] for f in disk["files"]]
+    elif "power_off_source" in ctx.prior:  # the copy may have started: the files it would write
+        targets = _disk_targets(ctx.vm.facts)
+        paths = [target_file(path, targets[int(disk["key"])], ctx.vm.facts["folder"])
+                 for disk in _source(ctx).describe_vm(ctx.vm.id)["disks"] if int(disk["key"]) in targets
+                 for path in disk["files"]]
+    else:
+        paths = []
+    deleted = []
+    for path in paths:
+        if target.file_checksum(path) is not None:
+            wait_operation(target.delete_file(path), ctx, provider=PROVIDER, what="delete copied file",
+                           poll_seconds=0.2)
+            deleted.append(path)
+    return {"deleted": deleted}
+
+
+def restore_source(ctx: PhaseContext) -> dict[str, Any]:
+    """Restore the source's name and, once its target is gone, its power state."""
+    source = _source(ctx)
+    source.unmark_migrated(ctx.vm.id)
+    was = ctx.prior.get("precheck", {}).get("power_state")
+    target_gone = "rollback:remove_target" in ctx.prior or "power_on_target" not in ctx.prior
+    powered_on = False
+    if was == "poweredOn" and target_gone and source.vm_power_state(ctx.vm.id) != "poweredOn":
+        wait_operation(source.power_on_vm(ctx.vm.id), ctx, provider=PROVIDER, what="power on source",
+                       poll_seconds=0.2)
+        powered_on = True
+    return {"powered_on": powered_on, "left_off": was == "poweredOn" and not target_gone}
+
+
+# (step, function, touches the target: an unreachable target leaves it pending cleanup, not blocking)
+COLD_ROLLBACK: list[tuple[str, PhaseFn, bool]] = [
+    ("remove_target", remove_target, True),
+    ("remove_copies", remove_copies, True),
+    ("restore_source", restore_source, False),
+]

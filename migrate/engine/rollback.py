@@ -1,0 +1,110 @@
+"""Roll VMs of a run back: remove what the run created on the target, restore the source; journaled steps.
+
+A method's rollback is an ordered list of steps (name, function, touches-the-target). Each runs as the
+journaled step `rollback:<name>` with the usual retries, so a rollback interrupted by a crash continues
+where it stopped. When the target cannot be reached, its steps stay failed in the journal (pending
+cleanup: `migrate status` lists them and running the rollback again retries them) and the source is
+still restored, but left powered off unless its target was removed or never powered on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrate.engine.context import PhaseContext, PhaseFn
+from migrate.engine.journal import error_info, redacted_json
+from migrate.engine.lifecycle import VmModel, VmState
+from migrate.engine.run_state import RunState
+from migrate.engine.steps import StepFailed, run_step
+from migrate.engine.timing import Interrupted
+from migrate.errors import AdapterError
+
+__all__ = ["ROLLBACK_STATES", "RollbackResult", "RollbackSteps", "pending_cleanup", "rollback_vms"]
+
+RollbackSteps = Sequence[tuple[str, PhaseFn, bool]]
+# States a VM can be rolled back from (rolled_back again: to retry its pending cleanup).
+ROLLBACK_STATES = frozenset({VmState.CUTTING_OVER, VmState.VERIFYING, VmState.COMPLETED, VmState.FAILED,
+                             VmState.ROLLED_BACK})
+
+
+@dataclass
+class RollbackResult:
+    """What a rollback did, per VM."""
+
+    run_id: str
+    rolled_back: list[str] = field(default_factory=list)
+    pending_cleanup: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_applicable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every selected VM was rolled back (pending cleanups allowed)."""
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for --json output."""
+        return {"run_id": self.run_id, "rolled_back": self.rolled_back, "pending_cleanup": self.pending_cleanup,
+                "failed": self.failed, "not_applicable": self.not_applicable}
+
+
+def pending_cleanup(rs: RunState, vm: VmModel, steps: RollbackSteps) -> list[str]:
+    """Target-side rollback steps of a rolled-back VM that have not finished."""
+    if vm.state is not VmState.ROLLED_BACK:
+        return []
+    done = rs.done[("vm", vm.id)]
+    return [name for name, _, target_side in steps if target_side and f"rollback:{name}" not in done]
+
+
+def _rollback_one(rs: RunState, vm: VmModel, steps: RollbackSteps, result: RollbackResult) -> None:
+    wave = rs.plan.wave(vm.wave)
+    facts = rs.plan.vm_index[vm.id]
+    prior = rs.done[("vm", vm.id)]
+    log = rs.log.bind(wave=vm.wave, vm=vm.id)
+    inputs = redacted_json({"vm": vm.id, "wave": wave.id, "method": wave.method, "rollback": True})
+    pending: list[str] = []
+    for name, fn, target_side in steps:
+        step = f"rollback:{name}"
+
+        def body(attempt: int, key: str, fn: PhaseFn = fn, step: str = step) -> Mapping[str, Any]:
+            ctx = PhaseContext(run_id=rs.run_id, wave=wave, vm=facts, phase=step, attempt=attempt, key=key,
+                               adapters=rs.adapters, prior=prior, log=log, clock=rs.settings.clock, cancel=rs.cancel)
+            return fn(ctx)
+
+        try:
+            run_step(rs, "vm", vm.id, step, inputs, body, log)
+        except StepFailed as failed:
+            if target_side and isinstance(failed.cause, AdapterError) and failed.cause.retryable:
+                log.warning("target unreachable: cleanup pending", step=step, error=str(failed.cause))
+                pending.append(name)
+                continue
+            result.failed[vm.id] = {"step": step, **error_info(failed.cause)}
+            log.error("rollback failed", step=step, error=str(failed.cause))
+            return
+    if vm.state is not VmState.ROLLED_BACK:
+        rs.fire_vm(vm, "rollback", pending_cleanup=pending)
+    result.rolled_back.append(vm.id)
+    if pending:
+        result.pending_cleanup[vm.id] = pending
+    log.info("vm rolled back", pending_cleanup=pending)
+
+
+def rollback_vms(rs: RunState, vm_ids: Sequence[str], steps: Mapping[str, RollbackSteps]) -> RollbackResult:
+    """Roll back each VM in order (one at a time: rollback is the careful path, not the fast one)."""
+    result = RollbackResult(rs.run_id)
+    for vm_id in vm_ids:
+        vm = rs.vms[vm_id]
+        method = rs.plan.wave(vm.wave).method
+        if vm.state not in ROLLBACK_STATES:
+            result.not_applicable[vm_id] = f"{vm.state.value}: nothing was changed"
+            continue
+        if method not in steps:
+            result.failed[vm_id] = {"step": "rollback", "message": f"method {method!r} has no rollback"}
+            continue
+        try:
+            _rollback_one(rs, vm, steps[method], result)
+        except Interrupted:
+            break
+    return result

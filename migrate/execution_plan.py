@@ -1,0 +1,130 @@
+"""Turn plan.yaml + inventory.json + site.yaml into the engine's RunPlan, or list every problem (exit 2).
+
+Everything a run needs to know about a VM is fixed here, before any change: its hardware, each disk's
+target datastore (site.yaml `mappings.datastores`, else the target's default datastore), each NIC's
+target network (`mappings.networks`, required) and the placement (target cluster, folder, pool).
+The result is digest-checked by the journal, so a resume runs exactly what was checked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from migrate.config import SiteConfig
+from migrate.engine.methods import METHODS
+from migrate.engine.plan import Policy, RunPlan, VmFacts, WavePlan, WaveWindow
+from migrate.errors import InputError, Problem
+from migrate.models.inventory import Inventory, Vm
+from planners.plan_model import Plan
+
+__all__ = ["build_run_plan", "target_folder"]
+
+_UNSAFE = re.compile(r"[\\/\[\]%]")
+
+
+def target_folder(name: str) -> str:
+    """The datastore folder a VM's copied disks go to: its name, with path characters replaced."""
+    return _UNSAFE.sub("_", name).strip() or "vm"
+
+
+class _Builder:
+    def __init__(self, site: SiteConfig, plan_file: str, site_file: str) -> None:
+        self.site = site
+        self.plan_file = plan_file
+        self.site_file = site_file
+        self.problems: list[Problem] = []
+        self.unmapped_networks: dict[str, list[str]] = defaultdict(list)
+        self.unmapped_datastores: dict[str, list[str]] = defaultdict(list)
+
+    def facts(self, vm: Vm) -> VmFacts:
+        target = self.site.target
+        default_ds = target.datastore if target else None
+        disks = []
+        for disk in vm.disks:
+            mapped = self.site.mappings.datastores.get(disk.datastore or "", default_ds)
+            if mapped is None:
+                self.unmapped_datastores[disk.datastore or "(none)"].append(vm.name)
+            disks.append({"key": disk.key, "label": disk.label, "capacity_bytes": disk.capacity_bytes,
+                          "source": f"[{disk.datastore}] {disk.path}", "datastore": disk.datastore,
+                          "target_datastore": mapped, "controller": disk.controller or "pvscsi:0",
+                          "unit": disk.unit if disk.unit is not None else 0, "thin": disk.thin, "mode": disk.mode,
+                          "sharing": disk.sharing, "rdm": disk.rdm})
+        nics = []
+        for nic in vm.nics:
+            mapped = self.site.mappings.networks.get(nic.network or "")
+            if mapped is None:
+                self.unmapped_networks[nic.network or "(none)"].append(vm.name)
+            nics.append({"key": nic.key, "mac": nic.mac, "adapter": nic.adapter, "network": nic.network,
+                         "target_network": mapped, "connected": nic.connected})
+        facts: dict[str, Any] = {
+            "name": vm.name, "power_state": vm.power_state, "cpus": vm.cpus, "cores_per_socket": vm.cores_per_socket,
+            "memory_mb": vm.memory_mb, "guest_id": vm.guest.guest_id, "firmware": vm.firmware,
+            "hardware_version": vm.hardware_version, "folder": target_folder(vm.name),
+            "disks": disks, "nics": nics, "devices": vm.devices, "snapshots": vm.snapshots,
+            "placement": {"cluster": target.cluster if target else None, "folder": target.folder if target else None,
+                          "resource_pool": None, "datastore": default_ds},
+        }
+        return VmFacts(id=vm.id, name=vm.name, source_host=vm.host,
+                       datastores=sorted({d.datastore for d in vm.disks if d.datastore}),
+                       target_cluster=target.cluster if target else None, facts=facts)
+
+    def mapping_problems(self) -> None:
+        for name, vms in sorted(self.unmapped_networks.items()):
+            self.problems.append(Problem(self.site_file, f"mappings.networks.{name}",
+                                         f"no target network for port group {name!r} (used by {_few(vms)})"))
+        for name, vms in sorted(self.unmapped_datastores.items()):
+            self.problems.append(Problem(self.site_file, f"mappings.datastores.{name}",
+                                         f"no target datastore for {name!r} (used by {_few(vms)}); map it or "
+                                         "set target.datastore"))
+
+
+def _few(names: Iterable[str], limit: int = 3) -> str:
+    unique = sorted(set(names))
+    more = f" and {len(unique) - limit} more" if len(unique) > limit else ""
+    return ", ".join(unique[:limit]) + more
+
+
+def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_file: str = "plan.yaml",
+                   site_file: str = "site.yaml", waves: Iterable[int] | None = None,
+                   policy: Policy = "continue") -> RunPlan:
+    """The RunPlan for `plan`'s waves (all, or those in `waves`); InputError listing every problem."""
+    builder = _Builder(site, plan_file, site_file)
+    by_id = {vm.id: vm for vm in inventory.vms}
+    by_name = {vm.name: vm for vm in inventory.vms}
+    wanted = set(waves) if waves is not None else None
+    known = {wave.id for wave in plan.waves}
+    builder.problems.extend(Problem("--waves", str(w), f"plan has no wave {w} (waves: {sorted(known)})")
+                            for w in sorted((wanted or set()) - known))
+    if not plan.waves:
+        builder.problems.append(Problem(plan_file, "waves", "the plan has no waves"))
+    run_waves: list[WavePlan] = []
+    facts: list[VmFacts] = []
+    for w, wave in enumerate(plan.waves):
+        if wanted is not None and wave.id not in wanted:
+            continue
+        if wave.method not in METHODS:
+            builder.problems.append(Problem(plan_file, f"waves[{w}].method",
+                                            f"unknown method {wave.method!r} (known: {', '.join(METHODS)})"))
+        if wave.method in ("cold", "live") and site.target is None:
+            builder.problems.append(Problem(site_file, "target", f"wave {wave.id} ({wave.method}) needs a target "
+                                                                 "vCenter"))
+        ids = []
+        for v, ref in enumerate(wave.vms):
+            vm = by_id.get(ref) or by_name.get(ref)
+            if vm is None:
+                builder.problems.append(Problem(plan_file, f"waves[{w}].vms[{v}]",
+                                                f"unknown VM {ref!r}: not in the inventory"))
+                continue
+            ids.append(vm.id)
+            facts.append(builder.facts(vm))
+        window = WaveWindow(start=wave.window.start, end=wave.window.end) if wave.window else None
+        method = wave.method if wave.method in METHODS else "cold"
+        run_waves.append(WavePlan(id=wave.id, name=wave.name, vms=ids, method=method,
+                                  window=window, policy=policy))
+    builder.mapping_problems()
+    if builder.problems:
+        raise InputError(builder.problems)
+    return RunPlan(waves=run_waves, vms=facts)

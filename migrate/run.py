@@ -1,0 +1,177 @@
+"""Library verbs for running a plan: run, dry-run, resume, status, rollback (the CLI is a thin layer on these).
+
+    from migrate.run import start_run
+    result = start_run("plan.yaml", "site.yaml", journal="run.db")
+
+Inputs are checked before anything changes: plan.yaml, inventory.json (the plan's own, or given) and
+site.yaml must agree (every VM known, every port group and datastore mapped), else InputError (exit 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from migrate.config import SiteConfig, load_site_config
+from migrate.engine.cold import COLD_PHASES, COLD_ROLLBACK
+from migrate.engine.context import PhaseRegistry
+from migrate.engine.dryrun import plan_actions
+from migrate.engine.journal import Journal
+from migrate.engine.plan import Policy, RunPlan
+from migrate.engine.playbook import Playbook, load_playbook
+from migrate.engine.rollback import RollbackResult, RollbackSteps
+from migrate.engine.run_state import RunSettings
+from migrate.engine.runner import Runner, RunResult
+from migrate.engine.timing import CancelToken
+from migrate.errors import InputError, Problem
+from migrate.execution_plan import build_run_plan
+from migrate.inventory import load_inventory
+
+__all__ = ["PHASES", "ROLLBACKS", "dry_run", "load_run_plan", "open_adapters", "resume_run", "rollback_run",
+           "run_status", "start_run"]
+
+# Phase implementations by method. `live` needs a real vCenter pair (see migrate.engine.live).
+PHASES: dict[str, PhaseRegistry] = {"cold": COLD_PHASES}
+ROLLBACKS: dict[str, RollbackSteps] = {"cold": COLD_ROLLBACK}
+
+
+def _inventory_path(plan_path: Path, inventory: str | Path | None, plan_inventory: str | None) -> Path:
+    if inventory is not None:
+        return Path(inventory)
+    if plan_inventory is None:
+        raise InputError.single(str(plan_path), "source.inventory",
+                                "the plan does not name its inventory: pass --inventory")
+    candidate = Path(plan_inventory)
+    if not candidate.is_absolute() and not candidate.exists():
+        candidate = plan_path.parent / candidate
+    return candidate
+
+
+def load_run_plan(plan: str | Path, site: str | Path | SiteConfig, *, inventory: str | Path | None = None,
+                  waves: Sequence[int] | None = None, policy: Policy = "continue") -> tuple[RunPlan, SiteConfig]:
+    """Check plan.yaml, its inventory and site.yaml together; the engine's RunPlan and the site config."""
+    from planners.plan_io import load_plan
+
+    plan_path = Path(plan)
+    problems: list[Problem] = []
+    config: SiteConfig | None = None
+    loaded = None
+    try:
+        config = site if isinstance(site, SiteConfig) else load_site_config(site)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    try:
+        loaded = load_plan(plan_path)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    if problems or loaded is None or config is None:
+        raise InputError(problems)
+    inv = load_inventory(_inventory_path(plan_path, inventory, loaded.source.inventory if loaded.source else None))
+    run_plan = build_run_plan(loaded, inv, config, plan_file=str(plan_path),
+                              site_file=str(site) if not isinstance(site, SiteConfig) else "site.yaml",
+                              waves=waves, policy=policy)
+    return run_plan, config
+
+
+@contextlib.contextmanager
+def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0) -> Iterator[Any]:
+    """The vCenter source and target of `site` as run adapters (logged in lazily, logged out at the end)."""
+    from adapters.base import Adapters
+    from adapters.vcenter.source import VCenterSource
+    from adapters.vcenter.target import VCenterTarget
+
+    source = VCenterSource(site.source, shutdown_grace=shutdown_grace)
+    target = VCenterTarget(site.target) if site.target is not None else None
+    try:
+        yield Adapters(source=source, target=target)
+    finally:
+        source.close()
+        if target is not None:
+            target.close()
+
+
+def _playbooks(plan: RunPlan, playbook: str | Path | None) -> dict[str, Playbook]:
+    books: dict[str, Playbook] = {}
+    if playbook is not None:
+        book = load_playbook(playbook)
+        books[book.method] = book
+    for wave in plan.waves:
+        if wave.method not in books:
+            books[wave.method] = load_playbook(wave.method)
+    return books
+
+
+def dry_run(plan: RunPlan, site: SiteConfig, *, playbook: str | Path | None = None,
+            prechecks: bool = True) -> list[dict[str, Any]]:
+    """The ordered actions a run would take; with `prechecks`, the read-only prechecks run against the vCenters."""
+    books = _playbooks(plan, playbook)
+    if not prechecks:
+        return plan_actions(plan, books)
+    with open_adapters(site) as adapters:
+        return plan_actions(plan, books, prechecks=PHASES, adapters=adapters)
+
+
+def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook: str | Path | None = None,
+              settings: RunSettings | None = None, cancel: CancelToken | None = None,
+              run_id: str | None = None) -> RunResult:
+    """Record a new run of `plan` in the journal and execute it."""
+    books = _playbooks(plan, playbook)
+    with Journal(journal) as jr, open_adapters(site) as adapters:
+        runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
+        return runner.start(plan, books, run_id=run_id)
+
+
+def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None, retry_failed: bool = False,
+               settings: RunSettings | None = None, cancel: CancelToken | None = None) -> RunResult:
+    """Continue the latest (or the named) run of the journal."""
+    with Journal(journal, create=False) as jr, open_adapters(site) as adapters:
+        runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
+        return runner.resume(run_id, retry_failed=retry_failed)
+
+
+def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None,
+                 vms: list[str] | None = None, waves: list[int] | None = None,
+                 settings: RunSettings | None = None) -> RollbackResult:
+    """Roll back VMs of a run (named ones, whole waves, or everything the run touched)."""
+    with Journal(journal, create=False) as jr, open_adapters(site) as adapters:
+        runner = Runner(jr, PHASES, adapters=adapters, settings=settings, rollbacks=ROLLBACKS)
+        return runner.rollback(run_id, vms=vms, waves=waves)
+
+
+def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, Any]:
+    """What the journal says about a run: per wave and per VM, state, phase, error, target, pending cleanup."""
+    with Journal(journal, create=False) as jr:
+        record = jr.open_run(run_id)
+        plan = record.plan
+        vm_states = jr.vm_states(record.run_id)
+        wave_states = jr.wave_states(record.run_id)
+        steps = jr.steps(record.run_id, "vm")
+    targets: dict[str, str] = {}
+    unfinished_rollback: dict[str, list[str]] = {}
+    for step in steps:
+        if step.step == "create_target_vm" and step.status == "finished" and step.outputs:
+            targets[step.entity_id] = str(step.outputs.get("target_id"))
+        if step.step.startswith("rollback:") and step.status != "finished":
+            unfinished_rollback.setdefault(step.entity_id, []).append(step.step.removeprefix("rollback:"))
+    vms = []
+    for wave in plan.waves:
+        for vm_id in wave.vms:
+            state = vm_states.get(vm_id)
+            vms.append({"id": vm_id, "name": plan.vm_index[vm_id].name, "wave": wave.id,
+                        "state": state.state if state else "pending", "phase": state.phase if state else None,
+                        "error": state.error if state else None, "target_id": targets.get(vm_id),
+                        "pending_cleanup": unfinished_rollback.get(vm_id, []) if state and
+                        state.state == "rolled_back" else []})
+    waves = []
+    for wave in plan.waves:
+        counts: dict[str, int] = {}
+        for vm in vms:
+            if vm["wave"] == wave.id:
+                counts[str(vm["state"])] = counts.get(str(vm["state"]), 0) + 1
+        state = wave_states.get(wave.id)
+        waves.append({"id": wave.id, "name": wave.name, "method": wave.method,
+                      "state": state.state if state else "pending", "vms": dict(sorted(counts.items()))})
+    return {"run_id": record.run_id, "status": record.status, "plan_digest": record.plan_digest,
+            "created_at": record.created_at, "updated_at": record.updated_at, "waves": waves, "vms": vms}
