@@ -1,24 +1,24 @@
 """Discovery of a vCenter into the inventory format: full, or incremental against a previous inventory.
 
-Reads go through the PropertyCollector only (SoapReader: chunked, parallel, plain data). The
-incremental mode re-reads in full only the VMs whose configuration changed (config.changeVersion /
-config.modified) or that are new; for the others a light pass refreshes their run-time facts (name,
-power state, host, guest names and IPs, folder, pool, custom attributes, snapshots), and tags are
-always read again.
+Reads go through the PropertyCollector only (SoapReader: chunked, parallel, plain data), the
+estate and the tags overlapping the VM reads. The incremental mode (vm_scan) re-reads in full only
+the VMs that events name, that are new or whose markers moved; the others keep their previous
+record with their run-time facts refreshed. Tags are always read again (tag by tag).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.estate_extract import Estate, clusters_with_rules, read_estate
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
-from adapters.vcenter.tags import read_vm_tags
+from adapters.vcenter.tags import read_all_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
 from adapters.vcenter.vm_scan import scan_vms
 from migrate import __version__
@@ -30,6 +30,7 @@ from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VA
 __all__ = ["DiscoveryStats", "discover_vcenter"]
 
 log = get_logger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -40,7 +41,8 @@ class DiscoveryStats:
     full_reads: int = 0
     light_reads: int = 0
     incremental: bool = False
-    mode: str = "full"             # full | markers (re-read only VMs whose change markers moved)
+    mode: str = "full"             # full | events (VMs named by events or whose markers moved) | markers
+    evented: int = 0               # VMs named by events since the previous scan
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -63,25 +65,27 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
     stats = DiscoveryStats()
     with connect(endpoint, password) as vc:
         about = vc.about
+        # the vCenter's clock when reading starts: the next incremental scan asks for events from here
+        started_at = _server_time(vc)
         reader = SoapReader(SoapEndpoint.of(vc))
         try:
             timer = _Timer(stats)
-            progress("infrastructure")
-            estate = read_estate(reader)
-            timer.lap("infrastructure")
-            progress("virtual machines")
             if since is not None and (since.provenance.instance_uuid != about.instanceUuid
                                       or since.provenance.kind != "vcenter"):
                 stats.warnings.append("the previous inventory is from another source: full scan")
-            scan = scan_vms(reader, about.instanceUuid, since)
+            progress("infrastructure, virtual machines, tags")
+            # the estate and the tags are a few small calls: they overlap the VM reads
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                estate_job = pool.submit(_timed, stats, "infrastructure", read_estate, reader)
+                tags_job = pool.submit(_timed, stats, "tags", _read_tags, vc, stats)
+                scan = _timed(stats, "vms", scan_vms, reader, about.instanceUuid, since)
+                estate, tags = estate_job.result(), tags_job.result()
             vms_raw = scan.raw
             stats.mode, stats.full_reads, stats.light_reads = scan.mode, scan.full_reads, scan.light_reads
+            stats.evented = scan.evented
             stats.incremental = scan.mode != "full"
-            timer.lap("vms")
+            timer.lap("read")
             custom_names = {str(f.key): f.name for f in vc.si.content.customFieldsManager.field or []}
-            progress("tags")
-            tags = _read_tags(vc, list(vms_raw), stats)
-            timer.lap("tags")
             usage: dict[str, Any] = {}
             if utilisation:
                 progress("utilisation")
@@ -101,7 +105,7 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
                 vapps.setdefault(vapp, []).append(vm_ids[vm_ref])
         inventory = Inventory(
             provenance=Provenance(
-                source=vc.endpoint.host, kind="vcenter", collected_at=datetime.now(UTC),
+                source=vc.endpoint.host, kind="vcenter", collected_at=started_at,
                 instance_uuid=about.instanceUuid, api_version=about.apiVersion, product=about.fullName,
                 tool_version=__version__,
                 incremental_from=since.provenance.collected_at if since is not None and stats.incremental else None),
@@ -120,9 +124,22 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
     return inventory, stats
 
 
-def _read_tags(vc: VCenterSession, refs: list[str], stats: DiscoveryStats) -> dict[str, dict[str, list[str]]]:
+def _timed(stats: DiscoveryStats, phase: str, work: Callable[..., _T], *args: Any) -> _T:
+    started = time.perf_counter()
     try:
-        return read_vm_tags(vc, refs)
+        return work(*args)
+    finally:
+        stats.seconds[phase] = round(time.perf_counter() - started, 3)
+
+
+def _server_time(vc: VCenterSession) -> datetime:
+    now: datetime = vc.si.CurrentTime()
+    return (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _read_tags(vc: VCenterSession, stats: DiscoveryStats) -> dict[str, dict[str, list[str]]]:
+    try:
+        return read_all_vm_tags(vc)
     except AdapterError as exc:
         stats.warnings.append(f"tags not read: {exc}")
         log.warning("tags not read", error=str(exc))

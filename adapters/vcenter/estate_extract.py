@@ -34,11 +34,18 @@ class Estate:
     portgroup_by_key: dict[str, tuple[str, str]] = field(default_factory=dict)   # DVPG key -> (moref, name)
     vapp_members: dict[str, str] = field(default_factory=dict)          # VM moref -> vApp name
     raw_clusters: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _memo: dict[tuple[str, str | None], str | None] = field(default_factory=dict, repr=False)
 
     def name(self, ref: str | None) -> str | None:
         return self.parents[ref][1] if ref in self.parents else None
 
     def datacenter(self, ref: str | None) -> str | None:
+        key = ("dc", ref)
+        if key not in self._memo:
+            self._memo[key] = self._datacenter(ref)
+        return self._memo[key]
+
+    def _datacenter(self, ref: str | None) -> str | None:
         while ref in self.parents:
             kind, name, parent = self.parents[ref]
             if kind == "Datacenter":
@@ -48,6 +55,12 @@ class Estate:
 
     def path(self, ref: str | None) -> str | None:
         """Inventory path like govc's: /dc-east/vm/Workloads."""
+        key = ("path", ref)
+        if key not in self._memo:
+            self._memo[key] = self._path(ref)
+        return self._memo[key]
+
+    def _path(self, ref: str | None) -> str | None:
         names: list[str] = []
         while ref in self.parents:
             kind, name, parent = self.parents[ref]
@@ -128,6 +141,7 @@ def read_estate(reader: SoapReader) -> Estate:
     for ref, props in reader.read("VirtualApp", ["name", "vm"]):
         for vm_ref in as_list(props.get("vm")):
             estate.vapp_members[vm_ref] = props.get("name") or ref
+    estate._memo.clear()           # lookups made while reading saw a partial estate
     return estate
 
 

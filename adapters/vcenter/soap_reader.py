@@ -123,6 +123,7 @@ class SoapEndpoint:
     property_collector: str
     view_manager: str
     root_folder: str
+    event_manager: str = "EventManager"
 
     @classmethod
     def of(cls, vc: VCenterSession) -> SoapEndpoint:
@@ -130,7 +131,7 @@ class SoapEndpoint:
         return cls(url=vc.base_url + "/sdk", where=vc.endpoint.host, tls=vc.endpoint.tls, cookie=vc.session_cookie,
                    action=vc.si._stub.versionId or '"urn:vim25/6.5"',
                    property_collector=content.propertyCollector._moId, view_manager=content.viewManager._moId,
-                   root_folder=content.rootFolder._moId)
+                   root_folder=content.rootFolder._moId, event_manager=content.eventManager._moId)
 
 
 class SoapReader:
@@ -145,6 +146,7 @@ class SoapReader:
         self._collector: Moref = ("PropertyCollector", endpoint.property_collector)
         self._view_manager: Moref = ("ViewManager", endpoint.view_manager)
         self._root: Moref = ("Folder", endpoint.root_folder)
+        self.event_manager: Moref = ("EventManager", endpoint.event_manager)
         self._workers = workers
         self._chunk = chunk
         self._timeout = timeout
@@ -221,18 +223,40 @@ class SoapReader:
                 return
             response = self.call("ContinueRetrievePropertiesEx", self._collector, f"<token>{escape(token)}</token>")
 
-    def objects(self, obj_type: str) -> list[Moref]:
-        """(type, id) of every object of `obj_type` or its subtypes (one small call on a container view)."""
+    def _container_view(self, obj_type: str) -> Moref:
         created = self.call("CreateContainerView", self._view_manager,
                             f'<container type="{self._root[0]}">{escape(self._root[1])}</container>'
                             f"<type>{escape(obj_type)}</type><recursive>true</recursive>")
-        view: Moref = ("ContainerView", created.findtext(f"{{{_VIM_NS}}}returnval") or "")
+        return "ContainerView", created.findtext(f"{{{_VIM_NS}}}returnval") or ""
+
+    def objects(self, obj_type: str) -> list[Moref]:
+        """(type, id) of every object of `obj_type` or its subtypes (one small call on a container view)."""
+        view = self._container_view(obj_type)
         try:
             found = list(self._retrieve(_filter_spec(view[0], ["view"], [view])))
         finally:
             self.call("DestroyView", view, "")
         val = found[0][1].get("view") if found else None
         return [] if val is None else [(child.get("type") or obj_type, child.text or "") for child in val]
+
+    def read_all(self, obj_type: str, paths: Sequence[str], convert: Converter = _plain) -> list[tuple[str, Any]]:
+        """Like `read` of every object of `obj_type`, in one request that traverses a container view.
+
+        For a few small properties of many objects this is the cheapest read: the server walks the
+        view itself instead of decoding one ObjectSpec per object (vcsim: 10,000 VMs x 1 property
+        0.1 s instead of 0.4 s); no parallel chunks, so it suits light passes, not the full read.
+        """
+        view = self._container_view(obj_type)
+        traversal = ('<selectSet xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="TraversalSpec">'
+                     "<name>view</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet>")
+        spec = (f"<specSet><propSet><type>{escape(obj_type)}</type>"
+                + "".join(f"<pathSet>{escape(p)}</pathSet>" for p in paths)
+                + f'</propSet><objectSet><obj type="ContainerView">{escape(view[1])}</obj><skip>true</skip>'
+                + f"{traversal}</objectSet></specSet>")
+        try:
+            return [(ref, convert(ref, props)) for ref, props in self._retrieve(spec)]
+        finally:
+            self.call("DestroyView", view, "")
 
     def read(self, obj_type: str, paths: Sequence[str], objects: Iterable[Moref] | None = None,
              convert: Converter = _plain) -> list[tuple[str, Any]]:

@@ -12,11 +12,13 @@ from adapters.vcenter.soap_reader import as_list, to_value
 
 __all__ = [
     "HEAVY_PATHS",
+    "MARKER_PATHS",
     "RUNTIME_PATHS",
     "VM_PATHS",
     "combine",
     "extract_heavy",
     "extract_light",
+    "extract_marker",
     "extract_vm",
     "scalar",
 ]
@@ -35,9 +37,17 @@ HEAVY_PATHS = (
     "config.annotation", "config.guestId", "config.guestFullName",
 )
 VM_PATHS = HEAVY_PATHS + RUNTIME_PATHS
+# What can change without an event naming the VM (vcsim: renames, custom values; any vCenter: guest
+# facts), plus config.changeVersion (real vCenter's configuration marker; unset, so free, in vcsim).
+# Power state, host, folder and pool come from events and from the hosts', folders' and pools' lists.
+MARKER_PATHS = (
+    "name", "config.changeVersion", "customValue", "snapshot", "parentVApp", "guest.hostName", "guest.ipAddress",
+    "guest.net", "guest.toolsStatus",
+)
 
 _NS = "{urn:vim25}"
 _NS_LEN = len(_NS)
+_IP_ADDRESS = _NS + "ipAddress"
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _NIC_TYPES = {"VirtualVmxnet3": "vmxnet3", "VirtualVmxnet2": "vmxnet2", "VirtualVmxnet": "vmxnet",
               "VirtualE1000": "e1000", "VirtualE1000e": "e1000e", "VirtualPCNet32": "pcnet32",
@@ -155,10 +165,14 @@ def _devices(val: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list
 
 
 def _guest_ips(net: Any, primary: str | None) -> list[str]:
+    """The primary IP, then every NIC's addresses (guest.net: ArrayOfGuestNicInfo), walked directly."""
     ips: list[str] = [primary] if primary else []
-    for nic in as_list(scalar(net)):
-        if isinstance(nic, dict):
-            ips.extend(ip for ip in as_list(nic.get("ipAddress")) if ip and ip not in ips)
+    for nic in net if net is not None else ():
+        for child in nic:
+            if child.tag == _IP_ADDRESS:
+                ip = child.text
+                if ip and ip not in ips:
+                    ips.append(ip)
     return ips
 
 
@@ -167,6 +181,31 @@ def _snapshot_count(val: Any) -> int:
         return sum(1 + count(node.get("childSnapshotList")) for node in as_list(nodes) if isinstance(node, dict))
     info = scalar(val)
     return count(info.get("rootSnapshotList")) if isinstance(info, dict) else 0
+
+
+def _custom_values(val: Any) -> list[tuple[str, str]]:
+    """(key, value) of customValue (ArrayOfCustomFieldValue), walked directly."""
+    values = []
+    for item in val if val is not None else ():
+        fields = _fields(item)
+        values.append((_text(fields, "key") or "None", _text(fields, "value") or ""))
+    return values
+
+
+def extract_marker(moref: str, props: dict[str, Any]) -> dict[str, Any]:
+    """The facts behind MARKER_PATHS."""
+    get = props.get
+    return {
+        "moref": moref,
+        "name": scalar(get("name")),
+        "config_marker": scalar(get("config.changeVersion")) or "",
+        "vapp_ref": scalar(get("parentVApp")),
+        "guest_runtime": {"hostname": scalar(get("guest.hostName")) or None,
+                          "ip_addresses": _guest_ips(get("guest.net"), scalar(get("guest.ipAddress"))),
+                          "tools_status": scalar(get("guest.toolsStatus"))},
+        "custom_values": _custom_values(get("customValue")),
+        "snapshots": _snapshot_count(get("snapshot")),
+    }
 
 
 def extract_light(moref: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -184,8 +223,7 @@ def extract_light(moref: str, props: dict[str, Any]) -> dict[str, Any]:
         "guest_runtime": {"hostname": scalar(get("guest.hostName")) or None,
                           "ip_addresses": _guest_ips(get("guest.net"), scalar(get("guest.ipAddress"))),
                           "tools_status": scalar(get("guest.toolsStatus"))},
-        "custom_values": [(str(v.get("key")), str(v.get("value", ""))) for v in as_list(scalar(get("customValue")))
-                          if isinstance(v, dict)],
+        "custom_values": _custom_values(get("customValue")),
         "snapshots": _snapshot_count(get("snapshot")),
     }
 

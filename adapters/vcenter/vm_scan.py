@@ -1,27 +1,47 @@
-"""Reading the VMs: a full scan, or an incremental one that re-reads only VMs whose configuration changed.
+"""Reading the VMs: a full scan, or an incremental one whose cost follows the changes.
 
-The incremental scan reads every VM's run-time facts (RUNTIME_PATHS: cheap, and they include the
-configuration's change markers config.changeVersion / config.modified), then the configuration
-(HEAVY_PATHS, the bulk of the bytes) only of VMs that are new or whose markers moved.
+Incremental (`since` = an inventory of the same vCenter), in the order tried:
+- events: every event since the previous scan that names a VM (reconfigured, powered on/off,
+  migrated, created, any task...) marks that VM for a full re-read. A light pass reads, for every
+  VM, only what can change without an event (MARKER_PATHS: name, custom values, guest facts,
+  snapshots, config.changeVersion); where each VM runs, lives and belongs comes from the hosts',
+  folders' and resource pools' own VM lists (one short list per container, not one property per VM).
+  Unchanged VMs keep their previous record, with those facts refreshed.
+- markers: when the event history may not reach back to the previous scan (vcsim keeps the last
+  1,000 events; vCenter purges old ones), every VM's run-time facts and configuration markers are
+  read (RUNTIME_PATHS) and only VMs whose config.changeVersion / config.modified moved are re-read.
 
-A PropertyCollector change feed (WaitForUpdatesEx kept across runs with a saved session) would
-avoid reading the run-time facts of unchanged VMs, but vcsim does not report every change through
-it (reconfigurations and custom-attribute changes go unannounced), so its results could not be
-proven equal to a full scan here; see the discovery issue notes.
+A PropertyCollector change feed kept across runs was tried before and rejected: vcsim does not
+announce reconfigurations or custom-value changes through WaitForUpdatesEx.
 """
 
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.vcenter.soap_reader import SoapReader
-from adapters.vcenter.vm_extract import RUNTIME_PATHS, VM_PATHS, extract_light, extract_vm
-from migrate.models.inventory import Inventory
+from adapters.vcenter.soap_reader import Moref, SoapReader, as_list
+from adapters.vcenter.vm_extract import (
+    MARKER_PATHS,
+    RUNTIME_PATHS,
+    VM_PATHS,
+    extract_light,
+    extract_marker,
+    extract_vm,
+)
+from migrate.models.inventory import Inventory, Vm
 
-__all__ = ["VmScan", "scan_vms"]
+__all__ = ["EVENT_MARGIN", "VmScan", "scan_vms", "vms_with_events"]
 
 VM = "VirtualMachine"
+EVENT_MARGIN = timedelta(seconds=1)    # events this close before the previous scan count as changes too
+_PAGE = 1000                            # events per page (vcsim's and vCenter's maximum)
+_MAX_EVENTS = 200_000                   # beyond this many events a marker pass is cheaper
+_NS = "{urn:vim25}"
+_TIME = re.compile(r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?P<frac>\.\d+)?(?P<zone>Z|[+-]\d\d:?\d\d)?$")
 
 
 @dataclass
@@ -29,17 +49,45 @@ class VmScan:
     """moref -> raw facts: a full record, or run-time facts plus the `previous` record of an unchanged VM."""
 
     raw: dict[str, dict[str, Any]]
-    mode: str            # full | markers
+    mode: str            # full | events | markers
     full_reads: int
     light_reads: int
+    evented: int = 0     # VMs named by events since the previous scan
 
 
 def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None) -> VmScan:
     """Raw facts of every VM; with `since` (same vCenter), only new or changed VMs are read in full."""
     if since is None or since.provenance.kind != "vcenter" or since.provenance.instance_uuid != instance_uuid:
-        raw = dict(reader.read(VM, VM_PATHS, convert=extract_vm))
-        return VmScan(raw, "full", len(raw), 0)
+        everything = dict(reader.read(VM, VM_PATHS, convert=extract_vm))
+        return VmScan(everything, "full", len(everything), 0)
     previous = {vm.moref: vm for vm in since.vms if vm.moref}
+    evented = vms_with_events(reader, since.provenance.collected_at)
+    if evented is None:
+        return _marker_scan(reader, previous)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        placement = pool.submit(_placement, reader)
+        markers = dict(reader.read_all(VM, MARKER_PATHS, convert=extract_marker))
+        hosts, folders, pools = placement.result()
+    changed = [(VM, ref) for ref, facts in markers.items()
+               if ref not in previous or ref in evented or _config_moved(previous[ref], facts)]
+    full = dict(reader.read(VM, VM_PATHS, changed, convert=extract_vm)) if changed else {}
+    raw: dict[str, dict[str, Any]] = {}
+    for ref, facts in markers.items():
+        if ref in full:
+            raw[ref] = full[ref]
+            continue
+        before = previous[ref]
+        raw[ref] = {**facts, "host_ref": hosts.get(ref), "folder_ref": folders.get(ref), "pool_ref": pools.get(ref),
+                    "power_state": before.power_state, "change_version": before.change_version, "id": before.id,
+                    "previous": before}
+    return VmScan(raw, "events", len(full), len(markers), evented=len(evented))
+
+
+def _config_moved(before: Vm, facts: dict[str, Any]) -> bool:
+    return bool((before.change_version or "").split("|", 1)[0] != facts["config_marker"])
+
+
+def _marker_scan(reader: SoapReader, previous: dict[str, Vm]) -> VmScan:
     light = dict(reader.read(VM, RUNTIME_PATHS, convert=extract_light))
     changed = [(VM, ref) for ref, facts in light.items()
                if ref not in previous or previous[ref].change_version != facts["change_version"]]
@@ -47,3 +95,81 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None) ->
     raw = {ref: full[ref] if ref in full else {**facts, "id": previous[ref].id, "previous": previous[ref]}
            for ref, facts in light.items()}
     return VmScan(raw, "markers", len(full), len(light))
+
+
+def _placement(reader: SoapReader) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """VM moref -> host, folder and resource pool (or vApp), from the containers' own lists."""
+    def members(obj_type: str, path: str) -> dict[str, str]:
+        return {child: ref for ref, props in reader.read_all(obj_type, [path]) for child in as_list(props.get(path))}
+    return members("HostSystem", "vm"), members("Folder", "childEntity"), members("ResourcePool", "vm")
+
+
+# --- events -------------------------------------------------------------------------------------------
+
+def _parse_time(text: str | None) -> datetime | None:
+    """An xsd:dateTime (vcsim writes nanoseconds) as an aware datetime."""
+    match = _TIME.match((text or "").strip())
+    if match is None:
+        return None
+    zone = match["zone"] or "+00:00"
+    value = datetime.fromisoformat(match["base"] + (match["frac"] or "")[:7] + ("+00:00" if zone == "Z" else zone))
+    return value.astimezone(UTC)
+
+
+def _xml_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _events(reader: SoapReader, filter_xml: str) -> Any:
+    """Pages of events (lists of elements) matching `filter_xml`, oldest first, through a history collector."""
+    created = reader.call("CreateCollectorForEvents", reader.event_manager, f"<filter>{filter_xml}</filter>")
+    collector: Moref = ("EventHistoryCollector", created.findtext(f"{_NS}returnval") or "")
+    try:
+        reader.call("RewindCollector", collector, "")
+        while True:
+            page = reader.call("ReadNextEvents", collector, f"<maxCount>{_PAGE}</maxCount>").findall(f"{_NS}returnval")
+            if not page:
+                return
+            yield page
+    finally:
+        reader.call("DestroyCollector", collector, "")
+
+
+def vms_with_events(reader: SoapReader, since: datetime) -> set[str] | None:
+    """Morefs of the VMs any event since `since` names; None if the event history may not reach back to it.
+
+    The history is complete back to `since` when it still holds an event from at or before `since`
+    (the previous scan's own login is one): history is dropped oldest first. vcsim ignores the
+    filter's time range, so times are also checked here.
+    """
+    begin = since - EVENT_MARGIN
+    window = f"<time><beginTime>{_xml_time(begin)}</beginTime></time>"
+    changed: set[str] = set()
+    reaches_back = False
+    seen = 0
+    for page in _events(reader, f"{window}<maxCount>{_PAGE}</maxCount>"):
+        seen += len(page)
+        if seen > _MAX_EVENTS:
+            return None
+        for event in page:
+            created = _parse_time(event.findtext(f"{_NS}createdTime"))
+            if created is None:
+                continue
+            reaches_back = reaches_back or created <= since
+            if created >= begin:
+                changed.update(el.text for el in event.iter() if el.get("type") == VM and el.text)
+    if not reaches_back:
+        reaches_back = _history_reaches(reader, since)
+    return changed if reaches_back else None
+
+
+def _history_reaches(reader: SoapReader, since: datetime) -> bool:
+    """Whether the event history holds any event from at or before `since` (looked for in the hour before)."""
+    window = (f"<time><beginTime>{_xml_time(since - timedelta(hours=1))}</beginTime>"
+              f"<endTime>{_xml_time(since)}</endTime></time>")
+    for page in _events(reader, f"{window}<maxCount>{_PAGE}</maxCount>"):
+        for event in page:
+            created = _parse_time(event.findtext(f"{_NS}createdTime"))
+            if created is not None and created <= since:
+                return True
+    return False

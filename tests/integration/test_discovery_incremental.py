@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from pyVmomi import vim
 from adapters.vcenter.collector import read_view, wait_for_task
 from adapters.vcenter.connection import connect
 from adapters.vcenter.rest import RestClient, TaggingClient
+from adapters.vcenter.vm_scan import EVENT_MARGIN
 from migrate import discover
 from migrate.config import load_site_config
 from migrate.lab.manager import LabInfo, lab_down, lab_up
@@ -37,13 +39,27 @@ def comparable(inventory: Inventory) -> dict[str, Any]:
 
 
 def change_the_estate(lab: LabInfo) -> None:
-    """Reconfigure, power off, rename, re-attribute, tag, create and delete VMs through the real APIs."""
+    """Reconfigure, power off/on, rename, re-attribute, tag, create, delete, change a guest IP, move to
+    another folder and snapshot VMs through the real APIs."""
     config = load_site_config(lab.site_config)
     with connect(config.source) as vc:
         si = vc.si
-        vms = {props["name"]: ref for ref, props in read_view(si, vim.VirtualMachine, ["name"])}
+        found = list(read_view(si, vim.VirtualMachine, ["name", "runtime.powerState", "parent"]))
+        vms = {props["name"]: ref for ref, props in found}
+        power = {props["name"]: props["runtime.powerState"] for _, props in found}
         names = sorted(vms)
-        reconfigure, power_off, rename, attribute, tag, create_like, delete = names[:7]
+        reconfigure, power_off, rename, attribute, tag, create_like, delete, guest_ip, move, snapshot = names[:10]
+        power_on = next(name for name in names[10:] + names[:10] if power[name] == "poweredOff"
+                        and name not in (power_off, delete))
+        # changes with no event in vcsim: a folder move and a snapshot; a guest IP (a reconfiguration here)
+        folder = next(props["parent"] for ref, props in found if props["name"] == move)
+        target = folder.CreateFolder(name="moved-here")
+        wait_for_task(si, target.MoveIntoFolder_Task([vms[move]]), "move")
+        wait_for_task(si, vms[snapshot].CreateSnapshot_Task(name="s1", memory=False, quiesce=False), "snapshot")
+        ip_spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value="10.9.9.9")])
+        wait_for_task(si, vms[guest_ip].ReconfigVM_Task(ip_spec), "guest ip")
+        if power[power_on] == "poweredOff":
+            wait_for_task(si, vms[power_on].PowerOnVM_Task(), "power on")
         wait_for_task(si, vms[reconfigure].ReconfigVM_Task(vim.vm.ConfigSpec(memoryMB=3072, numCPUs=3)), "reconfig")
         wait_for_task(si, vms[power_off].PowerOffVM_Task(), "power off")
         wait_for_task(si, vms[rename].Rename_Task(newName=f"{rename}-renamed"), "rename")
@@ -72,16 +88,21 @@ def change_the_estate(lab: LabInfo) -> None:
 
 def test_incremental_equals_full_scan(small_lab: LabInfo, tmp_path: Path) -> None:
     """After seven kinds of change, an incremental scan equals a full one and re-reads only changed VMs."""
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)   # the lab's seeding events are older than the margin
     before, _ = discover(small_lab.site_config, out=tmp_path / "before.json")
     change_the_estate(small_lab)
     incremental, stats = discover(small_lab.site_config, since=tmp_path / "before.json")
     full, _ = discover(small_lab.site_config)
-    assert stats["incremental"] is True
+    assert stats["incremental"] is True and stats["mode"] == "events"
     assert stats["full_reads"] < len(full.vms) // 2
     assert comparable(incremental) == comparable(full), _diff(comparable(incremental), comparable(full))
     assert incremental.provenance.incremental_from == before.provenance.collected_at
     assert len(full.vms) == len(before.vms)            # one VM created, one deleted
     assert "new-vm-01" in {vm.name for vm in incremental.vms}
+    changed = {vm.name: vm for vm in incremental.vms}
+    assert any("10.9.9.9" in vm.guest.ip_addresses for vm in incremental.vms)
+    assert any(vm.folder and vm.folder.endswith("/moved-here") for vm in incremental.vms)
+    assert any(vm.snapshots for vm in changed.values())
 
 
 def test_since_from_another_vcenter_falls_back_to_full_scan(small_lab: LabInfo, lab: LabInfo,
