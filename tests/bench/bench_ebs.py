@@ -109,8 +109,8 @@ def main() -> None:
         last = None
         for round_ in range(args.rounds):
             runs: dict[str, Callable[[], int]] = {
-                "raw-all": lambda: raw_loop(clients, disk, f"raw-all-{round_}", skip_zero=False),
-                "raw-skip": lambda: raw_loop(clients, disk, f"raw-skip-{round_}", skip_zero=True),
+                "raw-all": lambda n=round_: raw_loop(clients, disk, f"raw-all-{n}", skip_zero=False),
+                "raw-skip": lambda n=round_: raw_loop(clients, disk, f"raw-skip-{n}", skip_zero=True),
             }
             for name, fn in runs.items():
                 elapsed, sent = timed(fn)
@@ -131,7 +131,8 @@ def main() -> None:
         ours = best["ours"][0]
         for base in ("raw-all", "raw-skip"):
             ratio = best[base][0] / ours
-            print(f"ours/{base} rate ratio: {ratio:.2f} (goal >= {GOAL_RATIO}) {'OK' if ratio >= GOAL_RATIO else 'MISS'}")
+            verdict = "OK" if ratio >= GOAL_RATIO else "MISS"
+            print(f"ours/{base} rate ratio: {ratio:.2f} (goal >= {GOAL_RATIO}) {verdict}")
         sent_ok = best["ours"][1] == nonzero * BLOCK_SIZE
         print(f"bytes sent by ours: {best['ours'][1]} vs non-zero bytes {nonzero * BLOCK_SIZE}: "
               f"{'equal' if sent_ok else 'DIFFERENT'}")
