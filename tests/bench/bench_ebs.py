@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -109,8 +110,8 @@ def main() -> None:
         last = None
         for round_ in range(args.rounds):
             runs: dict[str, Callable[[], int]] = {
-                "raw-all": lambda n=round_: raw_loop(clients, disk, f"raw-all-{n}", skip_zero=False),
-                "raw-skip": lambda n=round_: raw_loop(clients, disk, f"raw-skip-{n}", skip_zero=True),
+                "raw-all": partial(raw_loop, clients, disk, f"raw-all-{round_}", skip_zero=False),
+                "raw-skip": partial(raw_loop, clients, disk, f"raw-skip-{round_}", skip_zero=True),
             }
             for name, fn in runs.items():
                 elapsed, sent = timed(fn)
