@@ -13,7 +13,7 @@ from adapters.aws.common import TAG_KEY, TAG_RUN, TAG_SOURCE, TAG_WAVE, AwsClien
 from adapters.aws.ebs import UploadResult, upload_snapshot
 from adapters.aws.ebs_blocks import BLOCK_SIZE, is_zero, iter_blocks
 from adapters.aws.ebs_verify import SnapshotVerification, iter_snapshot_blocks, verify_snapshot
-from adapters.aws.images import ROOT_DEVICE, register_image
+from adapters.aws.images import ROOT_DEVICE, register_image, wait_image_available
 from adapters.aws.instances import launch_instance, place_nics, wait_instance_ready
 from adapters.vcenter.datastore_http import DatastoreFiles
 from migrate.config import AwsSettings, SiteConfig
@@ -85,6 +85,7 @@ def test_image_launch_placement_and_rollback(aws_clients: AwsClients, aws_mapped
                            guest_id=db_vm["guest_id"], root=verified[0], data=verified[1:],
                            key=_key(db_vm, "image"), tags=tags)
     assert (image.architecture, image.boot_mode) == ("x86_64", "uefi")
+    assert wait_image_available(ec2, image.image_id, poll=0.1, timeout=30) == "available"
     nics = place_nics(aws_mapped, db_vm["name"], [(db_vm["portgroup"], db_vm["ip"])])
     launched = launch_instance(aws_clients, vm=db_vm["name"], image=image, instance_type=INSTANCE_TYPE, nics=nics,
                                key=_key(db_vm, "instance"), tags=tags)

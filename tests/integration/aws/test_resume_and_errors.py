@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.aws.cleanup import list_leftovers
-from adapters.aws.common import TAG_KEY, TAG_SOURCE, AwsClients, make_clients, resource_tags
+from adapters.aws.common import TAG_KEY, TAG_SOURCE, AwsClients, RetryPolicy, make_clients, resource_tags
 from adapters.aws.ebs import ResumePoint, find_pending_snapshot, upload_snapshot
 from adapters.aws.ebs_blocks import BLOCK_SIZE
 from adapters.aws.ebs_verify import iter_snapshot_blocks, verify_snapshot
@@ -139,3 +139,14 @@ def test_provider_errors_map_by_code(aws_clients: AwsClients) -> None:
     assert (info.value.code, info.value.retryable, info.value.op) == (
         "InvalidSnapshot.NotFound", False, "describe_snapshots")
     assert list_leftovers(aws_clients.ec2, {TAG_SOURCE: "never-used"}).empty()
+
+
+def test_block_put_retries_then_maps_5xx(site: Any) -> None:
+    """moto answers a put to an unknown snapshot with HTTP 500: retried per block, then a retryable error."""
+    clients = make_clients(site.aws)
+    calls = []
+    clients.ebs.meta.events.register("before-call.ebs.PutSnapshotBlock", lambda **_: calls.append(1))
+    with pytest.raises(AdapterError) as info:
+        upload_snapshot(clients, iter([b"x" * BLOCK_SIZE]), BLOCK_SIZE, key="k", tags={},
+                        resume=ResumePoint("snap-0123456789abcdef0"), retry=RetryPolicy(attempts=3, base_delay=0.01))
+    assert (info.value.op, info.value.retryable, len(calls)) == ("put_snapshot_block", True, 3)
