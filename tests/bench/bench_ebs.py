@@ -16,6 +16,7 @@ import argparse
 import base64
 import hashlib
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -144,6 +145,7 @@ def main() -> None:
               f"({check.blocks_checked} blocks read back in {time.perf_counter() - started:.2f} s)")
     finally:
         lab_down(lab)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
