@@ -337,8 +337,11 @@ def _ensure_wave(plan: CapacityPlan, *, site: SiteConfig, plan_tag: str, setting
     wave_id = plan.wave_id
     tags = _tags(plan_tag, wave_id)
     key = idempotency_key(plan_tag, wave_id)
-    in_cluster = {h.name for h in read_hosts(session, find_cluster(session, datacenter, cluster))}
+    usable = {h.name: h.usable for h in read_hosts(session, find_cluster(session, datacenter, cluster))}
+    in_cluster = {name for name, ok in usable.items() if ok}
     existing = provisioner.find(tags)
+    # ours but not serving yet: not in the cluster (a crash before AddHost), or in it but disconnected or in
+    # maintenance mode; they are what the plan's missing hosts are, before anything new is allocated
     pending = [h for h in existing if h.name not in in_cluster]
     missing = max(0, plan.hosts_to_add - len(pending))
     target = len(existing) + missing
