@@ -1,0 +1,149 @@
+"""Faults on the lab: a vCenter task error fails that VM alone (the wave policy decides the rest), a dropped
+connection in the middle of a disk copy is retried; bad input changes nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pyVmomi import vim
+
+from adapters.vcenter.lookup import find_vm_by_instance_uuid
+from migrate.engine.journal import Journal
+from migrate.lab.manager import LabInfo
+from tests.helpers import run_cli
+from tests.integration.conftest import site_copy
+from tests.integration.migration.conftest import estate, migrate_cli, plan_lab, sessions, start_lab, vms_by_uuid
+from tests.integration.migration.tcp_proxy import DroppingProxy
+
+
+@pytest.fixture(scope="module")
+def flab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    yield from start_lab(tmp_path_factory, "cold-faults", 10, 5)
+
+
+@pytest.fixture(scope="module")
+def planned(flab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("faults")
+    plan = plan_lab(flab, work, max_vms=6)
+    waves = yaml.safe_load(plan.read_text())["waves"]
+    names = {vm["instance_uuid"]: vm["name"] for vm in estate(flab)["vms"]}
+    victim = next(uuid for uuid in waves[0]["vms"]
+                  if any(v["instance_uuid"] == uuid and len(v["disks"]) == 1 for v in estate(flab)["vms"]))
+    return {"work": work, "plan": plan, "waves": waves, "names": names, "victim": victim}
+
+
+def _block_the_mark(lab: LabInfo, victim_name: str, victim_uuid: str) -> None:
+    """A VM called '<victim> (migrated)' next to the victim: vCenter refuses the rename that marks it."""
+    source, _ = sessions(lab)
+    try:
+        vm = find_vm_by_instance_uuid(source.si, victim_uuid)
+        spec = vim.vm.ConfigSpec(name=f"{victim_name} (migrated)", guestId="otherGuest64", numCPUs=1, memoryMB=64,
+                                 files=vim.vm.FileInfo(vmPathName="[ds-dev-01]"))
+        task = vm.parent.CreateVM_Task(config=spec, pool=vm.resourcePool)
+        while task.info.state in ("queued", "running"):
+            time.sleep(0.05)
+        assert task.info.state == "success", task.info.error
+    finally:
+        source.close()
+
+
+def _status(journal: Path) -> dict[str, Any]:
+    result = run_cli("status", "--journal", journal, "--json")
+    assert result.code == 0, result
+    data: dict[str, Any] = result.json()
+    return data
+
+
+def test_bad_input_is_refused_before_any_change(flab: LabInfo, planned: dict[str, Any], tmp_path: Path) -> None:
+    doc = yaml.safe_load(planned["plan"].read_text())
+    doc["waves"][0]["vms"].append("no-such-vm")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(yaml.safe_dump(doc))
+    site = yaml.safe_load(flab.site_config.read_text())
+    del site["mappings"]["networks"]["pg-web"]
+    for key in ("password_file",):
+        for role in ("source", "target"):
+            site[role][key] = str(flab.directory / site[role][key])
+    site["source"]["tls"]["ca_file"] = site["target"]["tls"]["ca_file"] = str(flab.directory / "tls" / "ca.pem")
+    site["aws"]["credentials_file"] = str(flab.directory / "secrets" / "aws-credentials")
+    site["aws"]["ca_bundle"] = str(flab.directory / "tls" / "ca.pem")
+    unmapped = tmp_path / "site.yaml"
+    unmapped.write_text(yaml.safe_dump(site))
+    playbook = tmp_path / "bad-playbook.yaml"
+    playbook.write_text("version: 1\nname: cold\nmethod: cold\nphases: [precheck, teleport]\n")
+    journal = tmp_path / "bad.db"
+    cases = [
+        (run_cli("run", unknown, "--config", flab.site_config, "--journal", journal), "no-such-vm"),
+        (run_cli("run", planned["plan"], "--config", unmapped, "--journal", journal), "mappings.networks.pg-web"),
+        (run_cli("run", planned["plan"], "--config", flab.site_config, "--journal", journal, "--playbook", playbook),
+         "teleport"),
+        (run_cli("run", planned["plan"], "--config", flab.site_config, "--journal", journal, "--waves", "9"),
+         "no wave 9"),
+    ]
+    for result, needle in cases:
+        assert result.code == 2, result
+        assert needle in result.stderr, result
+        assert "Traceback" not in result.output
+    assert not journal.exists()
+    _, target = sessions(flab)
+    try:
+        assert vms_by_uuid(target) == {}
+    finally:
+        target.close()
+
+
+def test_task_error_fails_the_vm_alone_and_policy_stop_stops_the_run(flab: LabInfo, planned: dict[str, Any]) -> None:
+    victim = planned["victim"]
+    _block_the_mark(flab, planned["names"][victim], victim)
+    journal = planned["work"] / "stop.db"
+    result = migrate_cli(flab, "run", planned["plan"], "--journal", journal, "--policy", "stop", "--json")
+    assert result.code == 1, result
+    status = _status(journal)
+    by_id = {vm["id"]: vm for vm in status["vms"]}
+    assert by_id[victim]["state"] == "failed"
+    assert by_id[victim]["phase"] == "mark_source_migrated"
+    assert "InvalidArgument" in by_id[victim]["error"]["message"]
+    assert status["waves"][0]["state"] == "failed"
+    assert status["waves"][1]["state"] == "pending"
+    _, target = sessions(flab)
+    try:
+        on_target = set(vms_by_uuid(target))
+    finally:
+        target.close()
+    assert not on_target & set(planned["waves"][1]["vms"])  # the stopped run never started wave 2
+    back = migrate_cli(flab, "rollback", "--journal", journal, "--wave", "1", "--json")
+    assert back.code == 0, back
+    _, target = sessions(flab)
+    try:
+        assert vms_by_uuid(target) == {}
+    finally:
+        target.close()
+
+
+def test_dropped_connection_mid_copy_is_retried_and_policy_continue_goes_on(
+        flab: LabInfo, planned: dict[str, Any], tmp_path: Path) -> None:
+    source_url = yaml.safe_load(flab.site_config.read_text())["source"]["url"]
+    port = int(source_url.split(":")[2].split("/")[0])
+    proxy = DroppingProxy(("127.0.0.1", port), drop_after_bytes=3 * 2**20)
+    try:
+        site = site_copy(flab, tmp_path, url=f"https://127.0.0.1:{proxy.port}/sdk")
+        journal = planned["work"] / "continue.db"
+        result = run_cli("run", planned["plan"], "--config", site, "--journal", journal, "--json")
+    finally:
+        proxy.close()
+    assert proxy.drops == 1
+    assert result.code == 1, result  # the victim still cannot be marked
+    data = result.json()
+    assert data["status"] == "partial"
+    assert list(data["failed"]) == [planned["victim"]]
+    assert data["vms"] == {"completed": len(planned["names"]) - 1, "failed": 1}
+    with Journal(journal, create=False) as jr:
+        failures = [e for e in jr.history(data["run_id"], "vm", steps_only=True) if e.event == "step_failed"
+                    and e.error and e.error.get("retryable")]
+    assert failures, "the dropped connection left no retried step in the journal"
+    assert {e.entity_id for e in failures} <= set(planned["names"]) - {planned["victim"]}
