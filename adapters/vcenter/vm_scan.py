@@ -61,12 +61,14 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None) ->
         everything = dict(reader.read(VM, VM_PATHS, convert=extract_vm))
         return VmScan(everything, "full", len(everything), 0)
     previous = {vm.moref: vm for vm in since.vms if vm.moref}
-    evented = vms_with_events(reader, since.provenance.collected_at)
-    if evented is None:
-        return _marker_scan(reader, previous)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:   # three independent reads, overlapped
+        events = pool.submit(vms_with_events, reader, since.provenance.collected_at)
         placement = pool.submit(_placement, reader)
         markers = dict(reader.read_all(VM, MARKER_PATHS, convert=extract_marker))
+        evented = events.result()
+        if evented is None:
+            placement.cancel()
+            return _marker_scan(reader, previous)
         hosts, folders, pools = placement.result()
     changed = [(VM, ref) for ref, facts in markers.items()
                if ref not in previous or ref in evented or _config_moved(previous[ref], facts)]

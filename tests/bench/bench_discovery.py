@@ -317,7 +317,7 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         incremental.runs.append(elapsed)
         full_reads = stats.full_reads
         say(f"    incremental run {attempt}: {elapsed:7.2f} s  (full reads {stats.full_reads}, light reads "
-            f"{stats.light_reads}, incremental={stats.incremental}; phases: {phases(stats)})")
+            f"{stats.light_reads}, mode {stats.mode}, VMs named by events {stats.evented}; phases: {phases(stats)})")
     assert latest is not None
     del baseline
     fresh_seconds, fresh, _ = timed_discovery(endpoint)
