@@ -62,7 +62,9 @@ setup() {
 demo() {
   setup
   local m="$VENV/bin/migrate" d="$LAB_DIR"
-  say "starting the lab in $d"
+  say "starting a fresh lab in $d (a running one is stopped first: the demo migrates its VMs)"
+  "$m" lab down --dir "$d" >/dev/null 2>&1 || true
+  rm -f "$d"/run.db "$d"/run.db-wal "$d"/run.db-shm
   "$m" lab up --dir "$d"
   say "checking every endpoint of $d/site.yaml"
   "$m" check --config "$d/site.yaml"
@@ -75,7 +77,13 @@ demo() {
   "$m" validate "$d/plan.yaml" --inventory "$d/inventory.json" --flows "$d/flows.csv"
   say "sizing the cloud cluster (i4i.metal hosts) wave by wave"
   "$m" size --inventory "$d/inventory.json" --plan "$d/plan.yaml" --config "$d/site.yaml"
-  say "the lab keeps running; stop it with: $m lab down --dir $d"
+  say "dry-run: every action the run will take, prechecks against both vCenters, into $d/dry-run.json"
+  "$m" run "$d/plan.yaml" --config "$d/site.yaml" --dry-run --json >"$d/dry-run.json"
+  say "running the plan: cold migration of every VM into the cloud vCenter, journaled in $d/run.db"
+  "$m" run "$d/plan.yaml" --config "$d/site.yaml" --journal "$d/run.db"
+  "$m" status --journal "$d/run.db"
+  say "the lab keeps running; undo with: $m rollback --config $d/site.yaml --journal $d/run.db"
+  say "stop the lab with: $m lab down --dir $d"
 }
 
 run_tests() {
