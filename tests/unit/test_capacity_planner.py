@@ -90,7 +90,8 @@ def test_storage_binding_uses_policy_factor() -> None:
 
 def test_unusable_hosts_give_no_capacity() -> None:
     """A disconnected host and one in maintenance mode do not count: 5 hosts, 3 usable -> add 1."""
-    hosts = [*lab_hosts(3), ClusterHost("down", 64, 1048576, usable=False), ClusterHost("mm", 64, 1048576, usable=False)]
+    hosts = [*lab_hosts(3), ClusterHost("down", 64, 1048576, usable=False),
+             ClusterHost("mm", 64, 1048576, usable=False)]
     plan = plan_capacity(Demand.of(vms(1)), Demand(), hosts, NEW)
     assert plan.hosts_to_add == 1
     assert plan.hosts_unusable == ["down", "mm"]
