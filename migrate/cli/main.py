@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from migrate import __version__
+from migrate.cli.capacity_cmd import capacity
 from migrate.cli.check_cmd import check
 from migrate.cli.discover_cmd import discover_command
 from migrate.cli.graph_cmd import graph
@@ -48,6 +49,7 @@ cli.add_command(status)
 cli.add_command(rollback)
 cli.add_command(size)
 cli.add_command(instance_types_group)
+cli.add_command(capacity)
 cli.add_command(schema)
 
 
