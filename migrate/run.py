@@ -19,6 +19,7 @@ from migrate.engine.cold import COLD_PHASES, COLD_ROLLBACK
 from migrate.engine.context import PhaseRegistry
 from migrate.engine.dryrun import plan_actions
 from migrate.engine.journal import Journal
+from migrate.engine.live import LIVE_PHASES
 from migrate.engine.plan import Policy, RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
 from migrate.engine.rollback import RollbackResult, RollbackSteps
@@ -32,8 +33,8 @@ from migrate.inventory import load_inventory
 __all__ = ["PHASES", "ROLLBACKS", "dry_run", "load_run_plan", "open_adapters", "resume_run", "rollback_run",
            "run_status", "start_run"]
 
-# Phase implementations by method. `live` needs a real vCenter pair (see migrate.engine.live).
-PHASES: dict[str, PhaseRegistry] = {"cold": COLD_PHASES}
+# Phase implementations by method. `live` relocates only between real vCenters (see migrate.engine.live).
+PHASES: dict[str, PhaseRegistry] = {"cold": COLD_PHASES, "live": LIVE_PHASES}
 ROLLBACKS: dict[str, RollbackSteps] = {"cold": COLD_ROLLBACK}
 
 

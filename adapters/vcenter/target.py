@@ -60,6 +60,11 @@ class VCenterTarget:
         found = self.find_all_vms(source_id)
         return found[0] if found else None
 
+    def find_relocated(self, source_id: str) -> str | None:
+        """A VM vMotioned here keeps its instanceUuid: the VM with `source_id` as instanceUuid, or None."""
+        vm = self.client.call("find vm", lambda si: find_vm_by_instance_uuid(si, source_id))
+        return None if vm is None else str(vm._moId)
+
     def find_all_vms(self, source_id: str) -> list[str]:
         """Every VM recording `source_id` (more than one would be a duplicate), by a scan of the inventory."""
         def scan(si: Any) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pyVmomi import vim
 
-__all__ = ["SOURCE_KEY", "config_spec", "controller_kinds"]
+__all__ = ["SOURCE_KEY", "config_spec", "controller_kinds", "nic_backing"]
 
 SOURCE_KEY = "migrate.sourceInstanceUuid"
 
@@ -61,7 +61,8 @@ def _disk(disk: Mapping[str, Any], controller_key: int, key: int) -> Any:
     return vim.vm.device.VirtualDeviceSpec(operation="add", device=device)
 
 
-def _nic_backing(network: Mapping[str, Any]) -> Any:
+def nic_backing(network: Mapping[str, Any]) -> Any:
+    """The backing of a NIC on `network` (the plain facts VCenterTarget.networks returns)."""
     nics = vim.vm.device.VirtualEthernetCard
     if network["kind"] == "dvs":
         port = vim.dvs.PortConnection(portgroupKey=network["key"], switchUuid=network["switch_uuid"])
@@ -77,7 +78,7 @@ def _nic(nic: Mapping[str, Any], key: int) -> Any:
     if nic.get("mac"):
         device.addressType = "manual"
         device.macAddress = nic["mac"]
-    device.backing = _nic_backing(nic["network"])
+    device.backing = nic_backing(nic["network"])
     connected = nic.get("connected") is not False
     device.connectable = vim.vm.device.VirtualDevice.ConnectInfo(startConnected=connected, allowGuestControl=True,
                                                                  connected=connected)

@@ -111,8 +111,9 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
     same hardware, disks, mapped networks and MACs, tags it with the source instanceUuid, powers it on
     as the source was, verifies it and marks the source migrated (renamed, kept off for rollback).
 
-    The `live` method (cross-vCenter vMotion) needs a real vCenter pair; the lab's simulator cannot
-    relocate between vCenters, so it is not offered here.
+    The `live` method (cross-vCenter vMotion, RelocateVM_Task with a ServiceLocator) builds and
+    validates its spec against the target in its prechecks; only a real vCenter pair can relocate:
+    on the built-in lab's simulator its `relocate` phase fails (the VM stays on the source).
 
     Kill it at any point and `migrate resume` continues without creating any VM twice.
     Exit codes: 0 all VMs completed, 1 some failed (see `migrate status`), 2 bad input, 130 interrupted.

@@ -57,7 +57,7 @@ def _source(ctx: PhaseContext) -> ColdSource:
     return cast(ColdSource, ctx.adapters.source)
 
 
-def _target(ctx: PhaseContext) -> ColdTarget:
+def target_of(ctx: PhaseContext) -> ColdTarget:
     if ctx.adapters.target is None:
         raise OperationalError("the cold method needs a target vCenter (site.yaml `target`)")
     return cast(ColdTarget, ctx.adapters.target)
@@ -74,7 +74,7 @@ def _disk_targets(facts: Mapping[str, Any]) -> dict[int, str]:
 
 # -- precheck ----------------------------------------------------------------------------------------
 
-def _source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
+def source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
     checks: list[Check] = []
 
     def add(check: str, status: str, message: str) -> None:
@@ -106,7 +106,7 @@ def _source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Ch
 
 
 def _target_checks(ctx: PhaseContext, facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
-    target = _target(ctx)
+    target = target_of(ctx)
     checks: list[Check] = []
     place = facts.get("placement", {})
     try:
@@ -158,7 +158,7 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
     """Blocking and warning checks on both sides; records the source's power state and name."""
     facts = ctx.vm.facts
     live = _source(ctx).describe_vm(ctx.vm.id)
-    checks = _source_checks(facts, live) + _target_checks(ctx, facts, live)
+    checks = source_checks(facts, live) + _target_checks(ctx, facts, live)
     for check in checks:
         if check["status"] == "warn":
             ctx.log.info("precheck warning", check=check["check"], message=check["message"])
@@ -182,7 +182,7 @@ def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
 
 def _copy_file(ctx: PhaseContext, source_path: str, target_path: str) -> dict[str, Any]:
     """Copy one datastore file unless the target's copy has the source's checksum; verify what landed."""
-    source, target = _source(ctx), _target(ctx)
+    source, target = _source(ctx), target_of(ctx)
     existing = target.file_checksum(target_path)
     if existing is not None:
         digest, size = _checksum(source.read_file(source_path))
@@ -229,7 +229,7 @@ def _spec(ctx: PhaseContext) -> dict[str, Any]:
     facts = ctx.vm.facts
     copied = {int(d["key"]): d["file"] for d in ctx.prior["copy_disks"]["disks"]}
     names = sorted({n["target_network"] for n in facts.get("nics", [])})
-    networks = _target(ctx).networks(names)
+    networks = target_of(ctx).networks(names)
     missing = [name for name, found in networks.items() if found is None]
     if missing:
         raise OperationalError(f"target has no network(s) {missing}")
@@ -248,7 +248,7 @@ def _spec(ctx: PhaseContext) -> dict[str, Any]:
 
 def create_target_vm(ctx: PhaseContext) -> dict[str, Any]:
     """Create the target VM (same hardware, copied disks, mapped networks, same MACs) unless it exists."""
-    target = _target(ctx)
+    target = target_of(ctx)
     existing = target.find_vm(ctx.vm.id)
     if existing is not None:
         return {"target_id": existing, "created": False}
@@ -263,7 +263,7 @@ def _target_id(ctx: PhaseContext) -> str:
 
 def tag_target(ctx: PhaseContext) -> dict[str, Any]:
     """Tag the target VM with the source instanceUuid unless tagged."""
-    target, target_id = _target(ctx), _target_id(ctx)
+    target, target_id = target_of(ctx), _target_id(ctx)
     if target.is_tagged(target_id, ctx.vm.id):
         return {"tagged": False}
     target.tag_vm(target_id, ctx.vm.id)
@@ -272,7 +272,7 @@ def tag_target(ctx: PhaseContext) -> dict[str, Any]:
 
 def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
     """Power the target on if the source was on, unless it is on."""
-    target, target_id = _target(ctx), _target_id(ctx)
+    target, target_id = target_of(ctx), _target_id(ctx)
     if ctx.prior["precheck"]["power_state"] != "poweredOn" or target.vm_power_state(target_id) == "poweredOn":
         return {"powered_on": False}
     wait_operation(target.power_on_vm(target_id), ctx, provider=PROVIDER, what="power on target", poll_seconds=0.2)
@@ -283,7 +283,7 @@ def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
 
 def verify(ctx: PhaseContext) -> dict[str, Any]:
     """Exactly one target VM, tagged, with the planned hardware, disks, networks, MACs and power state."""
-    target, facts = _target(ctx), ctx.vm.facts
+    target, facts = target_of(ctx), ctx.vm.facts
     found = target.find_all_vms(ctx.vm.id)
     if len(found) != 1:
         raise OperationalError(f"verify: {len(found)} target VMs record source {ctx.vm.id}: {found}")
@@ -314,7 +314,7 @@ def verify(ctx: PhaseContext) -> dict[str, Any]:
 def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
     """Mark the source migrated (custom field + rename), keeping it off; finishes a half-done mark."""
     target_id = _target_id(ctx)
-    _source(ctx).mark_migrated(ctx.vm.id, note=f"{ctx.run_id}: {_target(ctx).name}/{target_id}")
+    _source(ctx).mark_migrated(ctx.vm.id, note=f"{ctx.run_id}: {target_of(ctx).name}/{target_id}")
     return {"marked": True}
 
 
@@ -335,7 +335,7 @@ COLD_PHASES: dict[str, PhaseFn] = {
 
 def remove_target(ctx: PhaseContext) -> dict[str, Any]:
     """Power off and delete every target VM recording this source (none is fine)."""
-    target = _target(ctx)
+    target = target_of(ctx)
     removed = []
     for target_id in target.find_all_vms(ctx.vm.id):
         wait_operation(target.destroy_vm(target_id), ctx, provider=PROVIDER, what="destroy target vm",
@@ -346,7 +346,7 @@ def remove_target(ctx: PhaseContext) -> dict[str, Any]:
 
 def remove_copies(ctx: PhaseContext) -> dict[str, Any]:
     """Delete the disk files this run copied to the target (those Destroy_Task left, or of an unfinished copy)."""
-    target = _target(ctx)
+    target = target_of(ctx)
     copied = ctx.prior.get("copy_disks")
     if copied is not None:
         paths = [f["target"] for disk in copied["disks"] for f in disk["files"]]
