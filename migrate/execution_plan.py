@@ -89,9 +89,16 @@ def _few(names: Iterable[str], limit: int = 3) -> str:
 
 def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_file: str = "plan.yaml",
                    site_file: str = "site.yaml", waves: Iterable[int] | None = None,
-                   policy: Policy = "continue") -> RunPlan:
-    """The RunPlan for `plan`'s waves (all, or those in `waves`); InputError listing every problem."""
+                   policy: Policy = "continue", instance_types: Any = None) -> RunPlan:
+    """The RunPlan for `plan`'s waves (all, or those in `waves`); InputError listing every problem.
+
+    `instance_types` (replatform waves): InstanceType records or a fetcher (migrate.replatform_plan);
+    by default they are asked of the EC2 API named by site.yaml `aws`, only when a wave re-platforms.
+    """
+    from migrate.replatform_plan import ReplatformPlanner
+
     builder = _Builder(site, plan_file, site_file)
+    replatform = ReplatformPlanner(site, plan_file=plan_file, site_file=site_file, types=instance_types)
     by_id = {vm.id: vm for vm in inventory.vms}
     by_name = {vm.name: vm for vm in inventory.vms}
     wanted = set(waves) if waves is not None else None
@@ -119,12 +126,13 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
                                                 f"unknown VM {ref!r}: not in the inventory"))
                 continue
             ids.append(vm.id)
-            facts.append(builder.facts(vm))
+            facts.append(replatform.facts(vm, w, wave) if wave.method == "replatform" else builder.facts(vm))
         window = WaveWindow(start=wave.window.start, end=wave.window.end) if wave.window else None
         method = wave.method if wave.method in METHODS else "cold"
         run_waves.append(WavePlan(id=wave.id, name=wave.name, vms=ids, method=method,
                                   window=window, policy=policy))
     builder.mapping_problems()
+    builder.problems.extend(replatform.finish())
     if builder.problems:
         raise InputError(builder.problems)
     return RunPlan(waves=run_waves, vms=facts)
