@@ -17,8 +17,12 @@ _RETRYABLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded",
                     "ServiceUnavailable", "RequestTimeout"}
 
 
-def aws_client(settings: AwsSettings, service: str) -> Any:
-    """A boto3 client for `service`; credentials from the standard chain or the named profile/file."""
+def aws_client(settings: AwsSettings, service: str, *, max_pool_connections: int | None = None) -> Any:
+    """A boto3 client for `service`; credentials from the standard chain or the named profile/file.
+
+    `max_pool_connections` sizes the HTTP connection pool (botocore's default is 10): give it at least
+    the number of threads that call the client at once (parallel EBS block puts, several VMs).
+    """
     session = boto3.Session(profile_name=settings.profile, region_name=settings.region)
     if settings.credentials_file:
         session._session.set_config_variable("credentials_file", str(settings.credentials_file))
@@ -26,7 +30,8 @@ def aws_client(settings: AwsSettings, service: str) -> Any:
         service,
         endpoint_url=settings.endpoint_url,
         verify=str(settings.ca_bundle) if settings.ca_bundle else True,
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60),
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60,
+                      max_pool_connections=max_pool_connections or 10),
     )
 
 
@@ -34,7 +39,7 @@ def map_aws_error(exc: Exception, op: str, endpoint: str | None) -> AdapterError
     """Map a botocore failure to AdapterError by its error code, never its message text."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code = exc.response.get("Error", {}).get("Code", "Unknown")
-        return AdapterError("aws", op, code, retryable=code in _RETRYABLE_CODES, endpoint=endpoint)
+        return AdapterError("aws", op, code, retryable=code in _RETRYABLE_CODES, endpoint=endpoint, code=code)
     if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
         return AdapterError("aws", op, "no AWS credentials found (standard chain, profile or credentials_file)",
                             endpoint=endpoint)

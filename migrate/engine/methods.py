@@ -26,7 +26,7 @@ class Stage(StrEnum):
     VERIFY = "verify"
 
 
-Method = Literal["cold", "live", "noop"]
+Method = Literal["cold", "live", "noop", "replatform"]
 METHODS: tuple[str, ...] = get_args(Method)
 
 _COLD: dict[str, Stage] = {
@@ -52,6 +52,18 @@ METHOD_PHASES: dict[str, dict[str, Stage]] = {
     },
     # The cold phases against a fake estate (migrate.engine.noop): dry-run style tests and benchmarks.
     "noop": dict(_COLD),
+    # Re-platform to a native EC2 instance (migrate.engine.replatform): disks streamed into EBS snapshots,
+    # an AMI, a right-sized instance; works on the lab (vcsim datastore + moto).
+    "replatform": {
+        "precheck": Stage.PRECHECK,
+        "power_off_source": Stage.CUTOVER,
+        "upload_disks": Stage.CUTOVER,
+        "register_image": Stage.CUTOVER,
+        "launch_instance": Stage.CUTOVER,
+        "wait_ready": Stage.VERIFY,
+        "verify": Stage.VERIFY,
+        "mark_source_migrated": Stage.VERIFY,
+    },
 }
 
 # Phases that only read (besides every precheck phase). The runner makes a phase's start durable, with
@@ -62,6 +74,7 @@ READ_ONLY_PHASES: dict[str, frozenset[str]] = {
     "cold": frozenset({"verify"}),
     "live": frozenset({"build_relocate_spec", "verify"}),
     "noop": frozenset({"verify"}),
+    "replatform": frozenset({"wait_ready", "verify"}),
 }
 
 

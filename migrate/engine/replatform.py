@@ -1,0 +1,336 @@
+"""The `replatform` method's phases: move a VM off vCenter onto a native, right-sized EC2 instance.
+
+The source is `site.yaml`'s `source` vCenter, as for the cold method: a team re-platforming VMs that
+already run in the cloud SDDC points `source` at the cloud vCenter; the lab can also re-platform
+straight from its on-prem vCenter (disks are read over datastore HTTP either way). Phases:
+
+    precheck -> power_off_source -> upload_disks -> register_image -> launch_instance
+             -> wait_ready -> verify -> mark_source_migrated
+
+Each phase first looks for what an interrupted attempt made (snapshots, image and instance are found
+by their idempotency-key tag), acts, and returns plain outputs. The instance type and NIC placements
+were fixed when the plan was built (migrate.replatform_plan); live state comes from vCenter and AWS
+through the duck-typed verbs below (adapters/vcenter/source.py, adapters/aws/replatformer.py).
+
+Block-level resume: `upload_disks` records the blocks each snapshot has accepted in the journal's
+side file (migrate.engine.block_progress), in batches while it runs; after a crash the resumed phase
+finds its unsealed snapshot by tag and puts only the blocks not recorded there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, cast
+
+from adapters.base import Operation, Replatformer, SourceInventory
+from migrate.engine.block_progress import BlockProgress
+from migrate.engine.cold import UNSUPPORTED_DEVICES, power_off_source
+from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.errors import AdapterError, OperationalError
+
+__all__ = ["MAX_DATA_DISKS", "REPLATFORM_PHASES", "REPLATFORM_ROLLBACK", "ReplatformSource", "ReplatformTarget",
+           "disk_image", "owner"]
+
+GIB = 1024 ** 3
+MAX_VOLUME_BYTES = 16 * 1024 ** 4      # a gp3 volume holds at most 16 TiB
+MAX_DATA_DISKS = 25                    # /dev/xvdb ... /dev/xvdz
+
+
+class ReplatformSource(SourceInventory, Protocol):
+    """What re-platforming needs from the vCenter the VM leaves."""
+
+    def describe_vm(self, vm_id: str) -> dict[str, Any]: ...
+    def read_file(self, path: str) -> Iterator[bytes]: ...
+    def power_on_vm(self, vm_id: str) -> Operation: ...
+    def unmark_migrated(self, vm_id: str) -> None: ...
+
+
+class ReplatformTarget(Replatformer, Protocol):
+    """What re-platforming needs from the cloud provider (adapters.aws.replatformer.AwsReplatformer)."""
+
+    @property
+    def progress(self) -> BlockProgress: ...
+    def launch_problems(self, *, vm: str, instance_type: str, architecture: str, boot_mode: str | None,
+                        nics: list[dict[str, Any]]) -> list[str]: ...
+    def instances_of(self, source_id: str) -> list[dict[str, Any]]: ...
+    def find_sealed_snapshot(self, key: str) -> str | None: ...
+    def find_pending_snapshot(self, key: str) -> str | None: ...
+    def start_disk_snapshot(self, *, owner: Mapping[str, str], key: str, volume_gib: int,
+                            description: str) -> str: ...
+    def upload_disk(self, chunks: Iterable[bytes], size_bytes: int, *, owner: Mapping[str, str], key: str,
+                    volume_gib: int, description: str, resume_snapshot: str | None = None,
+                    done: frozenset[int] = frozenset(), on_block: Any = None) -> dict[str, Any]: ...
+    def verify_disk(self, snapshot_id: str, chunks: Iterable[bytes], size_bytes: int) -> dict[str, Any]: ...
+    def register_image(self, *, owner: Mapping[str, str], key: str, vm_name: str, firmware: str | None,
+                       guest_id: str | None, disks: list[Mapping[str, Any]]) -> dict[str, Any]: ...
+    def launch(self, *, owner: Mapping[str, str], key: str, vm: str, image: Mapping[str, Any],
+               disks: list[Mapping[str, Any]], instance_type: str, nics: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def wait_ready(self, instance_id: str) -> dict[str, Any]: ...
+    def describe_instance(self, instance_id: str) -> dict[str, Any] | None: ...
+    def remove(self, owner: Mapping[str, str]) -> dict[str, Any]: ...
+
+
+Check = dict[str, str]  # {"check", "status": ok|warn|block, "message"}
+
+
+def _source(ctx: PhaseContext) -> ReplatformSource:
+    if ctx.adapters.source is None:
+        raise OperationalError("the replatform method needs a source vCenter (site.yaml `source`)")
+    return cast(ReplatformSource, ctx.adapters.source)
+
+
+def _cloud(ctx: PhaseContext) -> ReplatformTarget:
+    if ctx.adapters.replatformer is None:
+        raise OperationalError("the replatform method needs AWS (site.yaml `aws`)")
+    return cast(ReplatformTarget, ctx.adapters.replatformer)
+
+
+def owner(ctx: PhaseContext) -> dict[str, str]:
+    """Whose resources these are: the source VM's instanceUuid, the run, the wave (become tags)."""
+    return {"source_id": ctx.vm.id, "run_id": ctx.run_id, "wave": str(ctx.wave.id)}
+
+
+def _plan(ctx: PhaseContext) -> Mapping[str, Any]:
+    rp: Mapping[str, Any] = ctx.vm.facts["replatform"]
+    return rp
+
+
+def disk_image(disk: Mapping[str, Any]) -> tuple[str, int | None]:
+    """The datastore file holding a disk's raw image, and its length when known without reading it.
+
+    On a real vCenter a flat disk's data is its `-flat.vmdk` extent, which describe_vm lists in `files`
+    (with the chain's size from layoutEx in `bytes`); the extent is exactly `capacity_bytes` long. The
+    lab's vcsim reports the extent empty (`bytes` 0) and keeps the seeded data in the descriptor file
+    `[ds] vm/vm.vmdk` itself: then the descriptor is the image, and its length is found by reading it.
+    """
+    extent = next((str(f) for f in disk.get("files", []) if str(f).endswith("-flat.vmdk")), None)
+    if extent is not None and int(disk.get("bytes") or 0) > 0:
+        return extent, int(disk["capacity_bytes"])
+    return str(disk["file"]), None
+
+
+def _length(chunks: Iterable[bytes]) -> int:
+    return sum(len(chunk) for chunk in chunks)
+
+
+# -- precheck ----------------------------------------------------------------------------------------
+
+def _source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+
+    def add(check: str, status: str, message: str) -> None:
+        checks.append({"check": check, "status": status, "message": message})
+
+    add("power_state", "ok", f"source is {live['power_state']}")
+    if live["snapshots"]:
+        add("snapshots", "block", f"{live['snapshots']} snapshot(s): consolidate or delete them first "
+                                  "(only base disks are streamed)")
+    bad = sorted(set(live["devices"]) & UNSUPPORTED_DEVICES)
+    if bad:
+        add("devices", "block", f"unsupported device(s): {', '.join(bad)}; remove them first")
+    for disk in live["disks"]:
+        if disk.get("rdm"):
+            add("rdm", "block", f"disk {disk['key']} is a raw device mapping ({disk['rdm']}); cannot be streamed")
+    planned = facts.get("disks", [])
+    for disk in planned:
+        if disk.get("sharing") == "sharingMultiWriter":
+            add("shared_disk", "block", f"disk {disk['key']} is multi-writer shared; EBS volumes cannot be")
+        if int(disk["capacity_bytes"]) > MAX_VOLUME_BYTES:
+            add("disk_size", "block", f"disk {disk['key']} holds {int(disk['capacity_bytes']) / 1024 ** 4:.1f} TiB; "
+                                      "a gp3 volume holds at most 16 TiB")
+    if not planned:
+        add("disks", "block", "the VM has no disk to boot from")
+    if len(planned) > 1 + MAX_DATA_DISKS:
+        add("disks", "block", f"{len(planned) - 1} data disks; at most {MAX_DATA_DISKS} are supported")
+    missing = sorted({int(d["key"]) for d in live["disks"]} - {int(d["key"]) for d in planned})
+    if missing:
+        add("disks", "block", f"disk(s) {missing} are not in the plan's inventory: re-discover and re-plan")
+    if live["power_state"] == "poweredOn" and not live["tools_running"]:
+        add("tools", "warn", "VMware Tools not running: the source will be powered off, not shut down")
+    return checks
+
+
+def precheck(ctx: PhaseContext) -> dict[str, Any]:
+    """Source VM, disks, instance type and network placement checked (read-only); records the power state."""
+    facts, rp = ctx.vm.facts, _plan(ctx)
+    live = _source(ctx).describe_vm(ctx.vm.id)
+    checks = _source_checks(facts, live)
+    cloud = _cloud(ctx)
+    checks.extend({"check": "launch", "status": "block", "message": problem}
+                  for problem in cloud.launch_problems(vm=facts["name"], instance_type=rp["instance_type"],
+                                                       architecture=rp["architecture"], boot_mode=rp["boot_mode"],
+                                                       nics=list(rp["nics"])))
+    for instance in cloud.instances_of(ctx.vm.id):
+        if instance.get("run_id") != ctx.run_id and instance["state"] not in ("terminated", "shutting-down"):
+            checks.append({"check": "instance", "status": "block",
+                           "message": f"{instance['instance_id']} already runs this VM (run {instance.get('run_id')}):"
+                                      " roll that run back first"})
+    for check in checks:
+        if check["status"] == "warn":
+            ctx.log.info("precheck warning", check=check["check"], message=check["message"])
+    blocking = [c for c in checks if c["status"] == "block"]
+    if blocking:
+        raise OperationalError("precheck: " + "; ".join(f"{c['check']}: {c['message']}" for c in blocking))
+    return {"power_state": live["power_state"], "name": live["name"], "instance_type": rp["instance_type"],
+            "checks": checks}
+
+
+# -- cutover -----------------------------------------------------------------------------------------
+
+def _upload_disk(ctx: PhaseContext, disk: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    """One disk into a sealed, read-back-verified EBS snapshot; resumes a half-done upload block by block."""
+    source, cloud = _source(ctx), _cloud(ctx)
+    path, size = disk_image(live)
+    if size is None:
+        size = _length(source.read_file(path))
+    disk_id = str(disk["key"])
+    key = f"{ctx.key}:disk-{disk_id}"
+    who = owner(ctx)
+    volume_gib = max(1, -(-int(disk["capacity_bytes"]) // GIB), -(-size // GIB))
+    description = f"{ctx.vm.facts['name']} disk {disk_id}"
+    sealed = cloud.find_sealed_snapshot(key)
+    if sealed is not None:
+        result = cloud.verify_disk(sealed, source.read_file(path), size)
+        result["volume_size_gib"] = volume_gib
+        resumed = "sealed"
+    else:
+        snapshot = cloud.find_pending_snapshot(key)
+        resumed = "blocks" if snapshot is not None else "new"
+        if snapshot is None:
+            snapshot = cloud.start_disk_snapshot(owner=who, key=key, volume_gib=volume_gib, description=description)
+        store = cloud.progress
+        done = store.done(ctx.run_id, ctx.vm.id, disk_id, snapshot)
+        with store.recorder(ctx.run_id, ctx.vm.id, disk_id, snapshot) as record:
+            result = cloud.upload_disk(source.read_file(path), size, owner=who, key=key, volume_gib=volume_gib,
+                                       description=description, resume_snapshot=snapshot, done=done,
+                                       on_block=record)
+    if not result["verified"]:
+        raise OperationalError(f"disk {disk_id}: snapshot {result['snapshot_id']} does not match the source: "
+                               + "; ".join(result["problems"]))
+    out = {"key": disk["key"], "source_file": path, "bytes": size, "resumed": resumed,
+           **{k: result.get(k) for k in ("snapshot_id", "volume_size_gib", "total_blocks", "written_blocks",
+                                         "blocks_sent", "blocks_resumed", "zero_blocks", "checksum",
+                                         "blocks_checked")}}
+    ctx.log.info("disk uploaded", disk=disk_id, snapshot=out["snapshot_id"], sent=out["blocks_sent"],
+                 resumed=out["blocks_resumed"], written=out["written_blocks"])
+    return out
+
+
+def upload_disks(ctx: PhaseContext) -> dict[str, Any]:
+    """Stream every disk (planned order: the first is the boot disk) into its own EBS snapshot."""
+    live = {int(d["key"]): d for d in _source(ctx).describe_vm(ctx.vm.id)["disks"]}
+    disks = []
+    for disk in ctx.vm.facts["disks"]:
+        if int(disk["key"]) not in live:
+            raise OperationalError(f"disk {disk['key']} is no longer on the source VM")
+        disks.append(_upload_disk(ctx, disk, live[int(disk["key"])]))
+    return {"disks": disks}
+
+
+def register_image(ctx: PhaseContext) -> dict[str, Any]:
+    """Register the AMI from the verified snapshots (root + gp3 data disks), unless registered; wait for it."""
+    facts = ctx.vm.facts
+    return _cloud(ctx).register_image(owner=owner(ctx), key=ctx.key, vm_name=facts["name"],
+                                      firmware=facts.get("firmware"), guest_id=facts.get("guest_id"),
+                                      disks=list(ctx.prior["upload_disks"]["disks"]))
+
+
+def launch_instance(ctx: PhaseContext) -> dict[str, Any]:
+    """Launch the right-sized instance in the mapped subnets, unless an earlier attempt did."""
+    rp = _plan(ctx)
+    return _cloud(ctx).launch(owner=owner(ctx), key=ctx.key, vm=ctx.vm.facts["name"],
+                              image=ctx.prior["register_image"], disks=list(ctx.prior["upload_disks"]["disks"]),
+                              instance_type=rp["instance_type"], nics=list(rp["nics"]))
+
+
+def _instance_id(ctx: PhaseContext) -> str:
+    return str(ctx.prior["launch_instance"]["instance_id"])
+
+
+# -- verify ------------------------------------------------------------------------------------------
+
+def wait_ready(ctx: PhaseContext) -> dict[str, Any]:
+    """Wait until the instance runs and passes both status checks."""
+    return _cloud(ctx).wait_ready(_instance_id(ctx))
+
+
+def verify(ctx: PhaseContext) -> dict[str, Any]:
+    """Exactly one live instance for this VM: running, the planned type, subnets, IPs, groups and tags."""
+    cloud, rp = _cloud(ctx), _plan(ctx)
+    instance_id = _instance_id(ctx)
+    live = [i for i in cloud.instances_of(ctx.vm.id) if i["state"] not in ("terminated", "shutting-down")]
+    problems = []
+    if [i["instance_id"] for i in live] != [instance_id]:
+        problems.append(f"live instances for this VM: {[i['instance_id'] for i in live]}, expected [{instance_id}]")
+    found = cloud.describe_instance(instance_id)
+    if found is None:
+        raise OperationalError(f"verify: instance {instance_id} does not exist")
+    if found["state"] != "running":
+        problems.append(f"state {found['state']}")
+    if found["instance_type"] != rp["instance_type"]:
+        problems.append(f"type {found['instance_type']}, planned {rp['instance_type']}")
+    if (found["source_id"], found["run_id"], found["wave"]) != (ctx.vm.id, ctx.run_id, str(ctx.wave.id)):
+        problems.append(f"tags source/run/wave {found['source_id']}/{found['run_id']}/{found['wave']}")
+    want = [(n["subnet_id"], sorted(n.get("security_group_ids") or [])) for n in rp["nics"]]
+    have = [(n["subnet_id"], n["security_group_ids"]) for n in found["nics"]]
+    if want != have:
+        problems.append(f"NICs (subnet, groups) {have}, planned {want}")
+    for index, nic in enumerate(rp["nics"]):
+        if nic.get("private_ip") and index < len(found["nics"]) and found["nics"][index]["private_ip"] != \
+                nic["private_ip"]:
+            problems.append(f"NIC {index} has IP {found['nics'][index]['private_ip']}, kept IP is {nic['private_ip']}")
+    if problems:
+        raise OperationalError(f"verify {instance_id}: {'; '.join(problems)}")
+    return {"instance_id": instance_id, "instance_type": found["instance_type"], "subnet_id": found["subnet_id"],
+            "private_ip": found["private_ip"]}
+
+
+def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
+    """Mark the source migrated (custom field + rename), keeping it off for rollback."""
+    _source(ctx).mark_migrated(ctx.vm.id, note=f"{ctx.run_id}: {_cloud(ctx).name}/{_instance_id(ctx)}")
+    return {"marked": True}
+
+
+REPLATFORM_PHASES: dict[str, PhaseFn] = {
+    "precheck": precheck,
+    "power_off_source": power_off_source,
+    "upload_disks": upload_disks,
+    "register_image": register_image,
+    "launch_instance": launch_instance,
+    "wait_ready": wait_ready,
+    "verify": verify,
+    "mark_source_migrated": mark_source_migrated,
+}
+
+
+# -- rollback ----------------------------------------------------------------------------------------
+
+def remove_aws(ctx: PhaseContext) -> dict[str, Any]:
+    """Terminate the instance, deregister the image, delete snapshots and volumes of this VM's run."""
+    result = _cloud(ctx).remove(owner(ctx))
+    left = {kind: ids for kind, ids in result["left"].items() if ids}
+    if left:
+        raise AdapterError("aws", "rollback", f"still there after cleanup: {left}", retryable=True)
+    return {"removed": result["removed"]}
+
+
+def restore_source(ctx: PhaseContext) -> dict[str, Any]:
+    """Restore the source's name and, once nothing can run on AWS, its power state."""
+    source = _source(ctx)
+    source.unmark_migrated(ctx.vm.id)
+    was = ctx.prior.get("precheck", {}).get("power_state")
+    # An instance can exist only once an image was registered; it is gone once remove_aws finished.
+    nothing_runs = "rollback:remove_aws" in ctx.prior or "register_image" not in ctx.prior
+    powered_on = False
+    if was == "poweredOn" and nothing_runs and source.vm_power_state(ctx.vm.id) != "poweredOn":
+        wait_operation(source.power_on_vm(ctx.vm.id), ctx, provider="vcenter", what="power on source",
+                       poll_seconds=0.2)
+        powered_on = True
+    return {"powered_on": powered_on, "left_off": was == "poweredOn" and not nothing_runs}
+
+
+# (step, function, touches the target: an unreachable AWS leaves it pending cleanup, not blocking)
+REPLATFORM_ROLLBACK: list[tuple[str, PhaseFn, bool]] = [
+    ("remove_aws", remove_aws, True),
+    ("restore_source", restore_source, False),
+]
