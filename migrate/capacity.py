@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,19 @@ class CapacitySettings:
         out += [Problem(CLI, _FIELD[name], "must be > 0") for name in ("connect_timeout_s", "ready_timeout_s")
                 if not getattr(self, name) > 0]
         return out
+
+    @classmethod
+    def from_site(cls, site: SiteConfig, env: Mapping[str, str] | None = None) -> CapacitySettings:
+        """The settings of site.yaml's `capacity` section (defaults when it has none)."""
+        config = site.capacity
+        if config is None:
+            return cls()
+        environ = os.environ if env is None else env
+        password = environ.get(config.esxi_password_env) if config.esxi_password_env else None
+        return cls(host_type=config.host_type, provisioner=config.provisioner, min_hosts=config.min_hosts,
+                   spare_hosts=config.spare_hosts, availability_zone=config.availability_zone,
+                   host_domain=config.host_domain, evs_environment_id=config.evs_environment_id,
+                   evs_key_name=config.evs_key_name, esxi_username=config.esxi_username, esxi_password=password)
 
     def policy(self) -> CapacityPolicy:
         sizing = SizingPolicy(vcpu_per_core=self.vcpu_per_core, memory_max_util=self.memory_max_util,

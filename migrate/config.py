@@ -125,6 +125,21 @@ class AwsSettings(StrictModel):
                     "re-platforming to native EC2; every NIC's port group needs an entry")
 
 
+class CapacityConfig(StrictModel):
+    """Bare-metal capacity of the target cluster: what `migrate run` and `migrate capacity` add per wave."""
+
+    host_type: str = Field("i4i.metal", description="EC2 bare-metal instance type of new hosts")
+    provisioner: Literal["ec2", "evs"] = Field("ec2", description="ec2: dedicated hosts; evs: Elastic VMware Service")
+    min_hosts: int | None = Field(None, ge=1, description="cluster minimum (default: the vSAN policy's)")
+    spare_hosts: int = Field(1, ge=0, description="hosts kept free for failures (N+1)")
+    availability_zone: str | None = Field(None, description="EC2 zone of new hosts (default: the region's first)")
+    host_domain: str = Field("sddc.internal", description="DNS suffix of new hosts' names in the cloud vCenter")
+    evs_environment_id: str | None = None
+    evs_key_name: str | None = None
+    esxi_username: str = "root"
+    esxi_password_env: str | None = Field(None, description="environment variable holding new hosts' root password")
+
+
 class Mappings(StrictModel):
     """Source name -> target name, for port groups and datastores."""
 
@@ -140,6 +155,8 @@ class SiteConfig(StrictModel):
     target: VCenterEndpoint | None = None
     aws: AwsSettings | None = None
     mappings: Mappings = Field(default_factory=Mappings)
+    capacity: CapacityConfig | None = Field(None, description="grow the target cluster per wave (default settings "
+                                                              "when absent; `migrate run --no-capacity` skips it)")
 
     def relative_to(self, base: Path) -> SiteConfig:
         """Resolve every relative file path against `base` (the site.yaml's folder)."""

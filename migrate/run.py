@@ -10,6 +10,7 @@ site.yaml must agree (every VM known, every port group and datastore mapped), el
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,26 @@ from migrate.engine.live import LIVE_PHASES
 from migrate.engine.plan import Policy, RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
 from migrate.engine.rollback import RollbackResult, RollbackSteps
-from migrate.engine.run_state import RunSettings
+from migrate.engine.run_state import RunSettings, WaveStep, WaveStepContext
 from migrate.engine.runner import Runner, RunResult
 from migrate.engine.timing import CancelToken
 from migrate.errors import InputError, Problem
 from migrate.execution_plan import build_run_plan
 from migrate.inventory import load_inventory
 
-__all__ = ["PHASES", "ROLLBACKS", "dry_run", "load_run_plan", "open_adapters", "resume_run", "rollback_run",
-           "run_status", "start_run"]
+__all__ = [
+    "PHASES",
+    "ROLLBACKS",
+    "capacity_step",
+    "dry_run",
+    "load_run_plan",
+    "open_adapters",
+    "resume_run",
+    "rollback_run",
+    "run_status",
+    "start_run",
+    "with_capacity",
+]
 
 # Phase implementations by method. `live` relocates only between real vCenters (see migrate.engine.live).
 PHASES: dict[str, PhaseRegistry] = {"cold": COLD_PHASES, "live": LIVE_PHASES}
@@ -93,6 +105,29 @@ def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0) -> Iterato
             target.close()
 
 
+def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
+    """The wave step that grows the target cluster before a wave's prechecks (site.yaml `capacity`)."""
+    from migrate.capacity import CapacitySettings, ensure_capacity, journal_recorder, vm_sizes_from_facts
+
+    settings = CapacitySettings.from_site(site)
+
+    def ensure(ctx: WaveStepContext) -> dict[str, Any]:
+        record = journal_recorder(ctx.journal, ctx.run_id, str(ctx.wave.id)) if ctx.journal is not None else None
+        result = ensure_capacity(vm_sizes_from_facts(ctx.vms), site=site, plan_tag=ctx.run_id,
+                                 wave_id=str(ctx.wave.id), settings=settings, record=record, dry_run=ctx.dry_run)
+        return result.to_dict()
+
+    return "ensure_capacity", ensure
+
+
+def with_capacity(settings: RunSettings | None, site: SiteConfig, capacity: bool) -> RunSettings:
+    """`settings` with the capacity wave step when asked for and the site has a target cluster."""
+    settings = settings or RunSettings()
+    if capacity and site.target is not None and site.target.cluster:
+        settings = dataclasses.replace(settings, wave_steps=(*settings.wave_steps, capacity_step(site)))
+    return settings
+
+
 def _playbooks(plan: RunPlan, playbook: str | Path | None) -> dict[str, Playbook]:
     books: dict[str, Playbook] = {}
     if playbook is not None:
@@ -105,28 +140,33 @@ def _playbooks(plan: RunPlan, playbook: str | Path | None) -> dict[str, Playbook
 
 
 def dry_run(plan: RunPlan, site: SiteConfig, *, playbook: str | Path | None = None,
-            prechecks: bool = True) -> list[dict[str, Any]]:
-    """The ordered actions a run would take; with `prechecks`, the read-only prechecks run against the vCenters."""
+            prechecks: bool = True, capacity: bool = True) -> list[dict[str, Any]]:
+    """The ordered actions a run would take; with `prechecks`, the read-only prechecks (and the capacity
+    plan of each wave, against the cluster as it is now) run against the vCenters."""
     books = _playbooks(plan, playbook)
     if not prechecks:
         return plan_actions(plan, books)
+    steps = with_capacity(None, site, capacity).wave_steps
     with open_adapters(site) as adapters:
-        return plan_actions(plan, books, prechecks=PHASES, adapters=adapters)
+        return plan_actions(plan, books, prechecks=PHASES, adapters=adapters, wave_steps=steps)
 
 
 def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook: str | Path | None = None,
               settings: RunSettings | None = None, cancel: CancelToken | None = None,
-              run_id: str | None = None) -> RunResult:
-    """Record a new run of `plan` in the journal and execute it."""
+              run_id: str | None = None, capacity: bool = True) -> RunResult:
+    """Record a new run of `plan` in the journal and execute it (growing the target cluster per wave)."""
     books = _playbooks(plan, playbook)
+    settings = with_capacity(settings, site, capacity)
     with Journal(journal) as jr, open_adapters(site) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
         return runner.start(plan, books, run_id=run_id)
 
 
 def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None, retry_failed: bool = False,
-               settings: RunSettings | None = None, cancel: CancelToken | None = None) -> RunResult:
+               settings: RunSettings | None = None, cancel: CancelToken | None = None,
+               capacity: bool = True) -> RunResult:
     """Continue the latest (or the named) run of the journal."""
+    settings = with_capacity(settings, site, capacity)
     with Journal(journal, create=False) as jr, open_adapters(site) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
         return runner.resume(run_id, retry_failed=retry_failed)

@@ -233,7 +233,52 @@ def add_host(session: VCenterSession, datacenter: str | None, cluster: str, name
         if fault is not None:
             raise _fail(session, "exit_maintenance_mode", fault, f"host {name}")
         info = _host_info(host_obj, read_properties(session.si, host_obj, _HOST_PATHS))
+    join_cluster_fabric(session, obj, host_obj, connect_timeout)
     return info, added
+
+
+def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any, timeout: float = 600.0) -> None:
+    """Give a new host the distributed switches and shared datastores every other host of its cluster has.
+
+    VMs on a distributed port group can only be placed in a cluster whose hosts are all members of the
+    switch. On an SDDC the platform does this as it adds a host; elsewhere (and in the lab) we do it:
+    the host joins those switches, and mounts those NFS (same export) and local-path (the lab's) datastores.
+    vSAN and VMFS datastores appear by themselves once the host sees the cluster's disks.
+    """
+    peers = [h for h in read_properties(session.si, cluster_obj, ["host"])["host"] or []
+             if h._moId != host_obj._moId
+             and read_properties(session.si, h, ["runtime.connectionState"])["runtime.connectionState"] == "connected"]
+    if not peers:
+        return
+    peer_ids = {h._moId for h in peers}
+    for switch, props in read_view(session.si, vim.DistributedVirtualSwitch, ["summary.hostMember", "config"]):
+        members = {h._moId for h in props["summary.hostMember"] or []}
+        if peer_ids <= members and host_obj._moId not in members:
+            spec = vim.dvs.VmwareDistributedVirtualSwitch.ConfigSpec(
+                configVersion=props["config"].configVersion,
+                host=[vim.dvs.HostMember.ConfigSpec(operation="add", host=host_obj)])
+            _, fault = _wait(session, switch.ReconfigureDvs_Task(spec), "join_switch", timeout)
+            if fault is not None:
+                raise _fail(session, "join_switch", fault, "adding the host to a distributed switch")
+            log.info("host joined distributed switch", host=host_obj._moId, switch=switch._moId)
+    mounted = {d._moId for d in read_properties(session.si, host_obj, ["datastore"])["datastore"] or []}
+    shared = set.intersection(*({d._moId for d in read_properties(session.si, h, ["datastore"])["datastore"] or []}
+                                for h in peers))
+    system = read_properties(session.si, host_obj, ["configManager.datastoreSystem"])["configManager.datastoreSystem"]
+    for datastore, props in read_view(session.si, vim.Datastore, ["name", "info"]):
+        if datastore._moId not in shared or datastore._moId in mounted:
+            continue
+        info = props["info"]
+        if isinstance(info, vim.host.NasDatastoreInfo) and info.nas is not None:
+            nas = info.nas
+            system.CreateNasDatastore(spec=vim.host.NasVolume.Specification(
+                remoteHost=nas.remoteHost, remotePath=nas.remotePath, localPath=props["name"],
+                accessMode="readWrite", type=nas.type))
+        elif isinstance(info, vim.host.LocalDatastoreInfo):
+            system.CreateLocalDatastore(name=props["name"], path=info.path)
+        else:
+            continue
+        log.info("host mounted shared datastore", host=host_obj._moId, datastore=props["name"])
 
 
 def _wait_connected(session: VCenterSession, host_obj: Any, name: str, timeout: float, *,

@@ -133,6 +133,33 @@ class VCenterTarget:
             return free
         return self.client.call("read datastores", read)
 
+    def compatible_host(self, pool: Any, datastores: set[str], networks: set[str]) -> Any:
+        """The connected host of the pool's cluster that sees every datastore and network, with the fewest VMs.
+
+        On a healthy SDDC every host qualifies and vCenter could choose; a host just added to the cluster
+        may not have joined the distributed switch or the datastore yet (in the lab it never does).
+        """
+        def choose(si: Any) -> Any:
+            compute = read_properties(si, pool, ["owner"])["owner"]
+            hosts = read_properties(si, compute, ["host"])["host"] or []
+            best, best_load = None, None
+            for host in hosts:
+                props = read_properties(si, host, ["runtime.connectionState", "runtime.inMaintenanceMode",
+                                                   "datastore", "network", "vm"])
+                if props["runtime.connectionState"] != "connected" or props["runtime.inMaintenanceMode"]:
+                    continue
+                seen = {read_properties(si, ds, ["name"])["name"] for ds in props["datastore"] or []}
+                seen |= {read_properties(si, net, ["name"])["name"] for net in props["network"] or []}
+                load = len(props["vm"] or [])
+                if datastores | networks <= seen and (best_load is None or load < best_load):
+                    best, best_load = host, load
+            return best
+        host = self.client.call("choose host", choose)
+        if host is None:
+            raise AdapterError("vcenter", "create vm", f"no connected host sees datastores {sorted(datastores)} and "
+                               f"networks {sorted(networks)}", endpoint=self.client.where, code="NoCompatibleHost")
+        return host
+
     def placement(self, cluster: str | None, folder: str | None, pool: str | None) -> tuple[Any, Any]:
         """(folder, resource pool) objects for the names in site.yaml; AdapterError naming what is missing."""
         def resolve(si: Any) -> tuple[Any, Any]:
@@ -172,8 +199,11 @@ class VCenterTarget:
             raise AdapterError("vcenter", "create vm", f"spec is for {spec.get('source_id')}, not {source_id}")
         place = spec.get("placement", {})
         folder, pool = self.placement(place.get("cluster"), place.get("folder"), place.get("resource_pool"))
+        datastores = {str(d["file"]).split("]", 1)[0].lstrip("[") for d in spec.get("disks", [])}
+        networks = {str(n["network"]["name"]) for n in spec.get("nics", [])}
+        host = self.compatible_host(pool, datastores, networks)
         config = config_spec(spec)
-        return self.client.task("create vm", lambda si: folder.CreateVM_Task(config=config, pool=pool))
+        return self.client.task("create vm", lambda si: folder.CreateVM_Task(config=config, pool=pool, host=host))
 
     def destroy_vm(self, target_id: str) -> Operation:
         """Power off (if on) and delete a target VM with its files; nothing if it is gone."""

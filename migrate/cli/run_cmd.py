@@ -97,12 +97,16 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--dry-run", is_flag=True, help="List every action in order, run the read-only prechecks, change "
                                               "nothing. Stable output: diff two dry-runs.")
 @click.option("--no-prechecks", is_flag=True, help="With --dry-run: do not contact the vCenters at all.")
+@click.option("--capacity/--no-capacity", default=True, show_default=True,
+              help="Before each wave's prechecks, add bare-metal hosts to the target cluster if the wave does not "
+                   "fit (site.yaml `capacity`: host type, provisioner, N+1).")
 @_limit_options
 @click.option("--run-id", help="Id for the new run (default: generated).")
 @json_option
 @command_errors
 def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal_path: Path, waves: str | None,
-        policy: str, playbook_path: Path | None, dry_run: bool, no_prechecks: bool, concurrency: int | None,
+        policy: str, playbook_path: Path | None, dry_run: bool, no_prechecks: bool, capacity: bool,
+        concurrency: int | None,
         per_host: int | None, per_datastore: int | None, run_id: str | None, as_json: bool) -> None:
     """Run a plan's waves: prechecks, cutover, verification, per VM, journaled.
 
@@ -126,7 +130,7 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
     plan, site = api.load_run_plan(plan_path, config_path, inventory=inventory_path, waves=_ids(waves, "--waves"),
                                    policy=policy)  # type: ignore[arg-type]
     if dry_run:
-        actions = api.dry_run(plan, site, playbook=playbook_path, prechecks=not no_prechecks)
+        actions = api.dry_run(plan, site, playbook=playbook_path, prechecks=not no_prechecks, capacity=capacity)
         Reporter(as_json).result(actions, _render_actions)
         return
     if journal_path.exists() and run_id is None:
@@ -140,7 +144,8 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
     cancel = CancelToken()
     with handle_sigint(cancel):
         result = api.start_run(plan, site, journal_path, playbook=playbook_path,
-                               settings=_settings(concurrency, per_host, per_datastore), cancel=cancel, run_id=run_id)
+                               settings=_settings(concurrency, per_host, per_datastore), cancel=cancel, run_id=run_id,
+                               capacity=capacity)
     _finish(result, journal_path, {vm.id: vm.name for vm in plan.vms}, as_json)
 
 
@@ -149,10 +154,13 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
 @journal_option
 @run_id_option
 @click.option("--retry-failed", is_flag=True, help="Also retry VMs that failed (their finished phases are kept).")
+@click.option("--capacity/--no-capacity", default=True, show_default=True,
+              help="Grow the target cluster before waves that have not started yet.")
 @_limit_options
 @json_option
 @command_errors
-def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_failed: bool, concurrency: int | None,
+def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_failed: bool, capacity: bool,
+           concurrency: int | None,
            per_host: int | None, per_datastore: int | None, as_json: bool) -> None:
     """Continue an interrupted run from its journal (after a crash, Ctrl-C, a pause or a window).
 
@@ -166,7 +174,8 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
     cancel = CancelToken()
     with handle_sigint(cancel):
         result = api.resume_run(site, journal_path, run_id=run_id, retry_failed=retry_failed,
-                                settings=_settings(concurrency, per_host, per_datastore), cancel=cancel)
+                                settings=_settings(concurrency, per_host, per_datastore), cancel=cancel,
+                                capacity=capacity)
     names = {vm["id"]: vm["name"] for vm in api.run_status(journal_path, run_id=result.run_id)["vms"]}
     _finish(result, journal_path, names, as_json)
 

@@ -9,7 +9,7 @@ the same plan and playbooks are equal and their JSON can be diffed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -20,6 +20,7 @@ from migrate.engine.lifecycle import VmModel, WaveModel, vm_lifecycle, wave_life
 from migrate.engine.methods import METHOD_PHASES, Stage
 from migrate.engine.plan import RunPlan, WavePlan
 from migrate.engine.playbook import Hook, Playbook
+from migrate.engine.run_state import WaveStep, WaveStepContext
 from migrate.engine.timing import CancelToken, SystemClock
 from migrate.errors import InputError, Problem
 from migrate.log import get_logger
@@ -34,8 +35,9 @@ class _Walk:
     """Collects actions while walking the machines."""
 
     def __init__(self, plan: RunPlan, books: Mapping[str, Playbook], prechecks: Mapping[str, PhaseRegistry] | None,
-                 adapters: Adapters) -> None:
+                 adapters: Adapters, wave_steps: Sequence[tuple[str, WaveStep]] = ()) -> None:
         self.plan = plan
+        self.wave_steps = wave_steps
         self.books = books
         self.prechecks = prechecks
         self.adapters = adapters
@@ -91,6 +93,13 @@ class _Walk:
             self._add(wave=wave.id, vm=None, action="window", start=wave.window.start.isoformat(),
                       end=wave.window.end.isoformat())
         self._hooks(wave, None, "pre", book.hooks.wave.pre)
+        for name, fn in self.wave_steps:
+            ctx = WaveStepContext(run_id=DRY_RUN_ID, wave=wave, vms=[self.plan.vm_index[v] for v in wave.vms],
+                                  journal=None, dry_run=True)
+            try:
+                self._add(wave=wave.id, vm=None, action="wave_step", step=name, outputs=redact(dict(fn(ctx))))
+            except Exception as exc:  # a real run fails the wave here
+                self._add(wave=wave.id, vm=None, action="wave_step", step=name, error=error_info(exc))
         vms = [self.vm_machine.add(VmModel(id=vm_id, wave=wave.id)) for vm_id in wave.vms]
         priors: dict[str, dict[str, Any]] = {vm.id: {} for vm in vms}
         for vm in vms:
@@ -133,14 +142,14 @@ class _Walk:
 
 
 def plan_actions(plan: RunPlan, playbook: Playbook | Mapping[str, Playbook], *,
-                 prechecks: Mapping[str, PhaseRegistry] | None = None,
-                 adapters: Adapters | None = None) -> list[dict[str, Any]]:
+                 prechecks: Mapping[str, PhaseRegistry] | None = None, adapters: Adapters | None = None,
+                 wave_steps: Sequence[tuple[str, WaveStep]] = ()) -> list[dict[str, Any]]:
     """The actions a run of `plan` would take, in order (one playbook for all waves, or one per method)."""
     books: dict[str, Playbook] = {playbook.method: playbook} if isinstance(playbook, Playbook) else dict(playbook)
     missing = sorted({w.method for w in plan.waves} - set(books))
     if missing:
         raise InputError([Problem("playbooks", method, f"no playbook for method {method!r}") for method in missing])
-    walk = _Walk(plan, books, prechecks, adapters or Adapters())
+    walk = _Walk(plan, books, prechecks, adapters or Adapters(), wave_steps)
     for wave in plan.waves:
         walk.wave(wave)
     return walk.actions

@@ -15,15 +15,31 @@ from migrate.engine.journal import Journal, error_info
 from migrate.engine.lifecycle import Lifecycle, VmModel, VmState, WaveModel, WaveState, vm_lifecycle, wave_lifecycle
 from migrate.engine.limits import Limits
 from migrate.engine.methods import METHOD_PHASES, Stage
-from migrate.engine.plan import RunPlan, WavePlan
+from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.engine.playbook import Playbook
 from migrate.engine.timing import CancelToken, Clock, RetryPolicy, SystemClock
 from migrate.log import get_logger
 
-__all__ = ["Estimate", "RunSettings", "RunState"]
+__all__ = ["Estimate", "RunSettings", "RunState", "WaveStep", "WaveStepContext"]
 
 # (wave, ids of the VMs it still has to move) -> estimated seconds
 Estimate = Callable[[WavePlan, list[str]], float]
+
+
+@dataclass(frozen=True)
+class WaveStepContext:
+    """What a wave step (e.g. ensure capacity) gets: the wave, its VMs' facts, the journal (None in a dry-run)."""
+
+    run_id: str
+    wave: WavePlan
+    vms: list[VmFacts]
+    journal: Journal | None
+    dry_run: bool = False
+
+
+# A wave-level step run (journaled, retried) after the wave's pre-hooks and before its VM prechecks; its
+# failure fails the wave before any VM is touched. In a dry-run it is called with dry_run=True: read only.
+WaveStep = Callable[[WaveStepContext], Mapping[str, Any]]
 
 
 @dataclass
@@ -37,6 +53,7 @@ class RunSettings:
     approver: Approver | None = None
     seed: int | None = None
     poll_seconds: float = 0.5
+    wave_steps: tuple[tuple[str, WaveStep], ...] = ()
 
 
 class RunState:

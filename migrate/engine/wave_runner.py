@@ -13,15 +13,15 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from migrate.engine.lifecycle import TERMINAL_VM_STATES, VmModel, VmState, WaveModel, WaveState
 from migrate.engine.limits import Limiter
 from migrate.engine.plan import WavePlan
-from migrate.engine.run_state import RunState
-from migrate.engine.steps import StepFailed, VmOutcome, drive_vm, precheck_vm, run_hooks
+from migrate.engine.run_state import RunState, WaveStep, WaveStepContext
+from migrate.engine.steps import StepFailed, VmOutcome, drive_vm, precheck_vm, run_hooks, run_step
 from migrate.engine.timing import Interrupted
 from migrate.errors import OperationalError
 
@@ -100,6 +100,14 @@ def _precheck_stage(rs: RunState, plan: WavePlan, wave: WaveModel, vms: list[VmM
     except Interrupted:
         rs.fire_wave(wave, "cancel", reason=rs.cancel.reason)
         return wave.state
+    failed_step = _wave_steps(rs, plan, log)
+    if isinstance(failed_step, StepFailed):
+        _skip_rest(rs, vms, f"wave {plan.id} {failed_step.step} failed: {failed_step.cause}")
+        rs.fire_wave(wave, "fail", failed_step.cause, reason=f"{failed_step.step} failed")
+        return wave.state
+    if failed_step is not None:
+        rs.fire_wave(wave, "cancel", reason=rs.cancel.reason)
+        return wave.state
     pending = [vm for vm in vms if vm.state is VmState.PENDING]
 
     def check(vm: VmModel) -> VmOutcome:
@@ -118,6 +126,24 @@ def _precheck_stage(rs: RunState, plan: WavePlan, wave: WaveModel, vms: list[VmM
         rs.fire_wave(wave, "fail", reason=f"{failures} VM(s) failed prechecks (policy stop)")
         return wave.state
     rs.fire_wave(wave, "run")
+    return None
+
+
+def _wave_steps(rs: RunState, plan: WavePlan, log: Any) -> StepFailed | Interrupted | None:
+    """Run the settings' wave steps (ensure capacity...) as journaled wave steps; the first failure, if any."""
+    for name, fn in rs.settings.wave_steps:
+        def body(attempt: int, key: str, fn: WaveStep = fn) -> Mapping[str, Any]:
+            return fn(WaveStepContext(run_id=rs.run_id, wave=plan, vms=[rs.plan.vm_index[v] for v in plan.vms],
+                                      journal=rs.journal))
+
+        try:
+            outputs = run_step(rs, "wave", str(plan.id), name, {"wave": plan.id}, body, log)
+        except StepFailed as failed:
+            log.error("wave step failed", step=name, error=str(failed.cause))
+            return failed
+        except Interrupted as stop:
+            return stop
+        log.info("wave step done", step=name, outputs=dict(outputs))
     return None
 
 
