@@ -132,6 +132,7 @@ class ReplatformPlanner:
         if not vm.nics and self.site.aws is not None:
             self.problems.append(Problem("inventory", f"{vm.name}.nics", "the VM has no NIC to place in a subnet"))
         placed = []
+        unknown_ip: set[str] = set()
         for index, nic in enumerate(vm.nics):
             portgroup = nic.network or "(none)"
             mapping = networks.get(portgroup)
@@ -140,7 +141,8 @@ class ReplatformPlanner:
                     self._unmapped[portgroup].append(vm.name)
                 continue
             ip = ipv4[0] if len(vm.nics) == 1 and ipv4 else ipv4[index] if len(ipv4) == len(vm.nics) else None
-            if mapping.keep_private_ip and ip is None:
+            if mapping.keep_private_ip and ip is None and portgroup not in unknown_ip:
+                unknown_ip.add(portgroup)
                 self.problems.append(Problem(self.site_file, f"aws.networks.{portgroup}.keep_private_ip",
                                              f"VM {vm.name}: the IP to keep is unknown (guest reports "
                                              f"{len(ipv4)} IPv4 address(es) for {len(vm.nics)} NIC(s))"))
