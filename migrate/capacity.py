@@ -121,7 +121,8 @@ class CapacitySettings:
         environ = os.environ if env is None else env
         password = environ.get(config.esxi_password_env) if config.esxi_password_env else None
         return cls(host_type=config.host_type, provisioner=config.provisioner, min_hosts=config.min_hosts,
-                   spare_hosts=config.spare_hosts, availability_zone=config.availability_zone,
+                   spare_hosts=config.spare_hosts, vcpu_per_core=config.vcpu_per_core,
+                   memory_max_util=config.memory_max_util, availability_zone=config.availability_zone,
                    host_domain=config.host_domain, evs_environment_id=config.evs_environment_id,
                    evs_key_name=config.evs_key_name, esxi_username=config.esxi_username, esxi_password=password)
 

@@ -132,6 +132,8 @@ class CapacityConfig(StrictModel):
     provisioner: Literal["ec2", "evs"] = Field("ec2", description="ec2: dedicated hosts; evs: Elastic VMware Service")
     min_hosts: int | None = Field(None, ge=1, description="cluster minimum (default: the vSAN policy's)")
     spare_hosts: int = Field(1, ge=0, description="hosts kept free for failures (N+1)")
+    vcpu_per_core: float = Field(4.0, gt=0, description="CPU overcommit: vCPUs per physical core")
+    memory_max_util: float = Field(0.7, gt=0, le=1, description="highest memory use allowed per host")
     availability_zone: str | None = Field(None, description="EC2 zone of new hosts (default: the region's first)")
     host_domain: str = Field("sddc.internal", description="DNS suffix of new hosts' names in the cloud vCenter")
     evs_environment_id: str | None = None

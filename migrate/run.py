@@ -107,11 +107,22 @@ def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0) -> Iterato
 
 def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
     """The wave step that grows the target cluster before a wave's prechecks (site.yaml `capacity`)."""
-    from migrate.capacity import CapacitySettings, ensure_capacity, journal_recorder, vm_sizes_from_facts
+    from migrate.capacity import (
+        CapacitySettings,
+        ensure_capacity,
+        journal_recorder,
+        plan_capacity,
+        vm_sizes_from_facts,
+    )
 
     settings = CapacitySettings.from_site(site)
 
     def ensure(ctx: WaveStepContext) -> dict[str, Any]:
+        if ctx.dry_run:  # what the run will find: the cluster as it is plus the waves before this one
+            waves = [(f"before-{i + 1}", vm_sizes_from_facts(vms)) for i, vms in enumerate(ctx.earlier)]
+            waves.append((str(ctx.wave.id), vm_sizes_from_facts(ctx.vms)))
+            plan = plan_capacity(site, waves, settings).plans[-1]
+            return {"dry_run": True, "hosts_to_add": plan.hosts_to_add, "plan": plan.to_dict()}
         record = journal_recorder(ctx.journal, ctx.run_id, str(ctx.wave.id)) if ctx.journal is not None else None
         result = ensure_capacity(vm_sizes_from_facts(ctx.vms), site=site, plan_tag=ctx.run_id,
                                  wave_id=str(ctx.wave.id), settings=settings, record=record, dry_run=ctx.dry_run)

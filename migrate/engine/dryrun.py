@@ -94,8 +94,10 @@ class _Walk:
                       end=wave.window.end.isoformat())
         self._hooks(wave, None, "pre", book.hooks.wave.pre)
         for name, fn in self.wave_steps:
+            before = self.plan.waves[:self.plan.waves.index(wave)]
             ctx = WaveStepContext(run_id=DRY_RUN_ID, wave=wave, vms=[self.plan.vm_index[v] for v in wave.vms],
-                                  journal=None, dry_run=True)
+                                  journal=None, dry_run=True,
+                                  earlier=[[self.plan.vm_index[v] for v in w.vms] for w in before])
             try:
                 self._add(wave=wave.id, vm=None, action="wave_step", step=name, outputs=redact(dict(fn(ctx))))
             except Exception as exc:  # a real run fails the wave here

@@ -35,6 +35,7 @@ class WaveStepContext:
     vms: list[VmFacts]
     journal: Journal | None
     dry_run: bool = False
+    earlier: list[list[VmFacts]] = field(default_factory=list)  # VMs of the waves before, in plan order
 
 
 # A wave-level step run (journaled, retried) after the wave's pre-hooks and before its VM prechecks; its
