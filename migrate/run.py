@@ -23,6 +23,7 @@ from migrate.engine.journal import Journal
 from migrate.engine.live import LIVE_PHASES
 from migrate.engine.plan import Policy, RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
+from migrate.engine.replatform import REPLATFORM_PHASES, REPLATFORM_ROLLBACK
 from migrate.engine.rollback import RollbackResult, RollbackSteps
 from migrate.engine.run_state import RunSettings, WaveStep, WaveStepContext
 from migrate.engine.runner import Runner, RunResult
@@ -46,8 +47,8 @@ __all__ = [
 ]
 
 # Phase implementations by method. `live` relocates only between real vCenters (see migrate.engine.live).
-PHASES: dict[str, PhaseRegistry] = {"cold": COLD_PHASES, "live": LIVE_PHASES}
-ROLLBACKS: dict[str, RollbackSteps] = {"cold": COLD_ROLLBACK}
+PHASES: dict[str, PhaseRegistry] = {"cold": COLD_PHASES, "live": LIVE_PHASES, "replatform": REPLATFORM_PHASES}
+ROLLBACKS: dict[str, RollbackSteps] = {"cold": COLD_ROLLBACK, "replatform": REPLATFORM_ROLLBACK}
 
 
 def _inventory_path(plan_path: Path, inventory: str | Path | None, plan_inventory: str | None) -> Path:
@@ -89,20 +90,28 @@ def load_run_plan(plan: str | Path, site: str | Path | SiteConfig, *, inventory:
 
 
 @contextlib.contextmanager
-def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0) -> Iterator[Any]:
-    """The vCenter source and target of `site` as run adapters (logged in lazily, logged out at the end)."""
+def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0,
+                  journal: str | Path | None = None) -> Iterator[Any]:
+    """The vCenter source and target of `site` as run adapters (logged in lazily, logged out at the end),
+    and AWS (`site.aws`) for re-platforming, recording EBS block progress next to `journal`."""
+    from adapters.aws.replatformer import AwsReplatformer
     from adapters.base import Adapters
     from adapters.vcenter.source import VCenterSource
     from adapters.vcenter.target import VCenterTarget
+    from migrate.engine.block_progress import BlockProgress, progress_path
 
     source = VCenterSource(site.source, shutdown_grace=shutdown_grace)
     target = VCenterTarget(site.target) if site.target is not None else None
+    cloud = (AwsReplatformer(site.aws, progress=BlockProgress(progress_path(journal) if journal else None))
+             if site.aws is not None else None)
     try:
-        yield Adapters(source=source, target=target)
+        yield Adapters(source=source, target=target, replatformer=cloud)
     finally:
         source.close()
         if target is not None:
             target.close()
+        if cloud is not None:
+            cloud.close()
 
 
 def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
@@ -168,7 +177,7 @@ def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook:
     """Record a new run of `plan` in the journal and execute it (growing the target cluster per wave)."""
     books = _playbooks(plan, playbook)
     settings = with_capacity(settings, site, capacity)
-    with Journal(journal) as jr, open_adapters(site) as adapters:
+    with Journal(journal) as jr, open_adapters(site, journal=journal) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
         return runner.start(plan, books, run_id=run_id)
 
@@ -178,7 +187,7 @@ def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = No
                capacity: bool = True) -> RunResult:
     """Continue the latest (or the named) run of the journal."""
     settings = with_capacity(settings, site, capacity)
-    with Journal(journal, create=False) as jr, open_adapters(site) as adapters:
+    with Journal(journal, create=False) as jr, open_adapters(site, journal=journal) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
         return runner.resume(run_id, retry_failed=retry_failed)
 
