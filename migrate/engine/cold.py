@@ -15,6 +15,7 @@ from typing import Any, Protocol, cast
 
 from adapters.base import MigrationTarget, Operation, SourceInventory
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.engine.rollback import RollbackScope
 from migrate.errors import AdapterError, OperationalError
 
 __all__ = ["COLD_PHASES", "COLD_ROLLBACK", "Check", "ColdSource", "ColdTarget", "target_file"]
@@ -366,23 +367,25 @@ def remove_copies(ctx: PhaseContext) -> dict[str, Any]:
     return {"deleted": deleted}
 
 
-def restore_source(ctx: PhaseContext) -> dict[str, Any]:
-    """Restore the source's name and, once its target is gone, its power state."""
+def restore_source_name(ctx: PhaseContext) -> dict[str, Any]:
+    """Take the migrated mark off the source (its original name back)."""
+    _source(ctx).unmark_migrated(ctx.vm.id)
+    return {"unmarked": True}
+
+
+def restore_source_power(ctx: PhaseContext) -> dict[str, Any]:
+    """Power the source on if it was on before the run (runs only once its target is gone)."""
     source = _source(ctx)
-    source.unmark_migrated(ctx.vm.id)
-    was = ctx.prior.get("precheck", {}).get("power_state")
-    target_gone = "rollback:remove_target" in ctx.prior or "power_on_target" not in ctx.prior
-    powered_on = False
-    if was == "poweredOn" and target_gone and source.vm_power_state(ctx.vm.id) != "poweredOn":
-        wait_operation(source.power_on_vm(ctx.vm.id), ctx, provider=PROVIDER, what="power on source",
-                       poll_seconds=0.2)
-        powered_on = True
-    return {"powered_on": powered_on, "left_off": was == "poweredOn" and not target_gone}
+    if ctx.prior.get("precheck", {}).get("power_state") != "poweredOn" \
+            or source.vm_power_state(ctx.vm.id) == "poweredOn":
+        return {"powered_on": False}
+    wait_operation(source.power_on_vm(ctx.vm.id), ctx, provider=PROVIDER, what="power on source", poll_seconds=0.2)
+    return {"powered_on": True}
 
 
-# (step, function, touches the target: an unreachable target leaves it pending cleanup, not blocking)
-COLD_ROLLBACK: list[tuple[str, PhaseFn, bool]] = [
-    ("remove_target", remove_target, True),
-    ("remove_copies", remove_copies, True),
-    ("restore_source", restore_source, False),
+COLD_ROLLBACK: list[tuple[str, PhaseFn, RollbackScope | bool]] = [
+    ("remove_target", remove_target, "target"),
+    ("remove_copies", remove_copies, "target"),
+    ("restore_source_name", restore_source_name, "source"),
+    ("restore_source_power", restore_source_power, "after_target"),
 ]

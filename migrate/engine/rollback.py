@@ -1,17 +1,18 @@
 """Roll VMs of a run back: remove what the run created on the target, restore the source; journaled steps.
 
-A method's rollback is an ordered list of steps (name, function, touches-the-target). Each runs as the
-journaled step `rollback:<name>` with the usual retries, so a rollback interrupted by a crash continues
-where it stopped. When the target cannot be reached, its steps stay failed in the journal (pending
-cleanup: `migrate status` lists them and running the rollback again retries them) and the source is
-still restored, but left powered off unless its target was removed or never powered on.
+A method's rollback is an ordered list of steps (name, function, scope). Each runs as the journaled
+step `rollback:<name>` with the usual retries, so a rollback interrupted by a crash continues where it
+stopped. Scopes: `target` steps may be left pending when the target cannot be reached (their failure
+stays in the journal, `migrate status` lists it, a later rollback retries it); `source` steps always
+run; `after_target` steps (powering the source back on) wait until every target step has finished, so
+a source never runs next to a target copy that may still be up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from migrate.engine.context import PhaseContext, PhaseFn
 from migrate.engine.journal import error_info, redacted_json
@@ -21,9 +22,17 @@ from migrate.engine.steps import StepFailed, run_step
 from migrate.engine.timing import Interrupted
 from migrate.errors import AdapterError
 
-__all__ = ["ROLLBACK_STATES", "RollbackResult", "RollbackSteps", "pending_cleanup", "rollback_vms"]
+__all__ = ["ROLLBACK_STATES", "RollbackResult", "RollbackScope", "RollbackSteps", "pending_cleanup", "rollback_vms"]
 
-RollbackSteps = Sequence[tuple[str, PhaseFn, bool]]
+RollbackScope = Literal["target", "source", "after_target"]
+# (name, function, scope); a bool scope is the older form: True = "target", False = "source"
+RollbackSteps = Sequence[tuple[str, PhaseFn, RollbackScope | bool]]
+
+
+def _scope(scope: RollbackScope | bool) -> RollbackScope:
+    if isinstance(scope, bool):
+        return "target" if scope else "source"
+    return scope
 # States a VM can be rolled back from (rolled_back again: to retry its pending cleanup).
 ROLLBACK_STATES = frozenset({VmState.CUTTING_OVER, VmState.VERIFYING, VmState.COMPLETED, VmState.FAILED,
                              VmState.ROLLED_BACK})
@@ -51,11 +60,11 @@ class RollbackResult:
 
 
 def pending_cleanup(rs: RunState, vm: VmModel, steps: RollbackSteps) -> list[str]:
-    """Target-side rollback steps of a rolled-back VM that have not finished."""
+    """Rollback steps of a rolled-back VM that wait for the target (unfinished)."""
     if vm.state is not VmState.ROLLED_BACK:
         return []
     done = rs.done[("vm", vm.id)]
-    return [name for name, _, target_side in steps if target_side and f"rollback:{name}" not in done]
+    return [name for name, _, scope in steps if _scope(scope) != "source" and f"rollback:{name}" not in done]
 
 
 def _rollback_one(rs: RunState, vm: VmModel, steps: RollbackSteps, result: RollbackResult) -> None:
@@ -65,8 +74,11 @@ def _rollback_one(rs: RunState, vm: VmModel, steps: RollbackSteps, result: Rollb
     log = rs.log.bind(wave=vm.wave, vm=vm.id)
     inputs = redacted_json({"vm": vm.id, "wave": wave.id, "method": wave.method, "rollback": True})
     pending: list[str] = []
-    for name, fn, target_side in steps:
-        step = f"rollback:{name}"
+    for name, fn, given in steps:
+        step, scope = f"rollback:{name}", _scope(given)
+        if scope == "after_target" and pending:
+            pending.append(name)
+            continue
 
         def body(attempt: int, key: str, fn: PhaseFn = fn, step: str = step) -> Mapping[str, Any]:
             ctx = PhaseContext(run_id=rs.run_id, wave=wave, vm=facts, phase=step, attempt=attempt, key=key,
@@ -76,7 +88,7 @@ def _rollback_one(rs: RunState, vm: VmModel, steps: RollbackSteps, result: Rollb
         try:
             run_step(rs, "vm", vm.id, step, inputs, body, log)
         except StepFailed as failed:
-            if target_side and isinstance(failed.cause, AdapterError) and failed.cause.retryable:
+            if scope == "target" and isinstance(failed.cause, AdapterError) and failed.cause.retryable:
                 log.warning("target unreachable: cleanup pending", step=step, error=str(failed.cause))
                 pending.append(name)
                 continue

@@ -3,6 +3,7 @@ connection in the middle of a disk copy is retried; bad input changes nothing.""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +148,46 @@ def test_dropped_connection_mid_copy_is_retried_and_policy_continue_goes_on(
                     and e.error and e.error.get("retryable")]
     assert failures, "the dropped connection left no retried step in the journal"
     assert {e.entity_id for e in failures} <= set(planned["names"]) - {planned["victim"]}
+
+
+def test_rollback_with_the_target_unreachable_leaves_cleanup_pending_then_finishes(
+        flab: LabInfo, planned: dict[str, Any], tmp_path: Path) -> None:
+    journal = planned["work"] / "continue.db"
+    status = _status(journal)
+    vm = next(v for v in status["vms"] if v["state"] == "completed"
+              and next(e for e in estate(flab)["vms"] if e["instance_uuid"] == v["id"])["powered_on"])
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()
+    site = site_copy(flab, tmp_path)
+    doc = yaml.safe_load(site.read_text())
+    doc["target"]["url"] = f"https://127.0.0.1:{port}/sdk"
+    unreachable = tmp_path / "unreachable.yaml"
+    unreachable.write_text(yaml.safe_dump(doc))
+
+    first = run_cli("rollback", "--config", unreachable, "--journal", journal, "--vm", vm["name"], "--json")
+    assert first.code == 0, first
+    assert first.json()["pending_cleanup"] == {vm["id"]: ["remove_target", "remove_copies", "restore_source_power"]}
+    source, target = sessions(flab)
+    try:
+        src = vms_by_uuid(source)[vm["id"]][0]
+        assert (src["name"], src["runtime.powerState"]) == (vm["name"], "poweredOff")  # renamed back, kept off
+        assert vm["id"] in vms_by_uuid(target)  # the target copy is still there
+    finally:
+        source.close()
+        target.close()
+    after = {v["id"]: v for v in _status(journal)["vms"]}[vm["id"]]
+    assert after["state"] == "rolled_back" and after["pending_cleanup"]
+
+    second = run_cli("rollback", "--config", site, "--journal", journal, "--vm", vm["name"], "--json")
+    assert second.code == 0, second
+    assert second.json()["pending_cleanup"] == {}
+    source, target = sessions(flab)
+    try:
+        assert vms_by_uuid(source)[vm["id"]][0]["runtime.powerState"] == "poweredOn"
+        assert vm["id"] not in vms_by_uuid(target)
+    finally:
+        source.close()
+        target.close()
+    assert {v["id"]: v for v in _status(journal)["vms"]}[vm["id"]]["pending_cleanup"] == []
