@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from pyVmomi import vim
@@ -87,7 +88,7 @@ def test_config_spec_records_the_source_and_keeps_macs() -> None:
     devices = [c.device for c in config.deviceChange]
     controllers = [d for d in devices if isinstance(d, vim.vm.device.VirtualController)]
     disks = [d for d in devices if isinstance(d, vim.vm.device.VirtualDisk)]
-    nics = [d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+    nics: list[Any] = [d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)]
     assert [type(c).__name__ for c in controllers] == ["vim.vm.device.ParaVirtualSCSIController",
                                                        "vim.vm.device.VirtualLsiLogicController"]
     assert [d.controllerKey for d in disks] == [c.key for c in controllers]
