@@ -95,6 +95,6 @@ def test_config_spec_records_the_source_and_keeps_macs() -> None:
     assert disks[0].capacityInKB == 2**20 + 1  # rounded up, never shrunk
     assert all(c.fileOperation is None for c in config.deviceChange)  # attach the copied files
     assert (nics[0].addressType, nics[0].macAddress) == ("manual", "00:50:56:aa:bb:cc")
-    assert isinstance(nics[0], vim.vm.device.VirtualE1000e)
+    assert type(nics[0]).__name__ == "vim.vm.device.VirtualE1000e"
     assert nics[0].backing.port.portgroupKey == "dvportgroup-1"
     assert nics[1].addressType is None and nics[1].backing.deviceName == "VM Network"
