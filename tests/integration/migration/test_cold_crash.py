@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate.engine.journal import Journal
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 from tests.integration.migration.conftest import (
@@ -82,3 +84,35 @@ def test_kill9_at_random_points_then_resume(clab: LabInfo, tmp_path: Path) -> No
             source.close()
             target.close()
     assert crashes >= TRIALS, f"only {crashes} of the kills hit a running process"
+
+
+def _completed(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    with Journal(journal, create=False) as jr:
+        runs = jr.runs()
+        return sum(1 for e in jr.vm_states(runs[-1].run_id).values() if e.state == "completed") if runs else 0
+
+
+def test_ctrl_c_drains_and_resume_finishes(clab: LabInfo, tmp_path: Path) -> None:
+    plan = plan_lab(clab, tmp_path, max_vms=10)
+    journal = tmp_path / "ctrl-c.db"
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config", str(clab.site_config),
+                             "--journal", str(journal), "--concurrency", "1", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _completed(journal):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # once: in-flight VMs finish, no new VM starts
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    data = json.loads(out)
+    assert data["status"] == "canceled"
+    assert 0 < data["vms"].get("completed", 0) < len(estate(clab)["vms"])
+    assert not {"cutting_over", "verifying", "failed"} & set(data["vms"])  # drained: nothing left half-done
+    final = run_cli("resume", "--config", clab.site_config, "--journal", journal, "--json")
+    assert final.code == 0, final
+    assert final.json()["status"] == "completed"
+    assert_migrated_once(clab, {vm["instance_uuid"] for vm in estate(clab)["vms"]})
+    back = migrate_cli(clab, "rollback", "--journal", journal, "--json")
+    assert back.code == 0, back
