@@ -58,7 +58,7 @@ class AwsReplatformer:
     """EBS snapshots, AMIs and instances for VMs leaving vCenter; clients are made on first use."""
 
     def __init__(self, settings: AwsSettings, *, progress: BlockProgress | None = None, workers: int = 8,
-                 poll: float = 2.0, ready_timeout: float = 900.0) -> None:
+                 poll: float = 1.0, ready_timeout: float = 900.0) -> None:
         self.settings = settings
         self.progress = progress or BlockProgress(None)
         self.workers = workers
@@ -146,7 +146,7 @@ class AwsReplatformer:
         expected = {i: hashlib.sha256(b).digest() for i, b in iter_blocks(chunks, size_bytes) if not is_zero(b)}
         check = verify_snapshot(self.clients, snapshot_id, expected, workers=self.workers)
         return {"snapshot_id": snapshot_id, "written_blocks": len(expected), "blocks_sent": 0,
-                "blocks_resumed": 0, "checksum": check.expected_checksum, **_verification(check)}
+                "blocks_resumed": len(expected), "checksum": check.expected_checksum, **_verification(check)}
 
     # -- image and instance ----------------------------------------------------------------------------
     def register_image(self, *, owner: Owner, key: str, vm_name: str, firmware: str | None,
