@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from adapters.base import Adapters, OperationState, OperationStatus, PowerState
+from migrate.engine.cold import power_off_source, power_on_target, tag_target
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
 from migrate.engine.plan import VmFacts
 from migrate.errors import OperationalError
@@ -245,15 +246,6 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
     return {"power_state": _source(ctx).vm_power_state(ctx.vm.id)}
 
 
-def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
-    """Power the source off unless it is off."""
-    source = _source(ctx)
-    if source.vm_power_state(ctx.vm.id) == "poweredOff":
-        return {"powered_off": False}
-    wait_operation(source.power_off_vm(ctx.vm.id), ctx, provider=PROVIDER, what="power_off")
-    return {"powered_off": True}
-
-
 def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
     """Copy the disks unless they are copied."""
     source = _source(ctx)
@@ -272,24 +264,6 @@ def create_target_vm(ctx: PhaseContext) -> dict[str, Any]:
     spec = {"name": ctx.vm.name or ctx.vm.id, "cluster": ctx.vm.target_cluster}
     target_id = wait_operation(target.create_vm(ctx.vm.id, spec), ctx, provider=PROVIDER, what="create_vm")
     return {"target_id": target_id, "created": True}
-
-
-def tag_target(ctx: PhaseContext) -> dict[str, Any]:
-    """Tag the target VM with the source id unless tagged."""
-    target, target_id = _target(ctx), _target_id(ctx)
-    if target.is_tagged(target_id, ctx.vm.id):
-        return {"tagged": False}
-    target.tag_vm(target_id, ctx.vm.id)
-    return {"tagged": True}
-
-
-def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
-    """Power the target on if the source was on, unless it is on."""
-    target, target_id = _target(ctx), _target_id(ctx)
-    if ctx.prior["precheck"]["power_state"] != "poweredOn" or target.vm_power_state(target_id) == "poweredOn":
-        return {"powered_on": False}
-    wait_operation(target.power_on_vm(target_id), ctx, provider=PROVIDER, what="power_on")
-    return {"powered_on": True}
 
 
 def verify(ctx: PhaseContext) -> dict[str, Any]:
@@ -320,6 +294,7 @@ def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
     return {"marked": True}
 
 
+# Phases that only use the adapter interfaces are the cold method's own.
 NOOP_PHASES: dict[str, PhaseFn] = {
     "precheck": precheck,
     "power_off_source": power_off_source,

@@ -203,10 +203,15 @@ def test_drain_cancel_lets_in_flight_vms_finish(tmp_path: Path) -> None:
     """A draining cancel starts no new VM but lets the VMs in flight complete."""
     plan = make_plan([10])
     cancel = CancelToken()
+    both_in_flight = threading.Barrier(2, timeout=30)  # the two slots hold vm-0000 and vm-0001 when it comes
 
     def copy(ctx: PhaseContext) -> Mapping[str, Any]:
+        if ctx.vm.id in ("vm-0000", "vm-0001"):
+            both_in_flight.wait()
         if ctx.vm.id == "vm-0001":
             cancel.cancel(drain=True)
+        elif ctx.vm.id == "vm-0000":
+            cancel.requested.wait(30)  # keep its slot until the cancel has come
         return NOOP_PHASES["copy_disks"](ctx)
 
     with open_journal(tmp_path / "j.db") as journal:
