@@ -245,12 +245,13 @@ def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any
     the host joins those switches, and mounts those NFS (same export) and local-path (the lab's) datastores.
     vSAN and VMFS datastores appear by themselves once the host sees the cluster's disks.
     """
-    peers = [h for h in read_properties(session.si, cluster_obj, ["host"])["host"] or []
-             if h._moId != host_obj._moId
-             and read_properties(session.si, h, ["runtime.connectionState"])["runtime.connectionState"] == "connected"]
+    # Through a view: vcsim leaves destroyed hosts in the cluster's `host` list.
+    peers = {h._moId: props for h, props in read_view(session.si, vim.HostSystem,
+                                                      ["runtime.connectionState", "datastore"], cluster_obj)
+             if h._moId != host_obj._moId and props["runtime.connectionState"] == "connected"}
     if not peers:
         return
-    peer_ids = {h._moId for h in peers}
+    peer_ids = set(peers)
     for switch, props in read_view(session.si, vim.DistributedVirtualSwitch, ["summary.hostMember", "config"]):
         members = {h._moId for h in props["summary.hostMember"] or []}
         if peer_ids <= members and host_obj._moId not in members:
@@ -262,8 +263,7 @@ def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any
                 raise _fail(session, "join_switch", fault, "adding the host to a distributed switch")
             log.info("host joined distributed switch", host=host_obj._moId, switch=switch._moId)
     mounted = {d._moId for d in read_properties(session.si, host_obj, ["datastore"])["datastore"] or []}
-    shared = set.intersection(*({d._moId for d in read_properties(session.si, h, ["datastore"])["datastore"] or []}
-                                for h in peers))
+    shared = set.intersection(*({d._moId for d in props["datastore"] or []} for props in peers.values()))
     system = read_properties(session.si, host_obj, ["configManager.datastoreSystem"])["configManager.datastoreSystem"]
     for datastore, props in read_view(session.si, vim.Datastore, ["name", "info"]):
         if datastore._moId not in shared or datastore._moId in mounted:
