@@ -135,9 +135,10 @@ def _target_checks(ctx: PhaseContext, facts: Mapping[str, Any], live: Mapping[st
                            "message": f"datastore {name!r} has {free / 2**30:.1f} GiB free, "
                                       f"the VM's disks need {need[name] / 2**30:.1f} GiB"})
         elif free < capacity[name]:
+            # no live figure in a warning: two dry-runs must stay equal while free space moves a little
             checks.append({"check": "free_space", "status": "warn",
-                           "message": f"datastore {name!r} has {free / 2**30:.1f} GiB free; the VM's thin disks "
-                                      f"may grow to {capacity[name] / 2**30:.1f} GiB"})
+                           "message": f"the VM's thin disks may grow to {capacity[name] / 2**30:.1f} GiB, more than "
+                                      f"datastore {name!r} has free"})
     ours = target.find_vm(ctx.vm.id)
     others = [vm for vm in target.name_taken(facts["name"]) if vm != ours]
     if others:
