@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from adapters.vcenter.connection import VCenterSession, connect
@@ -20,7 +21,7 @@ from adapters.vcenter.estate_extract import Estate, clusters_with_rules, read_es
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.tags import read_all_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
-from adapters.vcenter.vm_scan import scan_vms
+from adapters.vcenter.vm_scan import incremental_base, scan_vms
 from migrate import __version__
 from migrate.config import VCenterEndpoint
 from migrate.errors import AdapterError
@@ -75,10 +76,15 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
                 stats.warnings.append("the previous inventory is from another source: full scan")
             progress("infrastructure, virtual machines, tags")
             # the estate and the tags are a few small calls: they overlap the VM reads
+            # the estate (with the containers' VM lists an incremental scan places VMs by) and the tags
+            # are a few small calls: they overlap the VM reads
+            placement = incremental_base(since, about.instanceUuid)
             with ThreadPoolExecutor(max_workers=2) as pool:
-                estate_job = pool.submit(_timed, stats, "infrastructure", read_estate, reader)
+                estate_job = pool.submit(_timed, stats, "infrastructure", partial(read_estate, placement=placement),
+                                         reader)
                 tags_job = pool.submit(_timed, stats, "tags", _read_tags, vc, stats)
-                scan = _timed(stats, "vms", scan_vms, reader, about.instanceUuid, since)
+                scan = _timed(stats, "vms", scan_vms, reader, about.instanceUuid, since,
+                              lambda: estate_job.result().placement)
                 estate, tags = estate_job.result(), tags_job.result()
             vms_raw = scan.raw
             stats.mode, stats.full_reads, stats.light_reads = scan.mode, scan.full_reads, scan.light_reads
@@ -168,7 +174,9 @@ def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict
         fresh: dict[str, Any] = {"tags": tags}
         if "name" in raw:
             fresh.update(_runtime_fields(raw, estate, custom_names))
-            fresh["guest"] = previous.guest.model_copy(update=raw["guest_runtime"])
+            guest = raw["guest_runtime"]
+            if any(getattr(previous.guest, key) != value for key, value in guest.items()):
+                fresh["guest"] = previous.guest.model_copy(update=guest)
         if all(getattr(previous, key) == value for key, value in fresh.items()):
             return previous
         return previous.model_copy(update=fresh)

@@ -8,7 +8,7 @@ from typing import Any
 from adapters.vcenter.soap_reader import SoapReader, as_list
 from migrate.models.inventory import Cluster, Datastore, DrsRule, Host, Network
 
-__all__ = ["Estate", "clusters_with_rules", "read_estate"]
+__all__ = ["Estate", "Placement", "clusters_with_rules", "read_estate"]
 
 
 def _flag(value: Any) -> bool | None:
@@ -19,6 +19,15 @@ def _flag(value: Any) -> bool | None:
 
 def _int(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
+
+
+@dataclass
+class Placement:
+    """VM moref -> the host it runs on, the folder it lives in, the resource pool or vApp it belongs to."""
+
+    host: dict[str, str] = field(default_factory=dict)
+    folder: dict[str, str] = field(default_factory=dict)
+    pool: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Estate:
     portgroup_by_key: dict[str, tuple[str, str]] = field(default_factory=dict)   # DVPG key -> (moref, name)
     vapp_members: dict[str, str] = field(default_factory=dict)          # VM moref -> vApp name
     raw_clusters: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    placement: Placement = field(default_factory=Placement)        # read only when asked for
     _memo: dict[tuple[str, str | None], str | None] = field(default_factory=dict, repr=False)
 
     def name(self, ref: str | None) -> str | None:
@@ -79,52 +89,67 @@ class Estate:
         return None
 
 
-def read_estate(reader: SoapReader) -> Estate:
-    """Read every non-VM object the inventory describes (a handful of small calls)."""
+_VIEW_TYPES = ("Folder", "Datacenter", "ComputeResource", "ResourcePool", "HostSystem", "Datastore", "Network",
+               "DistributedVirtualSwitch")
+_PARENTED = {"Folder", "StoragePod", "Datacenter", "ComputeResource", "ClusterComputeResource", "ResourcePool",
+             "VirtualApp"}
+_HOST_PATHS = ("summary.hardware", "runtime.connectionState", "runtime.inMaintenanceMode",
+               "summary.config.product.version", "config.network.portgroup")
+_PATHS: dict[str, tuple[str, ...]] = {
+    "ManagedEntity": ("name", "parent"),
+    "HostSystem": _HOST_PATHS,
+    "ClusterComputeResource": ("host", "configurationEx"),
+    "Datastore": ("summary.type", "summary.capacity", "summary.freeSpace", "summary.url"),
+    "DistributedVirtualPortgroup": ("config.key", "config.defaultPortConfig", "config.distributedVirtualSwitch",
+                                    "config.uplink"),
+    "VirtualApp": ("vm",),
+}
+# where each VM runs, lives and belongs, from the containers' own lists (the incremental scan's source)
+_PLACEMENT: dict[str, tuple[str, ...]] = {"HostSystem": ("vm",), "Folder": ("childEntity",), "ResourcePool": ("vm",)}
+
+
+def read_estate(reader: SoapReader, *, placement: bool = False) -> Estate:
+    """Read every non-VM object the inventory describes, in one request over one container view.
+
+    With `placement`, also the hosts', folders' and resource pools' VM lists (Estate.placement).
+    """
+    paths = dict(_PATHS)
+    if placement:
+        for kind, extra in _PLACEMENT.items():
+            paths[kind] = paths.get(kind, ()) + extra
+    objects = reader.read_types(_VIEW_TYPES, paths)
     estate = Estate()
-    for obj_type in ("Folder", "Datacenter", "ComputeResource", "ResourcePool"):
-        refs = reader.objects(obj_type)        # subtypes too: clusters, vApps
-        kinds = {ref: kind for kind, ref in refs}
-        for ref, props in reader.read(obj_type, ["name", "parent"], refs):
-            estate.parents[ref] = (kinds[ref], props.get("name") or ref, props.get("parent"))
+    for kind, ref, props in objects:
+        if kind in _PARENTED or kind == "HostSystem":
+            estate.parents[ref] = (kind, props.get("name") or ref, props.get("parent"))
+        if placement:
+            _place(estate.placement, kind, ref, props)
 
-    host_paths = ["name", "parent", "summary.hardware", "runtime.connectionState", "runtime.inMaintenanceMode",
-                  "summary.config.product.version", "config.network.portgroup"]
     standard_vlans: dict[str, int] = {}     # standard port group name -> VLAN, from the hosts' vSwitch config
-    for ref, props in reader.read("HostSystem", host_paths):
-        estate.parents[ref] = ("HostSystem", props.get("name") or ref, props.get("parent"))
-        hardware = props.get("summary.hardware") or {}
-        for portgroup in as_list(props.get("config.network.portgroup")):
-            spec = (portgroup.get("spec") if isinstance(portgroup, dict) else None) or {}
-            if spec.get("name") and str(spec.get("vlanId", "")).isdigit():
-                standard_vlans.setdefault(spec["name"], int(spec["vlanId"]))
-        estate.hosts.append(Host(
-            id=ref, name=props.get("name") or ref, cluster=estate.cluster_of_host(ref),
-            datacenter=estate.datacenter(ref),
-            cpu_cores=_int(hardware.get("numCpuCores")), cpu_threads=_int(hardware.get("numCpuThreads")),
-            cpu_mhz=_int(hardware.get("cpuMhz")), memory_bytes=_int(hardware.get("memorySize")),
-            connection_state=props.get("runtime.connectionState"),
-            maintenance_mode=_flag(props.get("runtime.inMaintenanceMode")),
-            version=props.get("summary.config.product.version")))
-
-    estate.raw_clusters = reader.read("ClusterComputeResource", ["name", "host", "configurationEx"])
-
-    for ref, props in reader.read("Datastore", ["name", "summary.type", "summary.capacity", "summary.freeSpace",
-                                                "summary.url"]):
-        estate.datastores.append(Datastore(
-            id=ref, name=props.get("name") or ref, type=props.get("summary.type"),
-            capacity_bytes=props.get("summary.capacity"), free_bytes=props.get("summary.freeSpace"),
-            url=props.get("summary.url")))
-
-    switches = {ref: props.get("name") or ref for ref, props in reader.read("DistributedVirtualSwitch", ["name"])}
-    portgroups = {ref: props for ref, props in reader.read(
-        "DistributedVirtualPortgroup", ["config.key", "config.defaultPortConfig", "config.distributedVirtualSwitch",
-                                        "config.uplink"])}
-    network_refs = reader.objects("Network")
-    network_kinds = {ref: kind for kind, ref in network_refs}
-    for ref, props in reader.read("Network", ["name"], network_refs):
+    switches: dict[str, str] = {}
+    portgroups: dict[str, dict[str, Any]] = {}
+    networks: list[tuple[str, str, dict[str, Any]]] = []
+    for kind, ref, props in objects:
         name = props.get("name") or ref
-        kind = network_kinds[ref]
+        if kind == "HostSystem":
+            estate.hosts.append(_host(estate, ref, props, standard_vlans))
+        elif kind == "ClusterComputeResource":
+            estate.raw_clusters.append((ref, props))
+        elif kind == "Datastore":
+            estate.datastores.append(Datastore(
+                id=ref, name=name, type=props.get("summary.type"), capacity_bytes=props.get("summary.capacity"),
+                free_bytes=props.get("summary.freeSpace"), url=props.get("summary.url")))
+        elif kind.endswith("DistributedVirtualSwitch"):
+            switches[ref] = name
+        elif kind in ("Network", "DistributedVirtualPortgroup", "OpaqueNetwork"):
+            networks.append((kind, ref, props))
+            if kind == "DistributedVirtualPortgroup":
+                portgroups[ref] = props
+        elif kind == "VirtualApp":
+            for vm_ref in as_list(props.get("vm")):
+                estate.vapp_members[vm_ref] = name
+    for kind, ref, props in networks:
+        name = props.get("name") or ref
         estate.network_names[ref] = name
         if ref in portgroups:
             pg = portgroups[ref]
@@ -137,12 +162,32 @@ def read_estate(reader: SoapReader) -> Estate:
         else:
             estate.networks.append(Network(id=ref, name=name, kind="opaque" if kind == "OpaqueNetwork" else "standard",
                                            vlan=standard_vlans.get(name)))
-
-    for ref, props in reader.read("VirtualApp", ["name", "vm"]):
-        for vm_ref in as_list(props.get("vm")):
-            estate.vapp_members[vm_ref] = props.get("name") or ref
     estate._memo.clear()           # lookups made while reading saw a partial estate
     return estate
+
+
+def _place(placement: Placement, kind: str, ref: str, props: dict[str, Any]) -> None:
+    if kind == "HostSystem":
+        placement.host.update((vm, ref) for vm in as_list(props.get("vm")))
+    elif kind in ("Folder", "StoragePod"):
+        placement.folder.update((child, ref) for child in as_list(props.get("childEntity")))
+    elif kind in ("ResourcePool", "VirtualApp"):
+        placement.pool.update((vm, ref) for vm in as_list(props.get("vm")))
+
+
+def _host(estate: Estate, ref: str, props: dict[str, Any], standard_vlans: dict[str, int]) -> Host:
+    hardware = props.get("summary.hardware") or {}
+    for portgroup in as_list(props.get("config.network.portgroup")):
+        spec = (portgroup.get("spec") if isinstance(portgroup, dict) else None) or {}
+        if spec.get("name") and str(spec.get("vlanId", "")).isdigit():
+            standard_vlans.setdefault(spec["name"], int(spec["vlanId"]))
+    return Host(
+        id=ref, name=props.get("name") or ref, cluster=estate.cluster_of_host(ref), datacenter=estate.datacenter(ref),
+        cpu_cores=_int(hardware.get("numCpuCores")), cpu_threads=_int(hardware.get("numCpuThreads")),
+        cpu_mhz=_int(hardware.get("cpuMhz")), memory_bytes=_int(hardware.get("memorySize")),
+        connection_state=props.get("runtime.connectionState"),
+        maintenance_mode=_flag(props.get("runtime.inMaintenanceMode")),
+        version=props.get("summary.config.product.version"))
 
 
 def clusters_with_rules(estate: Estate, vm_ids: dict[str, str]) -> list[Cluster]:

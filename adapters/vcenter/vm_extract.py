@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.vcenter.soap_reader import as_list, to_value
+from adapters.vcenter.soap_reader import to_value
 
 __all__ = [
     "HEAVY_PATHS",
@@ -48,6 +48,7 @@ MARKER_PATHS = (
 _NS = "{urn:vim25}"
 _NS_LEN = len(_NS)
 _IP_ADDRESS = _NS + "ipAddress"
+_ROOT_SNAPSHOT, _CHILD_SNAPSHOT = _NS + "rootSnapshotList", _NS + "childSnapshotList"
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _NIC_TYPES = {"VirtualVmxnet3": "vmxnet3", "VirtualVmxnet2": "vmxnet2", "VirtualVmxnet": "vmxnet",
               "VirtualE1000": "e1000", "VirtualE1000e": "e1000e", "VirtualPCNet32": "pcnet32",
@@ -177,10 +178,13 @@ def _guest_ips(net: Any, primary: str | None) -> list[str]:
 
 
 def _snapshot_count(val: Any) -> int:
-    def count(nodes: Any) -> int:
-        return sum(1 + count(node.get("childSnapshotList")) for node in as_list(nodes) if isinstance(node, dict))
-    info = scalar(val)
-    return count(info.get("rootSnapshotList")) if isinstance(info, dict) else 0
+    """Snapshots in a snapshot tree: every node is a rootSnapshotList or childSnapshotList element."""
+    return 0 if val is None else sum(1 for _ in val.iter(_ROOT_SNAPSHOT, _CHILD_SNAPSHOT))
+
+
+def _str(val: Any) -> str | None:
+    """A string, enum or moref <val> (what scalar() gives for them, without looking at its type)."""
+    return None if val is None else (val.text or "")
 
 
 def _custom_values(val: Any) -> list[tuple[str, str]]:
@@ -192,17 +196,21 @@ def _custom_values(val: Any) -> list[tuple[str, str]]:
     return values
 
 
+def _guest_runtime(get: Any) -> dict[str, Any]:
+    return {"hostname": _str(get("guest.hostName")) or None,
+            "ip_addresses": _guest_ips(get("guest.net"), _str(get("guest.ipAddress"))),
+            "tools_status": _str(get("guest.toolsStatus"))}
+
+
 def extract_marker(moref: str, props: dict[str, Any]) -> dict[str, Any]:
     """The facts behind MARKER_PATHS."""
     get = props.get
     return {
         "moref": moref,
-        "name": scalar(get("name")),
-        "config_marker": scalar(get("config.changeVersion")) or "",
-        "vapp_ref": scalar(get("parentVApp")),
-        "guest_runtime": {"hostname": scalar(get("guest.hostName")) or None,
-                          "ip_addresses": _guest_ips(get("guest.net"), scalar(get("guest.ipAddress"))),
-                          "tools_status": scalar(get("guest.toolsStatus"))},
+        "name": _str(get("name")),
+        "config_marker": _str(get("config.changeVersion")) or "",
+        "vapp_ref": _str(get("parentVApp")),
+        "guest_runtime": _guest_runtime(get),
         "custom_values": _custom_values(get("customValue")),
         "snapshots": _snapshot_count(get("snapshot")),
     }
@@ -213,16 +221,14 @@ def extract_light(moref: str, props: dict[str, Any]) -> dict[str, Any]:
     get = props.get
     return {
         "moref": moref,
-        "name": scalar(get("name")),
-        "change_version": f"{scalar(get('config.changeVersion')) or ''}|{scalar(get('config.modified')) or ''}",
-        "power_state": scalar(get("runtime.powerState")),
-        "host_ref": scalar(get("runtime.host")),
-        "folder_ref": scalar(get("parent")),
-        "pool_ref": scalar(get("resourcePool")),
-        "vapp_ref": scalar(get("parentVApp")),
-        "guest_runtime": {"hostname": scalar(get("guest.hostName")) or None,
-                          "ip_addresses": _guest_ips(get("guest.net"), scalar(get("guest.ipAddress"))),
-                          "tools_status": scalar(get("guest.toolsStatus"))},
+        "name": _str(get("name")),
+        "change_version": f"{_str(get('config.changeVersion')) or ''}|{_str(get('config.modified')) or ''}",
+        "power_state": _str(get("runtime.powerState")),
+        "host_ref": _str(get("runtime.host")),
+        "folder_ref": _str(get("parent")),
+        "pool_ref": _str(get("resourcePool")),
+        "vapp_ref": _str(get("parentVApp")),
+        "guest_runtime": _guest_runtime(get),
         "custom_values": _custom_values(get("customValue")),
         "snapshots": _snapshot_count(get("snapshot")),
     }

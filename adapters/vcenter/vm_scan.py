@@ -5,7 +5,8 @@ Incremental (`since` = an inventory of the same vCenter), in the order tried:
   migrated, created, any task...) marks that VM for a full re-read. A light pass reads, for every
   VM, only what can change without an event (MARKER_PATHS: name, custom values, guest facts,
   snapshots, config.changeVersion); where each VM runs, lives and belongs comes from the hosts',
-  folders' and resource pools' own VM lists (one short list per container, not one property per VM).
+  folders' and resource pools' own VM lists (one short list per container, not one property per VM),
+  read with the rest of the estate in one request.
   Unchanged VMs keep their previous record, with those facts refreshed.
 - markers: when the event history may not reach back to the previous scan (vcsim keeps the last
   1,000 events; vCenter purges old ones), every VM's run-time facts and configuration markers are
@@ -18,12 +19,14 @@ announce reconfigurations or custom-value changes through WaitForUpdatesEx.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.vcenter.soap_reader import Moref, SoapReader, as_list
+from adapters.vcenter.estate_extract import Placement, read_estate
+from adapters.vcenter.soap_reader import Moref, SoapReader
 from adapters.vcenter.vm_extract import (
     MARKER_PATHS,
     RUNTIME_PATHS,
@@ -34,7 +37,7 @@ from adapters.vcenter.vm_extract import (
 )
 from migrate.models.inventory import Inventory, Vm
 
-__all__ = ["EVENT_MARGIN", "VmScan", "scan_vms", "vms_with_events"]
+__all__ = ["EVENT_MARGIN", "VmScan", "incremental_base", "scan_vms", "vms_with_events"]
 
 VM = "VirtualMachine"
 EVENT_MARGIN = timedelta(seconds=1)    # events this close before the previous scan count as changes too
@@ -55,33 +58,42 @@ class VmScan:
     evented: int = 0     # VMs named by events since the previous scan
 
 
-def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None) -> VmScan:
-    """Raw facts of every VM; with `since` (same vCenter), only new or changed VMs are read in full."""
-    if since is None or since.provenance.kind != "vcenter" or since.provenance.instance_uuid != instance_uuid:
+def incremental_base(since: Inventory | None, instance_uuid: str) -> bool:
+    """Whether `since` can serve as the base of an incremental scan of the vCenter `instance_uuid`."""
+    return since is not None and since.provenance.kind == "vcenter" and since.provenance.instance_uuid == instance_uuid
+
+
+def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
+             placement: Callable[[], Placement] | None = None) -> VmScan:
+    """Raw facts of every VM; with `since` (same vCenter), only new or changed VMs are read in full.
+
+    `placement` gives the containers' VM lists (read_estate(placement=True)); read here when not given.
+    """
+    if since is None or not incremental_base(since, instance_uuid):
         everything = dict(reader.read(VM, VM_PATHS, convert=extract_vm))
         return VmScan(everything, "full", len(everything), 0)
     previous = {vm.moref: vm for vm in since.vms if vm.moref}
-    with ThreadPoolExecutor(max_workers=2) as pool:   # three independent reads, overlapped
+    with ThreadPoolExecutor(max_workers=1) as pool:   # the events overlap the marker pass
         events = pool.submit(vms_with_events, reader, since.provenance.collected_at)
-        placement = pool.submit(_placement, reader)
         markers = dict(reader.read_all(VM, MARKER_PATHS, convert=extract_marker))
         evented = events.result()
-        if evented is None:
-            placement.cancel()
-            return _marker_scan(reader, previous)
-        hosts, folders, pools = placement.result()
+    if evented is None:
+        return _marker_scan(reader, previous)
+    where = placement() if placement is not None else read_estate(reader, placement=True).placement
     changed = [(VM, ref) for ref, facts in markers.items()
                if ref not in previous or ref in evented or _config_moved(previous[ref], facts)]
     full = dict(reader.read(VM, VM_PATHS, changed, convert=extract_vm)) if changed else {}
     raw: dict[str, dict[str, Any]] = {}
+    hosts, folders, pools = where.host, where.folder, where.pool
     for ref, facts in markers.items():
         if ref in full:
             raw[ref] = full[ref]
             continue
         before = previous[ref]
-        raw[ref] = {**facts, "host_ref": hosts.get(ref), "folder_ref": folders.get(ref), "pool_ref": pools.get(ref),
-                    "power_state": before.power_state, "change_version": before.change_version, "id": before.id,
-                    "previous": before}
+        facts.update(host_ref=hosts.get(ref), folder_ref=folders.get(ref), pool_ref=pools.get(ref),
+                     power_state=before.power_state, change_version=before.change_version, id=before.id,
+                     previous=before)
+        raw[ref] = facts
     return VmScan(raw, "events", len(full), len(markers), evented=len(evented))
 
 
@@ -97,13 +109,6 @@ def _marker_scan(reader: SoapReader, previous: dict[str, Vm]) -> VmScan:
     raw = {ref: full[ref] if ref in full else {**facts, "id": previous[ref].id, "previous": previous[ref]}
            for ref, facts in light.items()}
     return VmScan(raw, "markers", len(full), len(light))
-
-
-def _placement(reader: SoapReader) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """VM moref -> host, folder and resource pool (or vApp), from the containers' own lists."""
-    def members(obj_type: str, path: str) -> dict[str, str]:
-        return {child: ref for ref, props in reader.read_all(obj_type, [path]) for child in as_list(props.get(path))}
-    return members("HostSystem", "vm"), members("Folder", "childEntity"), members("ResourcePool", "vm")
 
 
 # --- events -------------------------------------------------------------------------------------------
