@@ -127,6 +127,8 @@ def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
     settings = CapacitySettings.from_site(site)
 
     def ensure(ctx: WaveStepContext) -> dict[str, Any]:
+        if ctx.wave.method == "replatform":  # its VMs leave vCenter: the cluster does not grow for them
+            return {"skipped": "replatform wave", "hosts_to_add": 0}
         if ctx.dry_run:  # what the run will find: the cluster as it is plus the waves before this one
             waves = [(f"before-{i + 1}", vm_sizes_from_facts(vms)) for i, vms in enumerate(ctx.earlier)]
             waves.append((str(ctx.wave.id), vm_sizes_from_facts(ctx.vms)))
@@ -212,8 +214,8 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
     targets: dict[str, str] = {}
     unfinished_rollback: dict[str, list[str]] = {}
     for step in steps:
-        if step.step == "create_target_vm" and step.status == "finished" and step.outputs:
-            targets[step.entity_id] = str(step.outputs.get("target_id"))
+        if step.step in ("create_target_vm", "launch_instance") and step.status == "finished" and step.outputs:
+            targets[step.entity_id] = str(step.outputs.get("target_id") or step.outputs.get("instance_id"))
         if step.step.startswith("rollback:") and step.status != "finished":
             unfinished_rollback.setdefault(step.entity_id, []).append(step.step.removeprefix("rollback:"))
     vms = []

@@ -177,6 +177,9 @@ class Wave(StrictModel):
     vm_names: list[str] | None = None
     window: Window | None = None
     method: str = "cold"
+    instance_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="replatform waves: VM id or name -> EC2 instance type, overriding right-sizing")
     size: WaveSize | None = None
     why: WaveWhy | None = None
 

@@ -119,6 +119,12 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
     validates its spec against the target in its prechecks; only a real vCenter pair can relocate:
     on the built-in lab's simulator its `relocate` phase fails (the VM stays on the source).
 
+    The `replatform` method moves VMs to native EC2 instead: each disk streamed into an EBS snapshot
+    (zero blocks skipped, every block read back and checked, resumable block by block), an AMI, an
+    instance of the right-sized type (or the plan's `instance_types` override) in the subnet and
+    security groups site.yaml `aws.networks` maps each port group to, status checks, then the source
+    is marked. Its waves do not grow the target cluster.
+
     Kill it at any point and `migrate resume` continues without creating any VM twice.
     Exit codes: 0 all VMs completed, 1 some failed (see `migrate status`), 2 bad input, 130 interrupted.
     """

@@ -31,7 +31,7 @@ def _problems(data: Any, tmp_path: Path) -> list[tuple[str, str, str]]:
     return [(p.file, p.field, p.message) for p in caught.value.problems]
 
 
-@pytest.mark.parametrize("name", ["cold", "live", "noop"])
+@pytest.mark.parametrize("name", ["cold", "live", "noop", "replatform"])
 def test_shipped_playbooks_load(name: str) -> None:
     """playbooks/<name>.yaml loads by name, for its own method, with every phase of that method in order."""
     book = load_playbook(name)
@@ -61,7 +61,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     ("unknown top-level field", {**_good(), "stages": []}, [("stages", "unknown field")]),
     ("missing phases", {k: v for k, v in _good().items() if k != "phases"}, [("phases", "required field is missing")]),
     ("empty phases", {**_good(), "phases": []}, [("phases", "at least 1 item")]),
-    ("unknown method", {**_good(), "method": "warp"}, [("method", "'cold', 'live' or 'noop'")]),
+    ("unknown method", {**_good(), "method": "warp"}, [("method", "'cold', 'live', 'noop' or 'replatform'")]),
     ("wrong version", {**_good(), "version": 2}, [("version", "Input should be 1")]),
     ("unknown phase", {**_good(), "phases": ["precheck", "copy_disk"]}, [("phases[1]", "unknown phase 'copy_disk'")]),
     ("phase of another method", {**_good(), "phases": ["precheck", "relocate"]},
@@ -123,7 +123,7 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
 
 def test_unknown_name_and_missing_file(tmp_path: Path) -> None:
     """An unknown playbook name lists the known ones; a missing path is named."""
-    with pytest.raises(InputError, match=r"no playbook named 'warp' \(known: cold, live, noop\)"):
+    with pytest.raises(InputError, match=r"no playbook named 'warp' \(known: cold, live, noop, replatform\)"):
         load_playbook("warp")
     with pytest.raises(InputError, match="no such file"):
         load_playbook(tmp_path / "absent.yaml")
@@ -142,7 +142,7 @@ def test_json_schema() -> None:
     schema = playbook_schema()
     text = json.dumps(schema)
     assert schema["title"] == "Playbook" and schema["additionalProperties"] is False
-    assert schema["properties"]["method"]["enum"] == ["cold", "live", "noop"]
+    assert schema["properties"]["method"]["enum"] == ["cold", "live", "noop", "replatform"]
     assert {"HttpCheck", "CommandHook", "WaitHook", "ApprovalHook"} <= set(schema["$defs"])
     assert "$schema" in text
     assert Playbook.model_json_schema()["required"] == ["name", "method", "phases"]
