@@ -1,4 +1,4 @@
-"""Playbook hooks: HTTP checks, commands (argv, never a shell), waits and approvals.
+"""Playbook hooks: HTTP and TCP checks, commands (argv, never a shell), waits and approvals.
 
 Hooks run as journaled steps like phases (`hook:pre:0:http`...): a finished hook is not run again on
 resume, so an approval is asked once; a hook interrupted by a crash runs again, so commands given to
@@ -7,6 +7,7 @@ hooks should be safe to repeat.
 
 from __future__ import annotations
 
+import socket
 import string
 import subprocess
 from collections.abc import Callable, Mapping
@@ -41,6 +42,22 @@ def _fill(text: str, variables: Mapping[str, str]) -> str:
     return string.Template(text).substitute(variables)
 
 
+def _tcp(host: str, port: int, timeout: float, clock: Clock, cancel: CancelToken) -> dict[str, Any]:
+    """Connect, retrying every second until `timeout`: a service coming up after a boot passes."""
+    waited, last = 0.0, ""
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=min(5.0, timeout)):
+                return {"host": host, "port": port, "waited": waited}
+        except OSError as exc:
+            last = exc.strerror or type(exc).__name__
+        if waited >= timeout:
+            raise HookError(f"tcp check {host}:{port}: not accepting after {timeout:g} s ({last})")
+        if clock.sleep(1.0, cancel.interrupt):
+            raise Interrupted("tcp check cut short by cancel")
+        waited += 1.0
+
+
 def run_hook(hook: Hook, variables: Mapping[str, str], *, clock: Clock, cancel: CancelToken,
              approver: Approver | None) -> dict[str, Any]:
     """Run one hook; its outputs, or HookError (Interrupted if a cancel cut a wait short)."""
@@ -54,6 +71,8 @@ def run_hook(hook: Hook, variables: Mapping[str, str], *, clock: Clock, cancel: 
             raise HookError(f"http check {redact_text(url)}: status {response.status_code}, "
                             f"expected {hook.http.expect_status}")
         return {"url": url, "status": response.status_code}
+    if hook.tcp is not None:
+        return _tcp(_fill(hook.tcp.host, variables), hook.tcp.port, hook.tcp.timeout, clock, cancel)
     if hook.command is not None:
         argv = [_fill(arg, variables) for arg in hook.command.argv]
         try:

@@ -74,6 +74,14 @@ class HttpCheck(FrozenModel):
     verify_tls: bool = True
 
 
+class TcpCheck(FrozenModel):
+    """Connect to `host`:`port`, retrying until it accepts or `timeout` seconds pass (a service is up)."""
+
+    host: str = Field(..., min_length=1, description="host name or IP; placeholders allowed, e.g. ${vm_name}")
+    port: int = Field(..., ge=1, le=65535)
+    timeout: float = Field(60.0, gt=0, le=3600)
+
+
 class CommandHook(FrozenModel):
     """Run a program (argv list, no shell) and expect exit status 0 within `timeout` seconds."""
 
@@ -107,32 +115,38 @@ class ApprovalHook(FrozenModel):
     prompt: str = Field(..., min_length=1)
 
 
+_KINDS = ("http", "tcp", "command", "wait", "approval")
+
+
 class Hook(FrozenModel):
-    """One hook: exactly one of http, command, wait, approval."""
+    """One hook: exactly one of http, tcp, command, wait, approval."""
 
     name: str | None = None
     blocking: bool = Field(True, description="a failing blocking hook fails its VM (or wave)")
     http: HttpCheck | None = None
+    tcp: TcpCheck | None = None
     command: CommandHook | None = None
     wait: WaitHook | None = None
     approval: ApprovalHook | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Hook:
-        kinds = [k for k in ("http", "command", "wait", "approval") if getattr(self, k) is not None]
+        kinds = [k for k in _KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(f"give exactly one of http, command, wait, approval (got {', '.join(kinds) or 'none'})")
+            raise ValueError(f"give exactly one of {', '.join(_KINDS)} (got {', '.join(kinds) or 'none'})")
         return self
 
     @property
     def kind(self) -> str:
         """Which kind of hook this is."""
-        return next(k for k in ("http", "command", "wait", "approval") if getattr(self, k) is not None)
+        return next(k for k in _KINDS if getattr(self, k) is not None)
 
     def templates(self) -> list[tuple[Loc, str]]:
         """Every string that may hold placeholders, with its location inside the hook."""
         if self.http is not None:
             return [(("http", "url"), self.http.url)]
+        if self.tcp is not None:
+            return [(("tcp", "host"), self.tcp.host)]
         if self.command is not None:
             return [(("command", "argv", i), arg) for i, arg in enumerate(self.command.argv)]
         if self.approval is not None:

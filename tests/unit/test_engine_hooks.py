@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import socket
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -67,6 +68,23 @@ def test_http_check(server: str) -> None:
     unreachable = Hook.model_validate({"http": {"url": "http://127.0.0.1:9/", "timeout": 2}})
     with pytest.raises(HookError, match="ConnectionError"):
         run_hook(unreachable, VARS, clock=FakeClock(), cancel=CancelToken(), approver=None)
+
+
+def test_tcp_check_waits_for_the_port(server: str) -> None:
+    """A TCP check passes once the port accepts; a closed port fails after the timeout, retried each second."""
+    port = int(server.rsplit(":", 1)[1])
+    up = Hook.model_validate({"tcp": {"host": "127.0.0.1", "port": port}})
+    assert run_hook(up, VARS, clock=FakeClock(), cancel=CancelToken(), approver=None)["waited"] == 0
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    free = closed.getsockname()[1]
+    closed.close()
+    clock = FakeClock()
+    down = Hook.model_validate({"tcp": {"host": "127.0.0.1", "port": free, "timeout": 3}})
+    with pytest.raises(HookError, match=f"127.0.0.1:{free}: not accepting after 3 s"):
+        run_hook(down, VARS, clock=clock, cancel=CancelToken(), approver=None)
+    with pytest.raises(ValueError, match="exactly one of http, tcp, command, wait, approval"):
+        Hook.model_validate({"tcp": {"host": "h", "port": 1}, "wait": {"seconds": 1}})
 
 
 def test_command_runs_without_a_shell(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
      [("hooks.vm.pre[0].command.argv", "must not be empty")]),
     ("two hook kinds",
      {**_good(), "hooks": {"wave": {"post": [{"wait": {"seconds": 1}, "approval": {"prompt": "ok"}}]}}},
-     [("hooks.wave.post[0]", "exactly one of http, command, wait, approval (got wait, approval)")]),
+     [("hooks.wave.post[0]", "exactly one of http, tcp, command, wait, approval (got wait, approval)")]),
     ("no hook kind", {**_good(), "hooks": {"wave": {"post": [{"blocking": True}]}}},
      [("hooks.wave.post[0]", "got none")]),
     ("unknown hook field", {**_good(), "hooks": {"vm": {"pre": [{"http": {"url": "http://x", "verb": "GET"}}]}}},
