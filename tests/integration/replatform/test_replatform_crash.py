@@ -23,8 +23,8 @@ from adapters.aws.common import TAG_SOURCE
 from adapters.aws.ebs_verify import iter_snapshot_blocks
 from migrate.engine.block_progress import progress_path
 from migrate.engine.journal import Journal
+from tests.integration.relay import Relay
 from tests.integration.replatform.conftest import World
-from tests.integration.replatform.throttle import ThrottlingProxy
 
 pytestmark = pytest.mark.lab
 VM = "shop-db-02"                # two disks of 5 and 6 blocks (4 and 5 of them non-zero)
@@ -90,7 +90,7 @@ def test_kill_9_mid_upload_then_resume_puts_only_missing_blocks(world: World) ->
     uuid = world.vms[VM]["instance_uuid"]
     plan, journal = world.plan("crash", [VM]), world.work / "crash.db"
     moto = urlsplit(world.site.aws.endpoint_url)
-    proxy = ThrottlingProxy((moto.hostname or "127.0.0.1", moto.port or 443), RATE)
+    proxy = Relay((moto.hostname or "127.0.0.1", moto.port or 443), upstream_rate=RATE)
     slow = world.site_variant("slow", lambda doc: doc["aws"].update(endpoint_url=f"https://127.0.0.1:{proxy.port}"))
     moto_log = world.lab.directory / "logs" / "moto.log"
     try:
