@@ -196,11 +196,22 @@ def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = No
 
 def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None,
                  vms: list[str] | None = None, waves: list[int] | None = None,
-                 settings: RunSettings | None = None) -> RollbackResult:
-    """Roll back VMs of a run (named ones, whole waves, or everything the run touched)."""
-    with Journal(journal, create=False) as jr, open_adapters(site) as adapters:
+                 settings: RunSettings | None = None, release_hosts: bool = True) -> RollbackResult:
+    """Roll back VMs of a run (named ones, whole waves, or everything the run touched).
+
+    A whole-run rollback that leaves nothing pending also gives back the bare-metal hosts the run added
+    (taken out of the cluster, released at the provider), unless `release_hosts` is False.
+    """
+    with Journal(journal, create=False) as jr, open_adapters(site, journal=journal) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, rollbacks=ROLLBACKS)
-        return runner.rollback(run_id, vms=vms, waves=waves)
+        result = runner.rollback(run_id, vms=vms, waves=waves)
+    whole = vms is None and waves is None
+    if release_hosts and whole and result.ok and not result.pending_cleanup and site.aws and site.target:
+        from migrate.capacity import CapacitySettings, release_capacity
+
+        released = release_capacity(site, result.run_id, CapacitySettings.from_site(site))
+        result.hosts_released = released.released
+    return result
 
 
 def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, Any]:

@@ -220,6 +220,9 @@ def _render_rollback(data: dict[str, Any]) -> str:
               "reachable)" for vm, steps in data["pending_cleanup"].items()]
     lines += [f"  failed: {vm}: {error.get('message')}" for vm, error in data["failed"].items()]
     lines += [f"  not rolled back: {vm}: {why}" for vm, why in data["not_applicable"].items()]
+    if data["hosts_released"]:
+        hosts = data["hosts_released"]
+        lines.append(f"  released {len(hosts)} bare-metal host(s) the run had added: {', '.join(hosts)}")
     return "\n".join(lines)
 
 
@@ -229,10 +232,12 @@ def _render_rollback(data: dict[str, Any]) -> str:
 @run_id_option
 @click.option("--vm", "vms", multiple=True, help="A VM (instanceUuid or name) to roll back; repeatable.")
 @click.option("--wave", "waves", multiple=True, type=int, help="A wave to roll back; repeatable.")
+@click.option("--keep-hosts", is_flag=True, help="After a whole-run rollback, keep the bare-metal hosts the run "
+                                                 "added (default: take them out of the cluster and release them).")
 @json_option
 @command_errors
 def rollback(config_path: Path, journal_path: Path, run_id: str | None, vms: tuple[str, ...],
-             waves: tuple[int, ...], as_json: bool) -> None:
+             waves: tuple[int, ...], keep_hosts: bool, as_json: bool) -> None:
     """Undo a run for some VMs, some waves, or all of it (before or after cutover).
 
     Removes the target VM and the copied disk files, restores the source's name and power state. If the
@@ -244,7 +249,8 @@ def rollback(config_path: Path, journal_path: Path, run_id: str | None, vms: tup
     site = load_site_config(config_path)
     by_name = {vm["name"]: vm["id"] for vm in api.run_status(journal_path, run_id=run_id)["vms"]}
     ids = [by_name.get(vm, vm) for vm in vms]
-    result = api.rollback_run(site, journal_path, run_id=run_id, vms=ids or None, waves=list(waves) or None)
+    result = api.rollback_run(site, journal_path, run_id=run_id, vms=ids or None, waves=list(waves) or None,
+                              release_hosts=not keep_hosts)
     Reporter(as_json).result(result.to_dict(), _render_rollback)
     if not result.ok:
         raise SystemExit(EXIT_OPERATIONAL)

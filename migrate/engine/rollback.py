@@ -47,6 +47,7 @@ class RollbackResult:
     pending_cleanup: dict[str, list[str]] = field(default_factory=dict)
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_applicable: dict[str, str] = field(default_factory=dict)
+    hosts_released: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,7 +57,7 @@ class RollbackResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for --json output."""
         return {"run_id": self.run_id, "rolled_back": self.rolled_back, "pending_cleanup": self.pending_cleanup,
-                "failed": self.failed, "not_applicable": self.not_applicable}
+                "failed": self.failed, "not_applicable": self.not_applicable, "hosts_released": self.hosts_released}
 
 
 def pending_cleanup(rs: RunState, vm: VmModel, steps: RollbackSteps) -> list[str]:

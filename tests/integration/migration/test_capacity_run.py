@@ -77,3 +77,14 @@ def test_second_wave_gets_the_hosts_the_capacity_plan_says(klab: LabInfo, tmp_pa
     first_cutover = min(e.id for e in history if e.kind == "vm" and e.entity_id in second.vms
                         and e.trigger == "start_cutover")
     assert added_at < first_cutover
+
+    back = run_cli("rollback", "--config", site_path, "--journal", journal, "--json")
+    assert back.code == 0, back
+    assert sorted(back.json()["hosts_released"]) == sorted(h["HostId"] for h in ours)
+    assert not [h for h in ec2.describe_hosts()["Hosts"] if h["HostId"] in {o["HostId"] for o in ours}
+                and h.get("State") != "released"]
+    _, target = sessions(klab)
+    try:
+        assert len(list(read_view(target.si, vim.HostSystem, ["name"]))) == LAB_HOSTS
+    finally:
+        target.close()
