@@ -28,30 +28,34 @@ def _settings_options(func: F) -> F:
     options = [
         click.option("--config", "config_path", type=_path, default=Path("site.yaml"), show_default=True,
                      help="site.yaml: the cloud vCenter (`target`, with its cluster) and `aws`."),
-        click.option("--host-type", default="i4i.metal", show_default=True,
-                     help="Bare-metal instance type of the new hosts (checked with EC2 DescribeInstanceTypes)."),
-        click.option("--provisioner", type=click.Choice(["ec2", "evs"]), default="ec2", show_default=True,
-                     help="ec2: EC2 dedicated hosts; evs: Amazon Elastic VMware Service hosts."),
+        click.option("--host-type", default=None,
+                     help="Bare-metal instance type of the new hosts (checked with EC2 DescribeInstanceTypes) "
+                          "[default: site.yaml capacity, else i4i.metal]."),
+        click.option("--provisioner", type=click.Choice(["ec2", "evs"]), default=None,
+                     help="ec2: EC2 dedicated hosts; evs: Amazon Elastic VMware Service hosts [default: site.yaml, "
+                          "else ec2]."),
         click.option("--min-hosts", type=int, default=None,
                      help="Fewest hosts the cluster runs on, spares not counted [default: the vSAN policy's, 3]."),
-        click.option("--spare", type=int, default=1, show_default=True, help="Spare hosts for host failure (N+1)."),
-        click.option("--ratio", type=float, default=4.0, show_default=True, help="vCPUs per physical core."),
+        click.option("--spare", type=int, default=None,
+                     help="Spare hosts for host failure (N+1) [default: site.yaml, else 1]."),
+        click.option("--ratio", type=float, default=None, help="vCPUs per physical core [default: site.yaml, else 4]."),
         click.option("--policy", "vsan_policy", default="raid1-ftt1", show_default=True,
                      help="vSAN policy: raid1-ftt1, raid1-ftt2, raid5-ftt1 or raid6-ftt2."),
-        click.option("--max-util", type=float, default=0.7, show_default=True,
-                     help="Highest memory utilisation per host."),
+        click.option("--max-util", type=float, default=None,
+                     help="Highest memory utilisation per host [default: site.yaml, else 0.7]."),
         click.option("--storage-util", type=float, default=0.7, show_default=True,
                      help="Usable fraction of raw vSAN capacity (slack for rebuilds)."),
         click.option("--dedup", type=float, default=1.0, show_default=True,
                      help="Dedup/compression ratio (1.0 = none)."),
         click.option("--zone", "availability_zone", default=None,
                      help="EC2 availability zone of the hosts [default: the region's first]."),
-        click.option("--domain", "host_domain", default="sddc.internal", show_default=True,
-                     help="DNS suffix of the names new hosts get in the cloud vCenter."),
+        click.option("--domain", "host_domain", default=None,
+                     help="DNS suffix of the names new hosts get in the cloud vCenter [default: site.yaml, else "
+                          "sddc.internal]."),
         click.option("--evs-environment", "evs_environment_id", default=None, help="EVS environment id (env-...)."),
         click.option("--evs-key-name", default=None, help="EC2 key pair name for EVS hosts."),
-        click.option("--esxi-user", "esxi_username", default="root", show_default=True,
-                     help="ESXi user vCenter logs in with when adding a host."),
+        click.option("--esxi-user", "esxi_username", default=None,
+                     help="ESXi user vCenter logs in with when adding a host [default: site.yaml, else root]."),
         click.option("--esxi-password-env", default=None,
                      help="Environment variable holding the ESXi password (never given on the command line)."),
         click.option("--trust-host-thumbprint", is_flag=True,
@@ -66,28 +70,34 @@ def _settings_options(func: F) -> F:
     return func
 
 
-def _settings(values: dict[str, Any]) -> CapacitySettings:
-    """CapacitySettings from the options (popping them from `values`); InputError lists every bad one."""
+def _settings(values: dict[str, Any], site: SiteConfig) -> CapacitySettings:
+    """CapacitySettings: the options given, else site.yaml `capacity`, else the defaults (popping the options
+    from `values`); InputError lists every bad one."""
+    import dataclasses
+
     from migrate.capacity import CapacitySettings
     from migrate.redact import register_secret
 
-    env = values.pop("esxi_password_env")
-    password = None
+    base = CapacitySettings.from_site(site)
+    env = values.pop("esxi_password_env") or (site.capacity.esxi_password_env if site.capacity else None)
+    password = base.esxi_password
     problems: list[Problem] = []
     if env:
         password = os.environ.get(env)
         if password is None:
             problems.append(Problem("command line", "--esxi-password-env", f"environment variable {env} is not set"))
         register_secret(password)
-    settings = CapacitySettings(
-        host_type=values.pop("host_type"), provisioner=values.pop("provisioner"), min_hosts=values.pop("min_hosts"),
-        spare_hosts=values.pop("spare"), vcpu_per_core=values.pop("ratio"), vsan_policy=values.pop("vsan_policy"),
-        memory_max_util=values.pop("max_util"), storage_usable_fraction=values.pop("storage_util"),
-        dedup_ratio=values.pop("dedup"), availability_zone=values.pop("availability_zone"),
-        host_domain=values.pop("host_domain"), evs_environment_id=values.pop("evs_environment_id"),
-        evs_key_name=values.pop("evs_key_name"), esxi_username=values.pop("esxi_username"), esxi_password=password,
-        trust_host_thumbprint=values.pop("trust_host_thumbprint"), connect_timeout_s=values.pop("connect_timeout_s"),
-        ready_timeout_s=values.pop("ready_timeout_s"))
+    given = {"host_type": values.pop("host_type"), "provisioner": values.pop("provisioner"),
+             "min_hosts": values.pop("min_hosts"), "spare_hosts": values.pop("spare"),
+             "vcpu_per_core": values.pop("ratio"), "memory_max_util": values.pop("max_util"),
+             "availability_zone": values.pop("availability_zone"), "host_domain": values.pop("host_domain"),
+             "evs_environment_id": values.pop("evs_environment_id"), "evs_key_name": values.pop("evs_key_name"),
+             "esxi_username": values.pop("esxi_username")}
+    settings = dataclasses.replace(
+        base, **{k: v for k, v in given.items() if v is not None}, esxi_password=password,
+        vsan_policy=values.pop("vsan_policy"), storage_usable_fraction=values.pop("storage_util"),
+        dedup_ratio=values.pop("dedup"), trust_host_thumbprint=values.pop("trust_host_thumbprint"),
+        connect_timeout_s=values.pop("connect_timeout_s"), ready_timeout_s=values.pop("ready_timeout_s"))
     problems += settings.problems()
     if problems:
         raise InputError(problems)
@@ -154,9 +164,9 @@ def plan_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: P
     """Hosts each wave needs added to the cloud cluster (reads only)."""
     from migrate.capacity import plan_capacity
 
-    settings = _settings(options)
     waves = _waves(inventory_path, plan_path)
     site = _site(config_path)
+    settings = _settings(options, site)
     report = plan_capacity(site, waves, settings)
     Reporter(as_json).result(report.to_dict(), _render_plan)
 
@@ -173,9 +183,9 @@ def apply_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: 
     """Allocate the hosts the waves need and add them to the cloud cluster (idempotent)."""
     from migrate.capacity import apply_capacity, plan_tag_for
 
-    settings = _settings(options)
     waves = _waves(inventory_path, plan_path)
     site = _site(config_path)
+    settings = _settings(options, site)
     tag = plan_tag or plan_tag_for(waves)
     results = apply_capacity(site, waves, settings, plan_tag=tag, dry_run=dry_run)
     data = {"plan_tag": tag, "dry_run": dry_run, "host_type": settings.host_type,
@@ -197,13 +207,13 @@ def release_cmd(inventory_path: Path | None, plan_path: Path | None, config_path
     """Take the plan's hosts out of the cloud cluster and release them at the provider."""
     from migrate.capacity import plan_tag_for, release_capacity
 
-    settings = _settings(options)
     if plan_tag is None:
         if inventory_path is None:
             raise InputError.single("command line", "--plan-tag",
                                     "give --plan-tag, or the --inventory (and --plan) `apply` was given")
         plan_tag = plan_tag_for(_waves(inventory_path, plan_path))
     site = _site(config_path)
+    settings = _settings(options, site)
     result = release_capacity(site, plan_tag, settings, wave_id=wave_id, dry_run=dry_run)
     Reporter(as_json).result(result.to_dict(), _render_release)
 
