@@ -32,13 +32,14 @@ def _ids(text: str | None, option: str) -> list[int] | None:
         raise InputError.single(option, "", f"expected wave ids like 1,2 (got {text!r})") from None
 
 
-def _settings(concurrency: int | None, per_host: int | None, per_datastore: int | None) -> Any:
+def _settings(concurrency: int | None, per_host: int | None, per_datastore: int | None,
+              per_cluster: int | None = None) -> Any:
     from migrate.engine.limits import Limits
     from migrate.engine.run_state import RunSettings
 
     limits = Limits()
-    changes = {k: v for k, v in {"total": concurrency, "per_source_host": per_host,
-                                 "per_datastore": per_datastore}.items() if v is not None}
+    changes = {k: v for k, v in {"total": concurrency, "per_source_host": per_host, "per_datastore": per_datastore,
+                                 "per_target_cluster": per_cluster}.items() if v is not None}
     return RunSettings(limits=limits.model_copy(update=changes))
 
 
@@ -77,6 +78,7 @@ def _render_actions(actions: list[dict[str, Any]]) -> str:
 
 
 def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--per-cluster", type=click.IntRange(min=1), help="VMs in flight per target cluster.")(func)
     func = click.option("--per-datastore", type=click.IntRange(min=1), help="VMs in flight per source datastore.")(func)
     func = click.option("--per-host", type=click.IntRange(min=1), help="VMs in flight per source host.")(func)
     return click.option("--concurrency", type=click.IntRange(min=1),
@@ -107,7 +109,8 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal_path: Path, waves: str | None,
         policy: str, playbook_path: Path | None, dry_run: bool, no_prechecks: bool, capacity: bool,
         concurrency: int | None,
-        per_host: int | None, per_datastore: int | None, run_id: str | None, as_json: bool) -> None:
+        per_host: int | None, per_datastore: int | None, per_cluster: int | None, run_id: str | None,
+        as_json: bool) -> None:
     """Run a plan's waves: prechecks, cutover, verification, per VM, journaled.
 
     The `cold` method (the default, and what the built-in lab runs) powers the source off, copies its
@@ -150,8 +153,8 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
     cancel = CancelToken()
     with handle_sigint(cancel):
         result = api.start_run(plan, site, journal_path, playbook=playbook_path,
-                               settings=_settings(concurrency, per_host, per_datastore), cancel=cancel, run_id=run_id,
-                               capacity=capacity)
+                               settings=_settings(concurrency, per_host, per_datastore, per_cluster), cancel=cancel,
+                               run_id=run_id, capacity=capacity)
     _finish(result, journal_path, {vm.id: vm.name for vm in plan.vms}, as_json)
 
 
@@ -167,7 +170,7 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
 @command_errors
 def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_failed: bool, capacity: bool,
            concurrency: int | None,
-           per_host: int | None, per_datastore: int | None, as_json: bool) -> None:
+           per_host: int | None, per_datastore: int | None, per_cluster: int | None, as_json: bool) -> None:
     """Continue an interrupted run from its journal (after a crash, Ctrl-C, a pause or a window).
 
     Every phase first checks whether its effect already exists, so nothing is done twice.
@@ -180,7 +183,7 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
     cancel = CancelToken()
     with handle_sigint(cancel):
         result = api.resume_run(site, journal_path, run_id=run_id, retry_failed=retry_failed,
-                                settings=_settings(concurrency, per_host, per_datastore), cancel=cancel,
+                                settings=_settings(concurrency, per_host, per_datastore, per_cluster), cancel=cancel,
                                 capacity=capacity)
     names = {vm["id"]: vm["name"] for vm in api.run_status(journal_path, run_id=result.run_id)["vms"]}
     _finish(result, journal_path, names, as_json)
