@@ -62,6 +62,8 @@ PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 WAVE_PLACEHOLDERS = frozenset({"run_id", "wave"})
 VM_PLACEHOLDERS = WAVE_PLACEHOLDERS | {"vm", "vm_name"}
+# After cutover the VM's new home is known: the target VM (or instance) id and, where there is one, its IP.
+VM_POST_PLACEHOLDERS = VM_PLACEHOLDERS | {"target_id", "target_ip"}
 
 
 
@@ -181,14 +183,14 @@ class Playbook(FrozenModel):
     @model_validator(mode="after")
     def _semantics(self) -> Playbook:
         problems = phase_problems(self.method, self.phases)
-        for scope, allowed in (("wave", WAVE_PLACEHOLDERS), ("vm", VM_PLACEHOLDERS)):
+        for scope, when, allowed in (("wave", "pre", WAVE_PLACEHOLDERS), ("wave", "post", WAVE_PLACEHOLDERS),
+                                     ("vm", "pre", VM_PLACEHOLDERS), ("vm", "post", VM_POST_PLACEHOLDERS)):
             hook_set: HookSet = getattr(self.hooks, scope)
-            for when in ("pre", "post"):
-                for i, hook in enumerate(getattr(hook_set, when)):
-                    for loc, text in hook.templates():
-                        message = _placeholder_problem(text, allowed)
-                        if message:
-                            problems.append((("hooks", scope, when, i, *loc), message))
+            for i, hook in enumerate(getattr(hook_set, when)):
+                for loc, text in hook.templates():
+                    message = _placeholder_problem(text, allowed)
+                    if message:
+                        problems.append((("hooks", scope, when, i, *loc), message))
         raise_problems(type(self).__name__, problems)
         return self
 

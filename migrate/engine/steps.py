@@ -116,6 +116,13 @@ def _phase_runner(rs: RunState, vm: VmModel, log: Any) -> Callable[[str], None]:
     return run_phase
 
 
+def _target_variables(rs: RunState, vm: VmModel) -> dict[str, str]:
+    """`target_id` and `target_ip` for post hooks, from what the verify phase found ("" when unknown)."""
+    verified = rs.done[("vm", vm.id)].get("verify", {})
+    target = verified.get("target_id") or verified.get("instance_id") or ""
+    return {"target_id": str(target), "target_ip": str(verified.get("private_ip") or verified.get("ip") or "")}
+
+
 def _vm_log(rs: RunState, vm: VmModel) -> Any:
     return rs.log.bind(wave=vm.wave, vm=vm.id)
 
@@ -165,7 +172,7 @@ def drive_vm(rs: RunState, vm: VmModel) -> VmOutcome:
         if vm.state is VmState.VERIFYING:
             for phase in rs.stage_phases(wave, Stage.VERIFY):
                 run_phase(phase)
-            run_hooks(rs, "vm", vm.id, "post", hooks.post, variables, log)
+            run_hooks(rs, "vm", vm.id, "post", hooks.post, {**variables, **_target_variables(rs, vm)}, log)
             rs.fire_vm(vm, "complete")
     except StepFailed as failed:
         rs.fire_vm(vm, "fail", failed.cause, phase=failed.step)

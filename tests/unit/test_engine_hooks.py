@@ -138,7 +138,8 @@ def test_hooks_in_a_run(server: str, tmp_path: Path) -> None:
         "vm": {"pre": [{"http": {"url": server + "/vm/${vm}"}},
                        {"command": {"argv": [sys.executable, "-c", "import sys; open(sys.argv[1], 'w')",
                                              str(marker) + "/${vm}"]}}],
-               "post": [{"http": {"url": server + "/down/${vm}"}, "blocking": False}]},
+               "post": [{"http": {"url": server + "/down/${vm}"}, "blocking": False},
+                        {"http": {"url": server + "/up/${target_id}"}}]},
     })
     plan = make_plan([3])
     asked: list[str] = []
@@ -155,10 +156,18 @@ def test_hooks_in_a_run(server: str, tmp_path: Path) -> None:
         wave_steps = [s.step for s in journal.steps(result.run_id, "wave")]
     assert result.status == "completed" and asked == ["Start wave 1?"]
     assert sorted(p.name for p in marker.iterdir()) == ["vm-0000", "vm-0001", "vm-0002"]
-    assert sorted(_Handler.hits) == sorted(["/vm/vm-0000", "/vm/vm-0001", "/vm/vm-0002", "/down/vm-0000",
-                                            "/down/vm-0001", "/down/vm-0002", "/wave/1/done"])
+    assert sorted(h for h in _Handler.hits if not h.startswith("/up/")) == sorted(
+        ["/vm/vm-0000", "/vm/vm-0001", "/vm/vm-0002", "/down/vm-0000", "/down/vm-0001", "/down/vm-0002", "/wave/1/done"])
+    assert sorted(h for h in _Handler.hits if h.startswith("/up/")) == ["/up/vm-1", "/up/vm-2", "/up/vm-3"]
     assert {s.step for s in failed_hooks} == {"hook:post:0:http"} and len(failed_hooks) == 3
     assert wave_steps == ["hook:pre:0:approval", "hook:post:0:http"]
+
+
+def test_target_placeholders_only_after_cutover() -> None:
+    """${target_id} and ${target_ip} are known in VM post hooks only."""
+    _book({"vm": {"post": [{"tcp": {"host": "${target_ip}", "port": 22}}]}})
+    with pytest.raises(ValueError, match="target_ip"):
+        _book({"vm": {"pre": [{"tcp": {"host": "${target_ip}", "port": 22}}]}})
 
 
 def test_blocking_vm_hook_failure_fails_the_vm(server: str, tmp_path: Path) -> None:
