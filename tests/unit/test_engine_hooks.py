@@ -157,7 +157,8 @@ def test_hooks_in_a_run(server: str, tmp_path: Path) -> None:
     assert result.status == "completed" and asked == ["Start wave 1?"]
     assert sorted(p.name for p in marker.iterdir()) == ["vm-0000", "vm-0001", "vm-0002"]
     assert sorted(h for h in _Handler.hits if not h.startswith("/up/")) == sorted(
-        ["/vm/vm-0000", "/vm/vm-0001", "/vm/vm-0002", "/down/vm-0000", "/down/vm-0001", "/down/vm-0002", "/wave/1/done"])
+        ["/vm/vm-0000", "/vm/vm-0001", "/vm/vm-0002", "/down/vm-0000", "/down/vm-0001", "/down/vm-0002",
+         "/wave/1/done"])
     assert sorted(h for h in _Handler.hits if h.startswith("/up/")) == ["/up/vm-1", "/up/vm-2", "/up/vm-3"]
     assert {s.step for s in failed_hooks} == {"hook:post:0:http"} and len(failed_hooks) == 3
     assert wave_steps == ["hook:pre:0:approval", "hook:post:0:http"]
