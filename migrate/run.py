@@ -142,10 +142,28 @@ def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
     return "ensure_capacity", ensure
 
 
-def with_capacity(settings: RunSettings | None, site: SiteConfig, capacity: bool) -> RunSettings:
-    """`settings` with the capacity wave step when asked for and the site has a target cluster."""
+def check_capacity(site: SiteConfig, site_file: str = "site.yaml") -> None:
+    """site.yaml `capacity` is sound and its host type a bare-metal EC2 type: else InputError, before any change."""
+    from migrate.capacity import CapacitySettings, resolve_host_type
+
+    settings = CapacitySettings.from_site(site)
+    problems = [Problem(site_file, "capacity", f"{p.field}: {p.message}") for p in settings.problems()]
+    if not problems:
+        try:
+            resolve_host_type(site, settings)
+        except InputError as exc:
+            problems = [Problem(site_file, "capacity.host_type", p.message) for p in exc.problems]
+    if problems:
+        raise InputError(problems)
+
+
+def with_capacity(settings: RunSettings | None, site: SiteConfig, capacity: bool,
+                  site_file: str = "site.yaml") -> RunSettings:
+    """`settings` with the capacity wave step when asked for and the site can grow its target cluster (a target
+    cluster, and `aws` or a `capacity` section), after checking the capacity settings."""
     settings = settings or RunSettings()
-    if capacity and site.target is not None and site.target.cluster:
+    if capacity and site.target is not None and site.target.cluster and (site.aws or site.capacity):
+        check_capacity(site, site_file)
         settings = dataclasses.replace(settings, wave_steps=(*settings.wave_steps, capacity_step(site)))
     return settings
 

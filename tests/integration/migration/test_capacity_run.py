@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +20,7 @@ from migrate.lab.manager import LabInfo
 from migrate.run import load_run_plan
 from tests.helpers import run_cli
 from tests.integration.conftest import site_copy
-from tests.integration.migration.conftest import plan_lab, sessions, start_lab
+from tests.integration.migration.conftest import plan_lab, sessions, start_lab, vms_by_uuid
 
 LAB_HOSTS = 3
 
@@ -27,6 +28,46 @@ LAB_HOSTS = 3
 @pytest.fixture(scope="module")
 def klab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
     yield from start_lab(tmp_path_factory, "capacity-run", 12, 4)
+
+
+def _site_with(klab: LabInfo, tmp_path: Path, capacity: dict[str, Any]) -> Path:
+    path = site_copy(klab, tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["capacity"] = capacity
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_unknown_host_type_is_bad_input_before_any_change(klab: LabInfo, tmp_path: Path) -> None:
+    plan_path = plan_lab(klab, tmp_path, max_vms=6)
+    site_path = _site_with(klab, tmp_path, {"host_type": "i9z.metal"})
+    result = run_cli("run", plan_path, "--config", site_path, "--journal", tmp_path / "run.db")
+    assert result.code == 2, result
+    assert "capacity.host_type" in result.stderr and "i9z.metal" in result.stderr
+    assert not (tmp_path / "run.db").exists()
+
+
+def test_provisioner_error_fails_the_wave_before_any_vm_is_touched(klab: LabInfo, tmp_path: Path) -> None:
+    plan_path = plan_lab(klab, tmp_path, max_vms=6)
+    # EVS through the lab's AWS endpoint, which has no EVS service: the host request fails at the provider.
+    site_path = _site_with(klab, tmp_path, {"provisioner": "evs", "evs_environment_id": "env-0123456789",
+                                            "evs_key_name": "lab-key"})
+    result = run_cli("run", plan_path, "--config", site_path, "--journal", tmp_path / "run.db", "--json")
+    assert result.code == 1, result
+    status = run_cli("status", "--journal", tmp_path / "run.db", "--json").json()
+    assert status["waves"][0]["state"] == "failed"
+    assert {vm["state"] for vm in status["vms"] if vm["wave"] == status["waves"][0]["id"]} == {"skipped"}
+    with Journal(tmp_path / "run.db", create=False) as jr:
+        step = next(s for s in jr.steps(status["run_id"], "wave") if s.step == "ensure_capacity")
+    assert step.status == "failed" and step.error and "evs" in step.error["message"].lower()
+    source, target = sessions(klab)
+    try:
+        assert not vms_by_uuid(target)
+        assert all(not vms[0]["name"].endswith("(migrated)") for vms in vms_by_uuid(source).values())
+        assert len(list(read_view(target.si, vim.HostSystem, ["name"]))) == LAB_HOSTS
+    finally:
+        source.close()
+        target.close()
 
 
 def test_second_wave_gets_the_hosts_the_capacity_plan_says(klab: LabInfo, tmp_path: Path) -> None:
