@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,21 @@ def _settings(concurrency: int | None, per_host: int | None, per_datastore: int 
     changes = {k: v for k, v in {"total": concurrency, "per_source_host": per_host, "per_datastore": per_datastore,
                                  "per_target_cluster": per_cluster}.items() if v is not None}
     return RunSettings(limits=limits.model_copy(update=changes))
+
+
+_DONE = frozenset({"completed", "failed", "rolled_back", "skipped"})
+
+
+@contextlib.contextmanager
+def _progress(settings: Any, vms: int) -> Iterator[Any]:
+    """`settings` with an observer advancing a bar (on a terminal) as VMs reach a final state."""
+    from migrate.progress import progress_bar
+
+    with progress_bar(f"migrating {vms} VM(s)", vms) as advance:
+        def observe(kind: str, entity: str, trigger: str, state: str) -> None:
+            if kind == "vm" and state in _DONE:
+                advance(1)
+        yield dataclasses.replace(settings, observer=observe)
 
 
 def _render_result(data: dict[str, Any]) -> str:
@@ -151,9 +168,9 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
             raise InputError([Problem(str(journal_path), "runs", f"run {unfinished[-1]} is not finished: "
                                       "`migrate resume` it, `migrate rollback` it, or use another --journal")])
     cancel = CancelToken()
-    with handle_sigint(cancel):
-        result = api.start_run(plan, site, journal_path, playbook=playbook_path,
-                               settings=_settings(concurrency, per_host, per_datastore, per_cluster), cancel=cancel,
+    with handle_sigint(cancel), _progress(_settings(concurrency, per_host, per_datastore, per_cluster),
+                                          len(plan.vms)) as settings:
+        result = api.start_run(plan, site, journal_path, playbook=playbook_path, settings=settings, cancel=cancel,
                                run_id=run_id, capacity=capacity)
     _finish(result, journal_path, {vm.id: vm.name for vm in plan.vms}, as_json)
 
@@ -180,11 +197,13 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
     from migrate.engine.timing import CancelToken, handle_sigint
 
     site = load_site_config(config_path)
+    before = api.run_status(journal_path, run_id=run_id)
+    left = sum(1 for vm in before["vms"] if vm["state"] not in _DONE or (retry_failed and vm["state"] == "failed"))
     cancel = CancelToken()
-    with handle_sigint(cancel):
-        result = api.resume_run(site, journal_path, run_id=run_id, retry_failed=retry_failed,
-                                settings=_settings(concurrency, per_host, per_datastore, per_cluster), cancel=cancel,
-                                capacity=capacity)
+    with handle_sigint(cancel), _progress(_settings(concurrency, per_host, per_datastore, per_cluster),
+                                          left) as settings:
+        result = api.resume_run(site, journal_path, run_id=run_id, retry_failed=retry_failed, settings=settings,
+                                cancel=cancel, capacity=capacity)
     names = {vm["id"]: vm["name"] for vm in api.run_status(journal_path, run_id=result.run_id)["vms"]}
     _finish(result, journal_path, names, as_json)
 

@@ -55,6 +55,8 @@ class RunSettings:
     seed: int | None = None
     poll_seconds: float = 0.5
     wave_steps: tuple[tuple[str, WaveStep], ...] = ()
+    # (kind, id, trigger, new state) after each transition is journaled: progress displays (any thread)
+    observer: Callable[[str, str, str, str], None] | None = None
 
 
 class RunState:
@@ -88,6 +90,8 @@ class RunState:
         """The machines' callback: journal the transition (before the model changes)."""
         self.journal.record_transition(self.run_id, kind, str(model.id), trigger, src.value, dst.value, data,
                                        wait=False)
+        if self.settings.observer is not None:
+            self.settings.observer(kind, str(model.id), trigger, dst.value)
 
     def _load(self) -> None:
         """Models in the states the journal holds, and the outputs of every finished step."""
