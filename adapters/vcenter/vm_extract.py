@@ -45,7 +45,7 @@ MARKER_PATHS = ("name", "config.changeVersion", "customValue", "snapshot", "pare
 _NS = "{urn:vim25}"
 _NS_LEN = len(_NS)
 _IP_ADDRESS = _NS + "ipAddress"
-_NET, _DEVICE = _NS + "net", _NS + "device"
+_NET, _DEVICE, _HOST_NAME, _TOOLS_STATUS = _NS + "net", _NS + "device", _NS + "hostName", _NS + "toolsStatus"
 _ROOT_SNAPSHOT, _CHILD_SNAPSHOT = _NS + "rootSnapshotList", _NS + "childSnapshotList"
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _NIC_TYPES = {"VirtualVmxnet3": "vmxnet3", "VirtualVmxnet2": "vmxnet2", "VirtualVmxnet": "vmxnet",
@@ -164,14 +164,13 @@ def _devices(val: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list
 
 
 def _guest_ips(net: Any, primary: str | None) -> list[str]:
-    """The primary IP, then every NIC's addresses (guest.net: ArrayOfGuestNicInfo), walked directly."""
+    """The primary IP, then every NIC's addresses (GuestNicInfo elements), walked directly."""
     ips: list[str] = [primary] if primary else []
     for nic in net if net is not None else ():
-        for child in nic:
-            if child.tag == _IP_ADDRESS:
-                ip = child.text
-                if ip and ip not in ips:
-                    ips.append(ip)
+        for child in nic.iterchildren(_IP_ADDRESS):
+            ip = child.text
+            if ip and ip not in ips:
+                ips.append(ip)
     return ips
 
 
@@ -196,16 +195,19 @@ def _custom_values(val: Any) -> list[tuple[str, str]]:
 
 def _guest_runtime(guest: Any) -> dict[str, Any]:
     """Host name, IPs (the primary one first) and tools status from a `guest` <val> (GuestInfo)."""
-    fields = {} if guest is None else _fields(guest)
-    net = [child for child in guest if child.tag == _NET] if guest is not None else None
-    return {"hostname": _text(fields, "hostName") or None,
-            "ip_addresses": _guest_ips(net, _text(fields, "ipAddress")),
-            "tools_status": _text_or_empty(fields, "toolsStatus")}
-
-
-def _text_or_empty(fields: dict[str, Any], name: str) -> str | None:
-    child = fields.get(name)
-    return None if child is None else (child.text or "")
+    hostname = primary = tools = None
+    net = []
+    for child in guest if guest is not None else ():     # one pass: lookups by tag are slow on lxml
+        tag = child.tag
+        if tag == _NET:
+            net.append(child)
+        elif tag == _HOST_NAME:
+            hostname = child.text
+        elif tag == _IP_ADDRESS:
+            primary = child.text
+        elif tag == _TOOLS_STATUS:
+            tools = child.text or ""
+    return {"hostname": hostname or None, "ip_addresses": _guest_ips(net, primary), "tools_status": tools}
 
 
 def extract_marker(moref: str, props: dict[str, Any]) -> dict[str, Any]:

@@ -229,7 +229,7 @@ def repeat(times: int, label: str, run: Callable[[], tuple[float, Any]]) -> tupl
         elapsed, output = run()
         seconds.append(elapsed)
         outputs.append(output)
-        say(f"    {label} run {attempt}: {elapsed:7.2f} s")
+        say(f"    {label} run {attempt}: {elapsed:7.2f} s  (load {load()})")
     return Timing(seconds), outputs
 
 
@@ -299,7 +299,8 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         elapsed, baseline, stats = timed_discovery(endpoint)
         full.runs.append(elapsed)
         warnings.update(stats.warnings)
-        say(f"    discovery run {attempt}: {elapsed:7.2f} s  ({len(baseline.vms)} VMs; phases: {phases(stats)})")
+        say(f"    discovery run {attempt}: {elapsed:7.2f} s  ({len(baseline.vms)} VMs; load {load()}; "
+            f"phases: {phases(stats)})")
     assert baseline is not None
     for warning in sorted(warnings):
         say(f"    warning: {warning}")
@@ -316,8 +317,9 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         elapsed, latest, stats = timed_discovery(endpoint, since=baseline)
         incremental.runs.append(elapsed)
         full_reads = stats.full_reads
-        say(f"    incremental run {attempt}: {elapsed:7.2f} s  (full reads {stats.full_reads}, light reads "
-            f"{stats.light_reads}, mode {stats.mode}, VMs named by events {stats.evented}; phases: {phases(stats)})")
+        say(f"    incremental run {attempt}: {elapsed:7.2f} s  (load {load()}; full reads {stats.full_reads}, "
+            f"light reads {stats.light_reads}, mode {stats.mode}, VMs named by events {stats.evented}; "
+            f"phases: {phases(stats)})")
     assert latest is not None
     del baseline
     fresh_seconds, fresh, _ = timed_discovery(endpoint)

@@ -84,10 +84,22 @@ def change_the_estate(lab: LabInfo) -> None:
         if state["runtime.powerState"] == "poweredOn":
             wait_for_task(si, vms[delete].PowerOffVM_Task(), "power off")
         wait_for_task(si, vms[delete].Destroy_Task(), "destroy")
+        change_the_infrastructure(si, folder)
+
+
+def change_the_infrastructure(si: Any, folder: Any) -> None:
+    """No event names a VM here: a new standard port group on a host, and a renamed VM
+    folder (every VM in it gets a new folder path)."""
+    host = next(ref for ref, _ in read_view(si, vim.HostSystem, ["name"]))
+    spec = vim.host.PortGroup.Specification(name="pg-added", vlanId=0, vswitchName="vSwitch0",
+                                            policy=vim.host.NetworkPolicy())
+    host.configManager.networkSystem.AddPortGroup(spec)
+    wait_for_task(si, folder.Rename_Task(newName=f"{folder.name}-renamed"), "rename folder")
 
 
 def test_incremental_equals_full_scan(small_lab: LabInfo, tmp_path: Path) -> None:
-    """After seven kinds of change, an incremental scan equals a full one and re-reads only changed VMs."""
+    """After VM changes of ten kinds and two infrastructure changes, an incremental scan equals a full one
+    and re-reads only changed VMs."""
     time.sleep(EVENT_MARGIN.total_seconds() + 0.2)   # the lab's seeding events are older than the margin
     before, _ = discover(small_lab.site_config, out=tmp_path / "before.json")
     change_the_estate(small_lab)
@@ -103,6 +115,8 @@ def test_incremental_equals_full_scan(small_lab: LabInfo, tmp_path: Path) -> Non
     assert any("10.9.9.9" in vm.guest.ip_addresses for vm in incremental.vms)
     assert any(vm.folder and vm.folder.endswith("/moved-here") for vm in incremental.vms)
     assert any(vm.snapshots for vm in changed.values())
+    assert "pg-added" in {n.name for n in incremental.networks}   # (vcsim keeps no VLAN in host config)
+    assert any(vm.folder and vm.folder.endswith("-renamed") for vm in incremental.vms)
 
 
 def test_since_from_another_vcenter_falls_back_to_full_scan(small_lab: LabInfo, lab: LabInfo,
