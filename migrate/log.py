@@ -19,6 +19,16 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return redacted
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written (test runners and progress displays swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", *, json_logs: bool | None = None) -> None:
     """Send logs to stderr; JSON lines when stderr is not a terminal (or when asked)."""
     if json_logs is None:
@@ -38,7 +48,7 @@ def configure_logging(level: str = "info", *, json_logs: bool | None = None) -> 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

@@ -16,12 +16,12 @@ from typing import Any, Protocol, cast
 from adapters.base import MigrationTarget, Operation, SourceInventory
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
 from migrate.engine.rollback import RollbackScope
+from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 from migrate.errors import AdapterError, OperationalError
 
 __all__ = ["COLD_PHASES", "COLD_ROLLBACK", "Check", "ColdSource", "ColdTarget", "target_file"]
 
 PROVIDER = "vcenter"
-UNSUPPORTED_DEVICES = frozenset({"usb", "serial", "parallel", "pci-passthrough"})
 SUPPORTED_CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "sata", "nvme"})
 
 
@@ -49,7 +49,6 @@ class ColdTarget(MigrationTarget, Protocol):
     def destroy_vm(self, target_id: str) -> Operation: ...
 
 
-Check = dict[str, str]  # {"check", "status": ok|warn|block, "message"}
 
 
 def _source(ctx: PhaseContext) -> ColdSource:
@@ -76,33 +75,12 @@ def _disk_targets(facts: Mapping[str, Any]) -> dict[int, str]:
 # -- precheck ----------------------------------------------------------------------------------------
 
 def source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
-    checks: list[Check] = []
-
-    def add(check: str, status: str, message: str) -> None:
-        checks.append({"check": check, "status": status, "message": message})
-
-    add("power_state", "ok", f"source is {live['power_state']}")
-    if live["snapshots"]:
-        add("snapshots", "block", f"{live['snapshots']} snapshot(s): consolidate or delete them first "
-                                  "(a cold copy takes the base disks only)")
-    bad = sorted(set(live["devices"]) & UNSUPPORTED_DEVICES)
-    if bad:
-        add("devices", "block", f"unsupported device(s): {', '.join(bad)}; remove them first")
-    for disk in live["disks"]:
-        if disk.get("rdm"):
-            add("rdm", "block", f"disk {disk['key']} is a raw device mapping ({disk['rdm']}); cannot be copied")
+    """The shared source checks plus the disk controllers a target VM can be given."""
+    checks = source_vm_checks(facts, live, moved="copied")
     for disk in facts.get("disks", []):
         kind = str(disk.get("controller") or "pvscsi:0").split(":")[0]
         if kind not in SUPPORTED_CONTROLLERS:
-            add("controller", "block", f"disk {disk['key']} is on a {kind} controller; not supported")
-        if disk.get("sharing") == "sharingMultiWriter":
-            add("shared_disk", "block", f"disk {disk['key']} is multi-writer shared; move its cluster another way")
-    known = {int(d["key"]) for d in facts.get("disks", [])}
-    missing = sorted({int(d["key"]) for d in live["disks"]} - known)
-    if missing:
-        add("disks", "block", f"disk(s) {missing} are not in the plan's inventory: re-discover and re-plan")
-    if live["power_state"] == "poweredOn" and not live["tools_running"]:
-        add("tools", "warn", "VMware Tools not running: the source will be powered off, not shut down")
+            checks.append(check("controller", "block", f"disk {disk['key']} is on a {kind} controller; not supported"))
     return checks
 
 
@@ -161,12 +139,7 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
     facts = ctx.vm.facts
     live = _source(ctx).describe_vm(ctx.vm.id)
     checks = source_checks(facts, live) + _target_checks(ctx, facts, live)
-    for check in checks:
-        if check["status"] == "warn":
-            ctx.log.info("precheck warning", check=check["check"], message=check["message"])
-    blocking = [c for c in checks if c["status"] == "block"]
-    if blocking:
-        raise OperationalError("precheck: " + "; ".join(f"{c['check']}: {c['message']}" for c in blocking))
+    settle(checks, ctx.log)
     return {"power_state": live["power_state"], "name": live["name"], "checks": checks}
 
 

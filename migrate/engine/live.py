@@ -11,6 +11,7 @@ from typing import Any
 
 from migrate.engine.cold import source_checks, target_of
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.engine.vm_checks import settle
 from migrate.errors import OperationalError
 
 __all__ = ["LIVE_PHASES"]
@@ -35,9 +36,7 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
     checks = [c for c in source_checks(ctx.vm.facts, live) if c["check"] != "snapshots"]
     described = describe_relocation(source, target, ctx.vm.id, ctx.vm.facts)
     checks += [{"check": "relocate_spec", "status": "block", "message": p} for p in described["problems"]]
-    blocking = [c for c in checks if c["status"] == "block"]
-    if blocking:
-        raise OperationalError("precheck: " + "; ".join(f"{c['check']}: {c['message']}" for c in blocking))
+    settle(checks, ctx.log)
     return {"power_state": live["power_state"], "name": live["name"], "checks": checks}
 
 

@@ -24,8 +24,9 @@ from typing import Any, Protocol, cast
 
 from adapters.base import Operation, Replatformer, SourceInventory
 from migrate.engine.block_progress import BlockProgress
-from migrate.engine.cold import UNSUPPORTED_DEVICES, power_off_source
+from migrate.engine.cold import power_off_source
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 from migrate.errors import AdapterError, OperationalError
 
 __all__ = ["MAX_DATA_DISKS", "REPLATFORM_PHASES", "REPLATFORM_ROLLBACK", "ReplatformSource", "ReplatformTarget",
@@ -70,7 +71,6 @@ class ReplatformTarget(Replatformer, Protocol):
     def remove(self, owner: Mapping[str, str]) -> dict[str, Any]: ...
 
 
-Check = dict[str, str]  # {"check", "status": ok|warn|block, "message"}
 
 
 def _source(ctx: PhaseContext) -> ReplatformSource:
@@ -116,37 +116,16 @@ def _length(chunks: Iterable[bytes]) -> int:
 # -- precheck ----------------------------------------------------------------------------------------
 
 def _source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
-    checks: list[Check] = []
-
-    def add(check: str, status: str, message: str) -> None:
-        checks.append({"check": check, "status": status, "message": message})
-
-    add("power_state", "ok", f"source is {live['power_state']}")
-    if live["snapshots"]:
-        add("snapshots", "block", f"{live['snapshots']} snapshot(s): consolidate or delete them first "
-                                  "(only base disks are streamed)")
-    bad = sorted(set(live["devices"]) & UNSUPPORTED_DEVICES)
-    if bad:
-        add("devices", "block", f"unsupported device(s): {', '.join(bad)}; remove them first")
-    for disk in live["disks"]:
-        if disk.get("rdm"):
-            add("rdm", "block", f"disk {disk['key']} is a raw device mapping ({disk['rdm']}); cannot be streamed")
+    """The shared source checks plus what EBS and an AMI can hold."""
+    checks = source_vm_checks(facts, live, moved="streamed")
     planned = facts.get("disks", [])
-    for disk in planned:
-        if disk.get("sharing") == "sharingMultiWriter":
-            add("shared_disk", "block", f"disk {disk['key']} is multi-writer shared; EBS volumes cannot be")
-        if int(disk["capacity_bytes"]) > MAX_VOLUME_BYTES:
-            add("disk_size", "block", f"disk {disk['key']} holds {int(disk['capacity_bytes']) / 1024 ** 4:.1f} TiB; "
-                                      "a gp3 volume holds at most 16 TiB")
+    checks.extend(check("disk_size", "block", f"disk {d['key']} holds {int(d['capacity_bytes']) / 1024 ** 4:.1f} TiB; "
+                                              "a gp3 volume holds at most 16 TiB")
+                  for d in planned if int(d["capacity_bytes"]) > MAX_VOLUME_BYTES)
     if not planned:
-        add("disks", "block", "the VM has no disk to boot from")
+        checks.append(check("disks", "block", "the VM has no disk to boot from"))
     if len(planned) > 1 + MAX_DATA_DISKS:
-        add("disks", "block", f"{len(planned) - 1} data disks; at most {MAX_DATA_DISKS} are supported")
-    missing = sorted({int(d["key"]) for d in live["disks"]} - {int(d["key"]) for d in planned})
-    if missing:
-        add("disks", "block", f"disk(s) {missing} are not in the plan's inventory: re-discover and re-plan")
-    if live["power_state"] == "poweredOn" and not live["tools_running"]:
-        add("tools", "warn", "VMware Tools not running: the source will be powered off, not shut down")
+        checks.append(check("disks", "block", f"{len(planned) - 1} data disks; at most {MAX_DATA_DISKS} are supported"))
     return checks
 
 
@@ -165,12 +144,7 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
             checks.append({"check": "instance", "status": "block",
                            "message": f"{instance['instance_id']} already runs this VM (run {instance.get('run_id')}):"
                                       " roll that run back first"})
-    for check in checks:
-        if check["status"] == "warn":
-            ctx.log.info("precheck warning", check=check["check"], message=check["message"])
-    blocking = [c for c in checks if c["status"] == "block"]
-    if blocking:
-        raise OperationalError("precheck: " + "; ".join(f"{c['check']}: {c['message']}" for c in blocking))
+    settle(checks, ctx.log)
     return {"power_state": live["power_state"], "name": live["name"], "instance_type": rp["instance_type"],
             "checks": checks}
 
