@@ -91,18 +91,18 @@ def load_run_plan(plan: str | Path, site: str | Path | SiteConfig, *, inventory:
 
 @contextlib.contextmanager
 def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0,
-                  journal: str | Path | None = None) -> Iterator[Any]:
+                  journal: Journal | None = None) -> Iterator[Any]:
     """The vCenter source and target of `site` as run adapters (logged in lazily, logged out at the end),
-    and AWS (`site.aws`) for re-platforming, recording EBS block progress next to `journal`."""
+    and AWS (`site.aws`) for re-platforming, recording EBS block progress in `journal`."""
     from adapters.aws.replatformer import AwsReplatformer
     from adapters.base import Adapters
     from adapters.vcenter.source import VCenterSource
     from adapters.vcenter.target import VCenterTarget
-    from migrate.engine.block_progress import BlockProgress, progress_path
+    from migrate.engine.block_progress import BlockProgress
 
     source = VCenterSource(site.source, shutdown_grace=shutdown_grace)
     target = VCenterTarget(site.target) if site.target is not None else None
-    cloud = (AwsReplatformer(site.aws, progress=BlockProgress(progress_path(journal) if journal else None))
+    cloud = (AwsReplatformer(site.aws, progress=BlockProgress(journal))
              if site.aws is not None else None)
     try:
         yield Adapters(source=source, target=target, replatformer=cloud)
@@ -197,7 +197,7 @@ def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook:
     """Record a new run of `plan` in the journal and execute it (growing the target cluster per wave)."""
     books = _playbooks(plan, playbook)
     settings = with_capacity(settings, site, capacity)
-    with Journal(journal) as jr, open_adapters(site, journal=journal) as adapters:
+    with Journal(journal) as jr, open_adapters(site, journal=jr) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
         return runner.start(plan, books, run_id=run_id)
 
@@ -207,7 +207,7 @@ def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = No
                capacity: bool = True) -> RunResult:
     """Continue the latest (or the named) run of the journal."""
     settings = with_capacity(settings, site, capacity)
-    with Journal(journal, create=False) as jr, open_adapters(site, journal=journal) as adapters:
+    with Journal(journal, create=False) as jr, open_adapters(site, journal=jr) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
         return runner.resume(run_id, retry_failed=retry_failed)
 
@@ -220,7 +220,7 @@ def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = 
     A whole-run rollback that leaves nothing pending also gives back the bare-metal hosts the run added
     (taken out of the cluster, released at the provider), unless `release_hosts` is False.
     """
-    with Journal(journal, create=False) as jr, open_adapters(site, journal=journal) as adapters:
+    with Journal(journal, create=False) as jr, open_adapters(site, journal=jr) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, rollbacks=ROLLBACKS)
         result = runner.rollback(run_id, vms=vms, waves=waves)
     whole = vms is None and waves is None

@@ -241,7 +241,7 @@ class AwsReplatformer:
         return tags
 
     def close(self) -> None:
-        """Close the progress file."""
+        """Release the progress store."""
         self.progress.close()
 
 

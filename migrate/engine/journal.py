@@ -1,12 +1,14 @@
 """The run journal (SQLite, WAL): every transition and step of every VM and wave; the one source of truth.
 
-Schema version 1 (`PRAGMA user_version`):
+Schema version 2 (`PRAGMA user_version`; a version-1 journal gains the `blocks` table when opened):
 
 - `runs`: run id, status, plan digest, and the plan and playbooks as JSON (resume needs nothing else);
 - `events`: the append-only log. One row per record: a transition of a VM or wave (trigger, src,
   dst, inputs, error) or a step of one (`step_started` with attempt and inputs, `step_finished` with
   outputs, `step_failed` with the error), each step under its idempotency key `"{run}:{vm}:{step}"`
-  (`"{run}:wave-{id}:{step}"` for a wave's hooks), plus run-level events.
+  (`"{run}:wave-{id}:{step}"` for a wave's hooks), plus run-level events;
+- `blocks`: progress inside a long step (the EBS blocks an upload has put), one row per durable batch,
+  so a resumed upload sends only the blocks no row holds.
 
 Current states are derived from the log (the latest transition of each VM and wave, the latest event
 of each step), so a record is one INSERT: atomic by construction, and the log can never disagree
@@ -49,7 +51,7 @@ __all__ = [
     "step_key",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -82,6 +84,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 -- Appended in run order, so inserts land on the last page; per-VM queries scan the run's events.
 CREATE INDEX IF NOT EXISTS events_by_run ON events(run_no);
+CREATE TABLE IF NOT EXISTS blocks (
+    id INTEGER PRIMARY KEY,
+    run_no INTEGER NOT NULL REFERENCES runs(run_no),
+    ts REAL NOT NULL,
+    vm TEXT NOT NULL,
+    part TEXT NOT NULL,
+    target TEXT NOT NULL,
+    blocks TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blocks_by_part ON blocks(run_no, vm, part);
 """
 
 _COLUMNS = "run_no, ts, kind, entity_id, event, trigger, src, dst, step, attempt, idem_key, inputs, outputs, error"
@@ -212,7 +224,7 @@ class Journal:
             if version > SCHEMA_VERSION:
                 raise OperationalError(f"{self.path}: journal schema {version} is newer than this tool's "
                                        f"({SCHEMA_VERSION})")
-            if version == 0:  # a new file (readers of an existing journal write nothing)
+            if version < SCHEMA_VERSION:  # a new file, or an older one gaining tables (all IF NOT EXISTS)
                 self._conn.executescript(_SCHEMA)
                 self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._reader = connect(self.path, synchronous)
@@ -393,6 +405,26 @@ class Journal:
                       attempt, step_key(run_id, kind, entity_id, step), None, None, _dump(dict(error))), wait)
 
     # -- queries -----------------------------------------------------------------------------------
+
+    def record_blocks(self, run_id: str, vm_id: str, part: str, target: str, blocks: list[int]) -> None:
+        """Durably record that `blocks` of `part` (e.g. a disk) of a VM are in `target` (e.g. a snapshot)."""
+        run_no, now, text = self._run_no(run_id), time.time(), json.dumps(sorted(blocks), separators=(",", ":"))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO blocks(run_no, ts, vm, part, target, blocks) VALUES (?, ?, ?, ?, ?, ?)",
+                         (run_no, now, vm_id, part, target, text))
+
+        self._writer.submit(write, wait=True)
+
+    def blocks_done(self, run_id: str, vm_id: str, part: str, target: str | None = None) -> dict[str, frozenset[int]]:
+        """Blocks recorded for a VM's part, by target (only `target` when given)."""
+        rows = self._read("SELECT target, blocks FROM blocks WHERE run_no=? AND vm=? AND part=?",
+                          (self._run_no(run_id), vm_id, part))
+        found: dict[str, set[int]] = {}
+        for row in rows:
+            if target is None or row["target"] == target:
+                found.setdefault(row["target"], set()).update(json.loads(row["blocks"]))
+        return {name: frozenset(blocks) for name, blocks in found.items()}
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._read_lock:

@@ -12,8 +12,8 @@ by their idempotency-key tag), acts, and returns plain outputs. The instance typ
 were fixed when the plan was built (migrate.replatform_plan); live state comes from vCenter and AWS
 through the duck-typed verbs below (adapters/vcenter/source.py, adapters/aws/replatformer.py).
 
-Block-level resume: `upload_disks` records the blocks each snapshot has accepted in the journal's
-side file (migrate.engine.block_progress), in batches while it runs; after a crash the resumed phase
+Block-level resume: `upload_disks` records the blocks each snapshot has accepted in the run journal
+(its `blocks` table, through migrate.engine.block_progress), in batches while it runs; after a crash the resumed phase
 finds its unsealed snapshot by tag and puts only the blocks not recorded there.
 """
 

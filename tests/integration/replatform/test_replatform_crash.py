@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +22,6 @@ import pytest
 from adapters.aws.cleanup import list_leftovers
 from adapters.aws.common import TAG_SOURCE
 from adapters.aws.ebs_verify import iter_snapshot_blocks
-from migrate.engine.block_progress import progress_path
 from migrate.engine.journal import Journal
 from tests.integration.relay import Relay
 from tests.integration.replatform.conftest import World
@@ -32,15 +32,18 @@ RATE = 512 * 1024                # bytes/s towards moto: about one 512 KiB block
 PUT = re.compile(r"PUT /snapshots/(snap-[0-9a-f]+)/blocks/(\d+) HTTP")
 
 
-def _recorded(path: Path) -> dict[str, set[int]]:
+def _recorded(journal: Path) -> dict[str, set[int]]:
+    """Blocks the journal holds, by snapshot (read while the run may still be writing: WAL)."""
     found: dict[str, set[int]] = defaultdict(set)
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            found[record["snapshot"]].update(record["blocks"])
+    if not journal.exists():
+        return found
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as conn:
+        try:
+            rows = conn.execute("SELECT target, blocks FROM blocks").fetchall()
+        except sqlite3.OperationalError:  # not created yet
+            return found
+    for target, blocks in rows:
+        found[target].update(json.loads(blocks))
     return found
 
 
@@ -75,7 +78,7 @@ def _kill_mid_upload(world: World, plan: Path, journal: Path, site: Path, log: P
                                 stderr=err, env={**os.environ, "MIGRATE_LOG_LEVEL": "info"})
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
-            if any(_recorded(progress_path(journal)).values()):
+            if any(_recorded(journal).values()):
                 break
             time.sleep(0.02)
         assert proc.poll() is None, f"run ended before the kill: {log.read_text()[-2000:]}"
@@ -98,7 +101,7 @@ def test_kill_9_mid_upload_then_resume_puts_only_missing_blocks(world: World) ->
     finally:
         proxy.close()
     offset = _quiet(moto_log)
-    recorded = _recorded(progress_path(journal))
+    recorded = _recorded(journal)
 
     resumed = world.cli("resume", "--journal", journal, "--no-capacity", "--json")
     assert resumed.code == 0, resumed
