@@ -141,11 +141,10 @@ class VCenterTarget:
         """
         def choose(si: Any) -> Any:
             compute = read_properties(si, pool, ["owner"])["owner"]
-            hosts = read_properties(si, compute, ["host"])["host"] or []
             best, best_load = None, None
-            for host in hosts:
-                props = read_properties(si, host, ["runtime.connectionState", "runtime.inMaintenanceMode",
-                                                   "datastore", "network", "vm"])
+            # Through a view: vcsim keeps hosts removed from a cluster in its `host` list.
+            for host, props in read_view(si, vim.HostSystem, ["runtime.connectionState", "runtime.inMaintenanceMode",
+                                                              "datastore", "network", "vm"], compute):
                 if props["runtime.connectionState"] != "connected" or props["runtime.inMaintenanceMode"]:
                     continue
                 seen = {read_properties(si, ds, ["name"])["name"] for ds in props["datastore"] or []}

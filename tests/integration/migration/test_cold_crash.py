@@ -50,6 +50,13 @@ def _killed(args: list[str | Path], delay: float, log: Path) -> bool:
     return alive
 
 
+def _has_run(journal: Path) -> bool:
+    if not journal.exists():
+        return False
+    with Journal(journal, create=False) as jr:
+        return bool(jr.runs())
+
+
 def test_kill9_at_random_points_then_resume(clab: LabInfo, tmp_path: Path) -> None:
     plan = plan_lab(clab, tmp_path, max_vms=4)
     expected = {vm["instance_uuid"] for vm in estate(clab)["vms"]}
@@ -61,10 +68,10 @@ def test_kill9_at_random_points_then_resume(clab: LabInfo, tmp_path: Path) -> No
         log = tmp_path / f"trial-{trial}.log"
         crashes += _killed(["run", plan, "--config", site, "--journal", journal, "--concurrency", "2"],
                            rng.uniform(0.3, 4.0), log)
-        if journal.exists():  # a second crash, this time of the resume
+        if _has_run(journal):  # a second crash, this time of the resume
             crashes += _killed(["resume", "--config", site, "--journal", journal], rng.uniform(0.3, 2.0), log)
             final = run_cli("resume", "--config", site, "--journal", journal, "--json")
-        else:  # killed before the run was recorded: nothing happened, start again
+        else:  # killed before the run was recorded (`resume` would say so): nothing happened, start again
             final = run_cli("run", plan, "--config", site, "--journal", journal, "--json")
         assert final.code == 0, (final, log.read_text()[-3000:])
         assert final.json()["status"] == "completed"
