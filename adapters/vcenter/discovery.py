@@ -21,6 +21,7 @@ from adapters.vcenter.estate_extract import Estate, clusters_with_rules, read_es
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.tags import read_all_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
+from adapters.vcenter.vm_markers import marker_context
 from adapters.vcenter.vm_scan import incremental_base, scan_vms
 from migrate import __version__
 from migrate.config import VCenterEndpoint
@@ -44,6 +45,7 @@ class DiscoveryStats:
     incremental: bool = False
     mode: str = "full"             # full | events (VMs named by events or whose markers moved) | markers
     evented: int = 0               # VMs named by events since the previous scan
+    parsed_markers: int = 0        # VMs whose marker properties were parsed (their digest moved)
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -79,19 +81,20 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
             # the estate (with the containers' VM lists an incremental scan places VMs by) and the tags
             # are a few small calls: they overlap the VM reads
             placement = incremental_base(since, about.instanceUuid)
+            # read before the VMs: the marker digests cover the names custom attributes are given
+            custom_names = {str(f.key): f.name for f in vc.si.content.customFieldsManager.field or []}
             with ThreadPoolExecutor(max_workers=2) as pool:
                 estate_job = pool.submit(_timed, stats, "infrastructure", partial(read_estate, placement=placement),
                                          reader)
                 tags_job = pool.submit(_timed, stats, "tags", _read_tags, vc, stats)
                 scan = _timed(stats, "vms", scan_vms, reader, about.instanceUuid, since,
-                              lambda: estate_job.result().placement)
+                              lambda: estate_job.result().placement, marker_context(custom_names))
                 estate, tags = estate_job.result(), tags_job.result()
             vms_raw = scan.raw
             stats.mode, stats.full_reads, stats.light_reads = scan.mode, scan.full_reads, scan.light_reads
-            stats.evented = scan.evented
+            stats.evented, stats.parsed_markers = scan.evented, scan.parsed_markers
             stats.incremental = scan.mode != "full"
             timer.lap("read")
-            custom_names = {str(f.key): f.name for f in vc.si.content.customFieldsManager.field or []}
             usage: dict[str, Any] = {}
             if utilisation:
                 progress("utilisation")
@@ -114,7 +117,8 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
                 source=vc.endpoint.host, kind="vcenter", collected_at=started_at,
                 instance_uuid=about.instanceUuid, api_version=about.apiVersion, product=about.fullName,
                 tool_version=__version__,
-                incremental_from=since.provenance.collected_at if since is not None and stats.incremental else None),
+                incremental_from=since.provenance.collected_at if since is not None and stats.incremental else None,
+                vm_markers=_markers_of(scan.markers, vms_raw)),
             vms=sorted(vms, key=lambda v: (v.name, v.id)),
             hosts=sorted(estate.hosts, key=lambda h: h.name),
             clusters=sorted(clusters_with_rules(estate, vm_ids), key=lambda c: c.name),
@@ -172,7 +176,9 @@ def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict
     previous: Vm | None = raw.get("previous")
     if previous is not None:   # unchanged configuration: refresh what was read of its run-time facts
         fresh: dict[str, Any] = {"tags": tags}
-        if "name" in raw:
+        if raw.get("kept"):    # markers unchanged too: only where it runs, lives and belongs may move
+            fresh.update(_placement_fields(raw, estate), vapp=estate.vapp_members.get(ref))
+        elif "name" in raw:
             fresh.update(_runtime_fields(raw, estate, custom_names))
             guest = raw["guest_runtime"]
             if any(getattr(previous.guest, key) != value for key, value in guest.items()):
@@ -196,12 +202,25 @@ def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict
 
 def _runtime_fields(raw: dict[str, Any], estate: Estate, custom_names: dict[str, str]) -> dict[str, Any]:
     """Inventory fields that come from the run-time half of a VM's facts (FEED_PATHS)."""
-    host_ref, folder_ref = raw.get("host_ref"), raw.get("folder_ref")
     return {
         "name": raw["name"], "power_state": raw.get("power_state"), "change_version": raw["change_version"],
-        "datacenter": estate.datacenter(folder_ref) or estate.datacenter(host_ref), "host": estate.name(host_ref),
-        "cluster": estate.cluster_of_host(host_ref), "folder": estate.path(folder_ref),
-        "resource_pool": estate.path(raw.get("pool_ref")),
+        **_placement_fields(raw, estate),
         "vapp": estate.vapp_members.get(raw["moref"]) or estate.name(raw.get("vapp_ref")),
         "custom_attributes": _custom(raw, custom_names), "snapshots": raw["snapshots"],
     }
+
+
+def _placement_fields(raw: dict[str, Any], estate: Estate) -> dict[str, Any]:
+    """Inventory fields that follow from where the VM runs (host), lives (folder) and belongs (pool)."""
+    host_ref, folder_ref = raw.get("host_ref"), raw.get("folder_ref")
+    return {
+        "datacenter": estate.datacenter(folder_ref) or estate.datacenter(host_ref), "host": estate.name(host_ref),
+        "cluster": estate.cluster_of_host(host_ref), "folder": estate.path(folder_ref),
+        "resource_pool": estate.path(raw.get("pool_ref")),
+    }
+
+
+def _markers_of(digests: dict[str, str], vms_raw: dict[str, dict[str, Any]]) -> dict[str, str] | None:
+    """The digests of the VMs the inventory holds (None when none were taken)."""
+    kept = {ref: digest for ref, digest in digests.items() if ref in vms_raw}
+    return kept or None

@@ -28,6 +28,7 @@ class Placement:
     host: dict[str, str] = field(default_factory=dict)
     folder: dict[str, str] = field(default_factory=dict)
     pool: dict[str, str] = field(default_factory=dict)
+    vapp: dict[str, str] = field(default_factory=dict)      # vApp members (the vApps' own VM lists) -> vApp name
 
 
 @dataclass
@@ -163,6 +164,8 @@ def read_estate(reader: SoapReader, *, placement: bool = False) -> Estate:
             estate.networks.append(Network(id=ref, name=name, kind="opaque" if kind == "OpaqueNetwork" else "standard",
                                            vlan=standard_vlans.get(name)))
     estate._memo.clear()           # lookups made while reading saw a partial estate
+    if placement:
+        estate.placement.vapp = estate.vapp_members
     return estate
 
 

@@ -9,12 +9,13 @@ AdapterError by fault type.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 import requests
 from lxml import etree
@@ -24,7 +25,8 @@ from adapters.vcenter.tls import requests_session
 from migrate.config import TlsSettings
 from migrate.errors import AdapterError
 
-__all__ = ["Converter", "Moref", "SoapEndpoint", "SoapReader", "as_list", "to_value", "xsi_type"]
+__all__ = ["Converter", "Moref", "RawObjects", "SoapEndpoint", "SoapReader", "as_list", "parse_objects",
+           "parse_page", "split_objects", "to_value", "xsi_type"]
 
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -111,6 +113,101 @@ def _filter_spec(obj_type: str, paths: Sequence[str], objects: Sequence[tuple[st
     return f"<specSet>{prop}</propSet>{specs}</specSet>"
 
 
+def _body(root: Any) -> Any:
+    body = root.find(f"{{{_SOAP_NS}}}Body")
+    return body[0]
+
+
+def _objects_of(result: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(type, moref, {path: <val> element}) of each <objects> of a <returnval>."""
+    for child in result:               # plain child iteration: find() per element is slow
+        if child.tag != _OBJECTS:
+            continue
+        moref = kind = ""
+        props: dict[str, Any] = {}
+        for part in child:
+            if part.tag == _PROPSET:
+                name = val = None
+                for field in part:
+                    if field.tag == _NAME:
+                        name = field.text
+                    elif field.tag == _VAL:
+                        val = field
+                props[name or ""] = val
+            elif part.tag == _OBJ:
+                moref, kind = part.text or "", part.get("type") or ""
+        yield kind, moref, props
+
+
+_TOKEN_FIRST = re.compile(rb"<returnval>\s*<token>([^<]*)</token>")     # schema order: token, then objects
+_TOKEN_LAST = re.compile(rb"<token>([^<]*)</token>\s*</returnval>")
+_OPEN_OBJECTS, _CLOSE_OBJECTS, _OBJ_TYPE, _CLOSE_OBJ = b"<objects>", b"</objects>", b"<obj type=", b"</obj>"
+
+
+def _page_token(page: bytes) -> str | None:
+    match = _TOKEN_FIRST.search(page, 0, 4096) or _TOKEN_LAST.search(page, max(0, len(page) - 4096))
+    return unescape(match[1].decode()) if match else None
+
+
+@dataclass(frozen=True)
+class RawObjects:
+    """One response page cut into its objects without parsing it."""
+
+    page: bytes
+    head: bytes                                  # everything before the first object (namespace declarations)
+    tail: bytes                                  # everything after the last one
+    spans: dict[str, tuple[int, int]]            # moref -> (start, end) of its <objects> element
+    props: dict[str, tuple[int, int]]            # moref -> (start, end) of its propSet elements, as sent
+
+
+def split_objects(page: bytes) -> RawObjects | None:
+    """Cut a RetrievePropertiesEx(Continue) response into per-object byte spans (C-level finds, no tree).
+
+    None when the page is not laid out as expected (e.g. attributes on <objects>): parse it instead.
+    """
+    pieces = page.split(_OPEN_OBJECTS)
+    if page.count(b"<objects") != len(pieces) - 1:     # <objects with attributes: another layout
+        return None
+    spans: dict[str, tuple[int, int]] = {}
+    props: dict[str, tuple[int, int]] = {}
+    offset = len(pieces[0]) + len(_OPEN_OBJECTS)
+    last = len(pieces) - 1
+    for index in range(1, len(pieces)):
+        piece = pieces[index]
+        obj_end = piece.find(_CLOSE_OBJ)
+        end = len(piece) - len(_CLOSE_OBJECTS) if index < last else piece.rfind(_CLOSE_OBJECTS)
+        if not piece.startswith(_OBJ_TYPE) or obj_end < 0 or end < obj_end or \
+                piece[end:end + len(_CLOSE_OBJECTS)] != _CLOSE_OBJECTS:
+            return None
+        ref = piece[piece.index(b">") + 1:obj_end].decode()
+        if "&" in ref:
+            ref = unescape(ref)
+        if ref in spans:
+            return None
+        spans[ref] = (offset - len(_OPEN_OBJECTS), offset + end + len(_CLOSE_OBJECTS))
+        props[ref] = (offset + obj_end + len(_CLOSE_OBJ), offset + end)
+        offset += len(piece) + len(_OPEN_OBJECTS)
+    if not spans:
+        return RawObjects(page, page, b"", {}, {})
+    first = min(start for start, _ in spans.values())
+    final = max(stop for _, stop in spans.values())
+    return RawObjects(page, page[:first], page[final:], spans, props)
+
+
+def parse_objects(raw: RawObjects, refs: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(moref, {path: <val> element}) of just the objects `refs` of a split page (one small parse)."""
+    chosen = [raw.page[slice(*raw.spans[ref])] for ref in refs if ref in raw.spans]
+    if chosen:
+        yield from parse_page(raw.head + b"".join(chosen) + raw.tail)
+
+
+def parse_page(page: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(moref, {path: <val> element}) of every object of a raw response page."""
+    result = _body(etree.fromstring(page, _PARSER)).find(_RETURNVAL)
+    for _, ref, props in _objects_of(result if result is not None else ()):
+        yield ref, props
+
+
 @dataclass(frozen=True)
 class SoapEndpoint:
     """Where and as whom to send raw SOAP: taken from a logged-in pyvmomi session."""
@@ -162,14 +259,19 @@ class SoapReader:
 
     def call(self, method: str, this: Moref, inner: str) -> Any:
         """Invoke `method` on managed object `this` with the XML `inner` parameters; the response element."""
+        return self._parse(method, self._post(method, this, inner))
+
+    def _post(self, method: str, this: Moref, inner: str) -> requests.Response:
         body = _ENVELOPE.format(body=f'<{method} xmlns="{_VIM_NS}"><_this type="{this[0]}">{escape(this[1])}</_this>'
                                      f"{inner}</{method}>")
         try:
-            response = self._http().post(self._url, data=body.encode(), timeout=self._timeout, headers={
+            return self._http().post(self._url, data=body.encode(), timeout=self._timeout, headers={
                 "Content-Type": "text/xml; charset=utf-8", "SOAPAction": self._action})
         except requests.RequestException as exc:
             raise AdapterError("vcenter", method, f"cannot reach the vCenter ({type(exc).__name__})",
                                retryable=True, endpoint=self._where) from None
+
+    def _parse(self, method: str, response: requests.Response) -> Any:
         try:
             root = etree.fromstring(response.content, _PARSER)
         except etree.XMLSyntaxError:
@@ -182,6 +284,13 @@ class SoapReader:
         if body_el is None or len(body_el) == 0:
             raise AdapterError("vcenter", method, "empty SOAP response", retryable=True, endpoint=self._where)
         return body_el[0]
+
+    def _call_bytes(self, method: str, this: Moref, inner: str) -> bytes:
+        """Like `call`, but the successful response's raw bytes, unparsed (faults still raise)."""
+        response = self._post(method, this, inner)
+        if response.status_code != 200 or not response.content.lstrip().startswith(b"<"):
+            self._parse(method, response)     # raises the fault, or a non-XML body error
+        return response.content
 
     def _fault(self, method: str, fault: Any) -> AdapterError:
         detail = fault.find("detail")
@@ -197,36 +306,44 @@ class SoapReader:
         for _, moref, props in self._retrieve_typed(spec):
             yield moref, props
 
-    def _retrieve_typed(self, spec: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """(type, moref, {path: <val> element}) per object, following paging tokens."""
-        response = self.call("RetrievePropertiesEx", self._collector, spec + "<options></options>")
+    def _retrieve_typed(self, spec: str, raw: Callable[[bytes], None] | None = None,
+                        ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(type, moref, {path: <val> element}) per object, following paging tokens.
+
+        `raw` sees each page's response bytes (in the calling thread) before they are parsed.
+        """
+        method, inner = "RetrievePropertiesEx", spec + "<options></options>"
         while True:
+            if raw is None:
+                response = self.call(method, self._collector, inner)
+            else:
+                data = self._call_bytes(method, self._collector, inner)
+                raw(data)
+                response = _body(etree.fromstring(data, _PARSER))
             result = response.find(_RETURNVAL)
             if result is None:
                 return
-            token = None
-            for child in result:               # plain child iteration: find() per element is slow
-                tag = child.tag
-                if tag == _OBJECTS:
-                    moref = kind = ""
-                    props: dict[str, Any] = {}
-                    for part in child:
-                        if part.tag == _PROPSET:
-                            name = val = None
-                            for field in part:
-                                if field.tag == _NAME:
-                                    name = field.text
-                                elif field.tag == _VAL:
-                                    val = field
-                            props[name or ""] = val
-                        elif part.tag == _OBJ:
-                            moref, kind = part.text or "", part.get("type") or ""
-                    yield kind, moref, props
-                elif tag == _TOKEN:
-                    token = child.text
+            yield from _objects_of(result)
+            token = result.findtext(_TOKEN)
             if not token:
                 return
-            response = self.call("ContinueRetrievePropertiesEx", self._collector, f"<token>{escape(token)}</token>")
+            method, inner = "ContinueRetrievePropertiesEx", f"<token>{escape(token)}</token>"
+
+    def retrieve_pages(self, obj_type: str, paths: Sequence[str]) -> list[bytes]:
+        """The raw response pages of `paths` of every object of `obj_type` (one container-view request).
+
+        For callers that look at the bytes before (or instead of) parsing them: see split_objects.
+        """
+        view = self._container_view(obj_type)
+        try:
+            pages = [self._call_bytes("RetrievePropertiesEx", self._collector,
+                                      self._view_spec(view, {obj_type: paths}) + "<options></options>")]
+            while (token := _page_token(pages[-1])) is not None:
+                pages.append(self._call_bytes("ContinueRetrievePropertiesEx", self._collector,
+                                              f"<token>{escape(token)}</token>"))
+            return pages
+        finally:
+            self.call("DestroyView", view, "")
 
     def _container_view(self, *obj_types: str) -> Moref:
         created = self.call("CreateContainerView", self._view_manager,
@@ -283,16 +400,18 @@ class SoapReader:
             self.call("DestroyView", view, "")
 
     def read(self, obj_type: str, paths: Sequence[str], objects: Iterable[Moref] | None = None,
-             convert: Converter = _plain) -> list[tuple[str, Any]]:
+             convert: Converter = _plain, raw: Callable[[bytes], None] | None = None) -> list[tuple[str, Any]]:
         """(moref id, converted properties) of every object of `obj_type` (or of the given ones).
 
-        Large sets are split into chunks fetched by parallel workers; `convert` runs in the worker.
+        Large sets are split into chunks fetched by parallel workers; `convert` and `raw` (which sees
+        every response page's bytes) run in the worker.
         """
         refs = self.objects(obj_type) if objects is None else list(objects)
         chunks = [refs[i:i + self._chunk] for i in range(0, len(refs), self._chunk)]
 
         def fetch(chunk: list[Moref]) -> list[tuple[str, Any]]:
-            return [(ref, convert(ref, props)) for ref, props in self._retrieve(_filter_spec(obj_type, paths, chunk))]
+            spec = _filter_spec(obj_type, paths, chunk)
+            return [(ref, convert(ref, props)) for _, ref, props in self._retrieve_typed(spec, raw)]
 
         if len(chunks) <= 1:
             return [item for chunk in chunks for item in fetch(chunk)]

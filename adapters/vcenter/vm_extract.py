@@ -40,7 +40,10 @@ VM_PATHS = HEAVY_PATHS + RUNTIME_PATHS
 # What can change without an event naming the VM (vcsim: renames, custom values; any vCenter: guest
 # facts), plus config.changeVersion (real vCenter's configuration marker; unset, so free, in vcsim).
 # Power state, host, folder and pool come from events and from the hosts', folders' and pools' lists.
-MARKER_PATHS = ("name", "config.changeVersion", "customValue", "snapshot", "parentVApp", "guest")
+# In VM_PATHS' relative order: servers send propSets in the order asked (vcsim does), so a full scan's
+# marker propSets hash like the marker pass's own (vm_markers).
+MARKER_PATHS = ("name", "config.changeVersion", "guest", "parentVApp", "customValue", "snapshot")
+assert [p for p in VM_PATHS if p in MARKER_PATHS] == list(MARKER_PATHS)
 
 _NS = "{urn:vim25}"
 _NS_LEN = len(_NS)

@@ -4,9 +4,10 @@ Incremental (`since` = an inventory of the same vCenter), in the order tried:
 - events: every event since the previous scan that names a VM (reconfigured, powered on/off,
   migrated, created, any task...) marks that VM for a full re-read. A light pass reads, for every
   VM, only what can change without an event (MARKER_PATHS: name, custom values, guest facts,
-  snapshots, config.changeVersion); where each VM runs, lives and belongs comes from the hosts',
-  folders' and resource pools' own VM lists (one short list per container, not one property per VM),
-  read with the rest of the estate in one request.
+  snapshots, config.changeVersion), cut per VM and hashed without parsing (vm_markers): only VMs
+  whose digest differs from the one the previous inventory stored are parsed. Where each VM runs,
+  lives and belongs comes from the hosts', folders' and resource pools' own VM lists (one short list
+  per container, not one property per VM), read with the rest of the estate in one request.
   Unchanged VMs keep their previous record, with those facts refreshed.
 - markers: when the event history may not reach back to the previous scan (vcsim keeps the last
   1,000 events; vCenter purges old ones), every VM's run-time facts and configuration markers are
@@ -21,20 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.vcenter.estate_extract import Placement, read_estate
 from adapters.vcenter.soap_reader import Moref, SoapReader
-from adapters.vcenter.vm_extract import (
-    MARKER_PATHS,
-    RUNTIME_PATHS,
-    VM_PATHS,
-    extract_light,
-    extract_marker,
-    extract_vm,
-)
+from adapters.vcenter.vm_extract import RUNTIME_PATHS, VM_PATHS, extract_light, extract_vm
+from adapters.vcenter.vm_markers import full_read_digests, read_markers
 from migrate.models.inventory import Inventory, Vm
 
 __all__ = ["EVENT_MARGIN", "VmScan", "incremental_base", "scan_vms", "vms_with_events"]
@@ -49,13 +44,18 @@ _TIME = re.compile(r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?P<frac>\.\d+)?(?
 
 @dataclass
 class VmScan:
-    """moref -> raw facts: a full record, or run-time facts plus the `previous` record of an unchanged VM."""
+    """moref -> raw facts: a full record, or run-time facts plus the `previous` record of an unchanged VM.
+
+    A VM whose marker digest did not move has no run-time facts: only `kept` and its placement.
+    """
 
     raw: dict[str, dict[str, Any]]
     mode: str            # full | events | markers
     full_reads: int
     light_reads: int
     evented: int = 0     # VMs named by events since the previous scan
+    markers: dict[str, str] = field(default_factory=dict)    # moref -> marker digest, for the next scan
+    parsed_markers: int = 0   # VMs whose marker facts were parsed (digest moved, new, or in doubt)
 
 
 def incremental_base(since: Inventory | None, instance_uuid: str) -> bool:
@@ -64,51 +64,64 @@ def incremental_base(since: Inventory | None, instance_uuid: str) -> bool:
 
 
 def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
-             placement: Callable[[], Placement] | None = None) -> VmScan:
+             placement: Callable[[], Placement] | None = None, context: bytes = b"") -> VmScan:
     """Raw facts of every VM; with `since` (same vCenter), only new or changed VMs are read in full.
 
     `placement` gives the containers' VM lists (read_estate(placement=True)); read here when not given.
+    `context` is what every marker digest also covers (vm_markers.marker_context).
     """
     if since is None or not incremental_base(since, instance_uuid):
-        everything = dict(reader.read(VM, VM_PATHS, convert=extract_vm))
-        return VmScan(everything, "full", len(everything), 0)
+        digests: dict[str, str] = {}
+        everything = dict(reader.read(VM, VM_PATHS, convert=extract_vm,
+                                      raw=lambda page: digests.update(full_read_digests(page, context))))
+        return VmScan(everything, "full", len(everything), 0, markers=digests)
     previous = {vm.moref: vm for vm in since.vms if vm.moref}
+    stored = since.provenance.vm_markers or {}
     with ThreadPoolExecutor(max_workers=1) as pool:   # the events overlap the marker pass
         events = pool.submit(vms_with_events, reader, since.provenance.collected_at)
-        markers = dict(reader.read_all(VM, MARKER_PATHS, convert=extract_marker))
+        markers = read_markers(reader, context)
         evented = events.result()
     if evented is None:
-        return _marker_scan(reader, previous)
+        return _marker_scan(reader, previous, markers.digests)
     where = placement() if placement is not None else read_estate(reader, placement=True).placement
-    changed = [(VM, ref) for ref, facts in markers.items()
-               if ref not in previous or ref in evented or _config_moved(previous[ref], facts)]
+    digests = markers.digests
+    # parse the markers of VMs whose digest moved, and of those whose vApp may come from parentVApp
+    moved = [ref for ref in markers.refs if ref in previous and (
+        stored.get(ref) is None or stored[ref] != digests.get(ref)
+        or (previous[ref].vapp is not None and ref not in where.vapp))]
+    facts = markers.facts(moved)
+    changed = [(VM, ref) for ref in markers.refs if ref not in previous or ref in evented
+               or (ref in facts and _config_moved(previous[ref], facts[ref]))]
     full = dict(reader.read(VM, VM_PATHS, changed, convert=extract_vm)) if changed else {}
     raw: dict[str, dict[str, Any]] = {}
     hosts, folders, pools = where.host, where.folder, where.pool
-    for ref, facts in markers.items():
+    for ref in markers.refs:
         if ref in full:
             raw[ref] = full[ref]
             continue
         before = previous[ref]
-        facts.update(host_ref=hosts.get(ref), folder_ref=folders.get(ref), pool_ref=pools.get(ref),
-                     power_state=before.power_state, change_version=before.change_version, id=before.id,
-                     previous=before)
-        raw[ref] = facts
-    return VmScan(raw, "events", len(full), len(markers), evented=len(evented))
+        record = facts.get(ref) or {"moref": ref, "kept": True}
+        record.update(host_ref=hosts.get(ref), folder_ref=folders.get(ref), pool_ref=pools.get(ref),
+                      power_state=before.power_state, change_version=before.change_version, id=before.id,
+                      previous=before)
+        raw[ref] = record
+    return VmScan(raw, "events", len(full), len(markers.refs), evented=len(evented), markers=digests,
+                  parsed_markers=len(facts))
 
 
 def _config_moved(before: Vm, facts: dict[str, Any]) -> bool:
     return bool((before.change_version or "").split("|", 1)[0] != facts["config_marker"])
 
 
-def _marker_scan(reader: SoapReader, previous: dict[str, Vm]) -> VmScan:
+def _marker_scan(reader: SoapReader, previous: dict[str, Vm], digests: dict[str, str]) -> VmScan:
     light = dict(reader.read(VM, RUNTIME_PATHS, convert=extract_light))
     changed = [(VM, ref) for ref, facts in light.items()
                if ref not in previous or previous[ref].change_version != facts["change_version"]]
     full = dict(reader.read(VM, VM_PATHS, changed, convert=extract_vm)) if changed else {}
     raw = {ref: full[ref] if ref in full else {**facts, "id": previous[ref].id, "previous": previous[ref]}
            for ref, facts in light.items()}
-    return VmScan(raw, "markers", len(full), len(light))
+    # the digests were taken before these reads; a VM created in between has none (parsed next time)
+    return VmScan(raw, "markers", len(full), len(light), markers=digests, parsed_markers=len(light))
 
 
 # --- events -------------------------------------------------------------------------------------------

@@ -187,6 +187,9 @@ class Provenance(StrictModel):
     product: str | None = None
     tool_version: str | None = None
     incremental_from: datetime | None = None
+    vm_markers: dict[str, str] | None = Field(
+        None, description="VM moref -> digest of the properties incremental discovery watches, taken no later "
+                          "than the VM's record: the next `discover --since` parses only VMs whose digest moved")
 
 
 class Inventory(StrictModel):

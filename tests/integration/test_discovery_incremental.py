@@ -108,6 +108,10 @@ def test_incremental_equals_full_scan(small_lab: LabInfo, tmp_path: Path) -> Non
     assert stats["incremental"] is True and stats["mode"] == "events"
     assert stats["full_reads"] < len(full.vms) // 2
     assert comparable(incremental) == comparable(full), _diff(comparable(incremental), comparable(full))
+    # the full scan stored a marker digest per VM; only VMs whose markers moved were parsed
+    assert set((before.provenance.vm_markers or {}).keys()) == {vm.moref for vm in before.vms}
+    assert 0 < stats["parsed_markers"] < len(full.vms) // 2
+    assert incremental.provenance.vm_markers == full.provenance.vm_markers
     assert incremental.provenance.incremental_from == before.provenance.collected_at
     assert len(full.vms) == len(before.vms)            # one VM created, one deleted
     assert "new-vm-01" in {vm.name for vm in incremental.vms}
@@ -140,3 +144,30 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             if vm[key] != other.get(key):
                 out.append(f"{vm['name']}.{key}: {other.get(key)!r} != {vm[key]!r}")
     return out
+
+
+def test_rescan_of_an_incremental_sees_a_change_without_event(small_lab: LabInfo, tmp_path: Path) -> None:
+    """A later re-scan from an incremental inventory (digests stored by it) catches an event-less custom
+    value change and a renamed custom attribute (no VM's bytes change: every digest must move)."""
+    base, _ = discover(small_lab.site_config, utilisation=False)
+    first, _ = discover(small_lab.site_config, since=base, utilisation=False, out=tmp_path / "first.json")
+    config = load_site_config(small_lab.site_config)
+    with connect(config.source) as vc:
+        si = vc.si
+        vm = next(ref for ref, props in read_view(si, vim.VirtualMachine, ["name"])
+                  if props["name"] == first.vms[0].name)
+        manager = si.content.customFieldsManager
+        owner = next(f for f in manager.field if f.name == "owner")
+        manager.SetField(entity=vm, key=owner.key, value="someone-else")
+    second, stats = discover(small_lab.site_config, since=tmp_path / "first.json", utilisation=False)
+    assert stats["mode"] == "events" and stats["parsed_markers"] == 1 and stats["full_reads"] == 0
+    assert comparable(second) == comparable(discover(small_lab.site_config, utilisation=False)[0])
+    assert {vm.name: vm.custom_attributes.get("owner") for vm in second.vms}[first.vms[0].name] == "someone-else"
+    with connect(config.source) as vc:
+        manager = vc.si.content.customFieldsManager
+        owner = next(f for f in manager.field if f.name == "owner")
+        manager.RenameCustomFieldDef(key=owner.key, name="owned-by")
+    third, stats = discover(small_lab.site_config, since=second, utilisation=False)
+    assert stats["parsed_markers"] == len(third.vms)
+    assert comparable(third) == comparable(discover(small_lab.site_config, utilisation=False)[0])
+    assert any("owned-by" in vm.custom_attributes for vm in third.vms)

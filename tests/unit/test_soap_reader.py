@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
+from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader, split_objects
+from adapters.vcenter.vm_markers import full_read_digests, marker_context, read_markers
 from migrate.config import TlsSettings
 from migrate.errors import AdapterError
 
@@ -131,3 +132,54 @@ def test_container_view_listing_is_created_and_destroyed(server: tuple[Script, S
     script.answers["DestroyView"] = (200, ENVELOPE.format('<DestroyViewResponse xmlns="urn:vim25"/>'))
     assert reader.objects("Network") == [("Network", "network-1"), ("DistributedVirtualPortgroup", "dvportgroup-2")]
     assert any("<DestroyView " in r and "session[1]v" in r for r in script.requests)
+
+
+def marker_objects(*names: str, extra: bool = False) -> str:
+    """VMs with the marker properties name and customValue; `extra` adds a heavier property in between."""
+    between = ('<propSet><name>config.hardware</name><val xsi:type="VirtualHardware"><numCPU>2</numCPU>'
+               "</val></propSet>") if extra else ""
+    return "".join(
+        f'<objects><obj type="VirtualMachine">vm-{n}</obj><propSet><name>name</name>'
+        f'<val xsi:type="xsd:string">{n}</val></propSet>{between}<propSet><name>customValue</name>'
+        f'<val xsi:type="ArrayOfCustomFieldValue"><CustomFieldValue xsi:type="CustomFieldStringValue"><key>1</key>'
+        f"<value>{n}-owner</value></CustomFieldValue></val></propSet></objects>" for n in names)
+
+
+def page(method: str, body: str, token: str | None = None) -> str:
+    first = f"<token>{token}</token>" if token else ""
+    return ENVELOPE.format(f'<{method}Response xmlns="urn:vim25"><returnval>{first}{body}</returnval>'
+                           f"</{method}Response>")
+
+
+def test_raw_pages_split_per_object_and_digest_like_a_full_read(server: tuple[Script, SoapReader]) -> None:
+    """The marker pass is fetched page by page (token first, as the schema orders it), cut per VM without a
+    tree, parsed only for the VMs asked, and digests like the same VMs' marker propSets in a full read."""
+    script, reader = server
+    script.answers["CreateContainerView"] = (200, ENVELOPE.format(
+        '<CreateContainerViewResponse xmlns="urn:vim25"><returnval type="ContainerView">v1</returnval>'
+        "</CreateContainerViewResponse>"))
+    script.answers["DestroyView"] = (200, ENVELOPE.format('<DestroyViewResponse xmlns="urn:vim25"/>'))
+    script.answers["RetrievePropertiesEx"] = (200, page("RetrievePropertiesEx", marker_objects("a", "b&amp;"), "t2"))
+    script.answers["ContinueRetrievePropertiesEx"] = (200, page("ContinueRetrievePropertiesEx", marker_objects("c")))
+    context = marker_context({"1": "owner"})
+    markers = read_markers(reader, context)
+    assert markers.refs == ["vm-a", "vm-b&", "vm-c"]
+    assert "<token>t2</token>" in script.requests[-2]
+    facts = markers.facts(["vm-b&", "vm-c"])
+    assert facts.keys() == {"vm-b&", "vm-c"}
+    assert facts["vm-c"]["name"] == "c" and facts["vm-c"]["custom_values"] == [("1", "c-owner")]
+    full = page("RetrievePropertiesEx", marker_objects("a", "b&amp;", "c", extra=True)).encode()
+    assert full_read_digests(full, context) == markers.digests
+    assert full_read_digests(full, marker_context({"1": "renamed"})).keys() == markers.digests.keys()
+    assert full_read_digests(full, marker_context({"1": "renamed"}))["vm-a"] != markers.digests["vm-a"]
+    changed = page("RetrievePropertiesEx", marker_objects("a", "b&amp;").replace("a-owner", "x")).encode()
+    assert full_read_digests(changed, context)["vm-a"] != markers.digests["vm-a"]
+    assert full_read_digests(changed, context)["vm-b&"] == markers.digests["vm-b&"]
+
+
+def test_unexpected_layout_is_not_split() -> None:
+    """Objects with attributes (another server's layout) are not cut by bytes: the caller parses instead."""
+    odd = page("RetrievePropertiesEx", marker_objects("a").replace("<objects>", '<objects xsi:type="ObjectContent">'))
+    assert split_objects(odd.encode()) is None
+    empty = split_objects(page("RetrievePropertiesEx", "").encode())
+    assert empty is not None and not empty.spans
