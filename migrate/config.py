@@ -65,6 +65,9 @@ class VCenterEndpoint(StrictModel):
     cluster: str | None = Field(None, description="target cluster for placement (target only)")
     datastore: str | None = Field(None, description="default datastore for placement (target only)")
     folder: str | None = Field(None, description="VM folder for placement (target only)")
+    resource_pool: str | None = Field(None, description="resource pool path under the cluster for placement, e.g. "
+                                                        "Compute-ResourcePool on an SDDC (target only; default: the "
+                                                        "cluster's root pool)")
 
     @field_validator("url")
     @classmethod

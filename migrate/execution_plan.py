@@ -65,7 +65,7 @@ class _Builder:
             "hardware_version": vm.hardware_version, "folder": target_folder(vm.name),
             "disks": disks, "nics": nics, "devices": vm.devices, "snapshots": vm.snapshots,
             "placement": {"cluster": target.cluster if target else None, "folder": target.folder if target else None,
-                          "resource_pool": None, "datastore": default_ds},
+                          "resource_pool": target.resource_pool if target else None, "datastore": default_ds},
         }
         return VmFacts(id=vm.id, name=vm.name, source_host=vm.host,
                        datastores=sorted({d.datastore for d in vm.disks if d.datastore}),

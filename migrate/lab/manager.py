@@ -241,7 +241,8 @@ def _site_document(info: LabInfo, ca_file: Path, bare: bool) -> dict[str, Any]:
         }
         if topo_target:
             doc.update(datacenter=CLOUD.datacenter, cluster=next(iter(CLOUD.clusters)),
-                       datastore=next(iter(CLOUD.datastores)), folder=CLOUD.vm_folder)
+                       datastore=next(iter(CLOUD.datastores)), folder=CLOUD.vm_folder,
+                       resource_pool=CLOUD.resource_pool)
         else:
             doc["datacenter"] = "DC0" if bare else ONPREM.datacenter
         return doc

@@ -19,7 +19,7 @@ from migrate.lab.manager import LabInfo, lab_down, lab_up
 from tests.helpers import CliResult, run_cli
 
 VM_PATHS = ["name", "config.instanceUuid", "config.extraConfig", "runtime.powerState", "config.hardware.numCPU",
-            "config.hardware.memoryMB", "config.hardware.device", "customValue"]
+            "config.hardware.memoryMB", "config.hardware.device", "customValue", "resourcePool", "parent"]
 
 
 def start_lab(tmp_path_factory: pytest.TempPathFactory, name: str, vms: int, seed: int) -> Iterator[LabInfo]:

@@ -87,6 +87,7 @@ def test_target_has_the_same_hardware_networks_macs_disks_and_power(run: dict[st
             tgt = on_target[uuid][0]
             src = run["before"][uuid][0]
             assert tgt["name"] == vm["name"]
+            assert (tgt["resourcePool"].name, tgt["parent"].name) == ("Compute-ResourcePool", "Workloads")
             assert (tgt["config.hardware.numCPU"], tgt["config.hardware.memoryMB"]) == (vm["cpus"], vm["memory_mb"])
             assert {o.key: o.value for o in tgt["config.extraConfig"]}["migrate.sourceInstanceUuid"] == uuid
             assert [mac for mac, _ in nics(tgt)] == [mac for mac, _ in nics(src)]
