@@ -2,8 +2,10 @@
 
 Reads go through the PropertyCollector only (SoapReader: chunked, parallel, plain data), the
 estate and the tags overlapping the VM reads. The incremental mode (vm_scan) re-reads in full only
-the VMs that events name, that are new or whose markers moved; the others keep their previous
-record with their run-time facts refreshed. Tags are always read again (tag by tag).
+the VMs that events name, that are new or whose configuration marker moved; it parses the marker
+facts only of VMs whose marker digest moved; the others keep their previous record, placed where
+they are now. Tags are always read again (tag by tag). Every inventory stores the VMs' marker
+digests (provenance.vm_markers) for the next incremental scan.
 """
 
 from __future__ import annotations
@@ -105,7 +107,9 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
                 timer.lap("utilisation")
         finally:
             reader.close()
-        vms = [_vm_record(ref, raw, estate, custom_names, tags.get(ref, {}), usage.get(ref))
+        places: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        vms = [_kept_record(ref, raw, estate, tags.get(ref, {}), places) if raw.get("kept") else
+               _vm_record(ref, raw, estate, custom_names, tags.get(ref, {}), usage.get(ref))
                for ref, raw in vms_raw.items()]
         vm_ids = {ref: raw["id"] for ref, raw in vms_raw.items()}
         vapps: dict[str, list[str]] = {}
@@ -176,9 +180,7 @@ def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict
     previous: Vm | None = raw.get("previous")
     if previous is not None:   # unchanged configuration: refresh what was read of its run-time facts
         fresh: dict[str, Any] = {"tags": tags}
-        if raw.get("kept"):    # markers unchanged too: only where it runs, lives and belongs may move
-            fresh.update(_placement_fields(raw, estate), vapp=estate.vapp_members.get(ref))
-        elif "name" in raw:
+        if "name" in raw:
             fresh.update(_runtime_fields(raw, estate, custom_names))
             guest = raw["guest_runtime"]
             if any(getattr(previous.guest, key) != value for key, value in guest.items()):
@@ -208,6 +210,28 @@ def _runtime_fields(raw: dict[str, Any], estate: Estate, custom_names: dict[str,
         "vapp": estate.vapp_members.get(raw["moref"]) or estate.name(raw.get("vapp_ref")),
         "custom_attributes": _custom(raw, custom_names), "snapshots": raw["snapshots"],
     }
+
+
+_PLACED = ("datacenter", "host", "cluster", "folder", "resource_pool", "vapp")
+
+
+def _kept_record(ref: str, raw: dict[str, Any], estate: Estate, tags: dict[str, list[str]],
+                 places: dict[tuple[Any, ...], tuple[Any, ...]]) -> Vm:
+    """A VM whose configuration and markers did not move: its previous record, placed where it is now.
+
+    `places` caches the placement fields by (host, folder, pool, vApp): VMs share a few hundred of them.
+    """
+    previous: Vm = raw["previous"]
+    key = (raw.get("host_ref"), raw.get("folder_ref"), raw.get("pool_ref"), estate.vapp_members.get(ref))
+    placed = places.get(key)
+    if placed is None:
+        fields = _placement_fields(raw, estate)
+        placed = places[key] = (*(fields[name] for name in _PLACED[:-1]), key[3])
+    before = (previous.datacenter, previous.host, previous.cluster, previous.folder, previous.resource_pool,
+              previous.vapp)
+    if before == placed and previous.tags == tags:
+        return previous
+    return previous.model_copy(update={"tags": tags, **dict(zip(_PLACED, placed, strict=True))})
 
 
 def _placement_fields(raw: dict[str, Any], estate: Estate) -> dict[str, Any]:

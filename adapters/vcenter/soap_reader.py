@@ -72,6 +72,8 @@ def to_value(element: Any) -> Any:
     if kind == "ManagedObjectReference" or (kind is None and element.get("type") is not None and len(element) == 0):
         return element.text
     if kind is not None and kind.startswith("ArrayOf"):
+        if kind == "ArrayOfManagedObjectReference":     # the containers' long VM lists: just the ids
+            return [child.text for child in element]
         return [to_value(child) for child in element]
     if len(element) == 0:
         text = element.text or ""
@@ -153,50 +155,50 @@ def _page_token(page: bytes) -> str | None:
 class RawObjects:
     """One response page cut into its objects without parsing it."""
 
-    page: bytes
     head: bytes                                  # everything before the first object (namespace declarations)
     tail: bytes                                  # everything after the last one
-    spans: dict[str, tuple[int, int]]            # moref -> (start, end) of its <objects> element
-    props: dict[str, tuple[int, int]]            # moref -> (start, end) of its propSet elements, as sent
+    # moref -> (its <objects> element without the opening tag, where its propSet elements start);
+    # the propSets end where the element's closing tag starts (len(body) - len(b"</objects>"))
+    objects: dict[str, tuple[bytes, int]]
+
+    def props(self, ref: str) -> memoryview:
+        """The object's propSet elements, as sent (no copy)."""
+        body, start = self.objects[ref]
+        return memoryview(body)[start:len(body) - len(_CLOSE_OBJECTS)]
 
 
 def split_objects(page: bytes) -> RawObjects | None:
-    """Cut a RetrievePropertiesEx(Continue) response into per-object byte spans (C-level finds, no tree).
+    """Cut a RetrievePropertiesEx(Continue) response into per-object bytes (C-level split, no tree).
 
-    None when the page is not laid out as expected (e.g. attributes on <objects>): parse it instead.
+    None when the page is not laid out as expected (attributes on <objects>, anything between two
+    objects, an object twice): parse it instead.
     """
     pieces = page.split(_OPEN_OBJECTS)
-    if page.count(b"<objects") != len(pieces) - 1:     # <objects with attributes: another layout
+    if page.count(b"<objects") != len(pieces) - 1:
         return None
-    spans: dict[str, tuple[int, int]] = {}
-    props: dict[str, tuple[int, int]] = {}
-    offset = len(pieces[0]) + len(_OPEN_OBJECTS)
-    last = len(pieces) - 1
+    if len(pieces) == 1:
+        return RawObjects(page, b"", {})
+    last = pieces[-1]
+    cut = last.rfind(_CLOSE_OBJECTS) + len(_CLOSE_OBJECTS)
+    pieces[-1] = last[:cut]
+    objects: dict[str, tuple[bytes, int]] = {}
     for index in range(1, len(pieces)):
         piece = pieces[index]
         obj_end = piece.find(_CLOSE_OBJ)
-        end = len(piece) - len(_CLOSE_OBJECTS) if index < last else piece.rfind(_CLOSE_OBJECTS)
-        if not piece.startswith(_OBJ_TYPE) or obj_end < 0 or end < obj_end or \
-                piece[end:end + len(_CLOSE_OBJECTS)] != _CLOSE_OBJECTS:
+        if obj_end < 0 or not piece.startswith(_OBJ_TYPE) or not piece.endswith(_CLOSE_OBJECTS):
             return None
         ref = piece[piece.index(b">") + 1:obj_end].decode()
         if "&" in ref:
             ref = unescape(ref)
-        if ref in spans:
-            return None
-        spans[ref] = (offset - len(_OPEN_OBJECTS), offset + end + len(_CLOSE_OBJECTS))
-        props[ref] = (offset + obj_end + len(_CLOSE_OBJ), offset + end)
-        offset += len(piece) + len(_OPEN_OBJECTS)
-    if not spans:
-        return RawObjects(page, page, b"", {}, {})
-    first = min(start for start, _ in spans.values())
-    final = max(stop for _, stop in spans.values())
-    return RawObjects(page, page[:first], page[final:], spans, props)
+        objects[ref] = (piece, obj_end + len(_CLOSE_OBJ))
+    if len(objects) != len(pieces) - 1:
+        return None
+    return RawObjects(pieces[0], last[cut:], objects)
 
 
 def parse_objects(raw: RawObjects, refs: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(moref, {path: <val> element}) of just the objects `refs` of a split page (one small parse)."""
-    chosen = [raw.page[slice(*raw.spans[ref])] for ref in refs if ref in raw.spans]
+    chosen = [_OPEN_OBJECTS + raw.objects[ref][0] for ref in refs if ref in raw.objects]
     if chosen:
         yield from parse_page(raw.head + b"".join(chosen) + raw.tail)
 

@@ -28,6 +28,7 @@ _DIGEST_BYTES = 10
 _MARKER_PROP = re.compile(rb"<propSet><name>(?:" + b"|".join(re.escape(p.encode()) for p in MARKER_PATHS)
                           + rb")</name>")
 _END_PROP = b"</propSet>"
+_CLOSE_LEN = len(b"</objects>")
 
 
 def marker_context(custom_fields: Mapping[str, str]) -> bytes:
@@ -58,7 +59,7 @@ class MarkerPass:
         wanted = set(refs)
         out: dict[str, dict[str, Any]] = {}
         for page in self.pages:
-            mine = [ref for ref in page.spans if ref in wanted]
+            mine = [ref for ref in page.objects if ref in wanted]
             out.update((ref, extract_marker(ref, props)) for ref, props in parse_objects(page, mine))
         for raw in self.unsplit:
             out.update((ref, extract_marker(ref, props)) for ref, props in parse_page(raw))
@@ -69,21 +70,20 @@ def read_markers(reader: SoapReader, context: bytes) -> MarkerPass:
     """MARKER_PATHS of every VM, digested per VM; nothing parsed yet."""
     result = MarkerPass()
     base = _hasher(context)
+    digests = result.digests
     for page in reader.retrieve_pages(VM, MARKER_PATHS):
         split = split_objects(page)
         if split is None:
             result.unsplit.append(page)
             continue
         result.pages.append(split)
-        view = memoryview(page)
-        for ref, (start, end) in split.props.items():
+        for ref, (body, start) in split.objects.items():
             hasher = base.copy()
-            hasher.update(view[start:end])
-            result.digests[ref] = hasher.hexdigest()
-        result.refs.extend(split.props)
+            hasher.update(memoryview(body)[start:-_CLOSE_LEN])
+            digests[ref] = hasher.hexdigest()
+        result.refs.extend(split.objects)
     if result.unsplit:          # no digest for VMs we cannot delimit: the next scan parses everything
-        unsplit = result.facts(())
-        result.refs.extend(unsplit)
+        result.refs.extend(result.facts(()))
         result.digests = {}
     return result
 
@@ -98,12 +98,13 @@ def full_read_digests(page: bytes, context: bytes) -> dict[str, str]:
         return {}
     base = _hasher(context)
     found = {}
-    for ref, (start, end) in split.props.items():
+    for ref, (body, start) in split.objects.items():
         hasher = base.copy()
-        for match in _MARKER_PROP.finditer(page, start, end):   # every one, wherever the server put it
-            stop = page.find(_END_PROP, match.end(), end)
+        end = len(body) - _CLOSE_LEN
+        for match in _MARKER_PROP.finditer(body, start, end):   # every one, wherever the server put it
+            stop = body.find(_END_PROP, match.end(), end)
             if stop < 0:
                 return {}
-            hasher.update(page[match.start():stop + len(_END_PROP)])
+            hasher.update(body[match.start():stop + len(_END_PROP)])
         found[ref] = hasher.hexdigest()
     return found

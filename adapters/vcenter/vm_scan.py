@@ -2,13 +2,15 @@
 
 Incremental (`since` = an inventory of the same vCenter), in the order tried:
 - events: every event since the previous scan that names a VM (reconfigured, powered on/off,
-  migrated, created, any task...) marks that VM for a full re-read. A light pass reads, for every
-  VM, only what can change without an event (MARKER_PATHS: name, custom values, guest facts,
-  snapshots, config.changeVersion), cut per VM and hashed without parsing (vm_markers): only VMs
-  whose digest differs from the one the previous inventory stored are parsed. Where each VM runs,
-  lives and belongs comes from the hosts', folders' and resource pools' own VM lists (one short list
-  per container, not one property per VM), read with the rest of the estate in one request.
-  Unchanged VMs keep their previous record, with those facts refreshed.
+  migrated, created, any task...) marks that VM for a full re-read, done while the marker pass
+  runs. The marker pass reads, for every VM, only what can change without an event (MARKER_PATHS:
+  name, custom values, guest facts, snapshots, config.changeVersion), cut per VM and hashed without
+  parsing (vm_markers): only VMs whose digest differs from the one the previous inventory stored
+  (provenance.vm_markers; a full scan stores them too) are parsed. Where each VM runs, lives and
+  belongs comes from the hosts', folders' and resource pools' own VM lists (one short list per
+  container, not one property per VM), read with the rest of the estate in one request.
+  Unchanged VMs keep their previous record, with those facts refreshed. A VM gets no digest when
+  its record may be older than the marker pass (read while it ran): the next scan parses it.
 - markers: when the event history may not reach back to the previous scan (vcsim keeps the last
   1,000 events; vCenter purges old ones), every VM's run-time facts and configuration markers are
   read (RUNTIME_PATHS) and only VMs whose config.changeVersion / config.modified moved are re-read.
@@ -30,6 +32,7 @@ from adapters.vcenter.estate_extract import Placement, read_estate
 from adapters.vcenter.soap_reader import Moref, SoapReader
 from adapters.vcenter.vm_extract import RUNTIME_PATHS, VM_PATHS, extract_light, extract_vm
 from adapters.vcenter.vm_markers import full_read_digests, read_markers
+from migrate.errors import AdapterError
 from migrate.models.inventory import Inventory, Vm
 
 __all__ = ["EVENT_MARGIN", "VmScan", "incremental_base", "scan_vms", "vms_with_events"]
@@ -77,22 +80,25 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
         return VmScan(everything, "full", len(everything), 0, markers=digests)
     previous = {vm.moref: vm for vm in since.vms if vm.moref}
     stored = since.provenance.vm_markers or {}
-    with ThreadPoolExecutor(max_workers=1) as pool:   # the events overlap the marker pass
-        events = pool.submit(vms_with_events, reader, since.provenance.collected_at)
+    with ThreadPoolExecutor(max_workers=1) as pool:   # the events, and reading what they name, overlap the marker pass
+        events = pool.submit(_evented_reads, reader, since.provenance.collected_at)
         markers = read_markers(reader, context)
-        evented = events.result()
+        evented, early = events.result()
     if evented is None:
         return _marker_scan(reader, previous, markers.digests)
     where = placement() if placement is not None else read_estate(reader, placement=True).placement
-    digests = markers.digests
+    # a VM read while the marker pass ran may be older than its digest: keep none, the next scan parses it
+    digests = {ref: digest for ref, digest in markers.digests.items() if ref not in early}
     # parse the markers of VMs whose digest moved, and of those whose vApp may come from parentVApp
-    moved = [ref for ref in markers.refs if ref in previous and (
+    moved = [ref for ref in markers.refs if ref in previous and ref not in evented and (
         stored.get(ref) is None or stored[ref] != digests.get(ref)
         or (previous[ref].vapp is not None and ref not in where.vapp))]
     facts = markers.facts(moved)
     changed = [(VM, ref) for ref in markers.refs if ref not in previous or ref in evented
                or (ref in facts and _config_moved(previous[ref], facts[ref]))]
-    full = dict(reader.read(VM, VM_PATHS, changed, convert=extract_vm)) if changed else {}
+    late = [item for item in changed if item[1] not in early]
+    full = {ref: early[ref] for _, ref in changed if ref in early}
+    full.update(reader.read(VM, VM_PATHS, late, convert=extract_vm) if late else ())
     raw: dict[str, dict[str, Any]] = {}
     hosts, folders, pools = where.host, where.folder, where.pool
     for ref in markers.refs:
@@ -107,6 +113,19 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
         raw[ref] = record
     return VmScan(raw, "events", len(full), len(markers.refs), evented=len(evented), markers=digests,
                   parsed_markers=len(facts))
+
+
+def _evented_reads(reader: SoapReader, since: datetime) -> tuple[set[str] | None, dict[str, dict[str, Any]]]:
+    """The VMs events name since `since` (None: the history may not reach back), and their full records."""
+    evented = vms_with_events(reader, since)
+    if not evented:
+        return evented, {}
+    try:
+        return evented, dict(reader.read(VM, VM_PATHS, [(VM, ref) for ref in sorted(evented)], convert=extract_vm))
+    except AdapterError as exc:
+        if exc.code != "ManagedObjectNotFound":
+            raise
+        return evented, {}     # one is gone: read them after the marker pass, which lists the VMs that exist
 
 
 def _config_moved(before: Vm, facts: dict[str, Any]) -> bool:

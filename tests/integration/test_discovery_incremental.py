@@ -111,7 +111,9 @@ def test_incremental_equals_full_scan(small_lab: LabInfo, tmp_path: Path) -> Non
     # the full scan stored a marker digest per VM; only VMs whose markers moved were parsed
     assert set((before.provenance.vm_markers or {}).keys()) == {vm.moref for vm in before.vms}
     assert 0 < stats["parsed_markers"] < len(full.vms) // 2
-    assert incremental.provenance.vm_markers == full.provenance.vm_markers
+    # digests as a full scan takes them, but none for VMs read while the marker pass ran (events named them)
+    kept_markers = incremental.provenance.vm_markers or {}
+    assert kept_markers and kept_markers.items() <= (full.provenance.vm_markers or {}).items()
     assert incremental.provenance.incremental_from == before.provenance.collected_at
     assert len(full.vms) == len(before.vms)            # one VM created, one deleted
     assert "new-vm-01" in {vm.name for vm in incremental.vms}
@@ -149,6 +151,7 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 def test_rescan_of_an_incremental_sees_a_change_without_event(small_lab: LabInfo, tmp_path: Path) -> None:
     """A later re-scan from an incremental inventory (digests stored by it) catches an event-less custom
     value change and a renamed custom attribute (no VM's bytes change: every digest must move)."""
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)   # earlier tests' events are older than the margin
     base, _ = discover(small_lab.site_config, utilisation=False)
     first, _ = discover(small_lab.site_config, since=base, utilisation=False, out=tmp_path / "first.json")
     config = load_site_config(small_lab.site_config)
@@ -160,7 +163,7 @@ def test_rescan_of_an_incremental_sees_a_change_without_event(small_lab: LabInfo
         owner = next(f for f in manager.field if f.name == "owner")
         manager.SetField(entity=vm, key=owner.key, value="someone-else")
     second, stats = discover(small_lab.site_config, since=tmp_path / "first.json", utilisation=False)
-    assert stats["mode"] == "events" and stats["parsed_markers"] == 1 and stats["full_reads"] == 0
+    assert stats["mode"] == "events" and stats["parsed_markers"] == 1 and stats["full_reads"] == 0, stats
     assert comparable(second) == comparable(discover(small_lab.site_config, utilisation=False)[0])
     assert {vm.name: vm.custom_attributes.get("owner") for vm in second.vms}[first.vms[0].name] == "someone-else"
     with connect(config.source) as vc:

@@ -182,4 +182,4 @@ def test_unexpected_layout_is_not_split() -> None:
     odd = page("RetrievePropertiesEx", marker_objects("a").replace("<objects>", '<objects xsi:type="ObjectContent">'))
     assert split_objects(odd.encode()) is None
     empty = split_objects(page("RetrievePropertiesEx", "").encode())
-    assert empty is not None and not empty.spans
+    assert empty is not None and not empty.objects
