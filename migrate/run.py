@@ -240,6 +240,8 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
         vm_states = jr.vm_states(record.run_id)
         wave_states = jr.wave_states(record.run_id)
         steps = jr.steps(record.run_id, "vm")
+        capacity = {s.entity_id: s.outputs for s in jr.steps(record.run_id, "wave")
+                    if s.step == "ensure_capacity" and s.status == "finished" and s.outputs}
     targets: dict[str, str] = {}
     unfinished_rollback: dict[str, list[str]] = {}
     for step in steps:
@@ -263,7 +265,10 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
             if vm["wave"] == wave.id:
                 counts[str(vm["state"])] = counts.get(str(vm["state"]), 0) + 1
         state = wave_states.get(wave.id)
+        grown = capacity.get(str(wave.id), {})
         waves.append({"id": wave.id, "name": wave.name, "method": wave.method,
-                      "state": state.state if state else "pending", "vms": dict(sorted(counts.items()))})
+                      "state": state.state if state else "pending", "vms": dict(sorted(counts.items())),
+                      "hosts_added": len(grown.get("added", [])) + len(grown.get("already_in_cluster", []))
+                      if grown.get("hosts_to_add") else 0})
     return {"run_id": record.run_id, "status": record.status, "plan_digest": record.plan_digest,
             "created_at": record.created_at, "updated_at": record.updated_at, "waves": waves, "vms": vms}

@@ -212,7 +212,8 @@ def _render_status(data: dict[str, Any]) -> str:
     lines = [f"run {data['run_id']}: {data['status']}"]
     for wave in data["waves"]:
         counts = ", ".join(f"{n} {s}" for s, n in wave["vms"].items())
-        lines.append(f"  wave {wave['id']} {wave['name']} ({wave['method']}): {wave['state']}  [{counts}]")
+        grown = f", {wave['hosts_added']} host(s) added first" if wave.get("hosts_added") else ""
+        lines.append(f"  wave {wave['id']} {wave['name']} ({wave['method']}): {wave['state']}  [{counts}]{grown}")
     for vm in data["vms"]:
         detail = vm["phase"] or ""
         if vm["error"]:
