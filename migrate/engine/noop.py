@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from adapters.base import Adapters, OperationState, OperationStatus, PowerState
-from migrate.engine.cold import power_off_source, power_on_target, tag_target
+from migrate.engine.cold import COLD_PHASES
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
 from migrate.engine.plan import VmFacts
 from migrate.errors import OperationalError
@@ -285,23 +285,11 @@ def verify(ctx: PhaseContext) -> dict[str, Any]:
     return {"target_id": target_id, "power_state": power}
 
 
-def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
-    """Mark the source as migrated unless marked."""
-    source = _source(ctx)
-    if source.is_marked_migrated(ctx.vm.id):
-        return {"marked": False}
-    source.mark_migrated(ctx.vm.id, note=f"migrated by {ctx.run_id} to {_target_id(ctx)}")
-    return {"marked": True}
-
-
-# Phases that only use the adapter interfaces are the cold method's own.
+# The cold phases that only use the adapter interfaces, and fakes of those that need a real vCenter.
 NOOP_PHASES: dict[str, PhaseFn] = {
+    **COLD_PHASES,
     "precheck": precheck,
-    "power_off_source": power_off_source,
     "copy_disks": copy_disks,
     "create_target_vm": create_target_vm,
-    "tag_target": tag_target,
-    "power_on_target": power_on_target,
     "verify": verify,
-    "mark_source_migrated": mark_source_migrated,
 }
