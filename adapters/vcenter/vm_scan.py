@@ -89,11 +89,12 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
     where = placement() if placement is not None else read_estate(reader, placement=True).placement
     # a VM read while the marker pass ran may be older than its digest: keep none, the next scan parses it
     digests = {ref: digest for ref, digest in markers.digests.items() if ref not in early}
-    # parse the markers of VMs whose digest moved, and of those whose vApp may come from parentVApp
-    moved = [ref for ref in markers.refs if ref in previous and ref not in evented and (
-        stored.get(ref) is None or stored[ref] != digests.get(ref)
-        or (previous[ref].vapp is not None and ref not in where.vapp))]
-    facts = markers.facts(moved)
+    # parse the markers of VMs whose digest moved (or that have none), and of those whose vApp may come
+    # from parentVApp; not of VMs read in full anyway
+    found = markers.digests
+    moved = {ref for ref in markers.refs if stored.get(ref) != found.get(ref) or ref not in found}
+    moved.update(ref for ref, vm in previous.items() if vm.vapp is not None and ref not in where.vapp)
+    facts = markers.facts(ref for ref in moved if ref in previous and ref not in evented)
     changed = [(VM, ref) for ref in markers.refs if ref not in previous or ref in evented
                or (ref in facts and _config_moved(previous[ref], facts[ref]))]
     late = [item for item in changed if item[1] not in early]
@@ -106,7 +107,11 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
             raw[ref] = full[ref]
             continue
         before = previous[ref]
-        record = facts.get(ref) or {"moref": ref, "kept": True}
+        record = facts.get(ref)
+        if record is None:
+            raw[ref] = {"moref": ref, "kept": True, "host_ref": hosts.get(ref), "folder_ref": folders.get(ref),
+                        "pool_ref": pools.get(ref), "id": before.id, "previous": before}
+            continue
         record.update(host_ref=hosts.get(ref), folder_ref=folders.get(ref), pool_ref=pools.get(ref),
                       power_state=before.power_state, change_version=before.change_version, id=before.id,
                       previous=before)
