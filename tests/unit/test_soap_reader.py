@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader, split_objects
+from adapters.vcenter.vm_extract import MARKER_PATHS, VM_PATHS
 from adapters.vcenter.vm_markers import full_read_digests, marker_context, read_markers
 from migrate.config import TlsSettings
 from migrate.errors import AdapterError
@@ -183,3 +184,9 @@ def test_unexpected_layout_is_not_split() -> None:
     assert split_objects(odd.encode()) is None
     empty = split_objects(page("RetrievePropertiesEx", "").encode())
     assert empty is not None and not empty.objects
+
+
+def test_marker_paths_follow_the_full_reads_order() -> None:
+    """A full scan's marker propSets come in VM_PATHS order: MARKER_PATHS must be in the same relative order
+    for its digests to equal the marker pass's (else every VM is parsed once more, never a wrong result)."""
+    assert [path for path in VM_PATHS if path in MARKER_PATHS] == list(MARKER_PATHS)
