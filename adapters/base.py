@@ -16,7 +16,7 @@ Only what the engine's phases need so far is here. Rules for implementations:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -25,6 +25,7 @@ from migrate.errors import AdapterError
 
 __all__ = [
     "Adapters",
+    "DiskSource",
     "MigrationTarget",
     "Operation",
     "OperationState",
@@ -92,6 +93,30 @@ class SourceInventory(Protocol):
 
     def mark_migrated(self, vm_id: str, note: str) -> None:
         """Mark a source VM as migrated (rename or tag) and leave it off for rollback; nothing if marked."""
+        ...
+
+
+class DiskSource(SourceInventory, Protocol):
+    """A source whose VMs' disk files can be read (the cold and replatform methods), and restored on rollback."""
+
+    def describe_vm(self, vm_id: str) -> dict[str, Any]:
+        """Live facts: power, tools, snapshots, devices, disks with every file, NICs."""
+        ...
+
+    def read_file(self, path: str) -> Iterator[bytes]:
+        """Stream one of the VM's datastore files ('[ds] dir/file')."""
+        ...
+
+    def file_checksum(self, path: str) -> tuple[str, int] | None:
+        """sha256 and size of a datastore file, or None if it does not exist."""
+        ...
+
+    def power_on_vm(self, vm_id: str) -> Operation:
+        """Power a source VM on (rollback); nothing if on."""
+        ...
+
+    def unmark_migrated(self, vm_id: str) -> None:
+        """Take the migrated mark off (rollback); nothing if not marked."""
         ...
 
 

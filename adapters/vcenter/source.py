@@ -81,6 +81,10 @@ class VCenterSource:
         """Stream one of the VM's datastore files."""
         return self.ops.read_file(path)
 
+    def file_checksum(self, path: str) -> tuple[str, int] | None:
+        """sha256 and size of one of the VM's datastore files, or None if it does not exist."""
+        return self.ops.file_checksum(path)
+
     def _mark(self, vm_id: str) -> tuple[str, int, dict[str, Any]]:
         if self._mark_key is None:
             self._mark_key = self.ops.field_key(MARK_FIELD)

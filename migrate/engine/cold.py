@@ -4,34 +4,24 @@ Each phase first checks whether its effect already exists (a crash may have come
 before the journal recorded it), acts, and returns plain outputs. The VM's facts (hardware, disks with
 their target datastore, NICs with their target network, placement) were fixed when the plan was built
 (migrate.execution_plan); live state is read from the vCenters. Adapters are the duck-typed verbs of
-adapters/vcenter/source.py and target.py (ColdSource / ColdTarget below).
+adapters/vcenter/source.py and target.py (adapters.base.DiskSource, ColdTarget below).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, cast
 
-from adapters.base import MigrationTarget, Operation, SourceInventory
+from adapters.base import DiskSource, MigrationTarget, Operation
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
 from migrate.engine.rollback import RollbackScope
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 from migrate.errors import AdapterError, OperationalError
 
-__all__ = ["COLD_PHASES", "COLD_ROLLBACK", "Check", "ColdSource", "ColdTarget", "target_file"]
+__all__ = ["COLD_PHASES", "COLD_ROLLBACK", "Check", "ColdTarget", "target_file"]
 
 PROVIDER = "vcenter"
 SUPPORTED_CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "sata", "nvme"})
-
-
-class ColdSource(SourceInventory, Protocol):
-    """What the cold method needs from the source beyond SourceInventory."""
-
-    def describe_vm(self, vm_id: str) -> dict[str, Any]: ...
-    def read_file(self, path: str) -> Iterator[bytes]: ...
-    def power_on_vm(self, vm_id: str) -> Operation: ...
-    def unmark_migrated(self, vm_id: str) -> None: ...
 
 
 class ColdTarget(MigrationTarget, Protocol):
@@ -51,10 +41,10 @@ class ColdTarget(MigrationTarget, Protocol):
 
 
 
-def _source(ctx: PhaseContext) -> ColdSource:
+def _source(ctx: PhaseContext) -> DiskSource:
     if ctx.adapters.source is None:
         raise OperationalError("the cold method needs a source vCenter (site.yaml `source`)")
-    return cast(ColdSource, ctx.adapters.source)
+    return cast(DiskSource, ctx.adapters.source)
 
 
 def target_of(ctx: PhaseContext) -> ColdTarget:
@@ -159,10 +149,9 @@ def _copy_file(ctx: PhaseContext, source_path: str, target_path: str) -> dict[st
     """Copy one datastore file unless the target's copy has the source's checksum; verify what landed."""
     source, target = _source(ctx), target_of(ctx)
     existing = target.file_checksum(target_path)
-    if existing is not None:
-        digest, size = _checksum(source.read_file(source_path))
-        if (digest, size) == existing:
-            return {"source": source_path, "target": target_path, "sha256": digest, "bytes": size, "copied": False}
+    if existing is not None and source.file_checksum(source_path) == existing:
+        digest, size = existing
+        return {"source": source_path, "target": target_path, "sha256": digest, "bytes": size, "copied": False}
     sent = {"bytes": 0}
 
     def counted() -> Iterator[bytes]:
@@ -176,14 +165,6 @@ def _copy_file(ctx: PhaseContext, source_path: str, target_path: str) -> dict[st
         raise AdapterError(PROVIDER, "copy disk", f"{target_path}: target checksum {landed} differs from the "
                                                   f"source's ({digest}, {sent['bytes']} bytes)", retryable=True)
     return {"source": source_path, "target": target_path, "sha256": digest, "bytes": sent["bytes"], "copied": True}
-
-
-def _checksum(chunks: Iterable[bytes]) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def copy_disks(ctx: PhaseContext) -> dict[str, Any]:

@@ -19,31 +19,22 @@ finds its unsealed snapshot by tag and puts only the blocks not recorded there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, cast
 
-from adapters.base import Operation, Replatformer, SourceInventory
+from adapters.base import DiskSource, Replatformer
 from migrate.engine.block_progress import BlockProgress
 from migrate.engine.cold import power_off_source
 from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 from migrate.errors import AdapterError, OperationalError
 
-__all__ = ["MAX_DATA_DISKS", "REPLATFORM_PHASES", "REPLATFORM_ROLLBACK", "ReplatformSource", "ReplatformTarget",
+__all__ = ["MAX_DATA_DISKS", "REPLATFORM_PHASES", "REPLATFORM_ROLLBACK", "ReplatformTarget",
            "disk_image", "owner"]
 
 GIB = 1024 ** 3
 MAX_VOLUME_BYTES = 16 * 1024 ** 4      # a gp3 volume holds at most 16 TiB
 MAX_DATA_DISKS = 25                    # /dev/xvdb ... /dev/xvdz
-
-
-class ReplatformSource(SourceInventory, Protocol):
-    """What re-platforming needs from the vCenter the VM leaves."""
-
-    def describe_vm(self, vm_id: str) -> dict[str, Any]: ...
-    def read_file(self, path: str) -> Iterator[bytes]: ...
-    def power_on_vm(self, vm_id: str) -> Operation: ...
-    def unmark_migrated(self, vm_id: str) -> None: ...
 
 
 class ReplatformTarget(Replatformer, Protocol):
@@ -73,10 +64,10 @@ class ReplatformTarget(Replatformer, Protocol):
 
 
 
-def _source(ctx: PhaseContext) -> ReplatformSource:
+def _source(ctx: PhaseContext) -> DiskSource:
     if ctx.adapters.source is None:
         raise OperationalError("the replatform method needs a source vCenter (site.yaml `source`)")
-    return cast(ReplatformSource, ctx.adapters.source)
+    return cast(DiskSource, ctx.adapters.source)
 
 
 def _cloud(ctx: PhaseContext) -> ReplatformTarget:
