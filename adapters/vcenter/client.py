@@ -18,7 +18,8 @@ import requests
 from pyVmomi import vim, vmodl
 
 from adapters.base import OperationState, OperationStatus
-from adapters.vcenter.collector import fault_name, read_properties
+from adapters.vcenter.collector import TASK_RETRYABLE, read_properties
+from adapters.vcenter.collector import fault_error as collector_fault_error
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
 from migrate.config import VCenterEndpoint
@@ -28,21 +29,14 @@ __all__ = ["TaskOperation", "VCenterClient", "fault_error"]
 
 T = TypeVar("T")
 
-# Faults after which the same call may succeed: the object is busy or the host briefly unreachable.
-RETRYABLE_FAULTS: tuple[type, ...] = (vim.fault.TaskInProgress, vmodl.fault.HostCommunication,
-                                      vim.fault.ResourceInUse, vmodl.fault.SystemError)
+# Faults after which the same call may succeed: a task's, plus a busy object or a transient server error.
+RETRYABLE_FAULTS: tuple[type, ...] = (*TASK_RETRYABLE, vim.fault.ResourceInUse, vmodl.fault.SystemError)
 _DROPPED = (ConnectionError, TimeoutError, OSError, http.client.HTTPException, requests.RequestException)
 
 
 def fault_error(fault: BaseException, op: str, endpoint: str | None) -> AdapterError:
-    """An AdapterError for a vSphere fault, retryable by its type (never by its message)."""
-    message = getattr(fault, "msg", None) or fault_name(fault)
-    invalid = getattr(fault, "invalidProperty", None)
-    if invalid:
-        message += f" (property {invalid})"
-    return AdapterError("vcenter", op, f"{fault_name(fault)}: {message}",
-                        retryable=isinstance(fault, RETRYABLE_FAULTS), endpoint=endpoint,
-                        code=fault_name(fault))
+    """An AdapterError for a vSphere fault met by a run's call or task (see collector.fault_error)."""
+    return collector_fault_error(fault, op, endpoint, RETRYABLE_FAULTS)
 
 
 class VCenterClient:

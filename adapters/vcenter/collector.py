@@ -10,7 +10,10 @@ from pyVmomi import vim, vmodl
 
 from migrate.errors import AdapterError
 
-__all__ = ["fault_name", "read_properties", "read_view", "wait_for_task"]
+__all__ = ["fault_error", "fault_name", "read_properties", "read_view", "wait_for_task"]
+
+# Faults after which a task may succeed when run again: the object was busy or its host briefly unreachable.
+TASK_RETRYABLE: tuple[type, ...] = (vim.fault.TaskInProgress, vmodl.fault.HostCommunication)
 
 
 def read_properties(si: Any, obj: Any, paths: Sequence[str]) -> dict[str, Any]:
@@ -57,6 +60,17 @@ def fault_name(fault: BaseException) -> str:
     return name.rsplit(".", 1)[-1]
 
 
+def fault_error(fault: BaseException, op: str, endpoint: str | None,
+                retryable: tuple[type, ...] = TASK_RETRYABLE) -> AdapterError:
+    """An AdapterError for a vSphere fault: its type as the code, retryable by type (never by message)."""
+    message = getattr(fault, "msg", None) or fault_name(fault)
+    invalid = getattr(fault, "invalidProperty", None)
+    if invalid:
+        message += f" (property {invalid})"
+    return AdapterError("vcenter", op, f"{fault_name(fault)}: {message}", retryable=isinstance(fault, retryable),
+                        endpoint=endpoint, code=fault_name(fault))
+
+
 def wait_for_task(si: Any, task: vim.Task, op: str, *, timeout: float = 600.0,
                   endpoint: str | None = None) -> Any:
     """Poll a task's info through the collector; return its result or raise AdapterError."""
@@ -67,13 +81,7 @@ def wait_for_task(si: Any, task: vim.Task, op: str, *, timeout: float = 600.0,
         if info.state == vim.TaskInfo.State.success:
             return info.result
         if info.state == vim.TaskInfo.State.error:
-            fault = info.error
-            retryable = isinstance(fault, vim.fault.TaskInProgress | vmodl.fault.HostCommunication)
-            message = getattr(fault, "msg", None) or fault_name(fault)
-            if getattr(fault, "invalidProperty", None):
-                message += f" (property {fault.invalidProperty})"
-            raise AdapterError("vcenter", op, f"{fault_name(fault)}: {message}", retryable=retryable,
-                               endpoint=endpoint)
+            raise fault_error(info.error, op, endpoint)
         if time.monotonic() > deadline:
             raise AdapterError("vcenter", op, f"task still {info.state} after {timeout:.0f} s",
                                retryable=True, endpoint=endpoint)
