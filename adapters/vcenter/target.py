@@ -87,8 +87,8 @@ class VCenterTarget:
             names: dict[str, str] = {}
             for obj, props in read_view(si, vim.Network, ["name"]):
                 names[obj._moId] = names[props["name"]] = props["name"]
-                if isinstance(obj, vim.dvs.DistributedVirtualPortgroup):
-                    names[read_properties(si, obj, ["key"])["key"]] = props["name"]
+            for _, props in read_view(si, vim.dvs.DistributedVirtualPortgroup, ["name", "key"]):
+                names[props["key"]] = props["name"]
             return names
         return self.client.call("read networks", read)
 

@@ -72,7 +72,7 @@ class VmOps:
         self.client = client
         self.datacenter_name = datacenter
         self.shutdown_grace = shutdown_grace
-        self._datacenter: str | None = None
+        self._datacenter: tuple[str, str] | None = None  # name, moref
 
     # -- objects -----------------------------------------------------------------------------------
     def vm(self, moref: str) -> Any:
@@ -80,14 +80,21 @@ class VmOps:
         return vim.VirtualMachine(moref, stub=self.client.si._stub)
 
     def datacenter(self) -> str:
-        """The datacenter's name (for datastore HTTP), checked once."""
+        """The datacenter's name (for datastore HTTP), looked up once."""
+        return self._find_datacenter()[0]
+
+    def datacenter_object(self, si: Any) -> Any:
+        """The datacenter as a managed object of the session `si` belongs to (for FileManager calls)."""
+        return vim.Datacenter(self._find_datacenter()[1], stub=si._stub)
+
+    def _find_datacenter(self) -> tuple[str, str]:
         if self._datacenter is None:
             found = self.client.call("find datacenter", lambda si: find_datacenter(si, self.datacenter_name))
             if found is None:
                 what = repr(self.datacenter_name) if self.datacenter_name else "(set `datacenter` in site.yaml)"
                 raise AdapterError("vcenter", "find datacenter", f"no single datacenter {what}",
                                    endpoint=self.client.where)
-            self._datacenter = self.client.call("read datacenter", lambda si: found.name)
+            self._datacenter = (self.client.call("read datacenter", lambda si: found.name), str(found._moId))
         return self._datacenter
 
     def read(self, moref: str, paths: list[str], op: str) -> dict[str, Any]:
@@ -219,7 +226,7 @@ class VmOps:
     def make_directory(self, path: str) -> None:
         """Create a datastore folder (and its parents); nothing if it exists."""
         def make(si: Any) -> None:
-            dc = find_datacenter(si, self.datacenter())
+            dc = self.datacenter_object(si)
             with contextlib.suppress(vim.fault.FileAlreadyExists):
                 si.content.fileManager.MakeDirectory(name=path, datacenter=dc, createParentDirectories=True)
         self.client.call("make directory", make)
@@ -227,7 +234,7 @@ class VmOps:
     def delete_file(self, path: str) -> Operation:
         """Delete a datastore file or folder; nothing if it is gone."""
         def start(si: Any) -> Any:
-            dc = find_datacenter(si, self.datacenter())
+            dc = self.datacenter_object(si)
             return si.content.fileManager.DeleteDatastoreFile_Task(name=path, datacenter=dc)
         try:
             return self.client.task("delete file", start)
