@@ -29,6 +29,7 @@ class Placement:
     folder: dict[str, str] = field(default_factory=dict)
     pool: dict[str, str] = field(default_factory=dict)
     vapp: dict[str, str] = field(default_factory=dict)      # vApp members (the vApps' own VM lists) -> vApp name
+    lists: dict[str, tuple[str, list[str]]] = field(default_factory=dict)   # container -> (its type, its list)
 
 
 @dataclass
@@ -171,11 +172,15 @@ def read_estate(reader: SoapReader, *, placement: bool = False) -> Estate:
 
 def _place(placement: Placement, kind: str, ref: str, props: dict[str, Any]) -> None:
     if kind == "HostSystem":
-        placement.host.update((vm, ref) for vm in as_list(props.get("vm")))
+        members, where = as_list(props.get("vm")), placement.host
     elif kind in ("Folder", "StoragePod"):
-        placement.folder.update((child, ref) for child in as_list(props.get("childEntity")))
+        members, where = as_list(props.get("childEntity")), placement.folder
     elif kind in ("ResourcePool", "VirtualApp"):
-        placement.pool.update((vm, ref) for vm in as_list(props.get("vm")))
+        members, where = as_list(props.get("vm")), placement.pool
+    else:
+        return
+    placement.lists[ref] = (kind, members)
+    where.update(dict.fromkeys(members, ref))
 
 
 def _host(estate: Estate, ref: str, props: dict[str, Any], standard_vlans: dict[str, int]) -> Host:

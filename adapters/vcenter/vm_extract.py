@@ -6,6 +6,7 @@ every device tree) is what keeps discovery of 10,000 VMs within seconds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from adapters.vcenter.soap_reader import to_value
@@ -15,6 +16,7 @@ __all__ = [
     "MARKER_PATHS",
     "RUNTIME_PATHS",
     "VM_PATHS",
+    "VmPaths",
     "combine",
     "extract_heavy",
     "extract_light",
@@ -43,6 +45,33 @@ VM_PATHS = HEAVY_PATHS + RUNTIME_PATHS
 # In VM_PATHS' relative order: servers send propSets in the order asked (vcsim does), so a full scan's
 # marker propSets hash like the marker pass's own (vm_markers).
 MARKER_PATHS = ("name", "config.changeVersion", "guest", "parentVApp", "customValue", "snapshot")
+_CUSTOM_VALUES = "customValue"
+
+
+@dataclass(frozen=True)
+class VmPaths:
+    """The paths a scan asks of every VM: without customValue when no custom attribute applies to VMs.
+
+    Every present property costs the server an encoding per VM (vcsim: ~5 us, 15-20% of a marker
+    pass); a vCenter with no custom attribute for VMs has no values to send.
+    """
+
+    custom_values: bool = True
+
+    def _keep(self, paths: tuple[str, ...]) -> tuple[str, ...]:
+        return paths if self.custom_values else tuple(path for path in paths if path != _CUSTOM_VALUES)
+
+    @property
+    def vm(self) -> tuple[str, ...]:
+        return self._keep(VM_PATHS)
+
+    @property
+    def runtime(self) -> tuple[str, ...]:
+        return self._keep(RUNTIME_PATHS)
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        return self._keep(MARKER_PATHS)
 
 _NS = "{urn:vim25}"
 _NS_LEN = len(_NS)

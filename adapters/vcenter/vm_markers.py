@@ -1,48 +1,51 @@
 """Per-VM fingerprints of the marker properties: which VMs an incremental scan has to look at.
 
-The marker pass (MARKER_PATHS of every VM in one container-view request) is cut into per-VM byte
-spans without building a tree, and each span is hashed (blake2b, in C). Only VMs whose digest differs
-from the one the previous inventory stored are parsed. A full scan takes the digests from its own
-response bytes (the marker properties' propSet elements, in the order the server sent them), so a
-VM's digest is never newer than its record. Bytes that differ without a real change (another
-ordering, another tool version) only cost a parse; a real change always changes the bytes.
+The marker pass (MARKER_PATHS of every VM, in one container-view request or in parallel requests
+over disjoint sets of hosts) is cut into per-VM byte spans without building a tree, and each span is
+hashed (sha256, in C). Only VMs whose digest differs from the one the previous inventory stored are
+parsed. A full scan takes the digests from its own response bytes (the marker properties' propSet
+elements, in the order the server sent them), so a VM's digest is never newer than its record.
+Bytes that differ without a real change (another ordering, another tool version) only cost a
+parse; a real change always changes the bytes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from hashlib import blake2b
+from hashlib import sha256
 from typing import Any
 
-from adapters.vcenter.soap_reader import RawObjects, SoapReader, parse_objects, parse_page, split_objects
+from adapters.vcenter.estate_extract import Estate
+from adapters.vcenter.soap_reader import Moref, RawObjects, SoapReader, parse_objects, parse_page, split_objects
 from adapters.vcenter.vm_extract import MARKER_PATHS, extract_marker
 
-__all__ = ["MarkerPass", "full_read_digests", "marker_context", "read_markers"]
+__all__ = ["MarkerPass", "container_markers", "full_read_digests", "marker_context", "read_markers", "tags_marker"]
 
 VM = "VirtualMachine"
-_FORMAT = b"vm-markers/1"
-_DIGEST_BYTES = 10
+_FORMAT = b"vm-markers/2"
+_DIGEST_CHARS = 20                 # 80 bits of sha256 (with SHA-NI the fastest hash in hashlib here)
 _MARKER_PROP = re.compile(rb"<propSet><name>(?:" + b"|".join(re.escape(p.encode()) for p in MARKER_PATHS)
                           + rb")</name>")
-_END_PROP = b"</propSet>"
+_END_PROP, _CLOSE_OBJ = b"</propSet>", b"</obj>"
 _CLOSE_LEN = len(b"</objects>")
 
 
-def marker_context(custom_fields: Mapping[str, str]) -> bytes:
+def marker_context(custom_fields: Mapping[str, str], paths: Sequence[str] = MARKER_PATHS) -> bytes:
     """What every digest also covers: the format, the paths, and the custom attribute names (key -> name).
 
     A VM's custom_attributes are named through the custom field definitions: renaming one must
     invalidate every digest, although no VM's bytes change.
     """
     fields = json.dumps(sorted(custom_fields.items()), separators=(",", ":")).encode()
-    return b"|".join((_FORMAT, ",".join(MARKER_PATHS).encode(), fields))
+    return b"|".join((_FORMAT, ",".join(paths).encode(), fields))
 
 
 def _hasher(context: bytes) -> Any:
-    return blake2b(context, digest_size=_DIGEST_BYTES)
+    return sha256(context)
 
 
 @dataclass
@@ -52,7 +55,8 @@ class MarkerPass:
     digests: dict[str, str] = field(default_factory=dict)      # moref -> digest ({} when the bytes were not split)
     pages: list[RawObjects] = field(default_factory=list)
     unsplit: list[bytes] = field(default_factory=list)          # pages that could not be split: parsed whole
-    refs: list[str] = field(default_factory=list)               # every VM, in the server's order
+    refs: list[str] = field(default_factory=list)               # every VM read, in the server's order
+    source: str = "view"       # view: every VM of a container view; hosts: the VMs of the hosts asked for
 
     def facts(self, refs: Iterable[str]) -> dict[str, dict[str, Any]]:
         """extract_marker facts of `refs` (and of every VM of a page that could not be split)."""
@@ -65,46 +69,105 @@ class MarkerPass:
             out.update((ref, extract_marker(ref, props)) for ref, props in parse_page(raw))
         return out
 
+    def add(self, part: MarkerPass) -> None:
+        """Take in another part of the pass (a VM seen in both, moved between hosts meanwhile, counts once)."""
+        self.refs.extend(ref for ref in part.refs if ref not in self.digests)
+        self.digests.update(part.digests)
+        self.pages.extend(part.pages)
+        self.unsplit.extend(part.unsplit)
+        if self.unsplit:       # no digest for VMs we cannot delimit: the next scan parses everything
+            self.refs = list(dict.fromkeys(self.refs + list(self.facts(()))))
+            self.digests = {}
 
-def read_markers(reader: SoapReader, context: bytes) -> MarkerPass:
-    """MARKER_PATHS of every VM, digested per VM; nothing parsed yet."""
+
+def read_markers(reader: SoapReader, context: bytes, paths: Sequence[str] = MARKER_PATHS, *,
+                 groups: Sequence[Sequence[Moref]] = (), objects: Sequence[Moref] = ()) -> MarkerPass:
+    """`paths` of every VM, digested per VM; nothing parsed yet.
+
+    With `groups` (disjoint sets of hosts), one request per group, in parallel, over the hosts' VM
+    lists: the server builds the parts at once, and no container view is built. Only VMs of those
+    hosts are read: the caller checks for others (a new host, a VM moved while the pass ran). With
+    `objects`, just those VMs.
+    """
+    def digested(**where: Any) -> MarkerPass:
+        return _digest_pages(reader.retrieve_pages(VM, paths, **where), context)
+
+    result = MarkerPass(source="hosts" if groups else "objects" if objects else "view")
+    if len(groups) > 1:
+        with ThreadPoolExecutor(max_workers=len(groups) - 1) as pool:   # this thread reads the first group
+            others = [pool.submit(digested, through=group) for group in groups[1:]]
+            result.add(digested(through=groups[0]))
+            for part in others:
+                result.add(part.result())
+    else:
+        result.add(digested(through=groups[0]) if groups else digested(objects=objects) if objects else digested())
+    return result
+
+
+def _digest_pages(pages: list[bytes], context: bytes) -> MarkerPass:
     result = MarkerPass()
     base = _hasher(context)
     digests = result.digests
-    for page in reader.retrieve_pages(VM, MARKER_PATHS):
+    for page in pages:
         split = split_objects(page)
         if split is None:
             result.unsplit.append(page)
             continue
         result.pages.append(split)
-        for ref, (body, start) in split.objects.items():
+        for ref, body in split.objects.items():
             hasher = base.copy()
-            hasher.update(memoryview(body)[start:-_CLOSE_LEN])
-            digests[ref] = hasher.hexdigest()
+            hasher.update(body)
+            digests[ref] = hasher.hexdigest()[:_DIGEST_CHARS]
         result.refs.extend(split.objects)
-    if result.unsplit:          # no digest for VMs we cannot delimit: the next scan parses everything
-        result.refs.extend(result.facts(()))
-        result.digests = {}
     return result
 
 
 def full_read_digests(page: bytes, context: bytes) -> dict[str, str]:
     """The digests the marker pass would give, from a page of the full read (which asks for more paths).
 
-    The marker properties' propSet elements of each object, concatenated in the order they came.
+    The object's <obj> element, its marker properties' propSet elements in the order they came, and
+    the closing tag: the bytes the marker pass hashes for the same VM.
     """
     split = split_objects(page)
     if split is None:
         return {}
     base = _hasher(context)
     found = {}
-    for ref, (body, start) in split.objects.items():
+    for ref, body in split.objects.items():
         hasher = base.copy()
+        start = body.index(_CLOSE_OBJ) + len(_CLOSE_OBJ)
         end = len(body) - _CLOSE_LEN
+        hasher.update(memoryview(body)[:start])
         for match in _MARKER_PROP.finditer(body, start, end):   # every one, wherever the server put it
             stop = body.find(_END_PROP, match.end(), end)
             if stop < 0:
                 return {}
-            hasher.update(body[match.start():stop + len(_END_PROP)])
-        found[ref] = hasher.hexdigest()
+            hasher.update(memoryview(body)[match.start():stop + len(_END_PROP)])
+        hasher.update(memoryview(body)[end:])
+        found[ref] = hasher.hexdigest()[:_DIGEST_CHARS]
     return found
+
+
+def container_markers(estate: Estate) -> dict[str, str]:
+    """Per host, folder, resource pool and vApp (moref): a digest of what it gives its VMs' records (name,
+    path, cluster, datacenter) and of its list of VMs (estate.placement.lists).
+
+    Where every container's digest is as the previous scan stored it, every VM is where it was and its
+    placement fields are as they were: the scan re-places only the VMs of containers whose digest moved.
+    """
+    found = {}
+    for ref, (kind, members) in estate.placement.lists.items():
+        if kind == "HostSystem":
+            gives = [estate.name(ref), estate.cluster_of_host(ref), estate.datacenter(ref)]
+        elif kind in ("Folder", "StoragePod"):
+            gives = [estate.path(ref), estate.datacenter(ref)]
+        else:
+            gives = [estate.path(ref), estate.name(ref)]
+        text = "\0".join((json.dumps([_FORMAT.decode(), kind, *gives]), *members))
+        found[ref] = sha256(text.encode()).hexdigest()[:_DIGEST_CHARS]
+    return found
+
+
+def tags_marker(tags: Mapping[str, Mapping[str, Sequence[str]]]) -> str:
+    """One digest of every VM's tags (moref -> category -> tag names): whether any VM's tags may have moved."""
+    return sha256(json.dumps(tags, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:_DIGEST_CHARS]

@@ -6,7 +6,10 @@ Incremental (`since` = an inventory of the same vCenter), in the order tried:
   runs. The marker pass reads, for every VM, only what can change without an event (MARKER_PATHS:
   name, custom values, guest facts, snapshots, config.changeVersion), cut per VM and hashed without
   parsing (vm_markers): only VMs whose digest differs from the one the previous inventory stored
-  (provenance.vm_markers; a full scan stores them too) are parsed. Where each VM runs, lives and
+  (provenance.vm_markers; a full scan stores them too) are parsed. The pass goes through the
+  previous inventory's hosts' VM lists in two parallel requests (no container view to build; the
+  server builds both halves at once); VMs the hosts' and pools' lists hold that it did not see (a
+  new host, a VM moved meanwhile) are read after it. Where each VM runs, lives and
   belongs comes from the hosts', folders' and resource pools' own VM lists (one short list per
   container, not one property per VM), read with the rest of the estate in one request.
   Unchanged VMs keep their previous record, with those facts refreshed. A VM gets no digest when
@@ -22,7 +25,8 @@ announce reconfigurations or custom-value changes through WaitForUpdatesEx.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,17 +34,21 @@ from typing import Any
 
 from adapters.vcenter.estate_extract import Placement, read_estate
 from adapters.vcenter.soap_reader import Moref, SoapReader
-from adapters.vcenter.vm_extract import RUNTIME_PATHS, VM_PATHS, extract_light, extract_vm
-from adapters.vcenter.vm_markers import full_read_digests, read_markers
+from adapters.vcenter.vm_extract import VmPaths, extract_light, extract_vm
+from adapters.vcenter.vm_markers import MarkerPass, full_read_digests, read_markers
 from migrate.errors import AdapterError
 from migrate.models.inventory import Inventory, Vm
 
-__all__ = ["EVENT_MARGIN", "VmScan", "incremental_base", "scan_vms", "vms_with_events"]
+__all__ = [
+    "EVENT_MARGIN", "MARKER_REQUESTS", "VmScan", "host_groups", "incremental_base", "scan_vms", "vms_with_events",
+]
 
 VM = "VirtualMachine"
 EVENT_MARGIN = timedelta(seconds=1)    # events this close before the previous scan count as changes too
 _PAGE = 1000                            # events per page (vcsim's and vCenter's maximum)
 _MAX_EVENTS = 200_000                   # beyond this many events a marker pass is cheaper
+ALL_PATHS = VmPaths()
+MARKER_REQUESTS = 2                     # parallel marker requests (over disjoint sets of hosts)
 _NS = "{urn:vim25}"
 _TIME = re.compile(r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?P<frac>\.\d+)?(?P<zone>Z|[+-]\d\d:?\d\d)?$")
 
@@ -49,7 +57,7 @@ _TIME = re.compile(r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?P<frac>\.\d+)?(?
 class VmScan:
     """moref -> raw facts: a full record, or run-time facts plus the `previous` record of an unchanged VM.
 
-    A VM whose marker digest did not move has no run-time facts: only `kept` and its placement.
+    A VM whose marker digest did not move is `kept`: its previous record, to be placed by `placement`.
     """
 
     raw: dict[str, dict[str, Any]]
@@ -59,6 +67,10 @@ class VmScan:
     evented: int = 0     # VMs named by events since the previous scan
     markers: dict[str, str] = field(default_factory=dict)    # moref -> marker digest, for the next scan
     parsed_markers: int = 0   # VMs whose marker facts were parsed (digest moved, new, or in doubt)
+    kept: dict[str, Vm] = field(default_factory=dict)
+    placement: Placement | None = None       # the containers' VM lists (incremental scans)
+    late_markers: int = 0     # VMs the pass through the hosts missed (new host, moved meanwhile), read after it
+    marker_pass: str = ""     # hosts (through the previous inventory's hosts) | view (over a container view)
 
 
 def incremental_base(since: Inventory | None, instance_uuid: str) -> bool:
@@ -67,7 +79,8 @@ def incremental_base(since: Inventory | None, instance_uuid: str) -> bool:
 
 
 def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
-             placement: Callable[[], Placement] | None = None, context: bytes = b"") -> VmScan:
+             placement: Callable[[], Placement] | None = None, context: bytes = b"",
+             paths: VmPaths = ALL_PATHS) -> VmScan:
     """Raw facts of every VM; with `since` (same vCenter), only new or changed VMs are read in full.
 
     `placement` gives the containers' VM lists (read_estate(placement=True)); read here when not given.
@@ -75,18 +88,22 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
     """
     if since is None or not incremental_base(since, instance_uuid):
         digests: dict[str, str] = {}
-        everything = dict(reader.read(VM, VM_PATHS, convert=extract_vm,
+        everything = dict(reader.read(VM, paths.vm, convert=extract_vm,
                                       raw=lambda page: digests.update(full_read_digests(page, context))))
         return VmScan(everything, "full", len(everything), 0, markers=digests)
     previous = {vm.moref: vm for vm in since.vms if vm.moref}
     stored = since.provenance.vm_markers or {}
+    groups = host_groups(since)
     with ThreadPoolExecutor(max_workers=1) as pool:   # the events, and reading what they name, overlap the marker pass
-        events = pool.submit(_evented_reads, reader, since.provenance.collected_at)
-        markers = read_markers(reader, context)
+        events = pool.submit(_evented_reads, reader, since.provenance.collected_at, paths.vm)
+        markers = _read_markers(reader, context, paths.markers, groups)
         evented, early = events.result()
     if evented is None:
-        return _marker_scan(reader, previous, markers.digests)
+        return _marker_scan(reader, previous, markers.digests, paths)
     where = placement() if placement is not None else read_estate(reader, placement=True).placement
+    late = 0
+    if markers.source == "hosts":
+        markers, late = _complete(reader, context, paths.markers, markers, where)
     # a VM read while the marker pass ran may be older than its digest: keep none, the next scan parses it
     digests = {ref: digest for ref, digest in markers.digests.items() if ref not in early}
     # parse the markers of VMs whose digest moved (or that have none), and of those whose vApp may come
@@ -97,36 +114,77 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
     facts = markers.facts(ref for ref in moved if ref in previous and ref not in evented)
     changed = [(VM, ref) for ref in markers.refs if ref not in previous or ref in evented
                or (ref in facts and _config_moved(previous[ref], facts[ref]))]
-    late = [item for item in changed if item[1] not in early]
+    unread = [item for item in changed if item[1] not in early]
     full = {ref: early[ref] for _, ref in changed if ref in early}
-    full.update(reader.read(VM, VM_PATHS, late, convert=extract_vm) if late else ())
-    raw: dict[str, dict[str, Any]] = {}
-    hosts, folders, pools = where.host, where.folder, where.pool
-    for ref in markers.refs:
+    full.update(reader.read(VM, paths.vm, unread, convert=extract_vm) if unread else ())
+    raw: dict[str, dict[str, Any]] = dict(full)
+    for ref, record in facts.items():
         if ref in full:
-            raw[ref] = full[ref]
             continue
         before = previous[ref]
-        record = facts.get(ref)
-        if record is None:
-            raw[ref] = {"moref": ref, "kept": True, "host_ref": hosts.get(ref), "folder_ref": folders.get(ref),
-                        "pool_ref": pools.get(ref), "id": before.id, "previous": before}
-            continue
-        record.update(host_ref=hosts.get(ref), folder_ref=folders.get(ref), pool_ref=pools.get(ref),
+        record.update(host_ref=where.host.get(ref), folder_ref=where.folder.get(ref), pool_ref=where.pool.get(ref),
                       power_state=before.power_state, change_version=before.change_version, id=before.id,
                       previous=before)
         raw[ref] = record
+    # in the previous inventory's order (sorted by name): the new one sorts in a single pass
+    seen = set(markers.refs)
+    kept = {ref: vm for ref, vm in previous.items() if ref in seen and ref not in raw}
     return VmScan(raw, "events", len(full), len(markers.refs), evented=len(evented), markers=digests,
-                  parsed_markers=len(facts))
+                  parsed_markers=len(facts), kept=kept, placement=where, late_markers=late,
+                  marker_pass=markers.source)
 
 
-def _evented_reads(reader: SoapReader, since: datetime) -> tuple[set[str] | None, dict[str, dict[str, Any]]]:
+def host_groups(since: Inventory, parts: int = MARKER_REQUESTS) -> list[list[Moref]]:
+    """The previous inventory's hosts in `parts` groups of about as many VMs each (fewer if fewer hosts)."""
+    load = Counter(vm.host for vm in since.vms if vm.host)
+    groups: list[list[Moref]] = [[] for _ in range(min(parts, len(since.hosts)))]
+    weights = [0] * len(groups)
+    for host in sorted(since.hosts, key=lambda h: (-load[h.name], h.id)):
+        lightest = weights.index(min(weights))
+        groups[lightest].append(("HostSystem", host.id))
+        weights[lightest] += load[host.name]
+    return groups
+
+
+def _read_markers(reader: SoapReader, context: bytes, paths: Sequence[str], groups: list[list[Moref]]) -> MarkerPass:
+    """The marker pass through the hosts' VM lists, or over a container view if a host is gone."""
+    if groups:
+        try:
+            return read_markers(reader, context, paths, groups=groups)
+        except AdapterError as exc:
+            if exc.code != "ManagedObjectNotFound":
+                raise
+    return read_markers(reader, context, paths)
+
+
+def _complete(reader: SoapReader, context: bytes, paths: Sequence[str], markers: MarkerPass,
+              where: Placement) -> tuple[MarkerPass, int]:
+    """The pass through the hosts, plus the VMs the hosts' and pools' lists hold that it did not see.
+
+    Those are on a host the previous inventory did not know, or moved between hosts while the pass
+    ran. One that is gone by now makes a whole pass over a container view instead.
+    """
+    seen = set(markers.refs)
+    unseen = sorted(ref for ref in where.host.keys() | where.pool.keys() if ref not in seen)
+    if not unseen:
+        return markers, 0
+    try:
+        markers.add(read_markers(reader, context, paths, objects=[(VM, ref) for ref in unseen]))
+    except AdapterError as exc:
+        if exc.code != "ManagedObjectNotFound":
+            raise
+        return read_markers(reader, context, paths), 0
+    return markers, len(unseen)
+
+
+def _evented_reads(reader: SoapReader, since: datetime,
+                   paths: Sequence[str]) -> tuple[set[str] | None, dict[str, dict[str, Any]]]:
     """The VMs events name since `since` (None: the history may not reach back), and their full records."""
     evented = vms_with_events(reader, since)
     if not evented:
         return evented, {}
     try:
-        return evented, dict(reader.read(VM, VM_PATHS, [(VM, ref) for ref in sorted(evented)], convert=extract_vm))
+        return evented, dict(reader.read(VM, paths, [(VM, ref) for ref in sorted(evented)], convert=extract_vm))
     except AdapterError as exc:
         if exc.code != "ManagedObjectNotFound":
             raise
@@ -137,11 +195,11 @@ def _config_moved(before: Vm, facts: dict[str, Any]) -> bool:
     return bool((before.change_version or "").split("|", 1)[0] != facts["config_marker"])
 
 
-def _marker_scan(reader: SoapReader, previous: dict[str, Vm], digests: dict[str, str]) -> VmScan:
-    light = dict(reader.read(VM, RUNTIME_PATHS, convert=extract_light))
+def _marker_scan(reader: SoapReader, previous: dict[str, Vm], digests: dict[str, str], paths: VmPaths) -> VmScan:
+    light = dict(reader.read(VM, paths.runtime, convert=extract_light))
     changed = [(VM, ref) for ref, facts in light.items()
                if ref not in previous or previous[ref].change_version != facts["change_version"]]
-    full = dict(reader.read(VM, VM_PATHS, changed, convert=extract_vm)) if changed else {}
+    full = dict(reader.read(VM, paths.vm, changed, convert=extract_vm)) if changed else {}
     raw = {ref: full[ref] if ref in full else {**facts, "id": previous[ref].id, "previous": previous[ref]}
            for ref, facts in light.items()}
     # the digests were taken before these reads; a VM created in between has none (parsed next time)

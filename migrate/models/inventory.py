@@ -190,6 +190,11 @@ class Provenance(StrictModel):
     vm_markers: dict[str, str] | None = Field(
         None, description="VM moref -> digest of the properties incremental discovery watches, taken no later "
                           "than the VM's record: the next `discover --since` parses only VMs whose digest moved")
+    container_markers: dict[str, str] | None = Field(
+        None, description="host, folder, resource pool or vApp moref -> digest of its name, path, cluster and "
+                          "datacenter and of its VM list: the next `discover --since` re-places only the VMs of "
+                          "containers whose digest moved")
+    tags_marker: str | None = Field(None, description="digest of every VM's tags when container_markers were taken")
 
 
 class Inventory(StrictModel):

@@ -7,7 +7,7 @@ same settings, else started and stopped here), it measures:
   (a) a naive per-attribute pyvmomi loop over the VMs of a ContainerView (every attribute is a round
       trip; with --naive-sample K only K VMs are timed and the time is extrapolated linearly),
   (b) one plain pyvmomi RetrievePropertiesEx pass over a ContainerView (pyvmomi builds typed objects),
-  (c) our SoapReader read of the same VM_PATHS, and the whole discover_vcenter end-to-end,
+  (c) our SoapReader read of the same paths, and the whole discover_vcenter end-to-end,
   (d) an incremental re-scan after changing 1% of the VMs, checked against a fresh full scan,
 then prints a table of seconds, VMs/s and ratios next to the goals. Not part of the test suite.
 It CHANGES VMs of the lab (memory, power state, names): a reused lab stays changed.
@@ -33,9 +33,9 @@ from pyVmomi import vim
 
 from adapters.vcenter.collector import read_view, wait_for_task
 from adapters.vcenter.connection import VCenterSession, connect
-from adapters.vcenter.discovery import DiscoveryStats, discover_vcenter
+from adapters.vcenter.discovery import DiscoveryStats, custom_fields, discover_vcenter
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
-from adapters.vcenter.vm_extract import VM_PATHS, extract_vm
+from adapters.vcenter.vm_extract import VmPaths, extract_vm
 from migrate.config import VCenterEndpoint, load_site_config
 from migrate.lab.manager import lab_down, lab_status, lab_up
 from migrate.log import configure_logging
@@ -87,8 +87,8 @@ def walk(obj: Any, path: str) -> Any:
 
 # --- (a) naive per-attribute pyvmomi ----------------------------------------------------------------
 
-def naive(endpoint: VCenterEndpoint, total: int, sample: int) -> NaiveResult:
-    """Read VM_PATHS of every VM (or of `sample` evenly spread VMs) through pyvmomi attribute access."""
+def naive(endpoint: VCenterEndpoint, total: int, sample: int, paths: tuple[str, ...]) -> NaiveResult:
+    """Read `paths` of every VM (or of `sample` evenly spread VMs) through pyvmomi attribute access."""
     vc = connect(endpoint)
     try:
         started = time.perf_counter()
@@ -103,7 +103,7 @@ def naive(endpoint: VCenterEndpoint, total: int, sample: int) -> NaiveResult:
         started = time.perf_counter()
         for vm in picked:
             current = vm if stub is original else vim.VirtualMachine(vm._moId, stub)
-            for path in VM_PATHS:
+            for path in paths:
                 result.accesses += 1
                 try:
                     walk(current, path)
@@ -141,21 +141,21 @@ def _alive(vc: VCenterSession) -> bool:
 
 # --- (b) one plain pyvmomi PropertyCollector pass ---------------------------------------------------
 
-def pyvmomi_pass(vc: VCenterSession) -> tuple[float, int]:
+def pyvmomi_pass(vc: VCenterSession, paths: tuple[str, ...]) -> tuple[float, int]:
     started = time.perf_counter()
     count = 0
-    for _obj, props in read_view(vc.si, vim.VirtualMachine, VM_PATHS):
+    for _obj, props in read_view(vc.si, vim.VirtualMachine, paths):
         count += len(props) > 0
     return time.perf_counter() - started, count
 
 
 # --- (c) ours ---------------------------------------------------------------------------------------
 
-def soap_reader_pass(vc: VCenterSession) -> tuple[float, int]:
+def soap_reader_pass(vc: VCenterSession, paths: tuple[str, ...]) -> tuple[float, int]:
     started = time.perf_counter()
     reader = SoapReader(SoapEndpoint.of(vc))
     try:
-        records = reader.read("VirtualMachine", VM_PATHS, convert=extract_vm)
+        records = reader.read("VirtualMachine", paths, convert=extract_vm)
     finally:
         reader.close()
     return time.perf_counter() - started, len(records)
@@ -244,6 +244,7 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=0, metavar="K",
                         help="time the naive loop on K VMs and extrapolate (default 0: all VMs)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of (c) and of the full discovery (default 3)")
+    parser.add_argument("--rescans", type=int, default=5, help="runs of each incremental re-scan (default 5)")
     parser.add_argument("--change-percent", type=float, default=1.0, help="VMs changed before the re-scan (1%%)")
     parser.add_argument("--seed", type=int, default=1, help="which VMs get changed")
     args = parser.parse_args()
@@ -269,11 +270,15 @@ def main() -> None:
 
 def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
     total = args.vms
-    say(f"VM_PATHS: {len(VM_PATHS)} property paths per VM; {os.cpu_count()} CPUs, load average {load()}")
+    with connect(endpoint) as vc:
+        # the paths discovery asks for on this vCenter (customValue only when a custom attribute applies to VMs)
+        paths = VmPaths(custom_values=bool(custom_fields(vc)[1])).vm
+    say(f"{len(paths)} property paths per VM (as discovery asks them here); {os.cpu_count()} CPUs, "
+        f"load average {load()}")
 
     what = f"{args.naive_sample} of {total} VMs, extrapolated" if 0 < args.naive_sample < total else f"{total} VMs"
     say(f"\n(a) naive per-attribute pyvmomi loop ({what}) ...")
-    a = naive(endpoint, total, args.naive_sample)
+    a = naive(endpoint, total, args.naive_sample, paths)
     note = f" (EXTRAPOLATED linearly from {a.timed_vms} VMs)" if a.timing.extrapolated else ""
     say(f"    {a.timing.best:.1f} s{note}; {a.accesses} attribute reads, {sum(a.failures.values())} failed")
     if a.failures:
@@ -283,12 +288,12 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
 
     with connect(endpoint) as vc:
         say("\n(b) one plain pyvmomi RetrievePropertiesEx pass (ContainerView, paging tokens followed) ...")
-        b_seconds, b_count = pyvmomi_pass(vc)
+        b_seconds, b_count = pyvmomi_pass(vc, paths)
         b = Timing([b_seconds])
         say(f"    {b_seconds:.2f} s, {b_count} VMs materialised")
 
-        say(f"\n(c) ours: SoapReader.read(VirtualMachine, VM_PATHS, convert=extract_vm), {args.repeat} runs ...")
-        c, counts = repeat(args.repeat, "SoapReader", lambda: soap_reader_pass(vc))
+        say(f"\n(c) ours: SoapReader.read(VirtualMachine, paths, convert=extract_vm), {args.repeat} runs ...")
+        c, counts = repeat(args.repeat, "SoapReader", lambda: soap_reader_pass(vc, paths))
         say(f"    {counts[-1]} VM records")
 
     say(f"\n(c) ours: discover_vcenter end-to-end (utilisation off), {args.repeat} runs ...")
@@ -311,13 +316,14 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         done = change_vms(vc, baseline, args.change_percent, args.seed)
         say(f"    changed {sum(done.values())} VMs in {time.perf_counter() - started:.1f} s: "
             + ", ".join(f"{op} {n}" for op, n in sorted(done.items())))
-    incremental, latest, full_reads = rescans(endpoint, baseline, args.repeat, "first incremental (from the full scan)")
+    incremental, latest, full_reads = rescans(endpoint, baseline, args.rescans,
+                                              "first incremental (from the full scan)")
     del baseline
     say(f"    then a later re-scan: another {args.change_percent:g}% changed, re-scan from the incremental inventory")
     with connect(endpoint) as vc:
         done = change_vms(vc, latest, args.change_percent, args.seed + 1)
         say("    changed " + ", ".join(f"{op} {n}" for op, n in sorted(done.items())))
-    later, latest, _ = rescans(endpoint, latest, args.repeat, "later incremental (from an incremental)")
+    later, latest, _ = rescans(endpoint, latest, args.rescans, "later incremental (from an incremental)")
     fresh_seconds, fresh, _ = timed_discovery(endpoint)
     say(f"    fresh full scan after the changes: {fresh_seconds:.2f} s")
     differing, examples = compare(latest, fresh)
@@ -346,7 +352,7 @@ def rescans(endpoint: VCenterEndpoint, since: Inventory, times: int, label: str)
         full_reads = stats.full_reads
         say(f"    {label} run {attempt}: {elapsed:7.2f} s  (load {load()}; full reads {stats.full_reads}, "
             f"markers parsed {stats.parsed_markers} of {stats.light_reads}, mode {stats.mode}, "
-            f"VMs named by events {stats.evented}; phases: {phases(stats)})")
+            f"marker pass {stats.marker_pass}, VMs named by events {stats.evented}; phases: {phases(stats)})")
     assert latest is not None
     return timing, latest, full_reads
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from adapters.vcenter.vm_scan import EVENT_MARGIN
 from migrate import discover
 from migrate.config import load_site_config
 from migrate.lab.manager import LabInfo, lab_down, lab_up
-from migrate.models.inventory import Inventory
+from migrate.models.inventory import Host, Inventory
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +175,68 @@ def test_rescan_of_an_incremental_sees_a_change_without_event(small_lab: LabInfo
     assert stats["parsed_markers"] == len(third.vms)
     assert comparable(third) == comparable(discover(small_lab.site_config, utilisation=False)[0])
     assert any("owned-by" in vm.custom_attributes for vm in third.vms)
+
+
+def test_vms_on_a_host_the_previous_inventory_did_not_know_are_found(small_lab: LabInfo, tmp_path: Path) -> None:
+    """The marker pass goes through the previous inventory's hosts: the VMs of a host it did not list (as
+    if added since) are read after it, because the hosts' and pools' lists name them; the result equals
+    a full scan."""
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)
+    base, _ = discover(small_lab.site_config, utilisation=False)
+    busiest = Counter(vm.host for vm in base.vms).most_common(1)[0]
+    unknown = base.model_copy(update={"hosts": [h for h in base.hosts if h.name != busiest[0]]})
+    incremental, stats = discover(small_lab.site_config, since=unknown, utilisation=False)
+    assert stats["mode"] == "events" and stats["marker_pass"] == "hosts", stats
+    assert stats["late_markers"] == busiest[1] > 0, stats
+    assert stats["full_reads"] == 0 and stats["parsed_markers"] == 0, stats
+    assert comparable(incremental) == comparable(discover(small_lab.site_config, utilisation=False)[0])
+
+
+def test_a_host_gone_since_the_previous_inventory_makes_one_pass_over_a_view(small_lab: LabInfo) -> None:
+    """A host of the previous inventory that no longer exists fails the pass through the hosts: the scan
+    falls back to one pass over a container view and still equals a full scan."""
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)
+    base, _ = discover(small_lab.site_config, utilisation=False)
+    gone = Host(id="host-removed-999", name="esx-removed.lab")
+    incremental, stats = discover(small_lab.site_config, since=base.model_copy(update={"hosts": [*base.hosts, gone]}),
+                                  utilisation=False)
+    assert stats["mode"] == "events" and stats["marker_pass"] == "view", stats
+    assert stats["late_markers"] == 0 and stats["full_reads"] == 0, stats
+    assert comparable(incremental) == comparable(discover(small_lab.site_config, utilisation=False)[0])
+
+
+@pytest.fixture(scope="module")
+def bare_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    directory = tmp_path_factory.mktemp("inc-bare")
+    info = lab_up(directory, vms=16, bare=True)
+    try:
+        yield info
+    finally:
+        lab_down(directory)
+
+
+def test_custom_values_are_read_once_an_attribute_for_vms_exists(bare_lab: LabInfo) -> None:
+    """Without a custom attribute for VMs no VM's customValue is asked for; once one is defined and set,
+    the next incremental scan sees the value (every digest moved with the paths) and equals a full scan."""
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)
+    config = load_site_config(bare_lab.site_config)
+    with connect(config.source) as vc:
+        assert not vc.si.content.customFieldsManager.field
+    base, _ = discover(bare_lab.site_config, utilisation=False)
+    assert base.custom_attribute_names == [] and all(not vm.custom_attributes for vm in base.vms)
+    host_only = "rack"
+    with connect(config.source) as vc:
+        manager = vc.si.content.customFieldsManager
+        manager.AddCustomFieldDef(name=host_only, moType=vim.HostSystem)
+    second, stats = discover(bare_lab.site_config, since=base, utilisation=False)
+    assert stats["parsed_markers"] == 0, stats         # a host-only attribute: VMs' paths unchanged
+    with connect(config.source) as vc:
+        manager = vc.si.content.customFieldsManager
+        field = manager.AddCustomFieldDef(name="owner", moType=vim.VirtualMachine)
+        vm = next(ref for ref, props in read_view(vc.si, vim.VirtualMachine, ["name"])
+                  if props["name"] == base.vms[0].name)
+        manager.SetField(entity=vm, key=field.key, value="team-a")
+    third, stats = discover(bare_lab.site_config, since=second, utilisation=False)
+    assert stats["mode"] == "events" and stats["parsed_markers"] == len(third.vms), stats
+    assert {vm.name: vm.custom_attributes for vm in third.vms}[base.vms[0].name] == {"owner": "team-a"}
+    assert comparable(third) == comparable(discover(bare_lab.site_config, utilisation=False)[0])
