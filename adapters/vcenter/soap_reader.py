@@ -290,7 +290,7 @@ class SoapReader:
             raise AdapterError("vcenter", method, "empty SOAP response", retryable=True, endpoint=self._where)
         return body_el[0]
 
-    def _call_bytes(self, method: str, this: Moref, inner: str) -> bytes:
+    def call_bytes(self, method: str, this: Moref, inner: str) -> bytes:
         """Like `call`, but the successful response's raw bytes, unparsed (faults still raise)."""
         reply = self._post(method, this, inner)
         if reply[0] != 200 or not reply[1].lstrip().startswith(b"<"):
@@ -322,7 +322,7 @@ class SoapReader:
             if raw is None:
                 response = self.call(method, self._collector, inner)
             else:
-                data = self._call_bytes(method, self._collector, inner)
+                data = self.call_bytes(method, self._collector, inner)
                 raw(data)
                 response = _body(etree.fromstring(data, _PARSER))
             result = response.find(_RETURNVAL)
@@ -354,9 +354,9 @@ class SoapReader:
             self.call("DestroyView", view, "")
 
     def _pages(self, spec: str) -> list[bytes]:
-        pages = [self._call_bytes("RetrievePropertiesEx", self._collector, spec + "<options></options>")]
+        pages = [self.call_bytes("RetrievePropertiesEx", self._collector, spec + "<options></options>")]
         while (token := _page_token(pages[-1])) is not None:
-            pages.append(self._call_bytes("ContinueRetrievePropertiesEx", self._collector,
+            pages.append(self.call_bytes("ContinueRetrievePropertiesEx", self._collector,
                                           f"<token>{escape(token)}</token>"))
         return pages
 

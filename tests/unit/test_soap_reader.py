@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader, split_objects
 from adapters.vcenter.vm_extract import MARKER_PATHS, VM_PATHS
 from adapters.vcenter.vm_markers import full_read_digests, marker_context, read_markers
+from adapters.vcenter.vm_scan import vms_with_events
 from migrate.config import TlsSettings
 from migrate.errors import AdapterError
 
@@ -32,11 +34,16 @@ def objects(*names: str) -> str:
 
 
 class Script:
-    """What the fake vCenter answers, by SOAP method; records every request body."""
+    """What the fake vCenter answers, by SOAP method (a list: one answer per call, in turn); records every
+    request body."""
 
     def __init__(self) -> None:
         self.requests: list[str] = []
-        self.answers: dict[str, tuple[int, str]] = {}
+        self.answers: dict[str, tuple[int, str] | list[tuple[int, str]]] = {}
+
+    def answer(self, method: str) -> tuple[int, str]:
+        planned = self.answers[method]
+        return planned.pop(0) if isinstance(planned, list) else planned
 
 
 @pytest.fixture
@@ -48,7 +55,7 @@ def server() -> Iterator[tuple[Script, SoapReader]]:
             body = self.rfile.read(int(self.headers["Content-Length"])).decode()
             script.requests.append(body)
             method = next(m for m in script.answers if f"<{m} " in body)
-            status, text = script.answers[method]
+            status, text = script.answer(method)
             payload = text.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/xml; charset=utf-8")
@@ -190,3 +197,32 @@ def test_marker_paths_follow_the_full_reads_order() -> None:
     """A full scan's marker propSets come in VM_PATHS order: MARKER_PATHS must be in the same relative order
     for its digests to equal the marker pass's (else every VM is parsed once more, never a wrong result)."""
     assert [path for path in VM_PATHS if path in MARKER_PATHS] == list(MARKER_PATHS)
+
+
+def event(kind: str, created: str, body: str) -> str:
+    return (f'<returnval xsi:type="{kind}"><key>1</key><chainId>1</chainId><createdTime>{created}</createdTime>'
+            f"{body}</returnval>")
+
+
+def test_events_name_vms_since_a_time(server: tuple[Script, SoapReader]) -> None:
+    """Events are cut from the response bytes: every moref element of type VirtualMachine (vm, entity,
+    arguments; escaped ids too) of events no older than the margin; an older one shows the history
+    reaches back (so the answer is complete)."""
+    script, reader = server
+    answer = '<{0}Response xmlns="urn:vim25">{1}</{0}Response>'
+    script.answers["CreateCollectorForEvents"] = (200, ENVELOPE.format(answer.format(
+        "CreateCollectorForEvents", '<returnval type="EventHistoryCollector">session[1]c1</returnval>')))
+    for method in ("RewindCollector", "DestroyCollector"):
+        script.answers[method] = (200, ENVELOPE.format(answer.format(method, "")))
+    page = "".join((
+        event("UserLoginSessionEvent", "2026-01-01T00:00:05.5Z", '<vm><vm type="VirtualMachine">vm-old</vm></vm>'),
+        event("VmReconfiguredEvent", "2026-01-01T00:00:20.123456789Z",
+              '<vm><name>a</name><vm type="VirtualMachine">vm-1</vm></vm>'
+              '<host><host type="HostSystem">h-1</host></host>'),
+        event("EventEx", "2026-01-01T00:00:30Z", '<arguments><key>target</key><value xsi:type="ManagedObjectReference" '
+              'type="VirtualMachine">vm-a&amp;b</value></arguments><objectId>vm-9</objectId>'),
+    ))
+    script.answers["ReadNextEvents"] = [(200, ENVELOPE.format(answer.format("ReadNextEvents", page))),
+                                        (200, ENVELOPE.format(answer.format("ReadNextEvents", "")))]
+    since = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+    assert vms_with_events(reader, since) == {"vm-1", "vm-a&b"}
