@@ -60,7 +60,8 @@ class DiscoveryStats:
     parsed_markers: int = 0        # VMs whose marker properties were parsed (their digest moved)
     late_markers: int = 0          # VMs on hosts the previous inventory did not list (or moved), read after the pass
     marker_pass: str = ""          # hosts: through the previous inventory's hosts | view: over a container view
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)    # by phase; some phases overlap
+    elapsed: float = 0.0           # wall seconds of the whole discovery
     warnings: list[str] = field(default_factory=list)
 
 
@@ -80,6 +81,7 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
                      progress: Callable[[str], None] = lambda _: None) -> tuple[Inventory, DiscoveryStats]:
     """Discover everything the inventory holds from one vCenter (read-only)."""
     stats = DiscoveryStats()
+    started = time.perf_counter()
     with _gc_paused(), connect(endpoint, password) as vc:
         about = vc.about
         # the vCenter's clock when reading starts: the next incremental scan asks for events from here
@@ -151,6 +153,7 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
         )
         timer.lap("assemble")
     stats.vms = len(inventory.vms)
+    stats.elapsed = round(time.perf_counter() - started, 3)
     return inventory, stats
 
 

@@ -32,8 +32,9 @@ def discover_command(config_path: Path, out: Path, since: Path | None, utilisati
     """Read VMs, hosts, clusters (DRS rules), datastores, networks, vApps, tags and utilisation.
 
     Read-only. Uses the PropertyCollector in parallel chunks; --since makes a re-scan cost a
-    fraction of a full one (VMs whose configuration is unchanged keep their previous record, with
-    name, power state, host, tags and custom attributes refreshed).
+    fraction of a full one: only VMs that events name, new VMs and VMs whose configuration moved are
+    read again; the others keep their previous record, refreshed where their name, guest facts,
+    custom attributes, snapshots, placement or tags moved. The result equals a full scan.
     """
     with progress_status("discovering") as update:
         inventory, stats = discover(config_path, out=out, since=since, utilisation=utilisation, window_s=window_s,
@@ -46,7 +47,7 @@ def discover_command(config_path: Path, out: Path, since: Path | None, utilisati
                 if st["incremental"] else "full scan")
         lines = [
             f"Discovered {s['vms']} VMs ({s['powered_on']} on, {s['powered_off']} off, {s['templates']} templates) "
-            f"from {s['source']} in {sum(st['seconds'].values()):.1f} s ({mode})",
+            f"from {s['source']} in {st['elapsed']:.1f} s ({mode})",
             f"  {s['vcpus']} vCPU, {s['memory_gib']} GiB memory, {s['storage_gib']} GiB in {s['disks']} disks",
             f"  {s['hosts']} hosts, {s['clusters']} clusters ({s['drs_rules']} DRS rules), "
             f"{s['datastores']} datastores, {s['networks']} networks, {s['vapps']} vApps",

@@ -117,6 +117,12 @@ def test_cli_discover_json_and_file(lab: LabInfo, tmp_path: Path) -> None:
     body = result.json()
     assert body["summary"]["vms"] == lab.vms and body["summary"]["drs_rules"] == 2
     assert load_inventory(out).provenance.kind == "vcenter"
+    # the wall time of the whole discovery: no more than its phases added up (some of them overlap)
+    assert 0 < body["stats"]["elapsed"] <= sum(body["stats"]["seconds"].values()) + 0.5
+    again = run_cli("discover", "--config", lab.site_config, "--out", tmp_path / "again.json", "--since", out,
+                    "--no-utilisation")
+    assert again.code == 0, again
+    assert f"Discovered {lab.vms} VMs" in again.stdout and "(incremental: " in again.stdout, again.stdout
 
 
 def test_cli_discover_corrupt_since_is_bad_input(lab: LabInfo, tmp_path: Path) -> None:
