@@ -29,11 +29,12 @@ from pyVmomi import vim
 
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.estate_extract import Estate, Placement, clusters_with_rules, read_estate
+from adapters.vcenter.placement_markers import container_markers, tags_marker
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.tags import read_all_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
 from adapters.vcenter.vm_extract import VmPaths
-from adapters.vcenter.vm_markers import container_markers, marker_context, tags_marker
+from adapters.vcenter.vm_markers import marker_context
 from adapters.vcenter.vm_scan import scan_vms
 from migrate import __version__
 from migrate.config import VCenterEndpoint
@@ -125,7 +126,7 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
         vms = [_vm_record(ref, raw, estate, custom_names, tags.get(ref, {}), usage.get(ref))
                for ref, raw in vms_raw.items()]
         vm_ids = {ref: raw["id"] for ref, raw in vms_raw.items()}
-        containers, tags_digest = container_markers(estate), tags_marker(tags)
+        containers, tags_digest = _settled(container_markers(estate), vms_raw, estate.placement), tags_marker(tags)
         if scan.kept and scan.placement is not None and since is not None:
             moved = _moved_since(since.provenance, containers, tags_digest, scan.placement)
             vms += _kept_records(scan.kept, scan.placement, estate, tags, moved)
@@ -177,9 +178,9 @@ def custom_fields(vc: VCenterSession) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _applies_to_vms(field: Any) -> bool:
-    """Whether a custom attribute definition can hold values on VMs (a global one, or one for VMs)."""
+    """Whether a custom attribute definition can hold values on VMs (a global one, one for VMs, or in doubt)."""
     kind = field.managedObjectType
-    return kind is None or (isinstance(kind, type) and issubclass(vim.VirtualMachine, kind))
+    return kind is None or not isinstance(kind, type) or issubclass(vim.VirtualMachine, kind)
 
 
 def _timed(stats: DiscoveryStats, phase: str, work: Callable[..., _T], *args: Any) -> _T:
@@ -272,6 +273,17 @@ def _moved_since(before: Provenance, containers: dict[str, str], tags_digest: st
     return set(chain.from_iterable(where.lists[ref][1] for ref in moved))
 
 
+def _settled(digests: dict[str, str], vms_raw: dict[str, dict[str, Any]], where: Placement) -> dict[str, str]:
+    """Container digests less those of containers whose list disagrees with where a VM read here says it is
+    (it moved between its read and the estate's): the next scan places their VMs again."""
+    unsettled: set[str | None] = set()
+    for ref, raw in vms_raw.items():
+        for own, lists in (("host_ref", where.host), ("folder_ref", where.folder), ("pool_ref", where.pool)):
+            if own in raw and raw[own] != lists.get(ref):
+                unsettled.update((raw[own], lists.get(ref)))
+    return {ref: digest for ref, digest in digests.items() if ref not in unsettled}
+
+
 def _kept_records(kept: dict[str, Vm], where: Placement, estate: Estate,
                   tags: dict[str, dict[str, list[str]]], moved: set[str] | None) -> list[Vm]:
     """VMs whose configuration and markers did not move: their previous records, placed where they are now.
@@ -296,7 +308,8 @@ def _kept_records(kept: dict[str, Vm], where: Placement, estate: Estate,
         if previous.tags == vm_tags and _placed_fields(previous) == placed:
             records.append(previous)
         else:
-            records.append(previous.model_copy(update={"tags": vm_tags, **dict(zip(_PLACED, placed, strict=True))}))
+            fields = {"tags": dict(vm_tags), **dict(zip(_PLACED, placed, strict=True))}   # no dict shared
+            records.append(previous.model_copy(update=fields))
     return records
 
 

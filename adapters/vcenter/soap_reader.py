@@ -173,9 +173,9 @@ def split_objects(page: bytes) -> RawObjects | None:
     None when the page is not laid out as expected (attributes on <objects>, anything between two
     objects, an object twice): parse it instead.
     """
-    if page.find(b"<objects") != page.find(_OPEN_OBJECTS):
-        return None
     pieces = page.split(_OPEN_OBJECTS)
+    if page.count(b"<objects") != len(pieces) - 1:      # every one without attributes, or none is cut
+        return None
     if len(pieces) == 1:
         return RawObjects(page, b"", {})
     last = pieces[-1]
@@ -336,7 +336,7 @@ class SoapReader:
 
     def retrieve_pages(self, obj_type: str, paths: Sequence[str], *, through: Sequence[Moref] = (),
                        path: str = "vm", objects: Sequence[Moref] = ()) -> list[bytes]:
-        """The raw response pages of `paths` of every object of `obj_type` (one container-view request).
+        """The raw response pages of `paths` of the objects of `obj_type`: all of them (one container view).
 
         With `through`, only the objects those containers list under `path` (hosts' `vm`, say): no view
         to build, and disjoint sets of containers can be read in parallel requests; with `objects`,

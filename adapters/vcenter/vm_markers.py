@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
-from adapters.vcenter.estate_extract import Estate
 from adapters.vcenter.soap_reader import Moref, RawObjects, SoapReader, parse_objects, parse_page, split_objects
 from adapters.vcenter.vm_extract import MARKER_PATHS, extract_marker
 
-__all__ = ["MarkerPass", "container_markers", "full_read_digests", "marker_context", "read_markers", "tags_marker"]
+__all__ = ["MarkerPass", "full_read_digests", "marker_context", "read_markers"]
 
 VM = "VirtualMachine"
 _FORMAT = b"vm-markers/2"
@@ -147,27 +146,3 @@ def full_read_digests(page: bytes, context: bytes) -> dict[str, str]:
         found[ref] = hasher.hexdigest()[:_DIGEST_CHARS]
     return found
 
-
-def container_markers(estate: Estate) -> dict[str, str]:
-    """Per host, folder, resource pool and vApp (moref): a digest of what it gives its VMs' records (name,
-    path, cluster, datacenter) and of its list of VMs (estate.placement.lists).
-
-    Where every container's digest is as the previous scan stored it, every VM is where it was and its
-    placement fields are as they were: the scan re-places only the VMs of containers whose digest moved.
-    """
-    found = {}
-    for ref, (kind, members) in estate.placement.lists.items():
-        if kind == "HostSystem":
-            gives = [estate.name(ref), estate.cluster_of_host(ref), estate.datacenter(ref)]
-        elif kind in ("Folder", "StoragePod"):
-            gives = [estate.path(ref), estate.datacenter(ref)]
-        else:
-            gives = [estate.path(ref), estate.name(ref)]
-        text = "\0".join((json.dumps([_FORMAT.decode(), kind, *gives]), *members))
-        found[ref] = sha256(text.encode()).hexdigest()[:_DIGEST_CHARS]
-    return found
-
-
-def tags_marker(tags: Mapping[str, Mapping[str, Sequence[str]]]) -> str:
-    """One digest of every VM's tags (moref -> category -> tag names): whether any VM's tags may have moved."""
-    return sha256(json.dumps(tags, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:_DIGEST_CHARS]

@@ -39,7 +39,7 @@ from adapters.vcenter.soap_reader import Moref, SoapReader
 from adapters.vcenter.vm_extract import VmPaths, extract_light, extract_vm
 from adapters.vcenter.vm_markers import MarkerPass, full_read_digests, read_markers
 from migrate.errors import AdapterError
-from migrate.models.inventory import Inventory, Vm
+from migrate.models.inventory import Host, Inventory, Vm
 
 __all__ = [
     "EVENT_MARGIN", "MARKER_REQUESTS", "VmScan", "host_groups", "incremental_base", "scan_vms", "vms_with_events",
@@ -51,10 +51,10 @@ _PAGE = 1000                            # events per page (vcsim's and vCenter's
 _MAX_EVENTS = 200_000                   # beyond this many events a marker pass is cheaper
 ALL_PATHS = VmPaths()
 MARKER_REQUESTS = 2                     # parallel marker requests (over disjoint sets of hosts)
-_moref, _host = attrgetter("moref"), attrgetter("host")
+_moref = attrgetter("moref")
 _EVENT = b"<returnval"
 _CREATED = re.compile(rb"<createdTime>([^<]*)</createdTime>")
-_VM_REF = re.compile(rb'\stype="VirtualMachine">([^<]+)<')     # a moref element (not xsi:type)
+_VM_REF = re.compile(rb'<[^<>/!?][^<>]*?\stype="VirtualMachine"[^<>]*>([^<]+)<')   # moref, any attribute order
 _NS = "{urn:vim25}"
 _TIME = re.compile(r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?P<frac>\.\d+)?(?P<zone>Z|[+-]\d\d:?\d\d)?$")
 
@@ -122,7 +122,10 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
     # from parentVApp; not of VMs read in full anyway
     moved = {ref for ref, _ in found.items() - stored.items()} | (seen - found.keys())
     moved |= {ref for ref, vm in previous.items() if vm.vapp is not None} - where.vapp.keys()
-    facts = markers.facts((moved & previous.keys()) - evented)
+    wanted = (moved & previous.keys()) - evented
+    # a page that could not be split gives the facts of all its VMs: keep those asked for (new and
+    # evented VMs are read in full)
+    facts = {ref: record for ref, record in markers.facts(wanted).items() if ref in wanted}
     changed = (seen - previous.keys()) | (evented & seen)
     changed.update(ref for ref, record in facts.items() if _config_moved(previous[ref], record))
     unread = [(VM, ref) for ref in sorted(changed) if ref not in early]
@@ -148,14 +151,19 @@ def scan_vms(reader: SoapReader, instance_uuid: str, since: Inventory | None,
 
 def host_groups(since: Inventory, parts: int = MARKER_REQUESTS) -> list[list[Moref]]:
     """The previous inventory's hosts in `parts` groups of about as many VMs each (fewer if fewer hosts)."""
-    load = Counter(map(_host, since.vms))
+    load = Counter(map(_where_run, since.vms))       # host names are unique only within a cluster
     groups: list[list[Moref]] = [[] for _ in range(min(parts, len(since.hosts)))]
     weights = [0] * len(groups)
-    for host in sorted(since.hosts, key=lambda h: (-load[h.name], h.id)):
+    for host in sorted(since.hosts, key=lambda h: (-load[_where_run(h)], h.id)):
         lightest = weights.index(min(weights))
         groups[lightest].append(("HostSystem", host.id))
-        weights[lightest] += load[host.name]
+        weights[lightest] += load[_where_run(host)]
     return groups
+
+
+def _where_run(record: Vm | Host) -> tuple[str | None, str | None, str | None]:
+    """(datacenter, cluster, host name) of a VM record, or of a host record."""
+    return record.datacenter, record.cluster, record.host if isinstance(record, Vm) else record.name
 
 
 def _read_markers(reader: SoapReader, context: bytes, paths: Sequence[str], groups: list[list[Moref]]) -> MarkerPass:

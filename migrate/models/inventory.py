@@ -192,8 +192,8 @@ class Provenance(StrictModel):
                           "than the VM's record: the next `discover --since` parses only VMs whose digest moved")
     container_markers: dict[str, str] | None = Field(
         None, description="host, folder, resource pool or vApp moref -> digest of its name, path, cluster and "
-                          "datacenter and of its VM list: the next `discover --since` re-places only the VMs of "
-                          "containers whose digest moved")
+                          "datacenter and of its member list (VMs; a folder's children): the next `discover --since` "
+                          "re-places only the VMs of containers whose digest moved")
     tags_marker: str | None = Field(None, description="digest of every VM's tags when container_markers were taken")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from adapters.vcenter import discovery, vm_markers
 from adapters.vcenter.collector import read_view, wait_for_task
 from adapters.vcenter.connection import connect
 from adapters.vcenter.rest import RestClient, TaggingClient
@@ -203,6 +205,70 @@ def test_a_host_gone_since_the_previous_inventory_makes_one_pass_over_a_view(sma
     assert stats["mode"] == "events" and stats["marker_pass"] == "view", stats
     assert stats["late_markers"] == 0 and stats["full_reads"] == 0, stats
     assert comparable(incremental) == comparable(discover(small_lab.site_config, utilisation=False)[0])
+
+
+def test_marker_pages_that_cannot_be_cut_are_parsed_whole(small_lab: LabInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server whose pages the byte split does not recognise (another layout: vcsim has one, so the split
+    is made to decline) gets every marker page parsed; a new VM and a renamed one are still right."""
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)
+    base, _ = discover(small_lab.site_config, utilisation=False)
+    config = load_site_config(small_lab.site_config)
+    with connect(config.source) as vc:
+        si = vc.si
+        found = list(read_view(si, vim.VirtualMachine, ["name", "parent", "resourcePool", "runtime.host"]))
+        ref, props = found[0]
+        spec = vim.vm.ConfigSpec(name="new-vm-unsplit", guestId="otherGuest", numCPUs=1, memoryMB=256,
+                                 files=vim.vm.FileInfo(vmPathName="[ds-prod-01]"))
+        wait_for_task(si, props["parent"].CreateVM_Task(config=spec, pool=props["resourcePool"],
+                                                        host=props["runtime.host"]), "create")
+        wait_for_task(si, ref.Rename_Task(newName=f"{props['name']}-unsplit"), "rename")
+    monkeypatch.setattr(vm_markers, "split_objects", lambda page: None)
+    incremental, stats = discover(small_lab.site_config, since=base, utilisation=False)
+    monkeypatch.undo()
+    assert stats["mode"] == "events" and stats["parsed_markers"] == len(base.vms), stats
+    assert not incremental.provenance.vm_markers           # no digests without a split: the next scan parses all
+    assert {"new-vm-unsplit", f"{props['name']}-unsplit"} <= {vm.name for vm in incremental.vms}
+    assert comparable(incremental) == comparable(discover(small_lab.site_config, utilisation=False)[0])
+
+
+def test_a_vm_moved_between_its_read_and_the_estates_is_placed_again_next_time(
+        small_lab: LabInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A VM moved to another folder (no event) after a full scan read it and before that scan read the
+    containers' lists: the scan keeps no digest for those folders, so the next scans place it where it is."""
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)
+    config = load_site_config(small_lab.site_config)
+    with connect(config.source) as vc:
+        found = {props["name"]: (ref, props) for ref, props in read_view(vc.si, vim.VirtualMachine, ["name", "parent"])}
+        name = sorted(found)[-1]
+        target_id = found[name][1]["parent"].CreateFolder(name="moved-meanwhile")._moId
+        vm_id = found[name][0]._moId
+    vms_read = threading.Event()
+    scan_vms, read_estate = discovery.scan_vms, discovery.read_estate
+
+    def scan_then_signal(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return scan_vms(*args, **kwargs)
+        finally:
+            vms_read.set()
+
+    def move_then_read_estate(reader: Any, **kwargs: Any) -> Any:
+        assert vms_read.wait(60)
+        with connect(config.source) as vc:
+            folder = vim.Folder(target_id, vc.si._stub)
+            wait_for_task(vc.si, folder.MoveIntoFolder_Task([vim.VirtualMachine(vm_id, vc.si._stub)]), "move")
+        return read_estate(reader, **kwargs)
+
+    monkeypatch.setattr(discovery, "scan_vms", scan_then_signal)
+    monkeypatch.setattr(discovery, "read_estate", move_then_read_estate)
+    base, _ = discover(small_lab.site_config, utilisation=False)
+    monkeypatch.undo()
+    assert not {vm.folder for vm in base.vms if vm.name == name}.pop().endswith("/moved-meanwhile")
+    time.sleep(EVENT_MARGIN.total_seconds() + 0.2)
+    first, _ = discover(small_lab.site_config, since=base, utilisation=False)
+    second, _ = discover(small_lab.site_config, since=first, utilisation=False)
+    for inventory in (first, second):
+        assert {vm.folder for vm in inventory.vms if vm.name == name}.pop().endswith("/moved-meanwhile")
+    assert comparable(second) == comparable(discover(small_lab.site_config, utilisation=False)[0])
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.vcenter.discovery import _kept_records, _moved_since
+from adapters.vcenter.discovery import _kept_records, _moved_since, _settled
 from adapters.vcenter.estate_extract import Estate, Placement
+from adapters.vcenter.placement_markers import container_markers, tags_marker
 from adapters.vcenter.vm_extract import MARKER_PATHS, RUNTIME_PATHS, VM_PATHS, VmPaths
-from adapters.vcenter.vm_markers import container_markers, tags_marker
 from adapters.vcenter.vm_scan import host_groups
 from migrate.models.inventory import Guest, Host, Inventory, Provenance, Vm
 
@@ -80,3 +80,16 @@ def test_only_vms_of_moved_containers_are_placed_again() -> None:
     assert records[0].folder == "/DC0/vm/Renamed" and records[0].tags == {"env": ["prod"]}
     assert records[1] is kept["vm-2"]
     assert _kept_records(kept, now.placement, now, tags, set()) == list(kept.values())
+
+
+def test_containers_a_vm_read_in_full_disagrees_with_keep_no_digest() -> None:
+    """A VM read in full (placed by its own properties) that the lists put elsewhere moved between the two
+    reads: neither container's digest is stored, so the next scan places their VMs again."""
+    now = estate()
+    digests = container_markers(now)
+    agreeing = {"vm-1": {"host_ref": "host-1", "folder_ref": "folder-1", "pool_ref": "pool-1"}}
+    assert _settled(digests, agreeing, now.placement) == digests
+    moved = {"vm-2": {"host_ref": "host-1", "folder_ref": "folder-9", "pool_ref": "pool-1"}}
+    assert _settled(digests, moved, now.placement).keys() == {"host-1", "pool-1"}
+    kept_only = {"vm-3": {"previous": None}}        # facts without placement refs say nothing
+    assert _settled(digests, kept_only, now.placement) == digests

@@ -189,6 +189,8 @@ def test_unexpected_layout_is_not_split() -> None:
     """Objects with attributes (another server's layout) are not cut by bytes: the caller parses instead."""
     odd = page("RetrievePropertiesEx", marker_objects("a").replace("<objects>", '<objects xsi:type="ObjectContent">'))
     assert split_objects(odd.encode()) is None
+    second = marker_objects("b").replace("<objects>", '<objects xsi:type="ObjectContent">')
+    assert split_objects(page("RetrievePropertiesEx", marker_objects("a") + second).encode()) is None
     empty = split_objects(page("RetrievePropertiesEx", "").encode())
     assert empty is not None and not empty.objects
 
@@ -221,8 +223,12 @@ def test_events_name_vms_since_a_time(server: tuple[Script, SoapReader]) -> None
               '<host><host type="HostSystem">h-1</host></host>'),
         event("EventEx", "2026-01-01T00:00:30Z", '<arguments><key>target</key><value xsi:type="ManagedObjectReference" '
               'type="VirtualMachine">vm-a&amp;b</value></arguments><objectId>vm-9</objectId>'),
+        # vCenter writes the moref's type before xsi:type; other attributes may follow
+        event("TaskEvent", "2026-01-01T00:00:31Z", '<info><result type="VirtualMachine" '
+              'xsi:type="ManagedObjectReference">vm-7</result></info><vm><vm type="VirtualMachine" '
+              'serverGuid="abc">vm-8</vm></vm><fullFormattedMessage>type="VirtualMachine">vm-x</fullFormattedMessage>'),
     ))
     script.answers["ReadNextEvents"] = [(200, ENVELOPE.format(answer.format("ReadNextEvents", page))),
                                         (200, ENVELOPE.format(answer.format("ReadNextEvents", "")))]
     since = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
-    assert vms_with_events(reader, since) == {"vm-1", "vm-a&b"}
+    assert vms_with_events(reader, since) == {"vm-1", "vm-a&b", "vm-7", "vm-8"}
