@@ -40,6 +40,7 @@ class VCenterSource:
         self.ops = VmOps(self.client, endpoint.datacenter, shutdown_grace=shutdown_grace)
         self._morefs: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._field_lock = threading.Lock()
         self._mark_key: int | None = None
 
     @property
@@ -86,8 +87,9 @@ class VCenterSource:
         return self.ops.file_checksum(path)
 
     def _mark(self, vm_id: str) -> tuple[str, int, dict[str, Any]]:
-        if self._mark_key is None:
-            self._mark_key = self.ops.field_key(MARK_FIELD)
+        with self._field_lock:        # VMs of a wave are marked in parallel: one looks the field up (or adds it)
+            if self._mark_key is None:
+                self._mark_key = self.ops.field_key(MARK_FIELD)
         moref = self.moref(vm_id)
         facts = self.ops.read(moref, ["name", "customValue"], "read mark")
         value = next((v.value for v in facts["customValue"] or [] if v.key == self._mark_key), "")

@@ -184,13 +184,26 @@ class VmOps:
 
     # -- custom fields -----------------------------------------------------------------------------
     def field_key(self, name: str) -> int:
-        """The key of the VM custom field `name`, created if missing."""
-        def find_or_add(si: Any) -> int:
-            manager = si.content.customFieldsManager
+        """The key of the VM custom field `name`, created if missing (or found, if another step or run
+        created it meanwhile: AddCustomFieldDef then answers DuplicateName)."""
+        def find(manager: Any) -> int | None:
             for definition in manager.field or []:
                 if definition.name == name and definition.managedObjectType in (None, vim.VirtualMachine):
                     return int(definition.key)
-            return int(manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine).key)
+            return None
+
+        def find_or_add(si: Any) -> int:
+            manager = si.content.customFieldsManager
+            key = find(manager)
+            if key is not None:
+                return key
+            try:
+                return int(manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine).key)
+            except vim.fault.DuplicateName:
+                key = find(manager)
+                if key is None:
+                    raise
+                return key
         return self.client.call("custom field", find_or_add)
 
     def set_field(self, moref: str, key: int, value: str) -> None:
