@@ -35,7 +35,7 @@ from adapters.vcenter.tags import read_all_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
 from adapters.vcenter.vm_extract import VmPaths
 from adapters.vcenter.vm_markers import marker_context
-from adapters.vcenter.vm_scan import scan_vms
+from adapters.vcenter.vm_scan import incremental_base, scan_vms
 from migrate import __version__
 from migrate.config import VCenterEndpoint
 from migrate.errors import AdapterError
@@ -90,8 +90,7 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
         reader = SoapReader(SoapEndpoint.of(vc))
         try:
             timer = _Timer(stats)
-            if since is not None and (since.provenance.instance_uuid != about.instanceUuid
-                                      or since.provenance.kind != "vcenter"):
+            if since is not None and not incremental_base(since, about.instanceUuid):
                 stats.warnings.append("the previous inventory is from another source: full scan")
             progress("infrastructure, virtual machines, tags")
             # read before the VMs: the marker digests cover the names custom attributes are given

@@ -73,6 +73,7 @@ class VmPaths:
     def markers(self) -> tuple[str, ...]:
         return self._keep(MARKER_PATHS)
 
+
 _NS = "{urn:vim25}"
 _NS_LEN = len(_NS)
 _IP_ADDRESS = _NS + "ipAddress"

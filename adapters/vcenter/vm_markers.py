@@ -43,10 +43,6 @@ def marker_context(custom_fields: Mapping[str, str], paths: Sequence[str] = MARK
     return b"|".join((_FORMAT, ",".join(paths).encode(), fields))
 
 
-def _hasher(context: bytes) -> Any:
-    return sha256(context)
-
-
 @dataclass
 class MarkerPass:
     """The marker pass of one scan: every VM's digest, and its bytes for parsing the few that changed."""
@@ -62,7 +58,7 @@ class MarkerPass:
         wanted = set(refs)
         out: dict[str, dict[str, Any]] = {}
         for page in self.pages:
-            mine = [ref for ref in page.objects if ref in wanted]
+            mine = [ref for ref in wanted if ref in page.objects]
             out.update((ref, extract_marker(ref, props)) for ref, props in parse_objects(page, mine))
         for raw in self.unsplit:
             out.update((ref, extract_marker(ref, props)) for ref, props in parse_page(raw))
@@ -105,7 +101,7 @@ def read_markers(reader: SoapReader, context: bytes, paths: Sequence[str] = MARK
 
 def _digest_pages(pages: list[bytes], context: bytes) -> MarkerPass:
     result = MarkerPass()
-    base = _hasher(context)
+    base = sha256(context)
     digests = result.digests
     for page in pages:
         split = split_objects(page)
@@ -130,7 +126,7 @@ def full_read_digests(page: bytes, context: bytes) -> dict[str, str]:
     split = split_objects(page)
     if split is None:
         return {}
-    base = _hasher(context)
+    base = sha256(context)
     found = {}
     for ref, body in split.objects.items():
         hasher = base.copy()
