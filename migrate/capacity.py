@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from migrate.errors import AdapterError, InputError, Problem
+from migrate.errors import AdapterError, InputError, MigrateError, Problem
 from migrate.log import get_logger
 from planners.capacity import CapacityPlan, CapacityPolicy, ClusterHost, Demand, plan_waves_capacity
 from planners.sizing import SizingPolicy, VmSize, host_capacity, host_problems, policy_problems
@@ -403,29 +403,43 @@ def ensure_capacity(wave_demand: Sequence[VmSize], *, site: SiteConfig, plan_tag
     `plan_tag` names the plan or run the hosts belong to (the engine passes its run id); `record` gets
     ("allocating" | "allocated" | "added", plain data) and must make it durable before returning.
     """
-    from adapters.vcenter.hosts import read_cluster
-
     settings = settings or CapacitySettings()
     problems = settings.problems()
     if problems:
         raise InputError(problems)
-    datacenter, cluster = _target(site)
+    _target(site)
     provisioner = provisioner or make_provisioner(site, settings)
     host = host or resolve_host_type(site, settings, provisioner)
-    policy = settings.policy()
     session, owned = _open(site, session)
     try:
-        # hosts an earlier attempt of this wave added are part of the cluster it is planned on, like any other
-        info = read_cluster(session, datacenter, cluster)
-        names = {v.name for v in wave_demand if v.name}
-        (plan,) = plan_waves_capacity([(wave_id, Demand.of(wave_demand))], _placed(info, names), _cluster_hosts(info),
-                                      host_capacity(host, policy.sizing), policy)
-        log.info("capacity planned", wave=wave_id, hosts_to_add=plan.hosts_to_add, binding=plan.binding)
-        return _ensure_wave(plan, site=site, plan_tag=plan_tag, settings=settings, provisioner=provisioner,
-                            session=session, record=record, dry_run=dry_run)
+        return _plan_and_ensure(wave_demand, site=site, plan_tag=plan_tag, wave_id=wave_id, settings=settings,
+                                record=record, provisioner=provisioner, session=session, host=host, dry_run=dry_run)
+    except MigrateError:
+        raise
+    except Exception as exc:  # a raw SDK or network error from the target vCenter: classified, maybe retried
+        from adapters.faults import provider_error
+
+        raise provider_error(exc, "vcenter", "ensure capacity", site.target.host if site.target else None) from exc
     finally:
         if owned:
             session.close()
+
+
+def _plan_and_ensure(wave_demand: Sequence[VmSize], *, site: SiteConfig, plan_tag: str, wave_id: str,
+                     settings: CapacitySettings, record: Recorder | None, provisioner: HostProvisioner,
+                     session: VCenterSession, host: InstanceType, dry_run: bool) -> WaveCapacityResult:
+    from adapters.vcenter.hosts import read_cluster
+
+    datacenter, cluster = _target(site)
+    policy = settings.policy()
+    # hosts an earlier attempt of this wave added are part of the cluster it is planned on, like any other
+    info = read_cluster(session, datacenter, cluster)
+    names = {v.name for v in wave_demand if v.name}
+    (plan,) = plan_waves_capacity([(wave_id, Demand.of(wave_demand))], _placed(info, names), _cluster_hosts(info),
+                                  host_capacity(host, policy.sizing), policy)
+    log.info("capacity planned", wave=wave_id, hosts_to_add=plan.hosts_to_add, binding=plan.binding)
+    return _ensure_wave(plan, site=site, plan_tag=plan_tag, settings=settings, provisioner=provisioner,
+                        session=session, record=record, dry_run=dry_run)
 
 
 def apply_capacity(site: SiteConfig, waves: Sequence[tuple[str, Sequence[VmSize]]],

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import botocore.exceptions
 
 from adapters.aws.session import aws_client, map_aws_error
+from adapters.faults import is_transient
 from migrate.config import AwsSettings
 from migrate.errors import AdapterError
 
@@ -37,14 +38,6 @@ TAG_WAVE = "migrate:wave"
 TAG_KEY = "migrate:idempotency-key"           # finds what an interrupted phase already made
 TAG_UPLOAD = "migrate:upload"                 # on snapshots: "complete:<aggregated sha256>" once sealed
 
-# Codes worth trying again (EC2 and the EBS direct APIs); any HTTP 5xx is retryable too.
-RETRYABLE_CODES = frozenset({
-    "Throttling", "ThrottlingException", "RequestThrottledException", "RequestLimitExceeded",
-    "InternalError", "InternalServerException", "InternalFailure", "ServiceUnavailable",
-    "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException", "SlowDown",
-    "InsufficientInstanceCapacity",
-})
-_CONNECTION_ERRORS = (botocore.exceptions.HTTPClientError, botocore.exceptions.ConnectionError)
 
 T = TypeVar("T")
 
@@ -80,13 +73,12 @@ def aws_error(exc: Exception, op: str, endpoint: str | None) -> AdapterError:
         code = str(error.get("Code", "Unknown"))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         return AdapterError("aws", op, f"{code} (HTTP {status})", code=code, endpoint=endpoint,
-                            retryable=code in RETRYABLE_CODES or status >= 500)
+                            retryable=is_transient(exc))
     if isinstance(exc, botocore.exceptions.ProfileNotFound):
         return AdapterError("aws", op, "the AWS profile named in site.yaml (aws.profile) does not exist",
                             code="ProfileNotFound", endpoint=endpoint)
     mapped = map_aws_error(exc, op, endpoint)
-    if isinstance(exc, _CONNECTION_ERRORS):
-        mapped.retryable = True
+    mapped.retryable = is_transient(exc)
     mapped.code = type(exc).__name__
     return mapped
 

@@ -8,13 +8,11 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from adapters.faults import is_transient
 from migrate.config import AwsSettings
 from migrate.errors import AdapterError
 
 __all__ = ["aws_client", "check_aws", "map_aws_error"]
-
-_RETRYABLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "InternalError",
-                    "ServiceUnavailable", "RequestTimeout"}
 
 
 def aws_client(settings: AwsSettings, service: str, *, max_pool_connections: int | None = None) -> Any:
@@ -39,7 +37,7 @@ def map_aws_error(exc: Exception, op: str, endpoint: str | None) -> AdapterError
     """Map a botocore failure to AdapterError by its error code, never its message text."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code = exc.response.get("Error", {}).get("Code", "Unknown")
-        return AdapterError("aws", op, code, retryable=code in _RETRYABLE_CODES, endpoint=endpoint, code=code)
+        return AdapterError("aws", op, code, retryable=is_transient(exc), endpoint=endpoint, code=code)
     if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
         return AdapterError("aws", op, "no AWS credentials found (standard chain, profile or credentials_file)",
                             endpoint=endpoint)

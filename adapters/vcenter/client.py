@@ -1,25 +1,26 @@
-"""A vCenter client for long runs: one SOAP session, re-established after a dropped connection or expiry.
+"""A vCenter client for long runs: one SOAP session, re-established after expiry, calls retried by one classification.
 
-Every call the migration adapters make goes through `VCenterClient.call`, which maps what can go wrong
-to AdapterError by type: dropped connections, timeouts and an expired session are retryable (the next
-attempt logs in again), vSphere faults are retryable only when the fault says the object is busy.
-Long tasks are returned as `TaskOperation`s the engine polls.
+Every call the migration adapters make goes through `VCenterClient.call`, under adapters.faults: reads
+(and anything else marked idempotent) are retried with backoff until a per-operation deadline on a
+dropped connection, a cut or unparsable response, a timeout or a busy object; an expired session logs in
+again and retries any call (the server refused it before it ran). What is still failing at the deadline,
+and transient failures of calls that change something, become retryable AdapterErrors: the engine then
+re-runs the idempotent phase. The provider's real answers fail at once. Long tasks are returned as
+`TaskOperation`s the engine polls.
 """
 
 from __future__ import annotations
 
-import http.client
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import requests
 from pyVmomi import vim, vmodl
 
 from adapters.base import OperationState, OperationStatus
-from adapters.vcenter.collector import TASK_RETRYABLE, read_properties
-from adapters.vcenter.collector import fault_error as collector_fault_error
+from adapters.faults import Backoff, FaultKind, call_with_retry, classify
+from adapters.vcenter.collector import fault_error, read_properties
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
 from migrate.config import VCenterEndpoint
@@ -29,21 +30,14 @@ __all__ = ["TaskOperation", "VCenterClient", "fault_error"]
 
 T = TypeVar("T")
 
-# Faults after which the same call may succeed: a task's, plus a busy object or a transient server error.
-RETRYABLE_FAULTS: tuple[type, ...] = (*TASK_RETRYABLE, vim.fault.ResourceInUse, vmodl.fault.SystemError)
-_DROPPED = (ConnectionError, TimeoutError, OSError, http.client.HTTPException, requests.RequestException)
-
-
-def fault_error(fault: BaseException, op: str, endpoint: str | None) -> AdapterError:
-    """An AdapterError for a vSphere fault met by a run's call or task (see collector.fault_error)."""
-    return collector_fault_error(fault, op, endpoint, RETRYABLE_FAULTS)
-
 
 class VCenterClient:
     """A lazily (re)connected vCenter session shared by the threads of a run."""
 
-    def __init__(self, endpoint: VCenterEndpoint, password: str | None = None) -> None:
+    def __init__(self, endpoint: VCenterEndpoint, password: str | None = None, *,
+                 backoff: Backoff | None = None) -> None:
         self.endpoint = endpoint
+        self.backoff = backoff or Backoff()
         self._password = password
         self._lock = threading.Lock()
         self._session: VCenterSession | None = None
@@ -88,28 +82,33 @@ class VCenterClient:
                     self._files = None
                 threading.Thread(target=old.close, daemon=True).start()
 
-    def call(self, op: str, fn: Callable[[Any], T]) -> T:
-        """Run `fn(si)`; map dropped connections, expiry and faults to AdapterError."""
-        session, generation = self.session()
-        try:
+    def call(self, op: str, fn: Callable[[Any], T], *, idempotent: bool = True) -> T:
+        """Run `fn(si)` under the retry classification; what still fails becomes an AdapterError."""
+        generation = 0
+
+        def attempt() -> T:
+            nonlocal generation
+            session, generation = call_with_retry(self.session, backoff=self.backoff)  # a login is safe to retry
             return fn(session.si)
+
+        try:
+            return call_with_retry(attempt, backoff=self.backoff, idempotent=idempotent,
+                                   on_session=lambda: self.drop(generation))
         except vim.fault.NotAuthenticated:
-            self.drop(generation)
             raise AdapterError("vcenter", op, "session expired", retryable=True, endpoint=self.where) from None
         except vmodl.MethodFault as fault:
             raise fault_error(fault, op, self.where) from None
-        except AdapterError as exc:
-            if exc.retryable:
-                self.drop(generation)
+        except AdapterError:
             raise
-        except _DROPPED as exc:
-            self.drop(generation)
+        except Exception as exc:
+            if classify(exc) is FaultKind.ANSWER:
+                raise
             raise AdapterError("vcenter", op, f"connection lost ({type(exc).__name__})", retryable=True,
-                               endpoint=self.where) from None
+                               endpoint=self.where, code=type(exc).__name__) from None
 
     def task(self, op: str, start: Callable[[Any], Any]) -> TaskOperation:
         """Start a task with `start(si)` and return it as an operation to poll."""
-        return TaskOperation(self, op, self.call(op, start))
+        return TaskOperation(self, op, self.call(op, start, idempotent=False))
 
     def close(self) -> None:
         """Log out."""

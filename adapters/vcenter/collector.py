@@ -8,12 +8,10 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from adapters.faults import VSPHERE_TRANSIENT
 from migrate.errors import AdapterError
 
 __all__ = ["fault_error", "fault_name", "read_properties", "read_view", "wait_for_task"]
-
-# Faults after which a task may succeed when run again: the object was busy or its host briefly unreachable.
-TASK_RETRYABLE: tuple[type, ...] = (vim.fault.TaskInProgress, vmodl.fault.HostCommunication)
 
 
 def read_properties(si: Any, obj: Any, paths: Sequence[str]) -> dict[str, Any]:
@@ -60,15 +58,14 @@ def fault_name(fault: BaseException) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def fault_error(fault: BaseException, op: str, endpoint: str | None,
-                retryable: tuple[type, ...] = TASK_RETRYABLE) -> AdapterError:
-    """An AdapterError for a vSphere fault: its type as the code, retryable by type (never by message)."""
+def fault_error(fault: BaseException, op: str, endpoint: str | None) -> AdapterError:
+    """An AdapterError for a vSphere fault: its type as the code, retryable by type (adapters.faults)."""
     message = getattr(fault, "msg", None) or fault_name(fault)
     invalid = getattr(fault, "invalidProperty", None)
     if invalid:
         message += f" (property {invalid})"
-    return AdapterError("vcenter", op, f"{fault_name(fault)}: {message}", retryable=isinstance(fault, retryable),
-                        endpoint=endpoint, code=fault_name(fault))
+    return AdapterError("vcenter", op, f"{fault_name(fault)}: {message}", endpoint=endpoint, code=fault_name(fault),
+                        retryable=isinstance(fault, VSPHERE_TRANSIENT))
 
 
 def wait_for_task(si: Any, task: vim.Task, op: str, *, timeout: float = 600.0,

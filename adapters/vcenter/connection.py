@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 from pyVim import connect as pyvim_connect
 from pyVmomi import vim, vmodl
 
+from adapters.faults import is_transient
 from adapters.vcenter.collector import fault_name
 from adapters.vcenter.tls import ssl_context
 from migrate.config import VCenterEndpoint, resolve_password
@@ -58,6 +58,21 @@ class VCenterSession:
         self.close()
 
 
+def _connect_error(exc: Exception, where: str) -> AdapterError:
+    """What a failed login means, by type: pyVim wraps what failed at connect time in HostConnectFault."""
+    inner = (exc.__cause__ or exc.__context__ or exc) if isinstance(exc, vim.fault.HostConnectFault) else exc
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return AdapterError("vcenter", "connect", f"TLS certificate not trusted ({inner.verify_message}); "
+                            "set tls.ca_file or tls.thumbprint", endpoint=where, code="SSLCertVerificationError")
+    if is_transient(exc):
+        reason = inner.strerror if isinstance(inner, OSError) and inner.strerror else type(inner).__name__
+        return AdapterError("vcenter", "connect", f"cannot reach the vCenter ({reason})", retryable=True,
+                            endpoint=where, code=type(inner).__name__)
+    if isinstance(exc, vmodl.MethodFault):
+        return AdapterError("vcenter", "login", f"{fault_name(exc)}: {exc.msg}", endpoint=where, code=fault_name(exc))
+    return AdapterError("vcenter", "connect", f"{type(exc).__name__}: {exc}", endpoint=where)
+
+
 def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSession:
     """Log in to `endpoint`; raise AdapterError naming the endpoint (never the password) on failure."""
     if password is None:
@@ -82,16 +97,7 @@ def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSe
     except vim.fault.InvalidLogin:
         raise AdapterError("vcenter", "login", f"invalid user name or password for {endpoint.username!r}",
                            endpoint=where) from None
-    except ssl.SSLCertVerificationError as exc:
-        raise AdapterError("vcenter", "connect", f"TLS certificate not trusted ({exc.verify_message}); "
-                           "set tls.ca_file or tls.thumbprint", endpoint=where) from None
-    except vim.fault.HostConnectFault as exc:
-        raise AdapterError("vcenter", "connect", f"{fault_name(exc)}: {exc.msg}", endpoint=where) from None
-    except vmodl.MethodFault as exc:
-        raise AdapterError("vcenter", "login", f"{fault_name(exc)}: {exc.msg}", endpoint=where) from None
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise AdapterError("vcenter", "connect", f"cannot reach the vCenter ({reason})", retryable=True,
-                           endpoint=where) from None
+    except Exception as exc:
+        raise _connect_error(exc, where) from None
     log.debug("vcenter session open", endpoint=where, api_version=si.content.about.apiVersion)
     return VCenterSession(endpoint=endpoint, si=si, password=password)

@@ -11,6 +11,7 @@ from typing import Any, cast
 from pyVmomi import vim
 
 from adapters.base import Operation, OperationState, OperationStatus, PowerState
+from adapters.faults import call_with_retry
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_properties
 from adapters.vcenter.datastore_http import split_datastore_path
@@ -230,7 +231,8 @@ class VmOps:
         """sha256 and size of a datastore file, or None if it does not exist."""
         datastore, rel = split_datastore_path(path)
         try:
-            return self.client.files().sha256(self.datacenter(), datastore, rel)
+            return call_with_retry(lambda: self.client.files().sha256(self.datacenter(), datastore, rel),
+                                   backoff=self.client.backoff)
         except AdapterError as exc:
             if exc.code == "HTTP 404":
                 return None

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, cast
 
 from adapters.base import DiskSource, MigrationTarget, Operation
-from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.engine.context import PhaseContext, PhaseFn, retry_unit, wait_operation
 from migrate.engine.rollback import RollbackScope
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 from migrate.errors import AdapterError, OperationalError
@@ -167,6 +167,11 @@ def _copy_file(ctx: PhaseContext, source_path: str, target_path: str) -> dict[st
     return {"source": source_path, "target": target_path, "sha256": digest, "bytes": sent["bytes"], "copied": True}
 
 
+def _copy_retried(ctx: PhaseContext, source_path: str, target_path: str) -> dict[str, Any]:
+    """One file's copy, tried again alone on a dropped connection (the files before it stay copied)."""
+    return retry_unit(ctx, f"copy {source_path}", lambda: _copy_file(ctx, source_path, target_path))
+
+
 def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
     """Stream every file of every disk (descriptor and extents) to its target datastore, sha256-verified."""
     facts = ctx.vm.facts
@@ -174,7 +179,7 @@ def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
     disks = []
     for disk in _source(ctx).describe_vm(ctx.vm.id)["disks"]:
         datastore = targets[int(disk["key"])]
-        files = [_copy_file(ctx, path, target_file(path, datastore, facts["folder"])) for path in disk["files"]]
+        files = [_copy_retried(ctx, path, target_file(path, datastore, facts["folder"])) for path in disk["files"]]
         ctx.log.info("disk copied", disk=disk["key"], files=len(files), bytes=sum(f["bytes"] for f in files))
         disks.append({"key": disk["key"], "file": target_file(disk["file"], datastore, facts["folder"]),
                       "files": files})

@@ -9,16 +9,20 @@ migrate.errors.AdapterError (retryable or not) or another MigrateError to fail t
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.base import Adapters, Operation, OperationState
 from migrate.engine.plan import VmFacts, WavePlan
-from migrate.engine.timing import CancelToken, Clock, SystemClock
+from migrate.engine.timing import CancelToken, Clock, Interrupted, RetryPolicy, SystemClock
 from migrate.errors import AdapterError
 
-__all__ = ["PhaseContext", "PhaseFn", "PhaseRegistry", "wait_operation"]
+T = TypeVar("T")
+_RNG = random.Random()  # noqa: S311 - jitter, not security
+
+__all__ = ["PhaseContext", "PhaseFn", "PhaseRegistry", "retry_unit", "wait_operation"]
 
 
 @dataclass
@@ -57,3 +61,23 @@ def wait_operation(op: Operation, ctx: PhaseContext, *, provider: str, what: str
             raise AdapterError(provider, what, f"operation {op.id} still running after {timeout:.0f} s", retryable=True)
         ctx.clock.sleep(poll_seconds)
         waited += poll_seconds
+
+
+# One unit of a phase (a file of a disk) is tried again alone before the phase fails: a long phase then
+# does not redo (or re-verify) the units it finished because the last one met a dropped connection.
+UNIT_RETRY = RetryPolicy(attempts=6, base_delay=0.5, max_delay=15.0)
+
+
+def retry_unit(ctx: PhaseContext, what: str, fn: Callable[[], T], policy: RetryPolicy = UNIT_RETRY) -> T:
+    """`fn()`, tried again with backoff on a retryable AdapterError; a cancel stops the waiting."""
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return fn()
+        except AdapterError as exc:
+            if not exc.retryable or attempt == policy.attempts:
+                raise
+            delay = policy.delay(attempt, _RNG)
+            ctx.log.warning("retrying", unit=what, attempt=attempt, delay=round(delay, 3), error=str(exc))
+            if ctx.clock.sleep(delay, ctx.cancel.interrupt):
+                raise Interrupted(f"stopped while waiting to retry {what}") from exc
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -20,7 +20,7 @@ from migrate.engine.playbook import Playbook
 from migrate.engine.timing import CancelToken, Clock, RetryPolicy, SystemClock
 from migrate.log import get_logger
 
-__all__ = ["Estimate", "RunSettings", "RunState", "WaveStep", "WaveStepContext"]
+__all__ = ["Estimate", "RetryScope", "RunSettings", "RunState", "WaveStep", "WaveStepContext"]
 
 # (wave, ids of the VMs it still has to move) -> estimated seconds
 Estimate = Callable[[WavePlan, list[str]], float]
@@ -41,6 +41,18 @@ class WaveStepContext:
 # A wave-level step run (journaled, retried) after the wave's pre-hooks and before its VM prechecks; its
 # failure fails the wave before any VM is touched. In a dry-run it is called with dry_run=True: read only.
 WaveStep = Callable[[WaveStepContext], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class RetryScope:
+    """The failed work `resume --retry-failed` takes again: every failed VM, or only those of named VMs/waves."""
+
+    vms: frozenset[str] | None = None
+    waves: frozenset[int] | None = None
+
+    def covers(self, vm: VmModel) -> bool:
+        """True if `vm` (failed or skipped) is to be retried."""
+        return (self.vms is None or vm.id in self.vms) and (self.waves is None or vm.wave in self.waves)
 
 
 @dataclass
@@ -64,7 +76,7 @@ class RunState:
 
     def __init__(self, journal: Journal, run_id: str, plan: RunPlan, playbooks: Mapping[str, Playbook],
                  phases: Mapping[str, PhaseRegistry], adapters: Adapters, settings: RunSettings,
-                 cancel: CancelToken, retry_failed: bool = False) -> None:
+                 cancel: CancelToken, retry_failed: RetryScope | None = None) -> None:
         self.journal = journal
         self.run_id = run_id
         self.plan = plan

@@ -22,7 +22,7 @@ from migrate.engine.lifecycle import WaveState
 from migrate.engine.plan import RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
 from migrate.engine.rollback import RollbackResult, RollbackSteps, rollback_vms
-from migrate.engine.run_state import RunSettings, RunState
+from migrate.engine.run_state import RetryScope, RunSettings, RunState
 from migrate.engine.timing import CancelToken
 from migrate.engine.wave_runner import run_wave
 from migrate.errors import InputError, Problem
@@ -60,6 +60,16 @@ def run_status(wave_states: list[WaveState], *, canceled: bool = False) -> str:
     return "partial" if WaveState.PARTIAL in wave_states else "completed"
 
 
+def _check_scope(scope: RetryScope, plan: RunPlan) -> None:
+    """Every VM and wave a retry names is in the run: else InputError, before anything runs."""
+    problems = [Problem("--vm", vm_id, "not in this run") for vm_id in sorted(scope.vms or ())
+                if vm_id not in plan.vm_index]
+    known = {w.id for w in plan.waves}
+    problems += [Problem("--wave", str(w), "not in this run") for w in sorted(scope.waves or ()) if w not in known]
+    if problems:
+        raise InputError(problems)
+
+
 class Runner:
     """Executes runs recorded in a journal with the given phase implementations and adapters."""
 
@@ -87,20 +97,27 @@ class Runner:
         except BaseException:
             self.journal.release_runner_lock()
             raise
-        return self._execute(record.run_id, plan, books, retry_failed=False)
+        return self._execute(record.run_id, plan, books, retry_failed=None)
 
     def resume(self, run_id: str | None = None, *, plan: RunPlan | None = None,
-               retry_failed: bool = False) -> RunResult:
-        """Continue a run from the journal; `plan` must be the run's plan, but may bring new windows and policies."""
+               retry_failed: bool | RetryScope = False) -> RunResult:
+        """Continue a run from the journal; `plan` must be the run's plan, but may bring new windows and policies.
+
+        `retry_failed` also retries failed VMs (True: all of them; a RetryScope: those it covers). A wave that
+        failed before any VM started (a wave step such as capacity, or a pre-hook) is retried either way.
+        """
         self.journal.acquire_runner_lock()
         try:
             record = self.journal.open_run(run_id, plan=plan)
             books = {m: Playbook.model_validate(data) for m, data in record.playbooks.items()}
             self._check(record.plan, books)
+            scope = RetryScope() if retry_failed is True else retry_failed or None
+            if scope is not None:
+                _check_scope(scope, plan or record.plan)
         except BaseException:
             self.journal.release_runner_lock()
             raise
-        return self._execute(record.run_id, plan or record.plan, books, retry_failed=retry_failed)
+        return self._execute(record.run_id, plan or record.plan, books, retry_failed=scope)
 
     def rollback(self, run_id: str | None = None, *, vms: list[str] | None = None,
                  waves: list[int] | None = None) -> RollbackResult:
@@ -145,7 +162,8 @@ class Runner:
         if problems:
             raise InputError(problems)
 
-    def _execute(self, run_id: str, plan: RunPlan, books: Mapping[str, Playbook], *, retry_failed: bool) -> RunResult:
+    def _execute(self, run_id: str, plan: RunPlan, books: Mapping[str, Playbook], *,
+                 retry_failed: RetryScope | None) -> RunResult:
         began = time.perf_counter()
         records_before = self.journal.records
         try:

@@ -110,10 +110,10 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    attempts: int = Field(4, ge=1, description="tries per phase per run (1 = no retry)")
-    base_delay: float = Field(1.0, ge=0, description="seconds before the first retry")
-    factor: float = Field(2.0, ge=1)
-    max_delay: float = Field(60.0, ge=0)
+    attempts: int = Field(8, ge=1, le=100, description="tries per phase per run (1 = no retry)")
+    base_delay: float = Field(1.0, ge=0, le=3600, description="seconds before the first retry")
+    factor: float = Field(2.0, ge=1, le=10)
+    max_delay: float = Field(30.0, ge=0, le=3600)
     jitter: float = Field(0.5, ge=0, le=1, description="delay is scaled by a random factor in [1-jitter, 1]")
 
     def delay(self, retry: int, rng: random.Random) -> float:

@@ -40,11 +40,11 @@ def run_wave(rs: RunState, plan: WavePlan) -> WaveState:
     log = rs.log.bind(wave=plan.id)
     vms = [rs.vms[vm_id] for vm_id in plan.vms]
     if wave.state in (WaveState.FAILED, WaveState.PARTIAL):
-        if not rs.retry_failed:
+        again, retry = _to_retry(rs, wave, vms)
+        if not again:
             return wave.state
-        for vm in vms:
-            if vm.state in (VmState.FAILED, VmState.SKIPPED):
-                rs.fire_vm(vm, "retry", reason="retry requested")
+        for vm in retry:
+            rs.fire_vm(vm, "retry", reason="retry requested")
         rs.fire_wave(wave, "retry", reason="retry requested")
     elif wave.state in (WaveState.PAUSED, WaveState.CANCELED):
         rs.fire_wave(wave, "resume", reason="resumed")
@@ -57,6 +57,17 @@ def run_wave(rs: RunState, plan: WavePlan) -> WaveState:
         if verdict is not None:
             return verdict
     return _running_stage(rs, plan, wave, vms, log)
+
+
+def _to_retry(rs: RunState, wave: WaveModel, vms: list[VmModel]) -> tuple[bool, list[VmModel]]:
+    """Whether a failed or partial wave runs again, and the VMs it retries: those the retry scope covers, or
+    every skipped one when the wave failed before any VM started (a wave step or pre-hook failed)."""
+    if wave.state is WaveState.FAILED and all(vm.state in (VmState.SKIPPED, VmState.PENDING) for vm in vms):
+        return True, [vm for vm in vms if vm.state is VmState.SKIPPED]
+    scope = rs.retry_failed
+    retry = [] if scope is None else [vm for vm in vms if vm.state in (VmState.FAILED, VmState.SKIPPED)
+                                      and scope.covers(vm)]
+    return bool(retry), retry
 
 
 def _window_gate(rs: RunState, plan: WavePlan, vms: list[VmModel], log: Any) -> str | None:

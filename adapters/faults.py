@@ -1,0 +1,190 @@
+"""One retry classification for every provider call, by exception type and fault code (never message text).
+
+- TRANSIENT: the network or the service hiccuped (connection reset or refused, remote disconnect, timeout,
+  TLS EOF, a body cut short or unparsable because it was cut, HTTP 429/5xx, throttling codes, a busy
+  object): the same call may succeed later, so it is retried with backoff until a deadline.
+- SESSION: the session expired or was lost; log in again, then retry.
+- ANSWER: the provider's real answer (not found, invalid argument, permission, a bad certificate): fail.
+
+`call_with_retry` runs a call under this classification. Calls that change something are retried only
+where the request provably did not take effect (SESSION: refused before it ran); otherwise the error
+goes up as a retryable AdapterError and the engine re-runs the idempotent phase that made the call.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+from xml.parsers.expat import ExpatError
+
+import botocore.exceptions
+import botocore.parsers
+import requests
+import urllib3.exceptions
+from pyVmomi import vim, vmodl
+
+from migrate.errors import AdapterError
+
+__all__ = [
+    "RETRYABLE_HTTP",
+    "THROTTLING_CODES",
+    "VSPHERE_TRANSIENT",
+    "Backoff",
+    "FaultKind",
+    "call_with_retry",
+    "classify",
+    "is_transient",
+    "provider_error",
+]
+
+T = TypeVar("T")
+
+
+class FaultKind(StrEnum):
+    """What a failed provider call means for retrying it."""
+
+    TRANSIENT = "transient"
+    SESSION = "session"
+    ANSWER = "answer"
+
+
+# HTTP statuses worth another try: throttled, or the server (or a proxy before it) briefly unwell.
+RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
+
+# AWS error codes of throttling and of transient server trouble (any HTTP 5xx counts too).
+THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "RequestLimitExceeded", "TooManyRequestsException", "ProvisionedThroughputExceededException",
+    "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException", "BandwidthLimitExceeded",
+    "RequestThrottled", "LimitExceededException",
+})
+_AWS_TRANSIENT_CODES = THROTTLING_CODES | frozenset({
+    "InternalError", "InternalServerException", "InternalFailure", "ServiceUnavailable",
+    "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException", "RequestExpired",
+    "InsufficientInstanceCapacity", "IDPCommunicationError",
+})
+
+# Network errnos that say nothing about the request itself.
+_TRANSIENT_ERRNOS = frozenset({
+    errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT, errno.ENETUNREACH,
+    errno.EHOSTUNREACH, errno.ENETDOWN, errno.ENETRESET, errno.EHOSTDOWN, errno.ENOTCONN, errno.EAGAIN,
+})
+
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    ConnectionError,                      # reset, refused, aborted, broken pipe, RemoteDisconnected
+    TimeoutError,
+    ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError,
+    http.client.HTTPException,            # IncompleteRead, BadStatusLine; pyvmomi's non-200/500 statuses
+    ExpatError,                           # a SOAP body cut short
+    urllib3.exceptions.ProtocolError, urllib3.exceptions.TimeoutError, urllib3.exceptions.NewConnectionError,
+    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError,
+    botocore.parsers.ResponseParserError, botocore.exceptions.IncompleteReadError,
+)
+
+# vSphere faults after which the same call may succeed: a busy object, an unreachable host, a server hiccup.
+VSPHERE_TRANSIENT: tuple[type, ...] = (
+    vim.fault.TaskInProgress, vim.fault.ResourceInUse, vim.fault.Timedout, vmodl.fault.HostCommunication,
+    vmodl.fault.SystemError, vmodl.fault.RequestCanceled,
+)
+_VSPHERE_SESSION: tuple[type, ...] = (vim.fault.NotAuthenticated,)
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    return exc.__cause__ or exc.__context__
+
+
+def classify(exc: BaseException) -> FaultKind:
+    """TRANSIENT, SESSION or ANSWER for an exception a provider call raised."""
+    if isinstance(exc, AdapterError):
+        return FaultKind.TRANSIENT if exc.retryable else FaultKind.ANSWER
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return FaultKind.ANSWER
+    if isinstance(exc, _VSPHERE_SESSION):
+        return FaultKind.SESSION
+    if isinstance(exc, vim.fault.HostConnectFault):
+        # pyVim wraps whatever failed at connect time in HostConnectFault: judge the wrapped error.
+        inner = _cause(exc)
+        return FaultKind.TRANSIENT if inner is None else classify(inner)
+    if isinstance(exc, VSPHERE_TRANSIENT):
+        return FaultKind.TRANSIENT
+    if isinstance(exc, vmodl.MethodFault):
+        return FaultKind.ANSWER
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        code = str(error.get("Code", ""))
+        return FaultKind.TRANSIENT if code in _AWS_TRANSIENT_CODES or status in RETRYABLE_HTTP else FaultKind.ANSWER
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return FaultKind.TRANSIENT if exc.response.status_code in RETRYABLE_HTTP else FaultKind.ANSWER
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return FaultKind.TRANSIENT
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
+        return FaultKind.TRANSIENT
+    return FaultKind.ANSWER
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the same call may succeed if tried again (a session fault counts: log in again first)."""
+    return classify(exc) is not FaultKind.ANSWER
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter, bounded by a per-operation deadline."""
+
+    base: float = 0.2
+    factor: float = 2.0
+    max_delay: float = 10.0
+    deadline: float = 180.0
+
+    def delay(self, retry: int) -> float:
+        """Seconds before retry number `retry` (1 = the first), jittered to [50%, 100%]."""
+        raw = min(self.max_delay, self.base * self.factor ** (retry - 1))
+        return raw * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+
+
+def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool = True,
+                    on_session: Callable[[], None] | None = None, on_transient: Callable[[], None] | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> T:
+    """`fn()` retried under the classification until `backoff.deadline`; the last error is raised as is.
+
+    SESSION faults call `on_session` (forget the session, so the next try logs in again) and are always
+    retried. TRANSIENT faults call `on_transient` and are retried only for an `idempotent` call.
+    """
+    started = time.monotonic()
+    retry = 0
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            kind = classify(exc)
+            if kind is FaultKind.SESSION and on_session is not None:
+                on_session()
+            elif kind is FaultKind.TRANSIENT and on_transient is not None:
+                on_transient()
+            if kind is FaultKind.ANSWER or (kind is FaultKind.TRANSIENT and not idempotent):
+                raise
+            retry += 1
+            wait = backoff.delay(retry)
+            if time.monotonic() - started + wait > backoff.deadline:
+                raise
+            sleep(wait)
+
+
+def provider_error(exc: BaseException, provider: str, op: str, endpoint: str | None = None) -> AdapterError:
+    """An AdapterError for any exception a provider call raised: retryable when the classification says so."""
+    if isinstance(exc, AdapterError):
+        return exc
+    name = type(exc).__name__.rsplit(".", 1)[-1]
+    message = getattr(exc, "msg", None) or str(exc) or name
+    return AdapterError(provider, op, f"{name}: {message}", retryable=is_transient(exc), endpoint=endpoint,
+                        code=name)
