@@ -16,7 +16,7 @@ Only what the engine's phases need so far is here. Rules for implementations:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -25,7 +25,9 @@ from migrate.errors import AdapterError
 
 __all__ = [
     "Adapters",
+    "CloudLedger",
     "DiskSource",
+    "MarkLedger",
     "MigrationTarget",
     "Operation",
     "OperationState",
@@ -33,6 +35,7 @@ __all__ = [
     "PowerState",
     "Replatformer",
     "SourceInventory",
+    "TargetLedger",
 ]
 
 PowerState = Literal["poweredOn", "poweredOff", "suspended"]
@@ -164,6 +167,35 @@ class Replatformer(Protocol):
     @property
     def name(self) -> str:
         """Provider label for logs and errors (e.g. `aws`)."""
+        ...
+
+
+# -- read-only lookups for `migrate reconcile` (what exists, compared with what a journal says) ------------
+
+@runtime_checkable
+class MarkLedger(Protocol):
+    """A source that can report, in bulk and read-only, which of its VMs carry the migrated mark."""
+
+    def migration_marks(self, vm_ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """Per VM id: {name, power_state, mark (original name, note) or None, marked}, or None if not found."""
+        ...
+
+
+@runtime_checkable
+class TargetLedger(Protocol):
+    """A target that can list, in bulk and read-only, the VMs recording a source id."""
+
+    def source_records(self) -> dict[str, list[dict[str, Any]]]:
+        """source id -> target VMs recording it, each {id, name, power_state, tagged}."""
+        ...
+
+
+@runtime_checkable
+class CloudLedger(Protocol):
+    """A re-platform provider that can list, read-only, the resources carrying our tags."""
+
+    def tagged_resources(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Live resources with our tags: {kind, id, state, source_id, run_id, wave, key, sealed}."""
         ...
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from adapters.aws.common import AwsClients, aws_error, endpoint_of
+from adapters.aws.common import TAG_KEY, TAG_RUN, TAG_SOURCE, TAG_UPLOAD, TAG_WAVE, AwsClients, aws_error, endpoint_of
 from adapters.aws.images import deregister_image
 from adapters.aws.instances import terminate_instance
 
-__all__ = ["Leftovers", "delete_snapshots", "delete_volumes", "list_leftovers", "rollback"]
+__all__ = ["Leftovers", "delete_snapshots", "delete_volumes", "list_leftovers", "list_tagged", "rollback"]
 
 _GONE_SNAPSHOT = ("InvalidSnapshot.NotFound",)
 _GONE_VOLUME = ("InvalidVolume.NotFound",)
@@ -58,6 +58,35 @@ def list_leftovers(ec2: Any, tags: Mapping[str, str]) -> Leftovers:
         images=sorted(i["ImageId"] for i in images if i.get("State") != "deregistered"),
         snapshots=sorted(s["SnapshotId"] for s in snapshots),
         volumes=sorted(v["VolumeId"] for v in volumes))
+
+
+def _ours(kind: str, resource_id: str, state: str | None, tags: list[dict[str, str]] | None) -> dict[str, Any]:
+    found = {t["Key"]: t["Value"] for t in tags or []}
+    return {"kind": kind, "id": resource_id, "state": state, "source_id": found.get(TAG_SOURCE),
+            "run_id": found.get(TAG_RUN), "wave": found.get(TAG_WAVE), "key": found.get(TAG_KEY),
+            "sealed": TAG_UPLOAD in found}
+
+
+def list_tagged(ec2: Any, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Read-only: every instance (not terminated), image, snapshot and volume carrying our source tag (and
+    `run_id`'s run tag when given), as {kind, id, state, source_id, run_id, wave, key, sealed}."""
+    filters: list[dict[str, Any]] = [{"Name": "tag-key", "Values": [TAG_SOURCE]}]
+    if run_id is not None:
+        filters.append({"Name": f"tag:{TAG_RUN}", "Values": [run_id]})
+    try:
+        reservations = ec2.describe_instances(Filters=filters)["Reservations"]
+        images = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
+        snapshots = ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
+        volumes = ec2.describe_volumes(Filters=filters)["Volumes"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise aws_error(exc, "list_tagged", endpoint_of(ec2)) from None
+    found = [_ours("instance", i["InstanceId"], i["State"]["Name"], i.get("Tags"))
+             for r in reservations for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    found += [_ours("image", i["ImageId"], i.get("State"), i.get("Tags")) for i in images
+              if i.get("State") != "deregistered"]
+    found += [_ours("snapshot", s["SnapshotId"], s.get("State"), s.get("Tags")) for s in snapshots]
+    found += [_ours("volume", v["VolumeId"], v.get("State"), v.get("Tags")) for v in volumes]
+    return sorted(found, key=lambda r: (r["kind"], r["id"]))
 
 
 def _delete_each(ec2: Any, op: str, param: str, ids: Iterable[str], gone: tuple[str, ...]) -> list[str]:

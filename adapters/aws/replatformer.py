@@ -15,7 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from adapters.aws.cleanup import list_leftovers, rollback
+from adapters.aws.cleanup import list_leftovers, list_tagged, rollback
 from adapters.aws.common import (
     TAG_KEY,
     TAG_RUN,
@@ -221,6 +221,11 @@ class AwsReplatformer:
                 "name": tags.get("Name"),
                 "nics": [{"subnet_id": n.get("SubnetId"), "private_ip": n.get("PrivateIpAddress"),
                           "security_group_ids": sorted(g["GroupId"] for g in n.get("Groups", []))} for n in nics]}
+
+    def tagged_resources(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Read-only: our live instances, images, snapshots and volumes (of `run_id` when given) with their tags
+        (see adapters.aws.cleanup.list_tagged)."""
+        return list_tagged(self.clients.ec2, run_id)
 
     # -- rollback --------------------------------------------------------------------------------------
     def remove(self, owner: Owner) -> dict[str, Any]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from pyVmomi import vim
 
 from adapters.base import Operation, PowerState
 from adapters.vcenter.client import VCenterClient
+from adapters.vcenter.collector import read_view
 from adapters.vcenter.lookup import find_vm_by_instance_uuid
 from adapters.vcenter.vm_ops import VmOps
 from migrate.config import VCenterEndpoint
@@ -119,6 +122,32 @@ class VCenterSource:
         if state["name"] != state["mark"]["name"]:
             self.ops.wait(self.ops.rename(moref, state["mark"]["name"]), "rename vm")
         self.ops.set_field(moref, key, "")
+
+    def migration_marks(self, vm_ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """Read-only, in one pass: per source VM {name, power_state, mark (original name and note) or None,
+        marked (mark and renamed)}, or None when the source has no such VM. Adds no custom field."""
+        wanted = set(vm_ids)
+
+        def scan(si: Any) -> dict[str, dict[str, Any] | None]:
+            manager = si.content.customFieldsManager
+            key = next((int(d.key) for d in (manager.field or []) if d.name == MARK_FIELD
+                        and d.managedObjectType in (None, vim.VirtualMachine)), None) if manager else None
+            found: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
+            paths = ["config.instanceUuid", "name", "runtime.powerState", "customValue"]
+            for _, props in read_view(si, vim.VirtualMachine, paths):
+                uuid = props.get("config.instanceUuid")
+                if uuid not in wanted:
+                    continue
+                value = next((v.value for v in props.get("customValue") or [] if v.key == key), "") if key else ""
+                try:
+                    mark = json.loads(value) if value else None
+                except ValueError:
+                    mark = {"name": None, "note": value}
+                name = str(props.get("name"))
+                found[uuid] = {"name": name, "power_state": str(props.get("runtime.powerState")), "mark": mark,
+                               "marked": mark is not None and name == migrated_name(str(mark.get("name")))}
+            return found
+        return self.client.call("read migration marks", scan)
 
     def close(self) -> None:
         """Log out."""

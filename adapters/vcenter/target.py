@@ -72,6 +72,45 @@ class VCenterTarget:
                           if props.get("config.instanceUuid") == source_id)
         return [moref for moref in self.client.call("find vms", scan) if self._records(moref, source_id)]
 
+    def source_records(self) -> dict[str, list[dict[str, Any]]]:
+        """Read-only, in one pass: source instanceUuid -> every VM here recording it in extraConfig
+        (`migrate.sourceInstanceUuid`), each {id, name, power_state, instance_uuid, tagged}; creates no tag."""
+        def scan(si: Any) -> dict[str, list[dict[str, Any]]]:
+            found: dict[str, list[dict[str, Any]]] = {}
+            paths = ["name", "config.instanceUuid", "config.extraConfig", "runtime.powerState"]
+            for vm, props in read_view(si, vim.VirtualMachine, paths):
+                extra = props.get("config.extraConfig") or []
+                source = next((str(o.value) for o in extra if o.key == SOURCE_KEY), None)
+                if source:
+                    found.setdefault(source, []).append({
+                        "id": str(vm._moId), "name": str(props.get("name")),
+                        "power_state": str(props.get("runtime.powerState")),
+                        "instance_uuid": props.get("config.instanceUuid"), "tagged": False})
+            return found
+        found = self.client.call("read target vms", scan)
+        if found:
+            tags = self._source_tags([vm["id"] for vms in found.values() for vm in vms])
+            for source, vms in found.items():
+                for vm in vms:
+                    vm["tagged"] = source in tags.get(vm["id"], set())
+        for vms in found.values():
+            vms.sort(key=lambda vm: vm["id"])
+        return found
+
+    def _source_tags(self, target_ids: list[str]) -> dict[str, set[str]]:
+        """target VM -> names of the `migrate-source` tags attached to it (read-only)."""
+        with self._lock:
+            if self._tagging is None:
+                session, _ = self.client.session()
+                self._tagging = TaggingClient(RestClient(session))
+            tagging = self._tagging
+        category = next((c["id"] for c in tagging.categories() if c["name"] == TAG_CATEGORY), None)
+        if category is None:
+            return {}
+        names = {t["id"]: t["name"] for t in tagging.tags() if t["category_id"] == category}
+        attached = tagging.attached_tags([("VirtualMachine", vm) for vm in target_ids])
+        return {vm: {names[t] for t in ids if t in names} for vm, ids in attached.items()}
+
     def describe_vm(self, target_id: str) -> dict[str, Any]:
         """Live facts of a target VM (see VmOps.facts), with its NICs' network names."""
         facts = self.ops.facts(target_id)

@@ -12,6 +12,7 @@ from migrate.cli.graph_cmd import graph
 from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
 from migrate.cli.plan_cmd import plan
+from migrate.cli.reconcile_cmd import reconcile
 from migrate.cli.run_cmd import resume, rollback, run, status
 from migrate.cli.schema_cmd import schema
 from migrate.cli.size_cmd import instance_types_group, size
@@ -47,6 +48,7 @@ cli.add_command(run)
 cli.add_command(resume)
 cli.add_command(status)
 cli.add_command(rollback)
+cli.add_command(reconcile)
 cli.add_command(size)
 cli.add_command(instance_types_group)
 cli.add_command(capacity)

@@ -15,9 +15,10 @@ from typing import Any
 
 import requests
 
+from adapters.faults import RETRYABLE_HTTP, is_transient
 from migrate.engine.playbook import Hook
 from migrate.engine.timing import CancelToken, Clock, Interrupted
-from migrate.errors import OperationalError
+from migrate.errors import AdapterError, OperationalError
 from migrate.redact import redact_text
 
 __all__ = ["Approver", "HookError", "hook_step", "run_hook"]
@@ -63,12 +64,20 @@ def run_hook(hook: Hook, variables: Mapping[str, str], *, clock: Clock, cancel: 
     """Run one hook; its outputs, or HookError (Interrupted if a cancel cut a wait short)."""
     if hook.http is not None:
         url = _fill(hook.http.url, variables)
+        where = redact_text(url)
         try:
             response = requests.get(url, timeout=hook.http.timeout, verify=hook.http.verify_tls, allow_redirects=False)
         except requests.RequestException as exc:
-            raise HookError(f"http check {redact_text(url)}: {type(exc).__name__}: {redact_text(str(exc))}") from None
+            if is_transient(exc):  # a reset or timeout: the step is retried with backoff
+                raise AdapterError("http-check", "GET", f"{type(exc).__name__}", retryable=True, endpoint=where,
+                                   code=type(exc).__name__) from None
+            raise HookError(f"http check {where}: {type(exc).__name__}: {redact_text(str(exc))}") from None
         if response.status_code != hook.http.expect_status:
-            raise HookError(f"http check {redact_text(url)}: status {response.status_code}, "
+            if response.status_code in RETRYABLE_HTTP:
+                raise AdapterError("http-check", "GET", f"status {response.status_code}, expected "
+                                   f"{hook.http.expect_status}", retryable=True, endpoint=where,
+                                   code=f"HTTP {response.status_code}")
+            raise HookError(f"http check {where}: status {response.status_code}, "
                             f"expected {hook.http.expect_status}")
         return {"url": url, "status": response.status_code}
     if hook.tcp is not None:

@@ -17,6 +17,7 @@ from migrate.engine.hooks import HookError, run_hook
 from migrate.engine.noop import NoopEstate
 from migrate.engine.playbook import Hook
 from migrate.engine.timing import Interrupted
+from migrate.errors import AdapterError
 from tests.unit.test_engine_helpers import FakeClock, _quiet_logs, fast_settings, make_plan, open_journal, registry
 
 __all__ = ["_quiet_logs"]
@@ -27,7 +28,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.hits.append(self.path)
-        self.send_response(503 if "down" in self.path else 200)
+        self.send_response(503 if "down" in self.path else 404 if "gone" in self.path else 200)
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
@@ -58,16 +59,22 @@ VARS = {"run_id": "r", "wave": "1", "vm": "vm-1", "vm_name": "web-1"}
 
 
 def test_http_check(server: str) -> None:
-    """An HTTP check passes on the expected status and fails, naming the status, otherwise."""
+    """An HTTP check passes on the expected status and fails, naming the status, otherwise; a 503 or an
+    unreachable server is a retryable failure (the engine tries the step again)."""
     ok = Hook.model_validate({"http": {"url": server + "/drain/${vm_name}"}})
     assert run_hook(ok, VARS, clock=FakeClock(), cancel=CancelToken(), approver=None)["status"] == 200
     assert _Handler.hits == ["/drain/web-1"]
     down = Hook.model_validate({"http": {"url": server + "/down", "expect_status": 200}})
-    with pytest.raises(HookError, match="status 503, expected 200"):
+    with pytest.raises(AdapterError, match="status 503, expected 200") as busy:
         run_hook(down, VARS, clock=FakeClock(), cancel=CancelToken(), approver=None)
+    assert busy.value.retryable
+    gone = Hook.model_validate({"http": {"url": server + "/gone", "expect_status": 200}})
+    with pytest.raises(HookError, match="status 404, expected 200"):
+        run_hook(gone, VARS, clock=FakeClock(), cancel=CancelToken(), approver=None)
     unreachable = Hook.model_validate({"http": {"url": "http://127.0.0.1:9/", "timeout": 2}})
-    with pytest.raises(HookError, match="ConnectionError"):
+    with pytest.raises(AdapterError, match="ConnectionError") as refused:
         run_hook(unreachable, VARS, clock=FakeClock(), cancel=CancelToken(), approver=None)
+    assert refused.value.retryable
 
 
 def test_tcp_check_waits_for_the_port(server: str) -> None:
@@ -138,7 +145,7 @@ def test_hooks_in_a_run(server: str, tmp_path: Path) -> None:
         "vm": {"pre": [{"http": {"url": server + "/vm/${vm}"}},
                        {"command": {"argv": [sys.executable, "-c", "import sys; open(sys.argv[1], 'w')",
                                              str(marker) + "/${vm}"]}}],
-               "post": [{"http": {"url": server + "/down/${vm}"}, "blocking": False},
+               "post": [{"http": {"url": server + "/gone/${vm}"}, "blocking": False},
                         {"http": {"url": server + "/up/${target_id}"}}]},
     })
     plan = make_plan([3])
@@ -157,7 +164,7 @@ def test_hooks_in_a_run(server: str, tmp_path: Path) -> None:
     assert result.status == "completed" and asked == ["Start wave 1?"]
     assert sorted(p.name for p in marker.iterdir()) == ["vm-0000", "vm-0001", "vm-0002"]
     assert sorted(h for h in _Handler.hits if not h.startswith("/up/")) == sorted(
-        ["/vm/vm-0000", "/vm/vm-0001", "/vm/vm-0002", "/down/vm-0000", "/down/vm-0001", "/down/vm-0002",
+        ["/vm/vm-0000", "/vm/vm-0001", "/vm/vm-0002", "/gone/vm-0000", "/gone/vm-0001", "/gone/vm-0002",
          "/wave/1/done"])
     assert sorted(h for h in _Handler.hits if h.startswith("/up/")) == ["/up/vm-1", "/up/vm-2", "/up/vm-3"]
     assert {s.step for s in failed_hooks} == {"hook:post:0:http"} and len(failed_hooks) == 3
@@ -175,7 +182,7 @@ def test_blocking_vm_hook_failure_fails_the_vm(server: str, tmp_path: Path) -> N
     """A failing blocking pre-hook fails its VM before cutover; the other VMs go on."""
     book = _book({"vm": {"pre": [{"http": {"url": server + "/${vm_name}"}}]}})
     plan = make_plan([3])
-    plan = plan.model_copy(update={"vms": [vm.model_copy(update={"name": "down" if vm.id == "vm-0001" else vm.name})
+    plan = plan.model_copy(update={"vms": [vm.model_copy(update={"name": "gone" if vm.id == "vm-0001" else vm.name})
                                            for vm in plan.vms]})
     estate = NoopEstate(plan.vms)
     with open_journal(tmp_path / "j.db") as journal:
@@ -183,7 +190,7 @@ def test_blocking_vm_hook_failure_fails_the_vm(server: str, tmp_path: Path) -> N
             plan, {"noop": book})
         state = journal.vm_states(result.run_id)["vm-0001"]
     assert result.vms == {"completed": 2, "failed": 1}
-    assert state.error is not None and state.error["type"] == "HookError" and "503" in state.error["message"]
+    assert state.error is not None and state.error["type"] == "HookError" and "404" in state.error["message"]
     assert not [e for e in estate.effects if e["vm"] == "vm-0001"]
 
 
