@@ -31,8 +31,10 @@ import urllib3.exceptions
 from pyVmomi import vim, vmodl
 
 from migrate.errors import AdapterError
+from migrate.log import get_logger
 
 __all__ = [
+    "LOGIN_BACKOFF",
     "RETRYABLE_HTTP",
     "THROTTLING_CODES",
     "VSPHERE_TRANSIENT",
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_log = get_logger(__name__)
 
 
 class FaultKind(StrEnum):
@@ -152,9 +155,13 @@ class Backoff:
         return raw * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
 
 
+# Logging in for a one-shot command (discover, check): a typo in a URL should not take minutes to report.
+LOGIN_BACKOFF = Backoff(deadline=30.0)
+
+
 def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool = True,
                     on_session: Callable[[], None] | None = None, on_transient: Callable[[], None] | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> T:
+                    sleep: Callable[[float], None] = time.sleep, what: str | None = None) -> T:
     """`fn()` retried under the classification until `backoff.deadline`; the last error is raised as is.
 
     SESSION faults call `on_session` (forget the session, so the next try logs in again) and are always
@@ -177,6 +184,9 @@ def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool =
             wait = backoff.delay(retry)
             if time.monotonic() - started + wait > backoff.deadline:
                 raise
+            if what is not None:
+                _log.warning("retrying", call=what, retry=retry, delay=round(wait, 2), fault=type(exc).__name__,
+                             kind=kind.value)
             sleep(wait)
 
 

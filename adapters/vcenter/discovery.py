@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from pyVmomi import vim
 
+from adapters.faults import LOGIN_BACKOFF, call_with_retry
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.estate_extract import Estate, Placement, clusters_with_rules, read_estate
 from adapters.vcenter.placement_markers import container_markers, tags_marker
@@ -83,7 +84,8 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
     """Discover everything the inventory holds from one vCenter (read-only)."""
     stats = DiscoveryStats()
     started = time.perf_counter()
-    with _gc_paused(), connect(endpoint, password) as vc:
+    with _gc_paused(), call_with_retry(lambda: connect(endpoint, password), backoff=LOGIN_BACKOFF,
+                                       what=f"login to {endpoint.host}") as vc:
         about = vc.about
         # the vCenter's clock when reading starts: the next incremental scan asks for events from here
         started_at = _server_time(vc)

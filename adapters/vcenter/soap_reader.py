@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape, unescape
 import requests
 from lxml import etree
 
+from adapters.faults import Backoff, call_with_retry
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.config import TlsSettings
@@ -249,6 +250,7 @@ class SoapReader:
         self._chunk = chunk
         self._timeout = timeout
         self._local = threading.local()
+        self.backoff = Backoff()
 
     def _http(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "http", None)
@@ -259,8 +261,13 @@ class SoapReader:
         return session
 
     def call(self, method: str, this: Moref, inner: str) -> Any:
-        """Invoke `method` on managed object `this` with the XML `inner` parameters; the response element."""
-        return self._parse(method, self._post(method, this, inner))
+        """Invoke `method` on managed object `this` with the XML `inner` parameters; the response element.
+
+        A dropped connection, a cut response or a busy server is retried with backoff (adapters.faults): the
+        reader only reads, and a view or collector made twice is harmless.
+        """
+        return call_with_retry(lambda: self._parse(method, self._post(method, this, inner)), backoff=self.backoff,
+                               what=method)
 
     def _post(self, method: str, this: Moref, inner: str) -> tuple[int, bytes]:
         """(HTTP status, response body) of one SOAP call."""
@@ -292,10 +299,13 @@ class SoapReader:
 
     def call_bytes(self, method: str, this: Moref, inner: str) -> bytes:
         """Like `call`, but the successful response's raw bytes, unparsed (faults still raise)."""
-        reply = self._post(method, this, inner)
-        if reply[0] != 200 or not reply[1].lstrip().startswith(b"<"):
-            self._parse(method, reply)     # raises the fault, or a non-XML body error
-        return reply[1]
+        def once() -> bytes:
+            reply = self._post(method, this, inner)
+            if reply[0] != 200 or not reply[1].lstrip().startswith(b"<"):
+                self._parse(method, reply)     # raises the fault, or a non-XML body error
+            return reply[1]
+
+        return call_with_retry(once, backoff=self.backoff, what=method)
 
     def _fault(self, method: str, fault: Any) -> AdapterError:
         detail = fault.find("detail")
