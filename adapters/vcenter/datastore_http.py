@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import requests
 
+from adapters.faults import RETRYABLE_HTTP
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.errors import AdapterError
@@ -42,7 +43,7 @@ class DatastoreFiles:
     def _check(self, response: requests.Response, op: str, path: str) -> None:
         if response.status_code >= 400:
             raise AdapterError("vcenter-datastore", op, f"HTTP {response.status_code} for {path}",
-                               retryable=response.status_code >= 500, endpoint=self._where,
+                               retryable=response.status_code in RETRYABLE_HTTP, endpoint=self._where,
                                code=f"HTTP {response.status_code}")
 
     def upload(self, datacenter: str, datastore: str, path: str, chunks: Iterable[bytes]) -> str:

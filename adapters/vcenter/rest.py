@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 
+from adapters.faults import RETRYABLE_HTTP, Backoff, call_with_retry, is_transient
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.errors import AdapterError
@@ -17,35 +18,64 @@ _SESSION_HEADER = "vmware-api-session-id"
 
 
 class RestClient:
-    """A logged-in /rest session on the same vCenter as a SOAP session."""
+    """A logged-in /rest session on the same vCenter as a SOAP session.
 
-    def __init__(self, vc: VCenterSession, timeout: float = 30.0) -> None:
+    Calls go through the retry classification (adapters.faults): reads and the idempotent actions are
+    retried on transient faults; a 401 (the REST session expired, which happens on its own idle timer)
+    logs in again and retries once, for any call: the server refused it before acting.
+    """
+
+    def __init__(self, vc: VCenterSession, timeout: float = 30.0, backoff: Backoff | None = None) -> None:
         self._base = vc.base_url + "/rest"
         self._where = vc.endpoint.host
         self._timeout = timeout
+        self._credentials = (vc.endpoint.username, vc.password)
+        self._backoff = backoff or Backoff()
         self._http = requests_session(vc.endpoint.tls)
-        response = self._send("POST", "/com/vmware/cis/session", "login",
-                              auth=(vc.endpoint.username, vc.password))
+        self._login()
+
+    def _login(self) -> None:
+        self._http.headers.pop(_SESSION_HEADER, None)
+        response = call_with_retry(lambda: self._once("POST", "/com/vmware/cis/session", "login",
+                                                      auth=self._credentials), backoff=self._backoff)
         self._http.headers[_SESSION_HEADER] = response["value"]
 
-    def _send(self, method: str, path: str, op: str, **kwargs: Any) -> Any:
+    def _once(self, method: str, path: str, op: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, self._base + path, timeout=self._timeout, **kwargs)
         except requests.RequestException as exc:
             raise AdapterError("vcenter-rest", op, f"cannot reach the vAPI endpoint ({type(exc).__name__} {exc})",
-                               retryable=True, endpoint=self._where) from None
+                               retryable=is_transient(exc), endpoint=self._where, code=type(exc).__name__) from None
         if response.status_code == 401:
-            raise AdapterError("vcenter-rest", op, "not authorised", endpoint=self._where)
+            raise AdapterError("vcenter-rest", op, "not authorised", endpoint=self._where, code="HTTP 401")
         if response.status_code >= 400:
-            raise AdapterError("vcenter-rest", op, f"HTTP {response.status_code}",
-                               retryable=response.status_code >= 500, endpoint=self._where)
+            raise AdapterError("vcenter-rest", op, f"HTTP {response.status_code}", endpoint=self._where,
+                               retryable=response.status_code in RETRYABLE_HTTP, code=f"HTTP {response.status_code}")
         return response.json() if response.content else None
+
+    def _send(self, method: str, path: str, op: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
+        def attempt() -> Any:
+            return call_with_retry(lambda: self._once(method, path, op, **kwargs), backoff=self._backoff,
+                                   idempotent=idempotent)
+
+        try:
+            return attempt()
+        except AdapterError as exc:
+            if exc.code != "HTTP 401":
+                raise
+        self._login()      # the REST session expired: once more with a new one
+        return attempt()
 
     def get(self, path: str, op: str, **params: str) -> Any:
         return self._send("GET", path, op, params=params or None)
 
     def post(self, path: str, op: str, body: Any = None, **params: str) -> Any:
+        """POST an action that is safe to repeat (a query, an attach)."""
         return self._send("POST", path, op, json=body, params=params or None)
+
+    def create(self, path: str, op: str, body: Any) -> Any:
+        """POST a create: not repeated on a transient fault (the server may have acted before the reply was lost)."""
+        return self._send("POST", path, op, idempotent=False, json=body)
 
     def close(self) -> None:
         with contextlib.suppress(requests.RequestException):
@@ -67,11 +97,11 @@ class TaggingClient:
                         types: tuple[str, ...] = ("VirtualMachine",)) -> str:
         spec = {"create_spec": {"name": name, "description": "", "cardinality": cardinality,
                                 "associable_types": list(types)}}
-        return str(self._rest.post(self._CATEGORY, "create category", spec)["value"])
+        return str(self._rest.create(self._CATEGORY, "create category", spec)["value"])
 
     def create_tag(self, category_id: str, name: str) -> str:
         spec = {"create_spec": {"name": name, "description": "", "category_id": category_id}}
-        return str(self._rest.post(self._TAG, "create tag", spec)["value"])
+        return str(self._rest.create(self._TAG, "create tag", spec)["value"])
 
     def attach(self, tag_id: str, object_ids: list[tuple[str, str]]) -> None:
         """Attach one tag to many objects given as (type, moref value)."""

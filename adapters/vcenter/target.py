@@ -290,7 +290,11 @@ class VCenterTarget:
                 self._category = category or tagging.create_category(TAG_CATEGORY, cardinality="SINGLE")
                 self._tag_ids = {t["name"]: t["id"] for t in tagging.tags() if t["category_id"] == self._category}
             if source_id not in self._tag_ids and create:
-                self._tag_ids[source_id] = tagging.create_tag(self._category, source_id)
+                try:
+                    self._tag_ids[source_id] = tagging.create_tag(self._category, source_id)
+                except AdapterError:
+                    self._category = None  # it may exist after all (a reply lost): read the tags again next time
+                    raise
             return self._tag_ids.get(source_id)
 
     def is_tagged(self, target_id: str, source_id: str) -> bool:

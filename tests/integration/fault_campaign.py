@@ -108,6 +108,7 @@ def run_trial(work: Path, *, rate: float, seed: int, vms: int = 40, retry_rounds
             journal = work / "run.db"
             began = time.perf_counter()
             result = run_cli("run", plan, "--config", site, "--journal", journal, "--json", timeout=1800)
+            (work / "run.log").write_text(result.stderr)
             trial.completed_first = _completed(journal)
             trial.completed_final = trial.completed_first
             while trial.completed_final < vms and trial.retry_rounds < retry_rounds:
