@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import botocore.exceptions
 
 from adapters.aws.session import map_aws_error
+from adapters.faults import is_transient
 from migrate.errors import AdapterError
 
 __all__ = [
@@ -40,8 +41,6 @@ TAG_WAVE = "migrate:wave"     # the wave that needed it
 TAG_KEY = "migrate:key"       # the idempotency key of the allocation
 TAG_NAME = "Name"
 
-_RETRYABLE = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "InternalError", "InternalFailure",
-              "InternalServerException", "ServiceUnavailable", "RequestTimeout"}
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def aws_failure(exc: Exception, provider: str, op: str, endpoint: str | None) ->
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "Unknown")
         message = str(error.get("Message") or "").strip()
-        return AdapterError(provider, op, f"{code}: {message}" if message else code, retryable=code in _RETRYABLE,
+        return AdapterError(provider, op, f"{code}: {message}" if message else code, retryable=is_transient(exc),
                             endpoint=endpoint, code=code)
     mapped = map_aws_error(exc, op, endpoint)
     return AdapterError(provider, op, str(mapped).split(": ", 1)[-1], retryable=mapped.retryable, endpoint=endpoint,
