@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from migrate.engine.journal import Journal
 from migrate.lab.estate import DATASTORE_MAP
 from migrate.lab.manager import lab_down, lab_up
 from tests.helpers import run_cli
@@ -47,7 +48,9 @@ class Trial:
     seconds: float = 0.0
     duplicates: list[str] = field(default_factory=list)
     bad_disks: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)        # what did not complete in the end
+    first_failures: list[str] = field(default_factory=list)  # what `migrate run` alone left undone, and why
+    waves_first: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +113,10 @@ def run_trial(work: Path, *, rate: float, seed: int, vms: int = 40, retry_rounds
             result = run_cli("run", plan, "--config", site, "--journal", journal, "--json", timeout=1800)
             (work / "run.log").write_text(result.stderr)
             trial.completed_first = _completed(journal)
+            status = _status(journal)
+            trial.waves_first = {str(w["id"]): w["state"] for w in status.get("waves", [])}
+            if trial.completed_first < vms:
+                trial.first_failures = [*_wave_errors(journal), *_failures(journal)[:5]]
             trial.completed_final = trial.completed_first
             while trial.completed_final < vms and trial.retry_rounds < retry_rounds:
                 trial.retry_rounds += 1
@@ -139,6 +146,14 @@ def _status(journal: Path) -> dict[str, Any]:
 
 def _completed(journal: Path) -> int:
     return sum(1 for vm in _status(journal)["vms"] if vm["state"] == "completed")
+
+
+def _wave_errors(journal: Path) -> list[str]:
+    """Why waves that did not complete stopped, from the journal."""
+    with Journal(journal, create=False) as jr:
+        run_id = jr.open_run().run_id
+        return [f"wave {wave}: {record.state}: {(record.error or {}).get('message', '')}"
+                for wave, record in jr.wave_states(run_id).items() if record.state not in ("completed", "pending")]
 
 
 def _failures(journal: Path) -> list[str]:
