@@ -25,7 +25,7 @@ from migrate.engine.plan import Policy, RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
 from migrate.engine.replatform import REPLATFORM_PHASES, REPLATFORM_ROLLBACK
 from migrate.engine.rollback import RollbackResult, RollbackSteps
-from migrate.engine.run_state import RunSettings, WaveStep, WaveStepContext
+from migrate.engine.run_state import RetryScope, RunSettings, WaveStep, WaveStepContext
 from migrate.engine.runner import Runner, RunResult
 from migrate.engine.timing import CancelToken
 from migrate.errors import InputError, Problem
@@ -202,10 +202,12 @@ def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook:
         return runner.start(plan, books, run_id=run_id)
 
 
-def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None, retry_failed: bool = False,
+def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None,
+               retry_failed: bool | RetryScope = False,
                settings: RunSettings | None = None, cancel: CancelToken | None = None,
                capacity: bool = True) -> RunResult:
-    """Continue the latest (or the named) run of the journal."""
+    """Continue the latest (or the named) run of the journal; `retry_failed` also retries failed VMs (all, or
+    those a RetryScope names). A wave that failed before any VM started (capacity step) is retried either way."""
     settings = with_capacity(settings, site, capacity)
     with Journal(journal, create=False) as jr, open_adapters(site, journal=jr) as adapters:
         runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
@@ -233,9 +235,15 @@ def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = 
 
 
 def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, Any]:
-    """What the journal says about a run: per wave and per VM, state, phase, error, target, pending cleanup."""
-    with Journal(journal, create=False) as jr:
+    """What the journal says about a run: per wave and per VM, state, phase, error, target, pending cleanup.
+
+    Read-only: a damaged journal is an InputError naming it and the damage, and stays as it was.
+    """
+    from migrate.engine.journal_check import check_playbooks
+
+    with Journal(journal, create=False, read_only=True) as jr:
         record = jr.open_run(run_id)
+        check_playbooks(jr.path, record.run_id, record.playbooks)
         plan = record.plan
         vm_states = jr.vm_states(record.run_id)
         wave_states = jr.wave_states(record.run_id)
@@ -266,9 +274,9 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
                 counts[str(vm["state"])] = counts.get(str(vm["state"]), 0) + 1
         state = wave_states.get(wave.id)
         grown = capacity.get(str(wave.id), {})
+        hosts = sum(len(v) for v in (grown.get("added"), grown.get("already_in_cluster")) if isinstance(v, list))
         waves.append({"id": wave.id, "name": wave.name, "method": wave.method,
                       "state": state.state if state else "pending", "vms": dict(sorted(counts.items())),
-                      "hosts_added": len(grown.get("added", [])) + len(grown.get("already_in_cluster", []))
-                      if grown.get("hosts_to_add") else 0})
+                      "hosts_added": hosts if grown.get("hosts_to_add") else 0})
     return {"run_id": record.run_id, "status": record.status, "plan_digest": record.plan_digest,
             "created_at": record.created_at, "updated_at": record.updated_at, "waves": waves, "vms": vms}

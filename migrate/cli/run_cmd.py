@@ -179,30 +179,45 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
 @config_option
 @journal_option
 @run_id_option
-@click.option("--retry-failed", is_flag=True, help="Also retry VMs that failed (their finished phases are kept).")
+@click.option("--retry-failed", is_flag=True,
+              help="Also retry failed VMs from their failed phase (phases they finished are kept).")
+@click.option("--vm", "vms", multiple=True, help="With --retry-failed: only this VM (instanceUuid or name); "
+                                                 "repeatable.")
+@click.option("--wave", "waves", multiple=True, type=int, help="With --retry-failed: only the failed VMs of this "
+                                                                "wave; repeatable.")
 @click.option("--capacity/--no-capacity", default=True, show_default=True,
               help="Grow the target cluster before waves that have not started yet.")
 @_limit_options
 @json_option
 @command_errors
-def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_failed: bool, capacity: bool,
-           concurrency: int | None,
+def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_failed: bool, vms: tuple[str, ...],
+           waves: tuple[int, ...], capacity: bool, concurrency: int | None,
            per_host: int | None, per_datastore: int | None, per_cluster: int | None, as_json: bool) -> None:
-    """Continue an interrupted run from its journal (after a crash, Ctrl-C, a pause or a window).
+    """Continue an interrupted run from its journal (after a crash, Ctrl-C, a pause, a window or a fault).
 
-    Every phase first checks whether its effect already exists, so nothing is done twice.
+    Every phase first checks whether its effect already exists, so nothing is done twice. A wave that failed
+    before any of its VMs started (its capacity step or a pre-hook) starts again; failed VMs are retried
+    only with --retry-failed (`migrate status` marks the failures worth retrying).
     """
     from migrate import run as api
     from migrate.config import load_site_config
+    from migrate.engine.run_state import RetryScope
     from migrate.engine.timing import CancelToken, handle_sigint
 
+    if (vms or waves) and not retry_failed:
+        raise InputError.single("--vm" if vms else "--wave", "", "only with --retry-failed")
     site = load_site_config(config_path)
     before = api.run_status(journal_path, run_id=run_id)
-    left = sum(1 for vm in before["vms"] if vm["state"] not in _DONE or (retry_failed and vm["state"] == "failed"))
+    by_name = {vm["name"]: vm["id"] for vm in before["vms"]}
+    scope = RetryScope(vms=frozenset(by_name.get(vm, vm) for vm in vms) if vms else None,
+                       waves=frozenset(waves) if waves else None) if retry_failed else None
+    left = sum(1 for vm in before["vms"] if vm["state"] not in _DONE or (
+        scope is not None and vm["state"] in ("failed", "skipped") and (scope.vms is None or vm["id"] in scope.vms)
+        and (scope.waves is None or vm["wave"] in scope.waves)))
     cancel = CancelToken()
     with handle_sigint(cancel), _progress(_settings(concurrency, per_host, per_datastore, per_cluster),
                                           left) as settings:
-        result = api.resume_run(site, journal_path, run_id=run_id, retry_failed=retry_failed, settings=settings,
+        result = api.resume_run(site, journal_path, run_id=run_id, retry_failed=scope or False, settings=settings,
                                 cancel=cancel, capacity=capacity)
     names = {vm["id"]: vm["name"] for vm in api.run_status(journal_path, run_id=result.run_id)["vms"]}
     _finish(result, journal_path, names, as_json)
@@ -214,14 +229,22 @@ def _render_status(data: dict[str, Any]) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in wave["vms"].items())
         grown = f", {wave['hosts_added']} host(s) added first" if wave.get("hosts_added") else ""
         lines.append(f"  wave {wave['id']} {wave['name']} ({wave['method']}): {wave['state']}  [{counts}]{grown}")
+    retryable = 0
     for vm in data["vms"]:
         detail = vm["phase"] or ""
         if vm["error"]:
-            detail += f"  error: {vm['error'].get('message')}"
+            again = vm["state"] == "failed" and bool(vm["error"].get("retryable"))
+            retryable += again
+            detail += f"  error{' (retryable)' if again else ''}: {vm['error'].get('message')}"
         if vm["pending_cleanup"]:
             detail += f"  cleanup pending: {', '.join(vm['pending_cleanup'])}"
         target = f" -> {vm['target_id']}" if vm["target_id"] else ""
         lines.append(f"    {vm['name']:<28} {vm['state']:<13}{target} {detail}".rstrip())
+    failed = sum(1 for vm in data["vms"] if vm["state"] == "failed")
+    if failed:
+        lines.append(f"{failed} VM(s) failed, {retryable} of them on a fault worth retrying (a dropped connection, "
+                     "throttling, a busy object): `migrate resume --retry-failed [--vm NAME] [--wave N]` takes them "
+                     "again from their failed phase")
     return "\n".join(lines)
 
 

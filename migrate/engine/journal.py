@@ -33,8 +33,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from migrate.engine.journal_check import (
+    JSON_ERRORS,
+    check_journal,
+    check_members,
+    damaged,
+    json_damage,
+    load_json,
+    load_object,
+    parse_run,
+    read_rows,
+)
 from migrate.engine.plan import RunPlan, plan_digest
-from migrate.engine.store import JournalWriter, Synchronous, connect
+from migrate.engine.store import JournalWriter, Synchronous, connect, connect_readonly
 from migrate.errors import AdapterError, InputError, MigrateError, OperationalError
 from migrate.redact import redact, redact_text
 
@@ -118,10 +129,6 @@ def _dump(value: Any) -> str | None:
     if value is None or isinstance(value, RedactedJson):
         return value
     return redacted_json(value)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def step_key(run_id: str, kind: str, entity_id: str, step: str) -> str:
@@ -209,25 +216,28 @@ class EventRecord:
 
 
 class Journal:
-    """A journal file: create or open runs, record transitions and steps, query states and history."""
+    """A journal file: create or open runs, record transitions and steps, query states and history.
 
-    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL", create: bool = True) -> None:
+    An existing journal is checked (read-only) before it is used: a damaged one, or a file that is not a
+    journal, is an InputError naming the file and the damage, and is left as it was (journal_check).
+    `read_only` opens it for queries only: nothing is ever written, not even a checkpoint.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL", create: bool = True,
+                 read_only: bool = False) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self.read_only = read_only
         if not self.path.exists():
-            if not create:
+            if not create or read_only:
                 raise InputError.single(str(self.path), "", "no such journal (start a run with `migrate run`)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not create or read_only or self.path.stat().st_size:
+            check_journal(self.path, SCHEMA_VERSION)
+        self._plans: dict[int, tuple[RunPlan, dict[str, Any]]] = {}
         try:
-            self._conn = connect(self.path, synchronous)
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise OperationalError(f"{self.path}: journal schema {version} is newer than this tool's "
-                                       f"({SCHEMA_VERSION})")
-            if version < SCHEMA_VERSION:  # a new file, or an older one gaining tables (all IF NOT EXISTS)
-                self._conn.executescript(_SCHEMA)
-                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._reader = connect(self.path, synchronous)
+            self._conn = connect_readonly(self.path) if read_only else self._open_for_writing()
+            self._reader = self._conn if read_only else connect(self.path, synchronous)
             self._reader.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as exc:
             raise OperationalError(f"{self.path}: cannot open the journal: {exc}") from None
@@ -236,12 +246,24 @@ class Journal:
         self._run_nos: dict[str, int] = {}
         self._lock_file: IO[str] | None = None
 
+    def _open_for_writing(self) -> sqlite3.Connection:
+        conn = connect(self.path, self.synchronous)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise OperationalError(f"{self.path}: journal schema {version} is newer than this tool's "
+                                   f"({SCHEMA_VERSION})")
+        if version < SCHEMA_VERSION:  # a new file, or an older one gaining tables (all IF NOT EXISTS)
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return conn
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Commit what is queued, release the runner lock and close the file."""
         try:
-            self._writer.close()
+            if not self.read_only:
+                self._writer.close()
         finally:
             self.release_runner_lock()
             self._reader.close()
@@ -418,42 +440,51 @@ class Journal:
 
     def blocks_done(self, run_id: str, vm_id: str, part: str, target: str | None = None) -> dict[str, frozenset[int]]:
         """Blocks recorded for a VM's part, by target (only `target` when given)."""
-        rows = self._read("SELECT target, blocks FROM blocks WHERE run_no=? AND vm=? AND part=?",
+        rows = self._read("SELECT id, target, blocks FROM blocks WHERE run_no=? AND vm=? AND part=?",
                           (self._run_no(run_id), vm_id, part))
         found: dict[str, set[int]] = {}
         for row in rows:
             if target is None or row["target"] == target:
-                found.setdefault(row["target"], set()).update(json.loads(row["blocks"]))
+                found.setdefault(row["target"], set()).update(
+                    load_json(self.path, f"blocks row {row['id']}", "blocks", row["blocks"]))
         return {name: frozenset(blocks) for name, blocks in found.items()}
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._read_lock:
-            return list(self._reader.execute(sql, args).fetchall())
+            return read_rows(self.path, self._reader, sql, args)
 
-    @staticmethod
-    def _run_record(row: sqlite3.Row) -> RunRecord:
-        return RunRecord(run_id=row["run_id"], status=row["status"], plan_digest=row["plan_digest"],
-                         plan=RunPlan.model_validate_json(row["plan"]), playbooks=json.loads(row["playbooks"]),
-                         created_at=row["created_at"], updated_at=row["updated_at"])
+    def _run_record(self, row: sqlite3.Row) -> RunRecord:
+        parsed = self._plans.get(row["run_no"])
+        if parsed is None:  # a run's plan never changes: validated once
+            parsed = self._plans[row["run_no"]] = parse_run(self.path, row)
+        return RunRecord(run_id=row["run_id"], status=row["status"], plan_digest=row["plan_digest"], plan=parsed[0],
+                         playbooks=parsed[1], created_at=row["created_at"], updated_at=row["updated_at"])
 
     def entities(self, run_id: str, kind: str, plan: RunPlan | None = None) -> list[EntityRecord]:
         """Current state of every VM (kind `vm`) or wave (`wave`) of a run, in plan order."""
         run_no = self._run_no(run_id)
         plan = plan or self.open_run(run_id).plan
-        last = {r["entity_id"]: r for r in self._read(
-            "SELECT entity_id, dst, error, ts FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE run_no=? "
-            "AND kind=? AND event='transition' GROUP BY entity_id)", (run_no, kind))}
-        steps = {r["entity_id"]: r["step"] for r in self._read(
-            "SELECT entity_id, step FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE run_no=? "
-            "AND kind=? AND event='step_started' GROUP BY entity_id)", (run_no, kind))}
+        transitions = self._read(
+            "SELECT id, entity_id, dst, error, ts FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE run_no=? "
+            "AND kind=? AND event='transition' GROUP BY entity_id)", (run_no, kind))
+        starts = self._read(
+            "SELECT id, entity_id, step FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE run_no=? "
+            "AND kind=? AND event='step_started' GROUP BY entity_id)", (run_no, kind))
         members: list[tuple[str, int]] = ([(str(w.id), w.id) for w in plan.waves] if kind == "wave"
                    else [(vm_id, w.id) for w in plan.waves for vm_id in w.vms])
+        check_members(self.path, run_id, kind, [*transitions, *starts], {entity_id for entity_id, _ in members})
+        last = {r["entity_id"]: r for r in transitions}
+        steps = {r["entity_id"]: r["step"] for r in starts}
+        try:
+            errors = {r["entity_id"]: load_object(r["error"]) for r in transitions}
+        except JSON_ERRORS:
+            raise json_damage(self.path, "events", transitions, ("error",)) from None
         records = []
         for entity_id, wave in members:
             row = last.get(entity_id)
             records.append(EntityRecord(
                 kind=kind, id=entity_id, wave=wave, state=row["dst"] if row else "pending", phase=steps.get(entity_id),
-                error=_load(row["error"]) if row else None, updated_at=row["ts"] if row else None))
+                error=errors.get(entity_id), updated_at=row["ts"] if row else None))
         return records
 
     def vm_states(self, run_id: str) -> dict[str, EntityRecord]:
@@ -468,7 +499,11 @@ class Journal:
         """The latest attempt of every step of a run (optionally of one kind or entity), in start order."""
         steps: dict[str, StepRecord] = {}
         for event in self.history(run_id, kind, entity_id, steps_only=True):
-            assert event.key is not None and event.step is not None and event.attempt is not None
+            if event.attempt is None or event.step is None or event.key != step_key(run_id, event.kind,
+                                                                                      event.entity_id, event.step):
+                raise damaged(self.path, [(f"events row {event.id}: idem_key", f"{event.key!r} is not the key of "
+                                           f"step {event.step!r} of {event.kind} {event.entity_id!r} (attempt "
+                                           f"{event.attempt})")])
             if event.event == "step_started":
                 steps.pop(event.key, None)  # re-inserted: latest start order
                 steps[event.key] = StepRecord(
@@ -497,10 +532,14 @@ class Journal:
         sql += " ORDER BY id"
         if limit is not None:
             sql, args = sql + " LIMIT ?", [*args, limit]
-        return [EventRecord(id=r["id"], ts=r["ts"], kind=r["kind"], entity_id=r["entity_id"], event=r["event"],
-                            trigger=r["trigger"], src=r["src"], dst=r["dst"], step=r["step"], attempt=r["attempt"],
-                            key=r["idem_key"], inputs=_load(r["inputs"]), outputs=_load(r["outputs"]),
-                            error=_load(r["error"])) for r in self._read(sql, tuple(args))]
+        rows = self._read(sql, tuple(args))
+        try:
+            return [EventRecord(id=r["id"], ts=r["ts"], kind=r["kind"], entity_id=r["entity_id"], event=r["event"],
+                                trigger=r["trigger"], src=r["src"], dst=r["dst"], step=r["step"],
+                                attempt=r["attempt"], key=r["idem_key"], inputs=load_object(r["inputs"]),
+                                outputs=load_object(r["outputs"]), error=load_object(r["error"])) for r in rows]
+        except JSON_ERRORS:
+            raise json_damage(self.path, "events", rows, ("inputs", "outputs", "error")) from None
 
     def pragma(self, name: str) -> Any:
         """A PRAGMA value of the journal's connection (journal_mode, synchronous, user_version)."""

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from migrate.errors import OperationalError
 
-__all__ = ["JournalWriter", "Synchronous", "connect"]
+__all__ = ["JournalWriter", "Synchronous", "connect", "connect_readonly"]
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -50,6 +50,12 @@ def connect(path: Path, synchronous: Synchronous = "FULL") -> sqlite3.Connection
         raise sqlite3.OperationalError(f"cannot put {path} in WAL mode (got {mode})")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     return conn
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection (the file is opened read-only: no schema change, no checkpoint, ever)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30.0)
 
 
 class _Item:

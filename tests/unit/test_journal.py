@@ -217,14 +217,15 @@ def test_plan_json_round_trip(tmp_path: Path) -> None:
 
 
 def test_open_existing_only_and_not_a_journal(tmp_path: Path) -> None:
-    """create=False refuses a missing journal; a file that is not SQLite is an operational error."""
+    """create=False refuses a missing journal; a file that is not SQLite is bad input naming the file."""
     with pytest.raises(InputError, match="no such journal"):
         Journal(tmp_path / "absent.db", create=False)
     assert not (tmp_path / "absent.db").exists()
     junk = tmp_path / "junk.db"
     junk.write_text("this is not a database " * 100)
-    with pytest.raises(OperationalError, match="cannot open the journal"):
+    with pytest.raises(InputError, match="not an SQLite database") as caught:
         Journal(junk)
+    assert str(junk) in str(caught.value)
 
 
 def test_reader_sees_a_run_in_progress(tmp_path: Path) -> None:
