@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point on a fresh Debian machine (as root, or with sudo):
 #   bash scripts/dev.sh demo    set up, then run the main job on the built-in lab
-#   bash scripts/dev.sh test    set up, then run lint, type checks and the test suite
+#   bash scripts/dev.sh test    set up, then run lint, type checks, the test suite and the wheel check
 #   bash scripts/dev.sh setup   only set up (apt packages, .venv, the vcsim build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +94,8 @@ run_tests() {
   "$VENV/bin/mypy"
   say "pytest"
   "$VENV/bin/pytest" "$@"
+  say "wheel check"
+  bash scripts/wheel_check.sh
 }
 
 case "${1:-}" in

@@ -1,4 +1,4 @@
-"""Playbooks (playbooks/*.yaml): the ordered phases of a migration method and their hooks.
+"""Playbooks (migrate/playbooks/*.yaml, package data): the ordered phases of a migration method and their hooks.
 
 ```yaml
 version: 1
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 import string
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,7 +60,8 @@ __all__ = [
 ]
 
 PLAYBOOK_VERSION: Literal[1] = 1
-PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+# The built-in playbooks ship inside the package: found through importlib.resources, not the checkout.
+PLAYBOOK_DIR: Traversable = resources.files("migrate.playbooks")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 WAVE_PLACEHOLDERS = frozenset({"run_id", "wave"})
 VM_PLACEHOLDERS = WAVE_PLACEHOLDERS | {"vm", "vm_name"}
@@ -245,16 +248,19 @@ def parse_playbook(data: Any, file: str) -> Playbook:
         raise
 
 
-def load_playbook(name_or_path: str | Path, *, directory: Path | None = None) -> Playbook:
-    """Load a playbook by name (`cold` -> playbooks/cold.yaml) or by path; InputError if bad."""
+def load_playbook(name_or_path: str | Path, *, directory: Path | Traversable | None = None) -> Playbook:
+    """Load a playbook by name (`cold` -> the built-in migrate/playbooks/cold.yaml) or by path; InputError if bad."""
     text = str(name_or_path)
-    path = Path(text)
-    if isinstance(name_or_path, str) and _NAME.match(text):
-        path = (directory or PLAYBOOK_DIR) / f"{text}.yaml"
-        if not path.is_file():
-            known = sorted(p.stem for p in (directory or PLAYBOOK_DIR).glob("*.yaml"))
-            raise InputError.single(text, "", f"no playbook named {text!r} (known: {', '.join(known) or 'none'})")
-    return parse_playbook(load_yaml_mapping(path), str(path))
+    if not (isinstance(name_or_path, str) and _NAME.match(text)):
+        path = Path(text)
+        return parse_playbook(load_yaml_mapping(path), str(path))
+    folder = PLAYBOOK_DIR if directory is None else directory
+    resource = folder / f"{text}.yaml"
+    if not resource.is_file():
+        known = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+        raise InputError.single(text, "", f"no playbook named {text!r} (known: {', '.join(known) or 'none'})")
+    with resources.as_file(resource) as path:   # a real file (a zipped package gives a temporary copy)
+        return parse_playbook(load_yaml_mapping(path), str(path))
 
 
 def playbook_schema() -> dict[str, Any]:

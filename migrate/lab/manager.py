@@ -20,8 +20,8 @@ from typing import Any
 from migrate.config import load_site_config
 from migrate.errors import InputError, LabError
 from migrate.fileio import atomic_write, write_json, write_yaml
-from migrate.lab.certs import make_lab_certificates
 from migrate.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, make_estate
+from migrate.lab.extra import require_lab_extra
 from migrate.lab.flows import flows_csv
 from migrate.lab.processes import ManagedProcess, free_port, start_process, wait_for_file, wait_for_port
 from migrate.lab.vcsim_build import vcsim_binary
@@ -114,6 +114,7 @@ def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, b
     if vms < 1:
         raise InputError.single("--vms", "vms", "must be at least 1")
     estate = None if bare else make_estate(vms, seed)   # validates --vms before anything starts
+    require_lab_extra()
     directory = directory.resolve()
     with _locked(directory):
         current = _read_state(directory)
@@ -165,6 +166,8 @@ def _write_password(path: Path) -> str:
 
 
 def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> LabInfo:
+    from migrate.lab.certs import make_lab_certificates  # cryptography: the lab extra, checked by lab_up
+
     started = time.monotonic()
     binary = vcsim_binary()
     (directory / "secrets").mkdir(mode=0o700, exist_ok=True)

@@ -1,4 +1,8 @@
-"""Build the lab's vcsim binary from tests/lab/main.go once, and cache it by the source's hash."""
+"""Build the lab's vcsim binary from its Go source once, and cache it by the source's hash.
+
+The source, main.go, ships inside the package (migrate/lab/vcsim/, read through importlib.resources), so an
+installed wheel builds the same binary as a checkout and finds the same cache entry.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from migrate.errors import LabError
@@ -20,12 +27,12 @@ _INSTALL_HINT = "apt-get install golang-go golang-github-vmware-govmomi-dev (the
 log = get_logger(__name__)
 
 
-def vcsim_source() -> Path:
-    """tests/lab/main.go of this checkout, or $MIGRATE_VCSIM_SOURCE."""
+def vcsim_source() -> Traversable:
+    """The packaged migrate/lab/vcsim/main.go, or the file $MIGRATE_VCSIM_SOURCE names."""
     override = os.environ.get("MIGRATE_VCSIM_SOURCE")
-    source = Path(override) if override else Path(__file__).resolve().parents[2] / "tests" / "lab" / "main.go"
+    source: Traversable = Path(override) if override else resources.files("migrate.lab.vcsim") / "main.go"
     if not source.is_file():
-        raise LabError(f"vcsim source not found at {source}; set MIGRATE_VCSIM_SOURCE to tests/lab/main.go")
+        raise LabError(f"vcsim source not found at {source}; set MIGRATE_VCSIM_SOURCE to a vcsim-lab main.go")
     return source
 
 
@@ -36,8 +43,8 @@ def _cache_root() -> Path:
 
 def vcsim_binary() -> Path:
     """Path to a built vcsim for the current main.go; builds it (about 20 s) when missing."""
-    source = vcsim_source()
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    code = vcsim_source().read_bytes()
+    digest = hashlib.sha256(code).hexdigest()[:16]
     out_dir = _cache_root() / digest
     binary = out_dir / "vcsim-lab"
     if binary.is_file():
@@ -52,12 +59,15 @@ def vcsim_binary() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same binary
         if binary.is_file():
             return binary
-        log.info("building vcsim", source=str(source))
+        log.info("building vcsim", digest=digest)
         tmp = out_dir / f"vcsim-lab.{os.getpid()}.tmp"
         env = {**os.environ, "GO111MODULE": "off", "GOPATH": GOPATH,
                "GOCACHE": str(_cache_root() / "gocache"), "CGO_ENABLED": "0"}
-        result = subprocess.run([go, "build", "-o", str(tmp), source.name], cwd=source.parent, env=env,
-                                capture_output=True, text=True, check=False)
+        # GOPATH mode builds a directory on disk: copy the packaged source (maybe read-only or zipped) into one
+        with tempfile.TemporaryDirectory(prefix="src.", dir=out_dir) as src:
+            (Path(src) / "main.go").write_bytes(code)
+            result = subprocess.run([go, "build", "-o", str(tmp), "main.go"], cwd=src, env=env,
+                                    capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tmp.unlink(missing_ok=True)
             raise LabError(f"building vcsim failed:\n{result.stderr.strip()}")

@@ -33,7 +33,7 @@ def _problems(data: Any, tmp_path: Path) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("name", ["cold", "live", "noop", "replatform"])
 def test_shipped_playbooks_load(name: str) -> None:
-    """playbooks/<name>.yaml loads by name, for its own method, with every phase of that method in order."""
+    """migrate/playbooks/<name>.yaml loads by name, for its own method, with every phase of that method in order."""
     book = load_playbook(name)
     assert book.name == name and book.method == name
     assert book.phases == list(METHOD_PHASES[name])

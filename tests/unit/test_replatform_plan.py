@@ -128,7 +128,7 @@ def test_override_wins_and_unknown_override_is_a_problem() -> None:
 
 
 def test_shipped_playbook_matches_the_catalog() -> None:
-    """playbooks/replatform.yaml lists every replatform phase in order."""
+    """migrate/playbooks/replatform.yaml lists every replatform phase in order."""
     from migrate.engine.methods import METHOD_PHASES, READ_ONLY_PHASES, reads_only
 
     book = load_playbook("replatform")

@@ -1,0 +1,1 @@
+"""The built-in playbooks (cold, live, replatform, noop): package data read through importlib.resources."""
