@@ -112,7 +112,7 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--policy", type=click.Choice(["continue", "pause", "stop"]), default="continue", show_default=True,
               help="When a VM fails: continue the wave, pause it, or stop the run.")
 @click.option("--playbook", "playbook_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="A playbook to use instead of playbooks/<method>.yaml.")
+              help="A playbook to use instead of the built-in one of its method (migrate/playbooks/<method>.yaml).")
 @click.option("--dry-run", is_flag=True, help="List every action in order, run the read-only prechecks, change "
                                               "nothing. Stable output: diff two dry-runs.")
 @click.option("--no-prechecks", is_flag=True, help="With --dry-run: do not contact the vCenters at all.")

@@ -85,7 +85,7 @@ class Runner:
 
     def start(self, plan: RunPlan, playbooks: Mapping[str, Playbook] | None = None,
               run_id: str | None = None) -> RunResult:
-        """Record a new run of `plan` and execute it (playbooks by method; default playbooks/<method>.yaml)."""
+        """Record a new run of `plan` and execute it (playbooks by method; default: migrate/playbooks/<method>.yaml)."""
         books = dict(playbooks or {})
         for wave in plan.waves:
             if wave.method not in books:
