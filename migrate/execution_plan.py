@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from migrate.config import SiteConfig
-from migrate.engine.methods import METHODS
+from migrate.engine.methods import FactsPlanner, Method, Role, registry
 from migrate.engine.plan import Policy, RunPlan, VmFacts, WavePlan, WaveWindow
 from migrate.errors import InputError, Problem
 from migrate.models.inventory import Inventory, Vm
@@ -87,6 +87,15 @@ def _few(names: Iterable[str], limit: int = 3) -> str:
     return ", ".join(unique[:limit]) + more
 
 
+_ROLE_SETTINGS = {Role.SOURCE: "source", Role.TARGET: "target", Role.REPLATFORMER: "aws"}
+
+
+def _role_problems(method: Method, wave_id: int, site: SiteConfig, site_file: str) -> list[Problem]:
+    """A problem for each provider role the wave's method needs that site.yaml does not configure."""
+    return [Problem(site_file, key, f"wave {wave_id} ({method.name}) needs site.yaml `{key}`")
+            for role, key in sorted(_ROLE_SETTINGS.items()) if role in method.roles and getattr(site, key) is None]
+
+
 def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_file: str = "plan.yaml",
                    site_file: str = "site.yaml", waves: Iterable[int] | None = None,
                    policy: Policy = "continue", instance_types: Any = None) -> RunPlan:
@@ -95,10 +104,8 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
     `instance_types` (replatform waves): InstanceType records or a fetcher (migrate.replatform_plan);
     by default they are asked of the EC2 API named by site.yaml `aws`, only when a wave re-platforms.
     """
-    from migrate.replatform_plan import ReplatformPlanner
-
     builder = _Builder(site, plan_file, site_file)
-    replatform = ReplatformPlanner(site, plan_file=plan_file, site_file=site_file, types=instance_types)
+    planners: dict[str, FactsPlanner] = {}   # methods that fix their own facts (e.g. replatform), one each
     by_id = {vm.id: vm for vm in inventory.vms}
     by_name = {vm.name: vm for vm in inventory.vms}
     wanted = set(waves) if waves is not None else None
@@ -112,12 +119,17 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
     for w, wave in enumerate(plan.waves):
         if wanted is not None and wave.id not in wanted:
             continue
-        if wave.method not in METHODS:
-            builder.problems.append(Problem(plan_file, f"waves[{w}].method",
-                                            f"unknown method {wave.method!r} (known: {', '.join(METHODS)})"))
-        if wave.method in ("cold", "live") and site.target is None:
-            builder.problems.append(Problem(site_file, "target", f"wave {wave.id} ({wave.method}) needs a target "
-                                                                 "vCenter"))
+        method = registry().get(wave.method)
+        if method is None:
+            builder.problems.append(Problem(plan_file, f"waves[{w}].method", f"unknown method {wave.method!r} "
+                                                                            f"(installed: {', '.join(registry())})"))
+        else:
+            builder.problems.extend(_role_problems(method, wave.id, site, site_file))
+        planner = None
+        if method is not None and method.facts is not None:
+            if method.name not in planners:
+                planners[method.name] = method.facts(site, plan_file, site_file, instance_types)
+            planner = planners[method.name]
         ids = []
         for v, ref in enumerate(wave.vms):
             vm = by_id.get(ref) or by_name.get(ref)
@@ -126,13 +138,13 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
                                                 f"unknown VM {ref!r}: not in the inventory"))
                 continue
             ids.append(vm.id)
-            facts.append(replatform.facts(vm, w, wave) if wave.method == "replatform" else builder.facts(vm))
+            facts.append(planner.facts(vm, w, wave) if planner is not None else builder.facts(vm))
         window = WaveWindow(start=wave.window.start, end=wave.window.end) if wave.window else None
-        method = wave.method if wave.method in METHODS else "cold"
-        run_waves.append(WavePlan(id=wave.id, name=wave.name, vms=ids, method=method,
+        run_waves.append(WavePlan(id=wave.id, name=wave.name, vms=ids, method=wave.method if method else "cold",
                                   window=window, policy=policy))
     builder.mapping_problems()
-    builder.problems.extend(replatform.finish())
+    for planner in planners.values():
+        builder.problems.extend(planner.finish())
     if builder.problems:
         raise InputError(builder.problems)
     return RunPlan(waves=run_waves, vms=facts)

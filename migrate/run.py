@@ -16,25 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from migrate.config import SiteConfig, load_site_config
-from migrate.engine.cold import COLD_PHASES, COLD_ROLLBACK
-from migrate.engine.context import PhaseRegistry
 from migrate.engine.dryrun import plan_actions
 from migrate.engine.journal import Journal
-from migrate.engine.live import LIVE_PHASES
+from migrate.engine.methods import get_method
 from migrate.engine.plan import Policy, RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
-from migrate.engine.replatform import REPLATFORM_PHASES, REPLATFORM_ROLLBACK
-from migrate.engine.rollback import RollbackResult, RollbackSteps
+from migrate.engine.rollback import RollbackResult
 from migrate.engine.run_state import RetryScope, RunSettings, WaveStep, WaveStepContext
-from migrate.engine.runner import Runner, RunResult
+from migrate.engine.runner import Runner, RunResult, phase_functions
 from migrate.engine.timing import CancelToken
 from migrate.errors import InputError, Problem
 from migrate.execution_plan import build_run_plan
 from migrate.inventory import load_inventory
 
 __all__ = [
-    "PHASES",
-    "ROLLBACKS",
     "capacity_step",
     "dry_run",
     "load_run_plan",
@@ -45,11 +40,6 @@ __all__ = [
     "start_run",
     "with_capacity",
 ]
-
-# Phase implementations by method. `live` relocates only between real vCenters (see migrate.engine.live).
-PHASES: dict[str, PhaseRegistry] = {"cold": COLD_PHASES, "live": LIVE_PHASES, "replatform": REPLATFORM_PHASES}
-ROLLBACKS: dict[str, RollbackSteps] = {"cold": COLD_ROLLBACK, "replatform": REPLATFORM_ROLLBACK}
-
 
 def _inventory_path(plan_path: Path, inventory: str | Path | None, plan_inventory: str | None) -> Path:
     if inventory is not None:
@@ -127,8 +117,8 @@ def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
     settings = CapacitySettings.from_site(site)
 
     def ensure(ctx: WaveStepContext) -> dict[str, Any]:
-        if ctx.wave.method == "replatform":  # its VMs leave vCenter: the cluster does not grow for them
-            return {"skipped": "replatform wave", "hosts_to_add": 0}
+        if not get_method(ctx.wave.method).grows_cluster:  # e.g. replatform: its VMs leave vCenter
+            return {"skipped": f"{ctx.wave.method} wave", "hosts_to_add": 0}
         if ctx.dry_run:  # what the run will find: the cluster as it is plus the waves before this one
             waves = [(f"before-{i + 1}", vm_sizes_from_facts(vms)) for i, vms in enumerate(ctx.earlier)]
             waves.append((str(ctx.wave.id), vm_sizes_from_facts(ctx.vms)))
@@ -188,7 +178,7 @@ def dry_run(plan: RunPlan, site: SiteConfig, *, playbook: str | Path | None = No
         return plan_actions(plan, books)
     steps = with_capacity(None, site, capacity).wave_steps
     with open_adapters(site) as adapters:
-        return plan_actions(plan, books, prechecks=PHASES, adapters=adapters, wave_steps=steps)
+        return plan_actions(plan, books, prechecks=phase_functions(), adapters=adapters, wave_steps=steps)
 
 
 def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook: str | Path | None = None,
@@ -198,7 +188,7 @@ def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook:
     books = _playbooks(plan, playbook)
     settings = with_capacity(settings, site, capacity)
     with Journal(journal) as jr, open_adapters(site, journal=jr) as adapters:
-        runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
+        runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel)
         return runner.start(plan, books, run_id=run_id)
 
 
@@ -210,7 +200,7 @@ def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = No
     those a RetryScope names). A wave that failed before any VM started (capacity step) is retried either way."""
     settings = with_capacity(settings, site, capacity)
     with Journal(journal, create=False) as jr, open_adapters(site, journal=jr) as adapters:
-        runner = Runner(jr, PHASES, adapters=adapters, settings=settings, cancel=cancel, rollbacks=ROLLBACKS)
+        runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel)
         return runner.resume(run_id, retry_failed=retry_failed)
 
 
@@ -223,7 +213,7 @@ def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = 
     (taken out of the cluster, released at the provider), unless `release_hosts` is False.
     """
     with Journal(journal, create=False) as jr, open_adapters(site, journal=jr) as adapters:
-        runner = Runner(jr, PHASES, adapters=adapters, settings=settings, rollbacks=ROLLBACKS)
+        runner = Runner(jr, adapters=adapters, settings=settings)
         result = runner.rollback(run_id, vms=vms, waves=waves)
     whole = vms is None and waves is None
     if release_hosts and whole and result.ok and not result.pending_cleanup and site.aws and site.target:

@@ -5,7 +5,7 @@ from migrate.engine.dryrun import plan_actions
 from migrate.engine.journal import Journal
 from migrate.engine.lifecycle import VM_TRANSITIONS, WAVE_TRANSITIONS, VmState, WaveState
 from migrate.engine.limits import Limits
-from migrate.engine.methods import METHOD_PHASES, Stage
+from migrate.engine.methods import Method, Phase, Stage, get_method, registry
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan, WaveWindow
 from migrate.engine.playbook import Playbook, load_playbook, playbook_schema
 from migrate.engine.run_state import RunSettings
@@ -13,12 +13,13 @@ from migrate.engine.runner import Runner, RunResult
 from migrate.engine.timing import CancelToken, RetryPolicy, handle_sigint
 
 __all__ = [
-    "METHOD_PHASES",
     "VM_TRANSITIONS",
     "WAVE_TRANSITIONS",
     "CancelToken",
     "Journal",
     "Limits",
+    "Method",
+    "Phase",
     "PhaseContext",
     "PhaseFn",
     "PhaseRegistry",
@@ -34,9 +35,11 @@ __all__ = [
     "WavePlan",
     "WaveState",
     "WaveWindow",
+    "get_method",
     "handle_sigint",
     "load_playbook",
     "plan_actions",
     "playbook_schema",
+    "registry",
     "wait_operation",
 ]

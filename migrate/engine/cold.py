@@ -13,12 +13,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, cast
 
 from adapters.base import DiskSource, MigrationTarget, Operation
-from migrate.engine.context import PhaseContext, PhaseFn, retry_unit, wait_operation
-from migrate.engine.rollback import RollbackScope
+from migrate.engine.context import PhaseContext, retry_unit, wait_operation
+from migrate.engine.methods import Method, Phase, Role, RollbackStep, Stage
+from migrate.engine.outputs import CopiedDisks, SourceState, TargetVm
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 from migrate.errors import AdapterError, OperationalError
 
-__all__ = ["COLD_PHASES", "COLD_ROLLBACK", "Check", "ColdTarget", "target_file"]
+__all__ = ["COLD", "Check", "ColdTarget", "target_file"]
 
 PROVIDER = "vcenter"
 SUPPORTED_CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "sata", "nvme"})
@@ -188,7 +189,7 @@ def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
 
 def _spec(ctx: PhaseContext) -> dict[str, Any]:
     facts = ctx.vm.facts
-    copied = {int(d["key"]): d["file"] for d in ctx.prior["copy_disks"]["disks"]}
+    copied = {d.key: d.file for d in ctx.output(CopiedDisks).disks}
     names = sorted({n["target_network"] for n in facts.get("nics", [])})
     networks = target_of(ctx).networks(names)
     missing = [name for name, found in networks.items() if found is None]
@@ -219,7 +220,7 @@ def create_target_vm(ctx: PhaseContext) -> dict[str, Any]:
 
 
 def _target_id(ctx: PhaseContext) -> str:
-    return str(ctx.prior["create_target_vm"]["target_id"])
+    return ctx.output(TargetVm).target_id
 
 
 def tag_target(ctx: PhaseContext) -> dict[str, Any]:
@@ -234,7 +235,7 @@ def tag_target(ctx: PhaseContext) -> dict[str, Any]:
 def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
     """Power the target on if the source was on, unless it is on."""
     target, target_id = target_of(ctx), _target_id(ctx)
-    if ctx.prior["precheck"]["power_state"] != "poweredOn" or target.vm_power_state(target_id) == "poweredOn":
+    if ctx.output(SourceState).power_state != "poweredOn" or target.vm_power_state(target_id) == "poweredOn":
         return {"powered_on": False}
     wait_operation(target.power_on_vm(target_id), ctx, provider=PROVIDER, what="power on target", poll_seconds=0.2)
     return {"powered_on": True}
@@ -260,11 +261,11 @@ def verify(ctx: PhaseContext) -> dict[str, Any]:
     have_nics = sorted((str(n.get("mac") or "").lower(), n["network_name"]) for n in live["nics"])
     if want_nics != have_nics:
         problems.append(f"NICs {have_nics}, planned {want_nics}")
-    want_disks = sorted(d["file"] for d in ctx.prior["copy_disks"]["disks"])
+    want_disks = sorted(d.file for d in ctx.output(CopiedDisks).disks)
     have_disks = sorted(str(d["file"]) for d in live["disks"])
     if want_disks != have_disks:
         problems.append(f"disks {have_disks}, copied {want_disks}")
-    expected = ctx.prior["precheck"]["power_state"]
+    expected = ctx.output(SourceState).power_state
     if (expected == "poweredOn") != (live["power_state"] == "poweredOn"):
         problems.append(f"power state {live['power_state']}, source was {expected}")
     if problems:
@@ -277,18 +278,6 @@ def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
     target_id = _target_id(ctx)
     _source(ctx).mark_migrated(ctx.vm.id, note=f"{ctx.run_id}: {target_of(ctx).name}/{target_id}")
     return {"marked": True}
-
-
-COLD_PHASES: dict[str, PhaseFn] = {
-    "precheck": precheck,
-    "power_off_source": power_off_source,
-    "copy_disks": copy_disks,
-    "create_target_vm": create_target_vm,
-    "tag_target": tag_target,
-    "power_on_target": power_on_target,
-    "verify": verify,
-    "mark_source_migrated": mark_source_migrated,
-}
 
 
 # -- rollback ----------------------------------------------------------------------------------------
@@ -308,9 +297,9 @@ def remove_target(ctx: PhaseContext) -> dict[str, Any]:
 def remove_copies(ctx: PhaseContext) -> dict[str, Any]:
     """Delete the disk files this run copied to the target (those Destroy_Task left, or of an unfinished copy)."""
     target = target_of(ctx)
-    copied = ctx.prior.get("copy_disks")
+    copied = ctx.maybe_output(CopiedDisks)
     if copied is not None:
-        paths = [f["target"] for disk in copied["disks"] for f in disk["files"]]
+        paths = [f.target for disk in copied.disks for f in disk.files]
     elif "power_off_source" in ctx.prior:  # the copy may have started: the files it would write
         targets = _disk_targets(ctx.vm.facts)
         paths = [target_file(path, targets[int(disk["key"])], ctx.vm.facts["folder"])
@@ -336,16 +325,33 @@ def restore_source_name(ctx: PhaseContext) -> dict[str, Any]:
 def restore_source_power(ctx: PhaseContext) -> dict[str, Any]:
     """Power the source on if it was on before the run (runs only once its target is gone)."""
     source = _source(ctx)
-    if ctx.prior.get("precheck", {}).get("power_state") != "poweredOn" \
-            or source.vm_power_state(ctx.vm.id) == "poweredOn":
+    before = ctx.maybe_output(SourceState)
+    if before is None or before.power_state != "poweredOn" or source.vm_power_state(ctx.vm.id) == "poweredOn":
         return {"powered_on": False}
     wait_operation(source.power_on_vm(ctx.vm.id), ctx, provider=PROVIDER, what="power on source", poll_seconds=0.2)
     return {"powered_on": True}
 
 
-COLD_ROLLBACK: list[tuple[str, PhaseFn, RollbackScope | bool]] = [
-    ("remove_target", remove_target, "target"),
-    ("remove_copies", remove_copies, "target"),
-    ("restore_source_name", restore_source_name, "source"),
-    ("restore_source_power", restore_source_power, "after_target"),
-]
+COLD = Method(
+    name="cold",
+    description="Power the source off, copy its disk files to the target datastores, create the same VM there, "
+                "power it on as the source was, verify, mark the source.",
+    phases=(
+        Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
+        Phase("power_off_source", Stage.CUTOVER, power_off_source),
+        Phase("copy_disks", Stage.CUTOVER, copy_disks, provides=CopiedDisks),
+        Phase("create_target_vm", Stage.CUTOVER, create_target_vm, requires=(CopiedDisks,), provides=TargetVm),
+        Phase("tag_target", Stage.CUTOVER, tag_target, requires=(TargetVm,)),
+        Phase("power_on_target", Stage.CUTOVER, power_on_target, requires=(SourceState, TargetVm)),
+        Phase("verify", Stage.VERIFY, verify, reads_only=True, requires=(SourceState, CopiedDisks, TargetVm)),
+        Phase("mark_source_migrated", Stage.VERIFY, mark_source_migrated, requires=(TargetVm,)),
+    ),
+    rollback=(
+        RollbackStep("remove_target", remove_target, "target"),
+        RollbackStep("remove_copies", remove_copies, "target"),
+        RollbackStep("restore_source_name", restore_source_name, "source"),
+        RollbackStep("restore_source_power", restore_source_power, "after_target"),
+    ),
+    roles=frozenset({Role.SOURCE, Role.TARGET}),
+    grows_cluster=True,
+)

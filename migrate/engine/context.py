@@ -1,9 +1,10 @@
 """What a phase function receives, the phase registry type, and polling of long operations.
 
-A phase is a plain function `(ctx: PhaseContext) -> dict` in a registry (phase name -> function). It
-must be idempotent: first check whether its effect already exists (a crash may have happened after
-the effect and before the journal recorded the phase finished), then act, then return plain JSON
-data (its outputs, kept in the journal and given to later phases as `ctx.prior[phase]`). It raises
+A phase is a plain function `(ctx: PhaseContext) -> dict` declared in its method (migrate.engine.methods).
+It must be idempotent: first check whether its effect already exists (a crash may have happened after
+the effect and before the journal recorded the phase finished), then act, then return plain JSON data
+(its outputs, kept in the journal). Outputs a later phase relies on are typed (migrate.engine.outputs):
+the phase declares it `provides` them and later phases read them with `ctx.output(Kind)`. It raises
 migrate.errors.AdapterError (retryable or not) or another MigrateError to fail the VM.
 """
 
@@ -15,11 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from adapters.base import Adapters, Operation, OperationState
+from migrate.engine.methods import get_method
+from migrate.engine.outputs import PhaseOutput
 from migrate.engine.plan import VmFacts, WavePlan
 from migrate.engine.timing import CancelToken, Clock, Interrupted, RetryPolicy, SystemClock
-from migrate.errors import AdapterError
+from migrate.errors import AdapterError, OperationalError
 
 T = TypeVar("T")
+Out = TypeVar("Out", bound=PhaseOutput)
 _RNG = random.Random()  # noqa: S311 - jitter, not security
 
 __all__ = ["PhaseContext", "PhaseFn", "PhaseRegistry", "retry_unit", "wait_operation"]
@@ -41,6 +45,19 @@ class PhaseContext:
     clock: Clock = field(default_factory=SystemClock)
     cancel: CancelToken = field(default_factory=CancelToken)
     dry_run: bool = False
+
+    def output(self, kind: type[Out]) -> Out:
+        """The typed output of the earlier phase of this VM's method that provides `kind`."""
+        found = self.maybe_output(kind)
+        if found is None:
+            name = get_method(self.wave.method).provider_of(kind)
+            raise OperationalError(f"{self.phase} needs {kind.__name__} from phase {name!r}, which has not finished")
+        return found
+
+    def maybe_output(self, kind: type[Out]) -> Out | None:
+        """Like `output`, or None when the providing phase has not finished (rollback steps ask this way)."""
+        data = self.prior.get(get_method(self.wave.method).provider_of(kind))
+        return None if data is None else kind.model_validate(data)
 
 
 PhaseFn = Callable[[PhaseContext], Mapping[str, Any]]

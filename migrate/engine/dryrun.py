@@ -17,7 +17,7 @@ from adapters.base import Adapters
 from migrate.engine.context import PhaseContext, PhaseRegistry
 from migrate.engine.journal import error_info, step_key
 from migrate.engine.lifecycle import VmModel, WaveModel, vm_lifecycle, wave_lifecycle
-from migrate.engine.methods import METHOD_PHASES, Stage
+from migrate.engine.methods import Stage, get_method
 from migrate.engine.plan import RunPlan, WavePlan
 from migrate.engine.playbook import Hook, Playbook
 from migrate.engine.run_state import WaveStep, WaveStepContext
@@ -63,7 +63,7 @@ class _Walk:
         facts = self.plan.vm_index[vm.id]
         action: dict[str, Any] = {
             "wave": wave.id, "vm": vm.id, "action": "phase", "phase": phase,
-            "stage": METHOD_PHASES[wave.method][phase].value, "key": step_key(DRY_RUN_ID, "vm", vm.id, phase),
+            "stage": get_method(wave.method).phase(phase).stage.value, "key": step_key(DRY_RUN_ID, "vm", vm.id, phase),
             "inputs": redact({"vm": facts.model_dump(mode="json"), "wave": wave.id, "method": wave.method}),
         }
         fn = (self.prechecks or {}).get(wave.method, {}).get(phase)
@@ -85,8 +85,8 @@ class _Walk:
 
     def wave(self, wave: WavePlan) -> None:
         book = self.books[wave.method]
-        catalog = METHOD_PHASES[wave.method]
-        stages = {s: [p for p in book.phases if catalog[p] is s] for s in Stage}
+        method = get_method(wave.method)
+        stages = {s: [p for p in book.phases if method.phase(p).stage is s] for s in Stage}
         model = self.wave_machine.add(WaveModel(id=wave.id))
         self.wave_machine.fire(model, "start")
         if wave.window is not None:

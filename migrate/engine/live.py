@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from migrate.engine.cold import source_checks, target_of
-from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.engine.context import PhaseContext, wait_operation
+from migrate.engine.methods import Method, Phase, Role, Stage
+from migrate.engine.outputs import SourceState, TargetVm
 from migrate.engine.vm_checks import settle
 from migrate.errors import OperationalError
 
-__all__ = ["LIVE_PHASES"]
+__all__ = ["LIVE"]
 
 
 def _pair(ctx: PhaseContext) -> tuple[Any, Any]:
@@ -66,7 +68,7 @@ def relocate(ctx: PhaseContext) -> dict[str, Any]:
 def verify(ctx: PhaseContext) -> dict[str, Any]:
     """The VM is on the target with its MACs on the mapped networks and its power state."""
     target = target_of(ctx)
-    target_id = str(ctx.prior["relocate"]["target_id"])
+    target_id = ctx.output(TargetVm).target_id
     live = target.describe_vm(target_id)
     want = sorted((str(n.get("mac") or "").lower(), n["target_network"]) for n in ctx.vm.facts.get("nics", []))
     have = sorted((str(n.get("mac") or "").lower(), n["network_name"]) for n in live["nics"])
@@ -75,9 +77,15 @@ def verify(ctx: PhaseContext) -> dict[str, Any]:
     return {"target_id": target_id, "power_state": live["power_state"]}
 
 
-LIVE_PHASES: dict[str, PhaseFn] = {
-    "precheck": precheck,
-    "build_relocate_spec": build_relocate_spec,
-    "relocate": relocate,
-    "verify": verify,
-}
+LIVE = Method(
+    name="live",
+    description="Cross-vCenter vMotion (RelocateVM_Task with a ServiceLocator): real vCenter pairs only.",
+    phases=(
+        Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
+        Phase("build_relocate_spec", Stage.CUTOVER, build_relocate_spec, reads_only=True),
+        Phase("relocate", Stage.CUTOVER, relocate, provides=TargetVm),
+        Phase("verify", Stage.VERIFY, verify, reads_only=True, requires=(TargetVm,)),
+    ),
+    roles=frozenset({Role.SOURCE, Role.TARGET}),
+    grows_cluster=True,
+)

@@ -1,21 +1,51 @@
-"""The phase catalog of each migration method: which phases exist and in which lifecycle stage each runs.
+"""Migration methods: each one `Method` object, the only place a method is declared, found through entry points.
 
-A phase belongs to one stage of the VM lifecycle:
+A method lists its phases in order, each with the lifecycle stage it runs in:
 
 - `precheck` phases run while the VM is `pending` (read-only; a blocking problem fails the VM);
 - `cutover` phases run while the VM is `cutting_over` (the changes);
 - `verify` phases run while the VM is `verifying` (checks, then marking the source as migrated).
 
-A playbook lists phases of its method in stage order. The functions that implement the phases are a
-separate map (phase name -> function) given to the runner, so the catalog is known before any adapter is.
+A phase says whether it only reads, which typed outputs of earlier phases it `requires` and which it
+`provides` (migrate.engine.outputs): a playbook that drops or reorders a phase another one needs is
+refused before anything runs. A method also names its rollback steps, the provider roles it needs, how
+it builds per-VM facts, whether its waves grow the target cluster, and its default playbook.
+
+Built-in methods register like third-party ones, through the entry-point group `migrate.methods`
+(pyproject.toml): `registry()` loads every entry point once; nothing else in the project lists them.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, get_args
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-__all__ = ["METHODS", "METHOD_PHASES", "READ_ONLY_PHASES", "Method", "Stage", "reads_only"]
+from migrate.engine.outputs import PhaseOutput
+from migrate.errors import InputError, OperationalError, Problem
+
+if TYPE_CHECKING:
+    from migrate.engine.context import PhaseFn
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "FactsFactory",
+    "FactsPlanner",
+    "Method",
+    "Phase",
+    "Role",
+    "RollbackScope",
+    "RollbackStep",
+    "Stage",
+    "get_method",
+    "method_names",
+    "registry",
+]
+
+ENTRY_POINT_GROUP = "migrate.methods"
 
 
 class Stage(StrEnum):
@@ -26,58 +56,157 @@ class Stage(StrEnum):
     VERIFY = "verify"
 
 
-Method = Literal["cold", "live", "noop", "replatform"]
-METHODS: tuple[str, ...] = get_args(Method)
+class Role(StrEnum):
+    """A provider role a method needs from the site (drivers implement roles)."""
 
-_COLD: dict[str, Stage] = {
-    "precheck": Stage.PRECHECK,
-    "power_off_source": Stage.CUTOVER,
-    "copy_disks": Stage.CUTOVER,
-    "create_target_vm": Stage.CUTOVER,
-    "tag_target": Stage.CUTOVER,
-    "power_on_target": Stage.CUTOVER,
-    "verify": Stage.VERIFY,
-    "mark_source_migrated": Stage.VERIFY,
-}
-
-METHOD_PHASES: dict[str, dict[str, Stage]] = {
-    # Cold migration into the cloud vCenter: works on the lab.
-    "cold": _COLD,
-    # Cross-vCenter vMotion (RelocateVM_Task with a ServiceLocator): real vCenters only, vcsim cannot relocate.
-    "live": {
-        "precheck": Stage.PRECHECK,
-        "build_relocate_spec": Stage.CUTOVER,
-        "relocate": Stage.CUTOVER,
-        "verify": Stage.VERIFY,
-    },
-    # The cold phases against a fake estate (migrate.engine.noop): dry-run style tests and benchmarks.
-    "noop": dict(_COLD),
-    # Re-platform to a native EC2 instance (migrate.engine.replatform): disks streamed into EBS snapshots,
-    # an AMI, a right-sized instance; works on the lab (vcsim datastore + moto).
-    "replatform": {
-        "precheck": Stage.PRECHECK,
-        "power_off_source": Stage.CUTOVER,
-        "upload_disks": Stage.CUTOVER,
-        "register_image": Stage.CUTOVER,
-        "launch_instance": Stage.CUTOVER,
-        "wait_ready": Stage.VERIFY,
-        "verify": Stage.VERIFY,
-        "mark_source_migrated": Stage.VERIFY,
-    },
-}
-
-# Phases that only read (besides every precheck phase). The runner makes a phase's start durable, with
-# everything recorded before it, unless the phase only reads: so after a crash only the last phase that
-# changed something runs again, never an earlier one (re-copying disks under a target VM already
-# powered on would corrupt it).
-READ_ONLY_PHASES: dict[str, frozenset[str]] = {
-    "cold": frozenset({"verify"}),
-    "live": frozenset({"build_relocate_spec", "verify"}),
-    "noop": frozenset({"verify"}),
-    "replatform": frozenset({"wait_ready", "verify"}),
-}
+    SOURCE = "source"
+    TARGET = "target"
+    REPLATFORMER = "replatformer"
 
 
-def reads_only(method: str, phase: str) -> bool:
-    """True if `phase` of `method` changes nothing (prechecks, verification)."""
-    return METHOD_PHASES[method][phase] is Stage.PRECHECK or phase in READ_ONLY_PHASES[method]
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a method: its function, stage, whether it only reads, and the typed outputs it needs and gives."""
+
+    name: str
+    stage: Stage
+    run: PhaseFn
+    reads_only: bool = False
+    requires: tuple[type[PhaseOutput], ...] = ()
+    provides: type[PhaseOutput] | None = None
+
+    @property
+    def changes_nothing(self) -> bool:
+        """True for prechecks and read-only phases: their start need not be durable before they run."""
+        return self.stage is Stage.PRECHECK or self.reads_only
+
+
+# Where a rollback step acts: `target` steps may stay pending while the target is unreachable, `source` steps
+# always run, `after_target` steps wait until every target step finished (see migrate.engine.rollback).
+RollbackScope = Literal["target", "source", "after_target"]
+
+
+@dataclass(frozen=True)
+class RollbackStep:
+    """One step of a method's rollback."""
+
+    name: str
+    run: PhaseFn
+    scope: RollbackScope
+
+
+class FactsPlanner(Protocol):
+    """Fixes the facts of a method's VMs when the run plan is built, collecting every problem."""
+
+    def facts(self, vm: Any, wave_index: int, wave: Any) -> Any:
+        """The VmFacts of inventory VM `vm` in plan wave number `wave_index` (`wave`)."""
+        ...
+
+    def finish(self) -> list[Problem]:
+        """Every problem found (reported with the plan's other problems)."""
+        ...
+
+
+# (site config, plan file name, site file name, instance types or their source) -> a FactsPlanner
+FactsFactory = Callable[[Any, str, str, Any], FactsPlanner]
+
+
+@dataclass(frozen=True)
+class Method:
+    """Everything about one migration method (module docstring)."""
+
+    name: str
+    description: str
+    phases: tuple[Phase, ...]
+    rollback: tuple[RollbackStep, ...] = ()
+    roles: frozenset[Role] = frozenset()
+    grows_cluster: bool = False
+    playbook: str = ""                     # the built-in playbook's name; "" = the method's name
+    facts: FactsFactory | None = None      # None: the generic vSphere facts (migrate.execution_plan)
+    _by_name: dict[str, Phase] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update((p.name, p) for p in self.phases)
+        if len(self._by_name) != len(self.phases):
+            raise ValueError(f"method {self.name!r} lists a phase twice")
+
+    @property
+    def playbook_name(self) -> str:
+        return self.playbook or self.name
+
+    def phase(self, name: str) -> Phase:
+        """The phase called `name`; KeyError if the method has none."""
+        return self._by_name[name]
+
+    def has_phase(self, name: str) -> bool:
+        return name in self._by_name
+
+    @property
+    def functions(self) -> dict[str, PhaseFn]:
+        """Phase name -> function (what the runner calls)."""
+        return {p.name: p.run for p in self.phases}
+
+    def provider_of(self, output: type[PhaseOutput]) -> str:
+        """The phase that provides `output`; OperationalError if none does."""
+        for phase in self.phases:
+            if phase.provides is not None and issubclass(phase.provides, output):
+                return phase.name
+        raise OperationalError(f"method {self.name!r} has no phase that provides {output.__name__}")
+
+    def order_problems(self, phases: Sequence[str]) -> list[tuple[int, str]]:
+        """(index, why) for each listed phase that needs an output no earlier listed phase provides."""
+        problems: list[tuple[int, str]] = []
+        provided: set[type[PhaseOutput]] = set()
+        for index, name in enumerate(phases):
+            phase = self._by_name.get(name)
+            if phase is None:
+                continue
+            missing = [need for need in phase.requires if not any(issubclass(p, need) for p in provided)]
+            for need in missing:
+                source = self._provider_name(need)
+                where = f"the output of {source!r}" if source else "an output no phase of the method provides"
+                later = source in phases[index + 1:] if source else False
+                problems.append((index, f"phase {name!r} needs {need.__name__}, {where}, "
+                                        f"{'which comes after it' if later else 'which the playbook leaves out'}"))
+            if phase.provides is not None:
+                provided.add(phase.provides)
+        return problems
+
+    def _provider_name(self, output: type[PhaseOutput]) -> str | None:
+        return next((p.name for p in self.phases if p.provides is not None and issubclass(p.provides, output)), None)
+
+
+_lock = threading.Lock()
+_registry: dict[str, Method] | None = None
+
+
+def registry() -> Mapping[str, Method]:
+    """Every installed method by name (entry points of `migrate.methods`, loaded once)."""
+    global _registry
+    with _lock:
+        if _registry is None:
+            found: dict[str, Method] = {}
+            for point in entry_points(group=ENTRY_POINT_GROUP):
+                method = point.load()
+                if not isinstance(method, Method):
+                    raise OperationalError(f"entry point {point.name} = {point.value} ({ENTRY_POINT_GROUP}) is "
+                                           f"not a Method but {type(method).__name__}")
+                if method.name != point.name:
+                    raise OperationalError(f"entry point {point.name} = {point.value} declares method "
+                                           f"{method.name!r}: the names must agree")
+                found.setdefault(method.name, method)
+            _registry = found
+        return _registry
+
+
+def method_names() -> list[str]:
+    """The installed methods' names, sorted."""
+    return sorted(registry())
+
+
+def get_method(name: str, *, file: str = "plan", field_name: str = "method") -> Method:
+    """The installed method `name`; InputError naming the known ones if there is none."""
+    method = registry().get(name)
+    if method is None:
+        raise InputError.single(file, field_name, f"unknown method {name!r} (known: {', '.join(method_names())})")
+    return method

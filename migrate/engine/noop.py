@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from adapters.base import Adapters, OperationState, OperationStatus, PowerState
-from migrate.engine.cold import COLD_PHASES
-from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.engine.cold import COLD
+from migrate.engine.context import PhaseContext, wait_operation
+from migrate.engine.methods import Method, Phase, Role, Stage
+from migrate.engine.outputs import SourceState, TargetVm
 from migrate.engine.plan import VmFacts
 from migrate.errors import OperationalError
 
-__all__ = ["NOOP_PHASES", "NoopEstate", "NoopOperation"]
+__all__ = ["NOOP", "NoopEstate", "NoopOperation"]
 
 PROVIDER = "noop"
 
@@ -238,7 +240,7 @@ def _target(ctx: PhaseContext) -> NoopTarget:
 
 
 def _target_id(ctx: PhaseContext) -> str:
-    return str(ctx.prior["create_target_vm"]["target_id"])
+    return ctx.output(TargetVm).target_id
 
 
 def precheck(ctx: PhaseContext) -> dict[str, Any]:
@@ -276,7 +278,7 @@ def verify(ctx: PhaseContext) -> dict[str, Any]:
     problems = []
     if not target.is_tagged(target_id, ctx.vm.id):
         problems.append("not tagged")
-    expected = ctx.prior["precheck"]["power_state"]
+    expected = ctx.output(SourceState).power_state
     power = target.vm_power_state(target_id)
     if (expected == "poweredOn") != (power == "poweredOn"):
         problems.append(f"power state {power}, source was {expected}")
@@ -286,10 +288,18 @@ def verify(ctx: PhaseContext) -> dict[str, Any]:
 
 
 # The cold phases that only use the adapter interfaces, and fakes of those that need a real vCenter.
-NOOP_PHASES: dict[str, PhaseFn] = {
-    **COLD_PHASES,
-    "precheck": precheck,
-    "copy_disks": copy_disks,
-    "create_target_vm": create_target_vm,
-    "verify": verify,
-}
+NOOP = Method(
+    name="noop",
+    description="The cold phases against a fake estate in this process: dry-run style tests and benchmarks.",
+    phases=(
+        Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
+        COLD.phase("power_off_source"),
+        Phase("copy_disks", Stage.CUTOVER, copy_disks),
+        Phase("create_target_vm", Stage.CUTOVER, create_target_vm, provides=TargetVm),
+        COLD.phase("tag_target"),
+        COLD.phase("power_on_target"),
+        Phase("verify", Stage.VERIFY, verify, reads_only=True, requires=(SourceState, TargetVm)),
+        COLD.phase("mark_source_migrated"),
+    ),
+    roles=frozenset({Role.SOURCE, Role.TARGET}),
+)

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from migrate.engine.methods import Method
 from migrate.engine.validation import Loc, raise_problems
 from migrate.models.base import FrozenModel
 
@@ -61,7 +60,7 @@ class WavePlan(FrozenModel):
     id: int = Field(..., ge=1)
     name: str = ""
     vms: list[str]
-    method: Method = "cold"
+    method: str = Field("cold", description="the migration method (migrate.engine.methods)")
     window: WaveWindow | None = None
     policy: Policy = Field("continue", description="when a VM fails: continue, pause the wave, or stop the run")
 

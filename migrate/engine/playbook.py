@@ -3,7 +3,7 @@
 ```yaml
 version: 1
 name: cold
-method: cold                        # cold | live | noop
+method: cold                        # an installed method: cold | live | noop | replatform | ...
 description: Power off, copy, create, power on.
 phases: [precheck, power_off_source, copy_disks, create_target_vm, tag_target,
          power_on_target, verify, mark_source_migrated]
@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from migrate.engine.methods import METHOD_PHASES, Method, Stage
+from migrate.engine.methods import Stage, get_method, registry
 from migrate.engine.validation import Loc, raise_problems
 from migrate.errors import InputError, Problem
 from migrate.fileio import load_yaml_mapping, validation_problems
@@ -178,10 +178,17 @@ class Playbook(FrozenModel):
 
     version: Literal[1] = PLAYBOOK_VERSION
     name: str = Field(..., min_length=1)
-    method: Method
+    method: str = Field(..., description="an installed migration method (entry points `migrate.methods`)")
     description: str = ""
     phases: list[str] = Field(..., min_length=1)
     hooks: Hooks = Field(default_factory=Hooks)
+
+    @field_validator("method")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        if value not in registry():
+            raise ValueError(f"unknown method {value!r} (installed: {', '.join(sorted(registry()))})")
+        return value
 
     @model_validator(mode="after")
     def _semantics(self) -> Playbook:
@@ -209,26 +216,28 @@ def _placeholder_problem(text: str, allowed: frozenset[str]) -> str | None:
     return None
 
 
-def phase_problems(method: str, phases: list[str]) -> list[tuple[Loc, str]]:
-    """Phases that are not phases of `method`, listed twice, or out of stage order."""
+def phase_problems(method_name: str, phases: list[str]) -> list[tuple[Loc, str]]:
+    """Phases that are not phases of the method, listed twice, out of stage order, or that need the output
+    of a phase the playbook leaves out or puts after them."""
     problems: list[tuple[Loc, str]] = []
-    catalog = METHOD_PHASES[method]
+    method = get_method(method_name)
     order = list(Stage)
     seen: set[str] = set()
     last = 0
     for i, phase in enumerate(phases):
-        if phase not in catalog:
-            problems.append((("phases", i), f"unknown phase {phase!r} for method {method!r} "
-                                            f"(known: {', '.join(catalog)})"))
+        if not method.has_phase(phase):
+            problems.append((("phases", i), f"unknown phase {phase!r} for method {method_name!r} "
+                                            f"(known: {', '.join(p.name for p in method.phases)})"))
             continue
         if phase in seen:
             problems.append((("phases", i), f"phase {phase!r} is listed twice"))
         seen.add(phase)
-        index = order.index(catalog[phase])
+        index = order.index(method.phase(phase).stage)
         if index < last:
             problems.append((("phases", i), f"{order[index].value} phase {phase!r} comes after a "
                                             f"{order[last].value} phase"))
         last = max(last, index)
+    problems.extend((("phases", i), why) for i, why in method.order_problems(phases))
     return problems
 
 
@@ -239,7 +248,7 @@ def parse_playbook(data: Any, file: str) -> Playbook:
     except InputError as exc:
         # Other fields' errors stop pydantic before the phase checks: add those so every problem shows at once.
         method, phases = data.get("method"), data.get("phases")
-        if method in METHOD_PHASES and isinstance(phases, list) and all(isinstance(p, str) for p in phases):
+        if method in registry() and isinstance(phases, list) and all(isinstance(p, str) for p in phases):
             listed = {p.field for p in exc.problems}
             extra = [Problem(file, f"phases[{loc[1]}]", message)
                      for loc, message in phase_problems(method, phases) if f"phases[{loc[1]}]" not in listed]
@@ -267,4 +276,5 @@ def playbook_schema() -> dict[str, Any]:
     """The JSON Schema of the playbook format (for `migrate schema playbook`)."""
     document: dict[str, Any] = Playbook.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["properties"]["method"]["enum"] = sorted(registry())   # the methods installed here
     return document

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from adapters.base import Adapters, DiskSource
-from migrate.engine.cold import COLD_PHASES, ColdTarget, target_file
+from migrate.engine.cold import COLD, ColdTarget, target_file
 from migrate.engine.context import PhaseContext
 from migrate.engine.journal import Journal, step_key
-from migrate.engine.methods import METHOD_PHASES, Stage
+from migrate.engine.methods import Stage, registry
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.engine.reconcile import DEAD_INSTANCE_STATES, Drift, JournalView, Reality
-from migrate.engine.replatform import REPLATFORM_PHASES
+from migrate.engine.replatform import REPLATFORM
 from migrate.errors import OperationalError
 from migrate.log import get_logger
 
@@ -169,7 +169,7 @@ def _decide_cold(one: _Vm) -> VmDecision:
                   or {"target_id": target["id"], "created": False, REASON: True}))
     prior = dict(steps)
     try:
-        verified = dict(COLD_PHASES["verify"](one.context("verify", prior)))
+        verified = dict(COLD.phase("verify").run(one.context("verify", prior)))
     except OperationalError as exc:
         return one.decision("cutting_over", f"target {target['id']} exists, does not verify yet ({exc})", steps)
     if not (one.source is not None and one.source["marked"] and one.source_off):
@@ -201,7 +201,7 @@ def _decide_replatform(one: _Vm) -> VmDecision:
     launched = one.old.get("launch_instance") or {"instance_id": instance, REASON: True}
     try:
         prior = {**dict(steps), "launch_instance": launched}
-        verified = dict(REPLATFORM_PHASES["verify"](one.context("verify", prior)))
+        verified = dict(REPLATFORM.phase("verify").run(one.context("verify", prior)))
     except OperationalError as exc:
         return one.decision("cutting_over", f"instance {instance} exists, does not verify yet ({exc})", steps)
     snapshots = sorted(r["id"] for r in ours if r["kind"] == "snapshot" and r["sealed"])
@@ -255,7 +255,8 @@ def wave_state(decisions: list[VmDecision]) -> str:
 # -- writing -------------------------------------------------------------------------------------------
 
 def _stage(method: str, step: str) -> int:
-    stage = METHOD_PHASES.get(method, {}).get(step)
+    declared = registry().get(method)
+    stage = declared.phase(step).stage if declared is not None and declared.has_phase(step) else None
     if stage is Stage.PRECHECK:
         return 0
     if stage is Stage.CUTOVER or step.startswith("hook:pre"):

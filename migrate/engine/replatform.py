@@ -25,16 +25,50 @@ from typing import Any, Protocol, cast
 from adapters.base import DiskSource, Replatformer
 from migrate.engine.block_progress import BlockProgress
 from migrate.engine.cold import power_off_source
-from migrate.engine.context import PhaseContext, PhaseFn, wait_operation
+from migrate.engine.context import PhaseContext, wait_operation
+from migrate.engine.methods import Method, Phase, Role, RollbackStep, Stage
+from migrate.engine.outputs import PhaseOutput, SourceState
+from migrate.engine.replatform_facts import ReplatformPlanner
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 from migrate.errors import AdapterError, OperationalError
 
-__all__ = ["MAX_DATA_DISKS", "REPLATFORM_PHASES", "REPLATFORM_ROLLBACK", "ReplatformTarget",
-           "disk_image", "owner"]
+__all__ = ["MAX_DATA_DISKS", "REPLATFORM", "LaunchedInstance", "RegisteredImage", "ReplatformTarget",
+           "UploadedDisk", "UploadedDisks", "disk_image", "owner"]
 
 GIB = 1024 ** 3
 MAX_VOLUME_BYTES = 16 * 1024 ** 4      # a gp3 volume holds at most 16 TiB
 MAX_DATA_DISKS = 25                    # /dev/xvdb ... /dev/xvdz
+
+
+class UploadedDisk(PhaseOutput):
+    """One disk in a sealed, verified EBS snapshot."""
+
+    key: int
+    snapshot_id: str
+    volume_size_gib: int
+    checksum: str
+
+
+class UploadedDisks(PhaseOutput):
+    """Every disk of the VM, boot disk first."""
+
+    disks: list[UploadedDisk]
+
+
+class RegisteredImage(PhaseOutput):
+    """The AMI registered from the snapshots."""
+
+    image_id: str
+    name: str
+    state: str
+    architecture: str
+    boot_mode: str | None = None
+
+
+class LaunchedInstance(PhaseOutput):
+    """The EC2 instance that now runs the VM."""
+
+    instance_id: str
 
 
 class ReplatformTarget(Replatformer, Protocol):
@@ -197,19 +231,20 @@ def register_image(ctx: PhaseContext) -> dict[str, Any]:
     facts = ctx.vm.facts
     return _cloud(ctx).register_image(owner=owner(ctx), key=ctx.key, vm_name=facts["name"],
                                       firmware=facts.get("firmware"), guest_id=facts.get("guest_id"),
-                                      disks=list(ctx.prior["upload_disks"]["disks"]))
+                                      disks=ctx.output(UploadedDisks).model_dump()["disks"])
 
 
 def launch_instance(ctx: PhaseContext) -> dict[str, Any]:
     """Launch the right-sized instance in the mapped subnets, unless an earlier attempt did."""
     rp = _plan(ctx)
     return _cloud(ctx).launch(owner=owner(ctx), key=ctx.key, vm=ctx.vm.facts["name"],
-                              image=ctx.prior["register_image"], disks=list(ctx.prior["upload_disks"]["disks"]),
+                              image=ctx.output(RegisteredImage).model_dump(),
+                              disks=ctx.output(UploadedDisks).model_dump()["disks"],
                               instance_type=rp["instance_type"], nics=list(rp["nics"]))
 
 
 def _instance_id(ctx: PhaseContext) -> str:
-    return str(ctx.prior["launch_instance"]["instance_id"])
+    return ctx.output(LaunchedInstance).instance_id
 
 
 # -- verify ------------------------------------------------------------------------------------------
@@ -256,18 +291,6 @@ def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
     return {"marked": True}
 
 
-REPLATFORM_PHASES: dict[str, PhaseFn] = {
-    "precheck": precheck,
-    "power_off_source": power_off_source,
-    "upload_disks": upload_disks,
-    "register_image": register_image,
-    "launch_instance": launch_instance,
-    "wait_ready": wait_ready,
-    "verify": verify,
-    "mark_source_migrated": mark_source_migrated,
-}
-
-
 # -- rollback ----------------------------------------------------------------------------------------
 
 def remove_aws(ctx: PhaseContext) -> dict[str, Any]:
@@ -283,7 +306,8 @@ def restore_source(ctx: PhaseContext) -> dict[str, Any]:
     """Restore the source's name and, once nothing can run on AWS, its power state."""
     source = _source(ctx)
     source.unmark_migrated(ctx.vm.id)
-    was = ctx.prior.get("precheck", {}).get("power_state")
+    before = ctx.maybe_output(SourceState)
+    was = before.power_state if before is not None else None
     # An instance can exist only once an image was registered; it is gone once remove_aws finished.
     nothing_runs = "rollback:remove_aws" in ctx.prior or "register_image" not in ctx.prior
     powered_on = False
@@ -294,8 +318,27 @@ def restore_source(ctx: PhaseContext) -> dict[str, Any]:
     return {"powered_on": powered_on, "left_off": was == "poweredOn" and not nothing_runs}
 
 
-# (step, function, touches the target: an unreachable AWS leaves it pending cleanup, not blocking)
-REPLATFORM_ROLLBACK: list[tuple[str, PhaseFn, bool]] = [
-    ("remove_aws", remove_aws, True),
-    ("restore_source", restore_source, False),
-]
+REPLATFORM = Method(
+    name="replatform",
+    description="Stream the disks into verified EBS snapshots, register an AMI, launch a right-sized EC2 "
+                "instance in the mapped subnets, check it, mark the source.",
+    phases=(
+        Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
+        Phase("power_off_source", Stage.CUTOVER, power_off_source),
+        Phase("upload_disks", Stage.CUTOVER, upload_disks, provides=UploadedDisks),
+        Phase("register_image", Stage.CUTOVER, register_image, requires=(UploadedDisks,), provides=RegisteredImage),
+        Phase("launch_instance", Stage.CUTOVER, launch_instance, requires=(UploadedDisks, RegisteredImage),
+              provides=LaunchedInstance),
+        Phase("wait_ready", Stage.VERIFY, wait_ready, reads_only=True, requires=(LaunchedInstance,)),
+        Phase("verify", Stage.VERIFY, verify, reads_only=True, requires=(LaunchedInstance,)),
+        Phase("mark_source_migrated", Stage.VERIFY, mark_source_migrated, requires=(LaunchedInstance,)),
+    ),
+    rollback=(
+        RollbackStep("remove_aws", remove_aws, "target"),
+        RollbackStep("restore_source", restore_source, "source"),
+    ),
+    roles=frozenset({Role.SOURCE, Role.REPLATFORMER}),
+    facts=lambda site, plan_file, site_file, types: ReplatformPlanner(site, plan_file=plan_file, site_file=site_file,
+                                                                      types=types),
+    grows_cluster=False,   # its VMs leave vCenter: the target cluster does not grow for them
+)

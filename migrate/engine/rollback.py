@@ -1,6 +1,6 @@
 """Roll VMs of a run back: remove what the run created on the target, restore the source; journaled steps.
 
-A method's rollback is an ordered list of steps (name, function, scope). Each runs as the journaled
+A method's rollback is an ordered list of RollbackSteps (name, function, scope). Each runs as the journaled
 step `rollback:<name>` with the usual retries, so a rollback interrupted by a crash continues where it
 stopped. Scopes: `target` steps may be left pending when the target cannot be reached (their failure
 stays in the journal, `migrate status` lists it, a later rollback retries it); `source` steps always
@@ -12,27 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from migrate.engine.context import PhaseContext, PhaseFn
 from migrate.engine.journal import error_info, redacted_json
 from migrate.engine.lifecycle import VmModel, VmState
+from migrate.engine.methods import RollbackStep
 from migrate.engine.run_state import RunState
 from migrate.engine.steps import StepFailed, run_step
 from migrate.engine.timing import Interrupted
 from migrate.errors import AdapterError
 
-__all__ = ["ROLLBACK_STATES", "RollbackResult", "RollbackScope", "RollbackSteps", "pending_cleanup", "rollback_vms"]
+__all__ = ["ROLLBACK_STATES", "RollbackResult", "RollbackSteps", "pending_cleanup", "rollback_vms"]
 
-RollbackScope = Literal["target", "source", "after_target"]
-# (name, function, scope); a bool scope is the older form: True = "target", False = "source"
-RollbackSteps = Sequence[tuple[str, PhaseFn, RollbackScope | bool]]
-
-
-def _scope(scope: RollbackScope | bool) -> RollbackScope:
-    if isinstance(scope, bool):
-        return "target" if scope else "source"
-    return scope
+RollbackSteps = Sequence[RollbackStep]
 # States a VM can be rolled back from (rolled_back again: to retry its pending cleanup).
 ROLLBACK_STATES = frozenset({VmState.CUTTING_OVER, VmState.VERIFYING, VmState.COMPLETED, VmState.FAILED,
                              VmState.ROLLED_BACK})
@@ -65,7 +58,7 @@ def pending_cleanup(rs: RunState, vm: VmModel, steps: RollbackSteps) -> list[str
     if vm.state is not VmState.ROLLED_BACK:
         return []
     done = rs.done[("vm", vm.id)]
-    return [name for name, _, scope in steps if _scope(scope) != "source" and f"rollback:{name}" not in done]
+    return [step.name for step in steps if step.scope != "source" and f"rollback:{step.name}" not in done]
 
 
 def _rollback_one(rs: RunState, vm: VmModel, steps: RollbackSteps, result: RollbackResult) -> None:
@@ -75,8 +68,9 @@ def _rollback_one(rs: RunState, vm: VmModel, steps: RollbackSteps, result: Rollb
     log = rs.log.bind(wave=vm.wave, vm=vm.id)
     inputs = redacted_json({"vm": vm.id, "wave": wave.id, "method": wave.method, "rollback": True})
     pending: list[str] = []
-    for name, fn, given in steps:
-        step, scope = f"rollback:{name}", _scope(given)
+    for rollback_step in steps:
+        name, fn, scope = rollback_step.name, rollback_step.run, rollback_step.scope
+        step = f"rollback:{name}"
         if scope == "after_target" and pending:
             pending.append(name)
             continue

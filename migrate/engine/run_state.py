@@ -14,7 +14,7 @@ from migrate.engine.hooks import Approver
 from migrate.engine.journal import Journal, error_info
 from migrate.engine.lifecycle import Lifecycle, VmModel, VmState, WaveModel, WaveState, vm_lifecycle, wave_lifecycle
 from migrate.engine.limits import Limits
-from migrate.engine.methods import METHOD_PHASES, Stage
+from migrate.engine.methods import Stage, get_method
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.engine.playbook import Playbook
 from migrate.engine.timing import CancelToken, Clock, RetryPolicy, SystemClock
@@ -138,8 +138,8 @@ class RunState:
         """The playbook's phases of `stage` for the wave's method, in order."""
         key = (wave.method, stage)
         if key not in self._stages:
-            catalog = METHOD_PHASES[wave.method]
-            self._stages[key] = [p for p in self.playbooks[wave.method].phases if catalog[p] is stage]
+            method = get_method(wave.method)
+            self._stages[key] = [p for p in self.playbooks[wave.method].phases if method.phase(p).stage is stage]
         return self._stages[key]
 
     def jitter(self, retry: int) -> float:

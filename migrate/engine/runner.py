@@ -19,6 +19,7 @@ from adapters.base import Adapters
 from migrate.engine.context import PhaseRegistry
 from migrate.engine.journal import Journal
 from migrate.engine.lifecycle import WaveState
+from migrate.engine.methods import registry
 from migrate.engine.plan import RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
 from migrate.engine.rollback import RollbackResult, RollbackSteps, rollback_vms
@@ -27,7 +28,7 @@ from migrate.engine.timing import CancelToken
 from migrate.engine.wave_runner import run_wave
 from migrate.errors import InputError, Problem
 
-__all__ = ["RunResult", "Runner", "run_status"]
+__all__ = ["RunResult", "Runner", "phase_functions", "run_status"]
 
 
 @dataclass
@@ -70,15 +71,22 @@ def _check_scope(scope: RetryScope, plan: RunPlan) -> None:
         raise InputError(problems)
 
 
+def phase_functions() -> dict[str, PhaseRegistry]:
+    """Phase name -> function, for every installed method."""
+    return {name: method.functions for name, method in registry().items()}
+
+
 class Runner:
     """Executes runs recorded in a journal with the given phase implementations and adapters."""
 
-    def __init__(self, journal: Journal, phases: Mapping[str, PhaseRegistry], *, adapters: Adapters | None = None,
-                 settings: RunSettings | None = None, cancel: CancelToken | None = None,
-                 rollbacks: Mapping[str, RollbackSteps] | None = None) -> None:
+    def __init__(self, journal: Journal, phases: Mapping[str, PhaseRegistry] | None = None, *,
+                 adapters: Adapters | None = None, settings: RunSettings | None = None,
+                 cancel: CancelToken | None = None, rollbacks: Mapping[str, RollbackSteps] | None = None) -> None:
         self.journal = journal
-        self.phases = phases
-        self.rollbacks = rollbacks or {}
+        # The installed methods' phase functions and rollbacks; tests may put others in their place.
+        self.phases = phase_functions() if phases is None else phases
+        self.rollbacks = {name: m.rollback for name, m in registry().items() if m.rollback} \
+            if rollbacks is None else rollbacks
         self.adapters = adapters or Adapters()
         self.settings = settings or RunSettings()
         self.cancel = cancel or CancelToken()

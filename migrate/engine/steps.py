@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from migrate.engine.context import PhaseContext
 from migrate.engine.hooks import hook_step, run_hook
 from migrate.engine.journal import RedactedJson, error_info, redacted_json
 from migrate.engine.lifecycle import VmModel, VmState
-from migrate.engine.methods import Stage, reads_only
+from migrate.engine.methods import Phase, Stage, get_method
 from migrate.engine.playbook import Hook
 from migrate.engine.run_state import RunState
 from migrate.engine.timing import Interrupted
 from migrate.errors import AdapterError, OperationalError
 
-__all__ = ["StepFailed", "VmOutcome", "drive_vm", "precheck_vm", "run_hooks", "run_step"]
+__all__ = ["StepFailed", "VmOutcome", "drive_vm", "precheck_vm", "run_hooks", "run_step", "typed_outputs"]
 
 VmOutcome = Literal["prechecked", "completed", "failed", "interrupted", "not_started"]
 
@@ -98,22 +100,34 @@ def _phase_runner(rs: RunState, vm: VmModel, log: Any) -> Callable[[str], None]:
     wave = rs.plan.wave(vm.wave)
     facts = rs.plan.vm_index[vm.id]
     registry = rs.phases[wave.method]
+    method = get_method(wave.method)
     # The VM's facts are in the run's plan (digest-checked) and prior outputs in earlier steps: reference them.
     inputs = redacted_json({"vm": vm.id, "wave": wave.id, "method": wave.method})
     prior = rs.done[("vm", vm.id)]
 
     def run_phase(phase: str) -> None:
-        fn = registry[phase]
+        fn, declared = registry[phase], method.phase(phase)
         vm.phase = phase
 
         def body(attempt: int, key: str) -> Mapping[str, Any]:
             ctx = PhaseContext(run_id=rs.run_id, wave=wave, vm=facts, phase=phase, attempt=attempt, key=key,
                                adapters=rs.adapters, prior=prior, log=log, clock=rs.settings.clock, cancel=rs.cancel)
-            return fn(ctx)
+            return typed_outputs(declared, fn(ctx))
 
-        run_step(rs, "vm", vm.id, phase, inputs, body, log, durable_start=not reads_only(wave.method, phase))
+        run_step(rs, "vm", vm.id, phase, inputs, body, log, durable_start=not declared.changes_nothing)
 
     return run_phase
+
+
+def typed_outputs(phase: Phase, outputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A phase's outputs, checked against the output type it declares it provides (as JSON data)."""
+    if phase.provides is None:
+        return outputs
+    try:
+        return phase.provides.model_validate(dict(outputs)).model_dump(mode="json")
+    except ValidationError as exc:
+        raise OperationalError(f"phase {phase.name!r} did not return the {phase.provides.__name__} it provides: "
+                               f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
 
 
 def _target_variables(rs: RunState, vm: VmModel) -> dict[str, str]:

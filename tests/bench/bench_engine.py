@@ -29,7 +29,7 @@ from transitions import Machine
 
 from migrate.engine import Journal, Runner, RunPlan, RunSettings, VmFacts, WavePlan
 from migrate.engine.lifecycle import VM_TRANSITIONS, VmModel, VmState, vm_lifecycle
-from migrate.engine.noop import NOOP_PHASES, NoopEstate
+from migrate.engine.noop import NOOP, NoopEstate
 from migrate.log import configure_logging
 
 GOAL_MS_PER_TRANSITION = 2.0
@@ -53,7 +53,7 @@ def child(vms: int, synchronous: str) -> dict[str, Any]:
     plan = make_plan(vms)
     estate = NoopEstate(plan.vms)
     with tempfile.TemporaryDirectory() as tmp, Journal(Path(tmp) / "journal.db", synchronous=synchronous) as journal:  # type: ignore[arg-type]
-        runner = Runner(journal, {"noop": NOOP_PHASES}, adapters=estate.adapters(), settings=RunSettings())
+        runner = Runner(journal, {"noop": NOOP.functions}, adapters=estate.adapters(), settings=RunSettings())
         began = time.perf_counter()
         cpu = time.process_time()
         result = runner.start(plan)

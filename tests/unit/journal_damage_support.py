@@ -24,7 +24,7 @@ from migrate.cli.main import cli
 from migrate.engine import Runner
 from migrate.engine.context import PhaseContext
 from migrate.engine.journal import Journal
-from migrate.engine.noop import NOOP_PHASES, NoopEstate
+from migrate.engine.noop import NOOP, NoopEstate
 from migrate.errors import AdapterError
 from tests.unit.test_engine_helpers import fast_settings, make_plan, registry
 
@@ -44,7 +44,7 @@ VALUES: list[object] = [
 def _fail_copy(ctx: PhaseContext) -> Mapping[str, Any]:
     if ctx.vm.id == "vm-0001":
         raise AdapterError("vcenter", "copy", "disk gone")
-    return NOOP_PHASES["copy_disks"](ctx)
+    return NOOP.functions["copy_disks"](ctx)
 
 
 def build_journal(path: Path, *, in_wal: bool = False) -> Path:

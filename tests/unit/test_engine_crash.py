@@ -16,7 +16,7 @@ import pytest
 
 from migrate.engine import Limits, RetryPolicy, Runner, RunSettings
 from migrate.engine.journal import Journal
-from migrate.engine.noop import NOOP_PHASES, NoopEstate
+from migrate.engine.noop import NOOP, NoopEstate
 from migrate.log import configure_logging
 from tests.unit.test_engine_helpers import make_plan
 
@@ -34,7 +34,7 @@ def child_main() -> None:
     settings = RunSettings(limits=Limits(total=8, per_source_host=3, per_datastore=4),
                            retry=RetryPolicy(attempts=2, base_delay=0.0), poll_seconds=0.05)
     with Journal(journal_path) as journal:
-        runner = Runner(journal, {"noop": NOOP_PHASES}, adapters=estate.adapters(), settings=settings)
+        runner = Runner(journal, {"noop": NOOP.functions}, adapters=estate.adapters(), settings=settings)
         result = runner.start(PLAN, run_id="crash") if mode == "start" else runner.resume(plan=PLAN)
     estate.close()
     print(json.dumps(result.to_dict()))

@@ -10,7 +10,7 @@ import pytest
 
 from migrate.engine import Playbook, RunPlan, VmFacts, WavePlan, load_playbook, plan_actions
 from migrate.engine.context import PhaseContext
-from migrate.engine.noop import NOOP_PHASES, NoopEstate
+from migrate.engine.noop import NOOP, NoopEstate
 from migrate.errors import InputError, OperationalError
 from tests.unit.test_engine_helpers import _quiet_logs, make_plan
 
@@ -67,9 +67,9 @@ def test_prechecks_run_read_only_and_show_outputs() -> None:
         seen.append(ctx.dry_run)
         if ctx.vm.id == "vm-0002":
             raise OperationalError("USB device attached")
-        return NOOP_PHASES["precheck"](ctx)
+        return NOOP.functions["precheck"](ctx)
 
-    actions = plan_actions(plan, load_playbook("noop"), prechecks={"noop": {**NOOP_PHASES, "precheck": precheck}},
+    actions = plan_actions(plan, load_playbook("noop"), prechecks={"noop": {**NOOP.functions, "precheck": precheck}},
                            adapters=estate.adapters())
     assert estate.effects == [] and seen == [True] * 5
     prechecks = {a["vm"]: a for a in actions if a.get("phase") == "precheck"}

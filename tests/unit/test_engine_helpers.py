@@ -16,8 +16,8 @@ import structlog
 
 from migrate.engine import Journal, Limits, RetryPolicy, RunPlan, RunSettings, VmFacts, WavePlan
 from migrate.engine.context import PhaseContext, PhaseFn
-from migrate.engine.methods import METHOD_PHASES
-from migrate.engine.noop import NOOP_PHASES
+from migrate.engine.methods import get_method
+from migrate.engine.noop import NOOP
 from migrate.log import configure_logging
 
 __all__ = [
@@ -130,8 +130,8 @@ class Tracker:
 def registry(method: str = "noop", overrides: Mapping[str, PhaseFn] | None = None,
              tracker: Tracker | None = None, sleep: float = 0.0) -> dict[str, dict[str, PhaseFn]]:
     """Phase functions for `method` that record calls (and the cutover span of each VM when tracked)."""
-    base: dict[str, PhaseFn] = dict(NOOP_PHASES) if method == "noop" else {}
-    phases = list(METHOD_PHASES[method])
+    base: dict[str, PhaseFn] = dict(NOOP.functions) if method == "noop" else {}
+    phases = [p.name for p in get_method(method).phases]
     first, last = phases[1], phases[-1]
 
     def wrap(name: str, fn: PhaseFn | None) -> PhaseFn:

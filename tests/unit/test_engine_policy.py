@@ -11,7 +11,7 @@ from typing import Any
 
 from migrate.engine import CancelToken, Limits, Runner, RunPlan, WavePlan, WaveWindow
 from migrate.engine.context import PhaseContext, PhaseFn
-from migrate.engine.noop import NOOP_PHASES, NoopEstate
+from migrate.engine.noop import NOOP, NoopEstate
 from migrate.errors import AdapterError
 from tests.unit.test_engine_helpers import T0, FakeClock, _quiet_logs, fast_settings, make_plan, open_journal, registry
 
@@ -25,7 +25,7 @@ def _failing(bad: set[str], phase: str = "copy_disks") -> dict[str, PhaseFn]:
     def fn(ctx: PhaseContext) -> Mapping[str, Any]:
         if ctx.vm.id in bad:
             raise AdapterError("vcenter", phase, "datastore full")
-        return NOOP_PHASES[phase](ctx)
+        return NOOP.functions[phase](ctx)
     return {phase: fn}
 
 
@@ -121,7 +121,7 @@ def test_wave_waits_for_its_window(tmp_path: Path) -> None:
 
     def power_off(ctx: PhaseContext) -> Mapping[str, Any]:
         started.append(ctx.clock.now())
-        return NOOP_PHASES["power_off_source"](ctx)
+        return NOOP.functions["power_off_source"](ctx)
 
     with open_journal(tmp_path / "j.db") as journal:
         result = Runner(journal, registry(overrides={"power_off_source": power_off}),
@@ -157,7 +157,7 @@ def test_window_end_pauses_the_wave(tmp_path: Path) -> None:
 
     def copy_disks(ctx: PhaseContext) -> Mapping[str, Any]:
         clock.advance(25 * 60)
-        return NOOP_PHASES["copy_disks"](ctx)
+        return NOOP.functions["copy_disks"](ctx)
 
     estate = NoopEstate(plan.vms)
     with open_journal(tmp_path / "j.db") as journal:
@@ -178,7 +178,7 @@ def test_cancel_then_resume_finishes_everything_exactly_once(tmp_path: Path) -> 
     created = threading.Semaphore(0)
 
     def create(ctx: PhaseContext) -> Mapping[str, Any]:
-        out = NOOP_PHASES["create_target_vm"](ctx)
+        out = NOOP.functions["create_target_vm"](ctx)
         created.release()
         if ctx.vm.id == "vm-0005":
             cancel.cancel(reason="operator")
@@ -212,7 +212,7 @@ def test_drain_cancel_lets_in_flight_vms_finish(tmp_path: Path) -> None:
             cancel.cancel(drain=True)
         elif ctx.vm.id == "vm-0000":
             cancel.requested.wait(30)  # keep its slot until the cancel has come
-        return NOOP_PHASES["copy_disks"](ctx)
+        return NOOP.functions["copy_disks"](ctx)
 
     with open_journal(tmp_path / "j.db") as journal:
         result = Runner(journal, registry(overrides={"copy_disks": copy}), adapters=NoopEstate(plan.vms).adapters(),
@@ -246,7 +246,7 @@ def test_wave_methods_mix(tmp_path: Path) -> None:
     def phase(name: str) -> PhaseFn:
         def fn(ctx: PhaseContext) -> Mapping[str, Any]:
             calls.append(f"{ctx.vm.id}:{name}")
-            return {}
+            return {"power_state": "poweredOff", "target_id": f"moved-{ctx.vm.id}"}  # the typed outputs live needs
         return fn
 
     phases = {**registry(), "live": {p: phase(p) for p in ("precheck", "build_relocate_spec", "relocate", "verify")}}

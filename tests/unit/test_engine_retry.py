@@ -11,7 +11,7 @@ import pytest
 
 from migrate.engine import Runner
 from migrate.engine.context import PhaseContext, PhaseFn
-from migrate.engine.noop import NOOP_PHASES, NoopEstate
+from migrate.engine.noop import NOOP, NoopEstate
 from migrate.engine.run_state import RetryScope, WaveStepContext
 from migrate.errors import AdapterError, InputError
 from tests.unit.test_engine_helpers import _quiet_logs, fast_settings, make_plan, open_journal, registry
@@ -23,7 +23,7 @@ def _failing(bad: set[str]) -> dict[str, PhaseFn]:
     def fn(ctx: PhaseContext) -> Mapping[str, Any]:
         if ctx.vm.id in bad:
             raise AdapterError("vcenter", "copy_disks", "datastore full")
-        return NOOP_PHASES["copy_disks"](ctx)
+        return NOOP.functions["copy_disks"](ctx)
     return {"copy_disks": fn}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from migrate.engine import Limits, Runner, load_playbook
 from migrate.engine.context import PhaseContext
-from migrate.engine.noop import NOOP_PHASES, NoopEstate
+from migrate.engine.noop import NOOP, NoopEstate
 from migrate.errors import AdapterError, InputError, OperationalError
 from tests.unit.test_engine_helpers import Tracker, _quiet_logs, fast_settings, make_plan, open_journal, registry
 
@@ -46,7 +46,7 @@ def test_phase_context_carries_prior_outputs_and_logger(tmp_path: Path) -> None:
     def tag_target(ctx: PhaseContext) -> Mapping[str, Any]:
         seen.update(prior=dict(ctx.prior), key=ctx.key, attempt=ctx.attempt, vm=ctx.vm.id, wave=ctx.wave.id,
                     log=ctx.log is not None)
-        return NOOP_PHASES["tag_target"](ctx)
+        return NOOP.functions["tag_target"](ctx)
 
     plan = make_plan([1])
     estate = NoopEstate(plan.vms)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from migrate.engine.methods import METHOD_PHASES, METHODS, READ_ONLY_PHASES, Stage
+from migrate.engine.methods import Stage, get_method, registry
 from migrate.engine.playbook import PLAYBOOK_DIR, Playbook, load_playbook, parse_playbook, playbook_schema
 from migrate.errors import InputError
 
@@ -31,21 +31,27 @@ def _problems(data: Any, tmp_path: Path) -> list[tuple[str, str, str]]:
     return [(p.file, p.field, p.message) for p in caught.value.problems]
 
 
+COLD_PHASES = ["precheck", "power_off_source", "copy_disks", "create_target_vm", "tag_target", "power_on_target",
+               "verify", "mark_source_migrated"]
+
+
 @pytest.mark.parametrize("name", ["cold", "live", "noop", "replatform"])
 def test_shipped_playbooks_load(name: str) -> None:
     """migrate/playbooks/<name>.yaml loads by name, for its own method, with every phase of that method in order."""
     book = load_playbook(name)
     assert book.name == name and book.method == name
-    assert book.phases == list(METHOD_PHASES[name])
+    assert book.phases == [p.name for p in get_method(name).phases]
 
 
-def test_method_catalog_is_consistent() -> None:
-    """The Method literal, the phase catalog and the read-only sets name the same methods and phases."""
-    assert set(METHODS) == set(METHOD_PHASES) == set(READ_ONLY_PHASES)
-    for method, phases in METHOD_PHASES.items():
-        assert READ_ONLY_PHASES[method] <= set(phases)
-        stages = [phases[p] for p in phases]
-        assert stages == sorted(stages, key=list(Stage).index), method
+def test_installed_methods_are_consistent() -> None:
+    """Every installed method (entry points) lists its phases in stage order, each needing only outputs that
+    an earlier phase provides, and has a built-in playbook of its name."""
+    assert {"cold", "live", "noop", "replatform"} <= set(registry())
+    for name, method in registry().items():
+        stages = [p.stage for p in method.phases]
+        assert stages == sorted(stages, key=list(Stage).index), name
+        assert method.order_problems([p.name for p in method.phases]) == [], name
+        assert load_playbook(method.playbook_name).method == name
 
 
 def test_good_playbook_parses(tmp_path: Path) -> None:
@@ -61,14 +67,22 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     ("unknown top-level field", {**_good(), "stages": []}, [("stages", "unknown field")]),
     ("missing phases", {k: v for k, v in _good().items() if k != "phases"}, [("phases", "required field is missing")]),
     ("empty phases", {**_good(), "phases": []}, [("phases", "at least 1 item")]),
-    ("unknown method", {**_good(), "method": "warp"}, [("method", "'cold', 'live', 'noop' or 'replatform'")]),
+    ("unknown method", {**_good(), "method": "warp"}, [("method", "installed: cold, live, noop, replatform")]),
     ("wrong version", {**_good(), "version": 2}, [("version", "Input should be 1")]),
     ("unknown phase", {**_good(), "phases": ["precheck", "copy_disk"]}, [("phases[1]", "unknown phase 'copy_disk'")]),
     ("phase of another method", {**_good(), "phases": ["precheck", "relocate"]},
      [("phases[1]", "for method 'cold'")]),
-    ("duplicate phase", {**_good(), "phases": ["precheck", "verify", "verify"]}, [("phases[2]", "listed twice")]),
-    ("phase out of stage order", {**_good(), "phases": ["verify", "copy_disks"]},
-     [("phases[1]", "cutover phase 'copy_disks' comes after a verify phase")]),
+    ("duplicate phase", {**_good(), "phases": [*COLD_PHASES, "mark_source_migrated"]},
+     [("phases[8]", "listed twice")]),
+    ("phase out of stage order", {**_good(), "phases": [*COLD_PHASES[:5], "mark_source_migrated", "verify",
+                                                        "power_on_target"]},
+     [("phases[7]", "cutover phase 'power_on_target' comes after a verify phase")]),
+    ("phase needing a dropped one", {**_good(), "phases": ["precheck", "power_off_source", "create_target_vm"]},
+     [("phases[2]", "phase 'create_target_vm' needs CopiedDisks, the output of 'copy_disks', which the playbook "
+                    "leaves out")]),
+    ("phase before the one it needs", {**_good(), "phases": ["precheck", "power_off_source", "create_target_vm",
+                                                             "copy_disks"]},
+     [("phases[2]", "needs CopiedDisks, the output of 'copy_disks', which comes after it")]),
     ("shell string command", {**_good(), "hooks": {"vm": {"pre": [{"command": {"argv": "systemctl stop app"}}]}}},
      [("hooks.vm.pre[0].command.argv", "shell string is refused")]),
     ("empty argv", {**_good(), "hooks": {"vm": {"pre": [{"command": {"argv": []}}]}}},

@@ -10,10 +10,10 @@ import pytest
 
 from migrate.config import AwsNetworkMapping, AwsSettings, SiteConfig, VCenterEndpoint
 from migrate.engine.playbook import load_playbook
+from migrate.engine.replatform_facts import ReplatformPlanner
 from migrate.errors import InputError
 from migrate.execution_plan import build_run_plan
 from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, Utilisation, Vm
-from migrate.replatform_plan import ReplatformPlanner
 from planners.instance_types import InstanceType
 from planners.plan_model import Plan, Wave
 from planners.rightsizing import rightsize_vm
@@ -129,9 +129,9 @@ def test_override_wins_and_unknown_override_is_a_problem() -> None:
 
 def test_shipped_playbook_matches_the_catalog() -> None:
     """migrate/playbooks/replatform.yaml lists every replatform phase in order."""
-    from migrate.engine.methods import METHOD_PHASES, READ_ONLY_PHASES, reads_only
+    from migrate.engine.methods import get_method
 
+    method = get_method("replatform")
     book = load_playbook("replatform")
-    assert book.method == "replatform" and book.phases == list(METHOD_PHASES["replatform"])
-    assert READ_ONLY_PHASES["replatform"] == {"wait_ready", "verify"}
-    assert not reads_only("replatform", "upload_disks") and reads_only("replatform", "precheck")
+    assert book.method == "replatform" and book.phases == [p.name for p in method.phases]
+    assert {p.name for p in method.phases if p.changes_nothing} == {"precheck", "wait_ready", "verify"}

@@ -62,7 +62,6 @@ class ReplatformPlanner:
             self._source = fetch_types(site)
         self._known: dict[str, bool] = {}
         self._unmapped: dict[str, list[str]] = defaultdict(list)
-        self._no_aws = False
 
     def types(self) -> list[InstanceType]:
         """Current-generation types (fetched once, on first use)."""
@@ -85,11 +84,7 @@ class ReplatformPlanner:
 
     def facts(self, vm: Vm, wave_index: int, wave: Wave) -> VmFacts:
         """The VM's facts for the replatform phases; problems go to `self.problems`."""
-        if self.site.aws is None:
-            if not self._no_aws:
-                self._no_aws = True
-                self.problems.append(Problem(self.site_file, "aws", f"wave {wave.id} re-platforms to EC2: site.yaml "
-                                                                    "needs an `aws` section (region, networks)"))
+        if self.site.aws is None:   # a problem of the plan already (the method's roles: migrate.execution_plan)
             instance_type, why, basis = None, "no aws section", "none"
         else:
             instance_type, why, basis = self._instance_type(vm, wave_index, wave)
