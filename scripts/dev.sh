@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-pip golang-go golang-github-vmware-govmomi-dev ca-certificates)
+# Only the tests need a browser: they open `migrate report`'s HTML in headless Chromium.
+TEST_APT_PACKAGES=(chromium chromium-driver)
 VENV=.venv
 LAB_DIR=${MIGRATE_LAB_DIR:-migrate-lab}
 
@@ -14,7 +16,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 install_apt_packages() {
   local missing=() pkg sudo=""
-  for pkg in "${APT_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   ((${#missing[@]})) || return 0
@@ -54,7 +56,7 @@ build_simulator() {
 }
 
 setup() {
-  install_apt_packages
+  install_apt_packages "${APT_PACKAGES[@]}"
   setup_venv
   build_simulator
 }
@@ -88,6 +90,7 @@ demo() {
 
 run_tests() {
   setup
+  install_apt_packages "${TEST_APT_PACKAGES[@]}"
   say "ruff"
   "$VENV/bin/ruff" check .
   say "mypy"

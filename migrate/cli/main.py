@@ -13,6 +13,7 @@ from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
 from migrate.cli.plan_cmd import plan
 from migrate.cli.reconcile_cmd import reconcile
+from migrate.cli.report_cmd import report
 from migrate.cli.run_cmd import resume, rollback, run, status
 from migrate.cli.schema_cmd import schema
 from migrate.cli.size_cmd import instance_types_group, size
@@ -53,6 +54,7 @@ cli.add_command(size)
 cli.add_command(instance_types_group)
 cli.add_command(capacity)
 cli.add_command(schema)
+cli.add_command(report)
 
 
 def main() -> None:

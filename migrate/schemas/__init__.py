@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from migrate.config import SiteConfig
 from migrate.engine.playbook import Playbook
 from migrate.models.inventory import Inventory
+from migrate.report.model import Report
 from planners.instance_types import InstanceTypesFile
 from planners.plan_model import Constraints, Plan
 
@@ -18,7 +19,7 @@ __all__ = ["SCHEMAS", "generate_schema", "schema_text"]
 
 SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig, "inventory": Inventory,
                                        "instance-types": InstanceTypesFile, "plan": Plan, "constraints": Constraints,
-                                       "playbook": Playbook}
+                                       "playbook": Playbook, "report": Report}
 
 
 def generate_schema(name: str) -> str:
