@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import http.client
 import random
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ __all__ = [
     "FaultKind",
     "call_with_retry",
     "classify",
+    "is_provider_fault",
     "is_transient",
     "provider_error",
 ]
@@ -66,11 +68,11 @@ THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "RequestLimitExceeded", "TooManyRequestsException", "ProvisionedThroughputExceededException",
     "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException", "BandwidthLimitExceeded",
-    "RequestThrottled", "LimitExceededException",
+    "RequestThrottled",
 })
 _AWS_TRANSIENT_CODES = THROTTLING_CODES | frozenset({
     "InternalError", "InternalServerException", "InternalFailure", "ServiceUnavailable",
-    "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException", "RequestExpired",
+    "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
     "InsufficientInstanceCapacity", "IDPCommunicationError",
 })
 
@@ -78,13 +80,16 @@ _AWS_TRANSIENT_CODES = THROTTLING_CODES | frozenset({
 _TRANSIENT_ERRNOS = frozenset({
     errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT, errno.ENETUNREACH,
     errno.EHOSTUNREACH, errno.ENETDOWN, errno.ENETRESET, errno.EHOSTDOWN, errno.ENOTCONN, errno.EAGAIN,
+    socket.EAI_AGAIN,                     # a name server that did not answer in time
 })
 
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     ConnectionError,                      # reset, refused, aborted, broken pipe, RemoteDisconnected
     TimeoutError,
     ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError,
-    http.client.HTTPException,            # IncompleteRead, BadStatusLine; pyvmomi's non-200/500 statuses
+    # a body cut short or a garbled status line; not the base class, which pyVmomi raises for any status
+    # but 200/500 (a wrong /sdk path's 404 is an answer)
+    http.client.IncompleteRead, http.client.BadStatusLine, http.client.ImproperConnectionState,
     ExpatError,                           # a SOAP body cut short
     urllib3.exceptions.ProtocolError, urllib3.exceptions.TimeoutError, urllib3.exceptions.NewConnectionError,
     requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
@@ -101,8 +106,23 @@ VSPHERE_TRANSIENT: tuple[type, ...] = (
 _VSPHERE_SESSION: tuple[type, ...] = (vim.fault.NotAuthenticated,)
 
 
-def _cause(exc: BaseException) -> BaseException | None:
-    return exc.__cause__ or exc.__context__
+def _wrapped(exc: BaseException) -> list[BaseException]:
+    """The errors `exc` wraps: its cause or context, and the reason urllib3 and requests carry in their args."""
+    found = [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    found += [a for a in exc.args if isinstance(a, BaseException)]
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        found.append(reason)
+    return found
+
+
+def _tls_cut(exc: BaseException, depth: int = 0) -> bool:
+    """True if a TLS error is, somewhere inside, a connection cut (EOF, reset) rather than a refused certificate."""
+    if isinstance(exc, ssl.SSLCertVerificationError) or depth > 6:
+        return False
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError | ConnectionError):
+        return True
+    return any(_tls_cut(inner, depth + 1) for inner in _wrapped(exc))
 
 
 def classify(exc: BaseException) -> FaultKind:
@@ -111,12 +131,16 @@ def classify(exc: BaseException) -> FaultKind:
         return FaultKind.TRANSIENT if exc.retryable else FaultKind.ANSWER
     if isinstance(exc, ssl.SSLCertVerificationError):
         return FaultKind.ANSWER
+    if isinstance(exc, requests.exceptions.SSLError | botocore.exceptions.SSLError):
+        # a bad certificate or a pinned thumbprint that does not match is an answer; a handshake cut short is not
+        return FaultKind.TRANSIENT if _tls_cut(exc) else FaultKind.ANSWER
     if isinstance(exc, _VSPHERE_SESSION):
         return FaultKind.SESSION
-    if isinstance(exc, vim.fault.HostConnectFault):
-        # pyVim wraps whatever failed at connect time in HostConnectFault: judge the wrapped error.
-        inner = _cause(exc)
-        return FaultKind.TRANSIENT if inner is None else classify(inner)
+    if type(exc) is vim.fault.HostConnectFault:
+        # pyVim wraps whatever failed at connect time in a plain HostConnectFault: judge the wrapped error.
+        # (Its subclasses - SSLVerifyFault, AlreadyBeingManaged, NotSupportedHost... - are AddHost's answers.)
+        inner = [e for e in _wrapped(exc) if not isinstance(e, vim.fault.HostConnectFault)]
+        return classify(inner[0]) if inner else FaultKind.ANSWER
     if isinstance(exc, VSPHERE_TRANSIENT):
         return FaultKind.TRANSIENT
     if isinstance(exc, vmodl.MethodFault):
@@ -147,7 +171,7 @@ class Backoff:
     base: float = 0.2
     factor: float = 2.0
     max_delay: float = 10.0
-    deadline: float = 180.0
+    deadline: float = 120.0
 
     def delay(self, retry: int) -> float:
         """Seconds before retry number `retry` (1 = the first), jittered to [50%, 100%]."""
@@ -160,12 +184,12 @@ LOGIN_BACKOFF = Backoff(deadline=30.0)
 
 
 def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool = True,
-                    on_session: Callable[[], None] | None = None, on_transient: Callable[[], None] | None = None,
+                    on_session: Callable[[], None] | None = None,
                     sleep: Callable[[float], None] = time.sleep, what: str | None = None) -> T:
     """`fn()` retried under the classification until `backoff.deadline`; the last error is raised as is.
 
     SESSION faults call `on_session` (forget the session, so the next try logs in again) and are always
-    retried. TRANSIENT faults call `on_transient` and are retried only for an `idempotent` call.
+    retried. TRANSIENT faults are retried only for an `idempotent` call.
     """
     started = time.monotonic()
     retry = 0
@@ -176,8 +200,6 @@ def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool =
             kind = classify(exc)
             if kind is FaultKind.SESSION and on_session is not None:
                 on_session()
-            elif kind is FaultKind.TRANSIENT and on_transient is not None:
-                on_transient()
             if kind is FaultKind.ANSWER or (kind is FaultKind.TRANSIENT and not idempotent):
                 raise
             retry += 1
@@ -188,6 +210,14 @@ def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool =
                 _log.warning("retrying", call=what, retry=retry, delay=round(wait, 2), fault=type(exc).__name__,
                              kind=kind.value)
             sleep(wait)
+
+
+def is_provider_fault(exc: BaseException) -> bool:
+    """True for what a provider or the network raised (a fault, an error code, a transport error), as opposed
+    to a programming error of ours (KeyError, TypeError...), which must not be dressed up as a provider's."""
+    return isinstance(exc, vmodl.MethodFault | botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError
+                      | requests.RequestException | OSError | http.client.HTTPException | ExpatError) \
+        or classify(exc) is not FaultKind.ANSWER
 
 
 def provider_error(exc: BaseException, provider: str, op: str, endpoint: str | None = None) -> AdapterError:

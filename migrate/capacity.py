@@ -417,8 +417,10 @@ def ensure_capacity(wave_demand: Sequence[VmSize], *, site: SiteConfig, plan_tag
     except MigrateError:
         raise
     except Exception as exc:  # a raw SDK or network error from the target vCenter: classified, maybe retried
-        from adapters.faults import provider_error
+        from adapters.faults import is_provider_fault, provider_error
 
+        if not is_provider_fault(exc):
+            raise
         raise provider_error(exc, "vcenter", "ensure capacity", site.target.host if site.target else None) from exc
     finally:
         if owned:

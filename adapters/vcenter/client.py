@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from pyVmomi import vim, vmodl
 
 from adapters.base import OperationState, OperationStatus
-from adapters.faults import Backoff, FaultKind, call_with_retry, classify
+from adapters.faults import Backoff, call_with_retry, is_provider_fault, is_transient
 from adapters.vcenter.collector import fault_error, read_properties
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
@@ -101,10 +101,12 @@ class VCenterClient:
         except AdapterError:
             raise
         except Exception as exc:
-            if classify(exc) is FaultKind.ANSWER:
-                raise
-            raise AdapterError("vcenter", op, f"connection lost ({type(exc).__name__})", retryable=True,
-                               endpoint=self.where, code=type(exc).__name__) from None
+            if not is_provider_fault(exc):
+                raise   # a bug of ours, not the vCenter's answer
+            transient = is_transient(exc)
+            what = f"connection lost ({type(exc).__name__})" if transient else f"{type(exc).__name__}: {exc}"
+            raise AdapterError("vcenter", op, what, retryable=transient, endpoint=self.where,
+                               code=type(exc).__name__) from None
 
     def task(self, op: str, start: Callable[[Any], Any]) -> TaskOperation:
         """Start a task with `start(si)` and return it as an operation to poll."""

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import requests
 
-from adapters.faults import RETRYABLE_HTTP
+from adapters.faults import RETRYABLE_HTTP, is_transient
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.errors import AdapterError
@@ -60,7 +60,7 @@ class DatastoreFiles:
                                       timeout=self._timeout)
         except requests.RequestException as exc:
             raise AdapterError("vcenter-datastore", "upload", f"{type(exc).__name__} for {path}",
-                               retryable=True, endpoint=self._where) from None
+                               retryable=is_transient(exc), endpoint=self._where, code=type(exc).__name__) from None
         self._check(response, "upload", path)
         return digest.hexdigest()
 
@@ -73,7 +73,7 @@ class DatastoreFiles:
                 yield from response.iter_content(CHUNK)
         except requests.RequestException as exc:
             raise AdapterError("vcenter-datastore", "download", f"{type(exc).__name__} for {path}",
-                               retryable=True, endpoint=self._where) from None
+                               retryable=is_transient(exc), endpoint=self._where, code=type(exc).__name__) from None
 
     def sha256(self, datacenter: str, datastore: str, path: str) -> tuple[str, int]:
         """sha256 and size of a datastore file, streamed."""

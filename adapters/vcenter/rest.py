@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import requests
@@ -32,13 +33,19 @@ class RestClient:
         self._credentials = (vc.endpoint.username, vc.password)
         self._backoff = backoff or Backoff()
         self._http = requests_session(vc.endpoint.tls)
-        self._login()
+        self._lock = threading.Lock()     # threads share the client: one of them logs in again, once
+        self._generation = 0
+        self._login(0)
 
-    def _login(self) -> None:
-        self._http.headers.pop(_SESSION_HEADER, None)
-        response = call_with_retry(lambda: self._once("POST", "/com/vmware/cis/session", "login",
-                                                      auth=self._credentials), backoff=self._backoff)
-        self._http.headers[_SESSION_HEADER] = response["value"]
+    def _login(self, expired: int) -> None:
+        """Log in, unless another thread already replaced session `expired`."""
+        with self._lock:
+            if self._generation != expired:
+                return
+            response = call_with_retry(lambda: self._once("POST", "/com/vmware/cis/session", "login",
+                                                          auth=self._credentials), backoff=self._backoff)
+            self._http.headers[_SESSION_HEADER] = response["value"]
+            self._generation += 1
 
     def _once(self, method: str, path: str, op: str, **kwargs: Any) -> Any:
         try:
@@ -58,13 +65,19 @@ class RestClient:
             return call_with_retry(lambda: self._once(method, path, op, **kwargs), backoff=self._backoff,
                                    idempotent=idempotent)
 
+        generation = self._generation
         try:
             return attempt()
         except AdapterError as exc:
             if exc.code != "HTTP 401":
                 raise
-        self._login()      # the REST session expired: once more with a new one
-        return attempt()
+        self._login(generation)      # the REST session expired: once more with a new one
+        try:
+            return attempt()
+        except AdapterError as exc:
+            if exc.code == "HTTP 401":   # expired again at once (another thread's login raced): the step retries
+                exc.retryable = True
+            raise
 
     def get(self, path: str, op: str, **params: str) -> Any:
         return self._send("GET", path, op, params=params or None)

@@ -20,7 +20,8 @@ from xml.sax.saxutils import escape, unescape
 import requests
 from lxml import etree
 
-from adapters.faults import Backoff, call_with_retry
+from adapters.faults import RETRYABLE_HTTP, VSPHERE_TRANSIENT, Backoff, call_with_retry, is_transient
+from adapters.vcenter.collector import fault_name
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.config import TlsSettings
@@ -34,7 +35,7 @@ _SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 _VIM_NS = "urn:vim25"
 _INT_TYPES = {"int", "long", "short", "byte"}
 _FLOAT_TYPES = {"double", "float"}
-_RETRYABLE_FAULTS = {"HostCommunication", "TaskInProgress", "SystemError", "RequestCanceled"}
+_RETRYABLE_FAULTS = frozenset(fault_name(t()) for t in VSPHERE_TRANSIENT)   # by name: the reader parses XML
 _RETURNVAL, _OBJECTS, _OBJ, _PROPSET, _NAME, _VAL, _TOKEN = (
     f"{{{_VIM_NS}}}{name}" for name in ("returnval", "objects", "obj", "propSet", "name", "val", "token"))
 _READ_SIZE = 1 << 20
@@ -260,14 +261,15 @@ class SoapReader:
             self._local.http = session
         return session
 
-    def call(self, method: str, this: Moref, inner: str) -> Any:
+    def call(self, method: str, this: Moref, inner: str, *, idempotent: bool = True) -> Any:
         """Invoke `method` on managed object `this` with the XML `inner` parameters; the response element.
 
-        A dropped connection, a cut response or a busy server is retried with backoff (adapters.faults): the
-        reader only reads, and a view or collector made twice is harmless.
+        A dropped connection, a cut response or a busy server is retried with backoff (adapters.faults),
+        except for calls that move a cursor or make an object on the server (`idempotent=False`: a page
+        read twice would skip one; a view made twice leaks one): those fail with a retryable error.
         """
         return call_with_retry(lambda: self._parse(method, self._post(method, this, inner)), backoff=self.backoff,
-                               what=method)
+                               idempotent=idempotent, what=method)
 
     def _post(self, method: str, this: Moref, inner: str) -> tuple[int, bytes]:
         """(HTTP status, response body) of one SOAP call."""
@@ -280,7 +282,7 @@ class SoapReader:
                 return response.status_code, b"".join(response.iter_content(_READ_SIZE))
         except requests.RequestException as exc:
             raise AdapterError("vcenter", method, f"cannot reach the vCenter ({type(exc).__name__})",
-                               retryable=True, endpoint=self._where) from None
+                               retryable=is_transient(exc), endpoint=self._where, code=type(exc).__name__) from None
 
     def _parse(self, method: str, reply: tuple[int, bytes]) -> Any:
         status, content = reply
@@ -288,7 +290,7 @@ class SoapReader:
             root = etree.fromstring(content, _PARSER)
         except etree.XMLSyntaxError:
             raise AdapterError("vcenter", method, f"HTTP {status} with a body that is not XML",
-                               retryable=status >= 500, endpoint=self._where) from None
+                               retryable=status in RETRYABLE_HTTP, endpoint=self._where) from None
         body_el = root.find(f"{{{_SOAP_NS}}}Body")
         fault = body_el.find(f"{{{_SOAP_NS}}}Fault") if body_el is not None else None
         if fault is not None:
@@ -297,7 +299,7 @@ class SoapReader:
             raise AdapterError("vcenter", method, "empty SOAP response", retryable=True, endpoint=self._where)
         return body_el[0]
 
-    def call_bytes(self, method: str, this: Moref, inner: str) -> bytes:
+    def call_bytes(self, method: str, this: Moref, inner: str, *, idempotent: bool = True) -> bytes:
         """Like `call`, but the successful response's raw bytes, unparsed (faults still raise)."""
         def once() -> bytes:
             reply = self._post(method, this, inner)
@@ -305,7 +307,7 @@ class SoapReader:
                 self._parse(method, reply)     # raises the fault, or a non-XML body error
             return reply[1]
 
-        return call_with_retry(once, backoff=self.backoff, what=method)
+        return call_with_retry(once, backoff=self.backoff, idempotent=idempotent, what=method)
 
     def _fault(self, method: str, fault: Any) -> AdapterError:
         detail = fault.find("detail")
@@ -330,9 +332,9 @@ class SoapReader:
         method, inner = "RetrievePropertiesEx", spec + "<options></options>"
         while True:
             if raw is None:
-                response = self.call(method, self._collector, inner)
+                response = self.call(method, self._collector, inner, idempotent=method == "RetrievePropertiesEx")
             else:
-                data = self.call_bytes(method, self._collector, inner)
+                data = self.call_bytes(method, self._collector, inner, idempotent=method == "RetrievePropertiesEx")
                 raw(data)
                 response = _body(etree.fromstring(data, _PARSER))
             result = response.find(_RETURNVAL)
@@ -343,6 +345,7 @@ class SoapReader:
             if not token:
                 return
             method, inner = "ContinueRetrievePropertiesEx", f"<token>{escape(token)}</token>"
+            # a token may be used once: its call is not repeated (a lost reply fails the scan, retryably)
 
     def retrieve_pages(self, obj_type: str, paths: Sequence[str], *, through: Sequence[Moref] = (),
                        path: str = "vm", objects: Sequence[Moref] = ()) -> list[bytes]:
@@ -367,7 +370,7 @@ class SoapReader:
         pages = [self.call_bytes("RetrievePropertiesEx", self._collector, spec + "<options></options>")]
         while (token := _page_token(pages[-1])) is not None:
             pages.append(self.call_bytes("ContinueRetrievePropertiesEx", self._collector,
-                                          f"<token>{escape(token)}</token>"))
+                                         f"<token>{escape(token)}</token>", idempotent=False))
         return pages
 
     @staticmethod
@@ -384,9 +387,9 @@ class SoapReader:
         return f"<specSet>{props}</propSet>{objects}</specSet>"
 
     def _container_view(self, *obj_types: str) -> Moref:
-        created = self.call("CreateContainerView", self._view_manager,
-                            f'<container type="{self._root[0]}">{escape(self._root[1])}</container>'
-                            + "".join(f"<type>{escape(t)}</type>" for t in obj_types) + "<recursive>true</recursive>")
+        spec = (f'<container type="{self._root[0]}">{escape(self._root[1])}</container>'
+                + "".join(f"<type>{escape(t)}</type>" for t in obj_types) + "<recursive>true</recursive>")
+        created = self.call("CreateContainerView", self._view_manager, spec, idempotent=False)
         return "ContainerView", created.findtext(f"{{{_VIM_NS}}}returnval") or ""
 
     @staticmethod

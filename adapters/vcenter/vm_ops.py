@@ -152,10 +152,14 @@ class VmOps:
         if guest_first and props["runtime.powerState"] == "poweredOn" \
                 and props["guest.toolsRunningStatus"] == "guestToolsRunning":
             try:
-                self.client.call("shutdown guest", lambda si: self.vm(moref).ShutdownGuest())
+                self.client.call("shutdown guest", lambda si: self.vm(moref).ShutdownGuest(), idempotent=False)
                 return ShutdownOperation(self, moref, self.shutdown_grace)
-            except AdapterError:
-                pass  # tools not usable after all: power off
+            except AdapterError as exc:
+                if exc.retryable:
+                    # the request may have reached the guest (a lost reply): wait for it like for any shutdown,
+                    # which powers off only after the grace period, never in the middle of an orderly shutdown
+                    return ShutdownOperation(self, moref, self.shutdown_grace)
+                # tools not usable after all (the vCenter said so): power off
         return self.client.task("power off", lambda si: self.vm(moref).PowerOffVM_Task())
 
     def power_on(self, moref: str) -> Operation:

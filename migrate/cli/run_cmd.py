@@ -208,8 +208,7 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
         raise InputError.single("--vm" if vms else "--wave", "", "only with --retry-failed")
     site = load_site_config(config_path)
     before = api.run_status(journal_path, run_id=run_id)
-    by_name = {vm["name"]: vm["id"] for vm in before["vms"]}
-    scope = RetryScope(vms=frozenset(by_name.get(vm, vm) for vm in vms) if vms else None,
+    scope = RetryScope(vms=frozenset(_vm_ids(vms, before["vms"])) if vms else None,
                        waves=frozenset(waves) if waves else None) if retry_failed else None
     left = sum(1 for vm in before["vms"] if vm["state"] not in _DONE or (
         scope is not None and vm["state"] in ("failed", "skipped") and (scope.vms is None or vm["id"] in scope.vms)
@@ -221,6 +220,18 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
                                 cancel=cancel, capacity=capacity)
     names = {vm["id"]: vm["name"] for vm in api.run_status(journal_path, run_id=result.run_id)["vms"]}
     _finish(result, journal_path, names, as_json)
+
+
+def _vm_ids(refs: tuple[str, ...], run_vms: list[dict[str, Any]]) -> list[str]:
+    """VM ids for `--vm` values (id or name); a name two VMs of the run share is bad input."""
+    ids: dict[str, list[str]] = {}
+    for vm in run_vms:
+        ids.setdefault(vm["name"], []).append(vm["id"])
+    problems = [Problem("--vm", ref, f"{len(ids[ref])} VMs of the run are called {ref!r}: give the instanceUuid")
+                for ref in refs if len(ids.get(ref, [])) > 1]
+    if problems:
+        raise InputError(problems)
+    return [ids[ref][0] if ref in ids else ref for ref in refs]
 
 
 def _render_status(data: dict[str, Any]) -> str:

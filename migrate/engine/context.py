@@ -82,7 +82,7 @@ def wait_operation(op: Operation, ctx: PhaseContext, *, provider: str, what: str
 
 # One unit of a phase (a file of a disk) is tried again alone before the phase fails: a long phase then
 # does not redo (or re-verify) the units it finished because the last one met a dropped connection.
-UNIT_RETRY = RetryPolicy(attempts=6, base_delay=0.5, max_delay=15.0)
+UNIT_RETRY = RetryPolicy(attempts=4, base_delay=0.5, max_delay=15.0)
 
 
 def retry_unit(ctx: PhaseContext, what: str, fn: Callable[[], T], policy: RetryPolicy = UNIT_RETRY) -> T:

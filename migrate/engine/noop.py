@@ -23,7 +23,7 @@ from typing import Any, cast
 from adapters.base import Adapters, OperationState, OperationStatus, PowerState
 from migrate.engine.cold import COLD
 from migrate.engine.context import PhaseContext, wait_operation
-from migrate.engine.methods import Method, Phase, Role, Stage
+from migrate.engine.methods import Method, Phase, Stage
 from migrate.engine.outputs import SourceState, TargetVm
 from migrate.engine.plan import VmFacts
 from migrate.errors import OperationalError
@@ -301,5 +301,5 @@ NOOP = Method(
         Phase("verify", Stage.VERIFY, verify, reads_only=True, requires=(SourceState, TargetVm)),
         COLD.phase("mark_source_migrated"),
     ),
-    roles=frozenset({Role.SOURCE, Role.TARGET}),
+    roles=frozenset(),   # its source and target are the in-process NoopEstate, not site.yaml's
 )

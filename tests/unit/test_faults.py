@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import socket
 import ssl
 from xml.parsers.expat import ExpatError
 
@@ -41,6 +42,8 @@ def _wrapped(inner: BaseException) -> vim.fault.HostConnectFault:
     _client_error("SomethingNew", 502), botocore.exceptions.EndpointConnectionError(endpoint_url="https://x"),
     _wrapped(ConnectionResetError(errno.ECONNRESET, "reset")),
     AdapterError("aws", "op", "x", retryable=True),
+    socket.gaierror(socket.EAI_AGAIN, "temporary failure in name resolution"),
+    requests.exceptions.SSLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")),
 ])
 def test_transient_faults(exc: BaseException) -> None:
     """Resets, cut bodies, TLS EOFs, timeouts, busy objects, throttling and 5xx are worth another try."""
@@ -53,6 +56,9 @@ def test_transient_faults(exc: BaseException) -> None:
     _client_error("UnauthorizedOperation", 403), ssl.SSLCertVerificationError(1, "bad cert"),
     _wrapped(ssl.SSLCertVerificationError(1, "bad cert")), OSError(errno.ENOENT, "no file"), ValueError("x"),
     AdapterError("vcenter", "op", "x"),
+    requests.exceptions.SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed")),
+    http.client.HTTPException("404 Not Found"), vim.fault.SSLVerifyFault(), vim.fault.HostConnectFault(),
+    _client_error("RequestExpired", 400),
 ])
 def test_answers_are_not_retried(exc: BaseException) -> None:
     """The provider's real answers (and our own bugs) fail at once."""
@@ -108,6 +114,14 @@ def test_answers_stop_at_once_and_the_deadline_bounds_retries() -> None:
         call_with_retry(fn, backoff=Backoff(base=1.0, max_delay=1.0, deadline=0.0),  # type: ignore[arg-type]
                         sleep=slept.append)
     assert len(calls) == 1 and slept == []
+
+
+def test_our_own_bugs_are_not_provider_faults() -> None:
+    """A KeyError from our code is not dressed up as a vCenter's answer; a reset and a fault are provider faults."""
+    from adapters.faults import is_provider_fault
+
+    assert not is_provider_fault(KeyError("disks"))
+    assert is_provider_fault(ConnectionResetError()) and is_provider_fault(vim.fault.NotFound())
 
 
 def test_provider_error_keeps_the_classification() -> None:
