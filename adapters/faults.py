@@ -189,7 +189,9 @@ def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool =
     """`fn()` retried under the classification until `backoff.deadline`; the last error is raised as is.
 
     SESSION faults call `on_session` (forget the session, so the next try logs in again) and are always
-    retried. TRANSIENT faults are retried only for an `idempotent` call.
+    retried. TRANSIENT faults are retried only for an `idempotent` call. An AdapterError still failing at the
+    deadline is marked `exhausted`, and one that comes exhausted (from a call retried inside this one) is not
+    retried again here: nested retries must not multiply their deadlines. With `what`, each retry is logged.
     """
     started = time.monotonic()
     retry = 0
@@ -200,11 +202,14 @@ def call_with_retry(fn: Callable[[], T], *, backoff: Backoff, idempotent: bool =
             kind = classify(exc)
             if kind is FaultKind.SESSION and on_session is not None:
                 on_session()
-            if kind is FaultKind.ANSWER or (kind is FaultKind.TRANSIENT and not idempotent):
+            if kind is FaultKind.ANSWER or (kind is FaultKind.TRANSIENT and not idempotent) \
+                    or (isinstance(exc, AdapterError) and exc.exhausted):
                 raise
             retry += 1
             wait = backoff.delay(retry)
             if time.monotonic() - started + wait > backoff.deadline:
+                if isinstance(exc, AdapterError):
+                    exc.exhausted = True
                 raise
             if what is not None:
                 _log.warning("retrying", call=what, retry=retry, delay=round(wait, 2), fault=type(exc).__name__,

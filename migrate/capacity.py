@@ -410,8 +410,9 @@ def ensure_capacity(wave_demand: Sequence[VmSize], *, site: SiteConfig, plan_tag
     _target(site)
     provisioner = provisioner or make_provisioner(site, settings)
     host = host or resolve_host_type(site, settings, provisioner)
-    session, owned = _open(site, session)
+    owned = session is None
     try:
+        session, _ = _open(site, session)
         return _plan_and_ensure(wave_demand, site=site, plan_tag=plan_tag, wave_id=wave_id, settings=settings,
                                 record=record, provisioner=provisioner, session=session, host=host, dry_run=dry_run)
     except MigrateError:
@@ -423,7 +424,7 @@ def ensure_capacity(wave_demand: Sequence[VmSize], *, site: SiteConfig, plan_tag
             raise
         raise provider_error(exc, "vcenter", "ensure capacity", site.target.host if site.target else None) from exc
     finally:
-        if owned:
+        if owned and session is not None:
             session.close()
 
 

@@ -71,10 +71,12 @@ class AdapterError(MigrateError):
     """A provider call failed; `retryable` tells the engine whether to try again."""
 
     def __init__(self, provider: str, op: str, message: str, *, retryable: bool = False,
-                 endpoint: str | None = None, code: str | None = None) -> None:
+                 endpoint: str | None = None, code: str | None = None, exhausted: bool = False) -> None:
         self.provider = provider
         self.op = op
         self.retryable = retryable
+        # retried already until its deadline (the endpoint stayed down): outer layers try it once more at most
+        self.exhausted = exhausted
         self.endpoint = endpoint
         self.code = code          # the provider's fault type or error code, for mapping by type
         where = f" at {endpoint}" if endpoint else ""
@@ -87,6 +89,7 @@ class AdapterError(MigrateError):
             "provider": self.provider,
             "op": self.op,
             "retryable": self.retryable,
+            "exhausted": self.exhausted,
             "endpoint": self.endpoint,
             "code": self.code,
         }

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from pyVmomi import vim, vmodl
 
 from adapters.base import OperationState, OperationStatus
-from adapters.faults import Backoff, call_with_retry, is_provider_fault, is_transient
+from adapters.faults import LOGIN_BACKOFF, Backoff, call_with_retry, is_provider_fault, is_transient
 from adapters.vcenter.collector import fault_error, read_properties
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
@@ -38,6 +38,7 @@ class VCenterClient:
                  backoff: Backoff | None = None) -> None:
         self.endpoint = endpoint
         self.backoff = backoff or Backoff()
+        self.login_backoff = LOGIN_BACKOFF
         self._password = password
         self._lock = threading.Lock()
         self._session: VCenterSession | None = None
@@ -65,8 +66,8 @@ class VCenterClient:
         return self.session()[0].si
 
     def files(self) -> DatastoreFiles:
-        """Datastore HTTP with the current session's cookie."""
-        session, _ = self.session()
+        """Datastore HTTP with the current session's cookie (logging in first, under the login deadline)."""
+        session, _ = call_with_retry(self.session, backoff=self.login_backoff)
         with self._lock:
             if self._files is None:
                 self._files = DatastoreFiles(session)
@@ -84,16 +85,18 @@ class VCenterClient:
 
     def call(self, op: str, fn: Callable[[Any], T], *, idempotent: bool = True) -> T:
         """Run `fn(si)` under the retry classification; what still fails becomes an AdapterError."""
-        generation = 0
+        generation = tries = 0
 
         def attempt() -> T:
-            nonlocal generation
-            session, generation = call_with_retry(self.session, backoff=self.backoff)  # a login is safe to retry
+            nonlocal generation, tries
+            tries += 1
+            # a login is safe to retry; an endpoint that refuses logins for its whole deadline is exhausted
+            session, generation = call_with_retry(self.session, backoff=self.login_backoff)
             return fn(session.si)
 
         try:
             return call_with_retry(attempt, backoff=self.backoff, idempotent=idempotent,
-                                   on_session=lambda: self.drop(generation))
+                                   on_session=lambda: self.drop(generation), what=f"{op} at {self.where}")
         except vim.fault.NotAuthenticated:
             raise AdapterError("vcenter", op, "session expired", retryable=True, endpoint=self.where) from None
         except vmodl.MethodFault as fault:
@@ -106,7 +109,7 @@ class VCenterClient:
             transient = is_transient(exc)
             what = f"connection lost ({type(exc).__name__})" if transient else f"{type(exc).__name__}: {exc}"
             raise AdapterError("vcenter", op, what, retryable=transient, endpoint=self.where,
-                               code=type(exc).__name__) from None
+                               code=type(exc).__name__, exhausted=transient and idempotent and tries > 1) from None
 
     def task(self, op: str, start: Callable[[Any], Any]) -> TaskOperation:
         """Start a task with `start(si)` and return it as an operation to poll."""

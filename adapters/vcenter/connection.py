@@ -94,10 +94,11 @@ def connect(endpoint: VCenterEndpoint, password: str | None = None) -> VCenterSe
             sslContext=context,
             httpConnectionTimeout=CONNECT_TIMEOUT_S,
         )
+        api_version = si.content.about.apiVersion   # a call too: a reset here is classified like the login's
     except vim.fault.InvalidLogin:
         raise AdapterError("vcenter", "login", f"invalid user name or password for {endpoint.username!r}",
                            endpoint=where) from None
     except Exception as exc:
         raise _connect_error(exc, where) from None
-    log.debug("vcenter session open", endpoint=where, api_version=si.content.about.apiVersion)
+    log.debug("vcenter session open", endpoint=where, api_version=api_version)
     return VCenterSession(endpoint=endpoint, si=si, password=password)

@@ -91,7 +91,7 @@ def retry_unit(ctx: PhaseContext, what: str, fn: Callable[[], T], policy: RetryP
         try:
             return fn()
         except AdapterError as exc:
-            if not exc.retryable or attempt == policy.attempts:
+            if not exc.retryable or exc.exhausted or attempt == policy.attempts:
                 raise
             delay = policy.delay(attempt, _RNG)
             ctx.log.warning("retrying", unit=what, attempt=attempt, delay=round(delay, 3), error=str(exc))

@@ -60,7 +60,8 @@ def run_step(rs: RunState, kind: str, entity_id: str, step: str, inputs: Mapping
             raise  # left `started`: resume runs it again
         except AdapterError as exc:
             journal.step_failed(run_id, kind, entity_id, step, attempt, error_info(exc), wait=False)
-            if not exc.retryable or attempt_here == tries:
+            # an error its adapter already retried to a deadline (the endpoint stayed down) gets one more try
+            if not exc.retryable or attempt_here == tries or (exc.exhausted and attempt_here >= 2):
                 raise StepFailed(step, exc) from exc
             delay = rs.jitter(attempt_here)
             log.warning("retrying", step=step, attempt=attempt, delay=round(delay, 3), error=str(exc))

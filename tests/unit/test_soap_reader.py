@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from adapters.faults import Backoff
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader, split_objects
 from adapters.vcenter.vm_extract import MARKER_PATHS, VM_PATHS
 from adapters.vcenter.vm_markers import full_read_digests, marker_context, read_markers
@@ -74,7 +75,9 @@ def server() -> Iterator[tuple[Script, SoapReader]]:
                             property_collector="propertyCollector", view_manager="ViewManager",
                             root_folder="group-d1")
     try:
-        yield script, SoapReader(endpoint, chunk=1000)
+        reader = SoapReader(endpoint, chunk=1000)
+        reader.backoff = Backoff(base=0.01, max_delay=0.05, deadline=0.5)   # retried, briefly, before it fails
+        yield script, reader
     finally:
         httpd.shutdown()
 

@@ -3,6 +3,7 @@ connection in the middle of a disk copy is retried; bad input changes nothing.""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -146,10 +147,13 @@ def test_dropped_connection_mid_copy_is_retried_and_policy_continue_goes_on(
     assert data["status"] == "partial"
     assert list(data["failed"]) == [planned["victim"]]
     assert data["vms"] == {"completed": len(planned["names"]) - 1, "failed": 1}
+    # the drop is absorbed where it happened: the call or the one file's copy is tried again (and logged)
+    retries = [json.loads(line) for line in result.stderr.splitlines() if '"retrying"' in line]
+    assert retries, "the dropped connection was not retried"
     with Journal(journal, create=False) as jr:
-        failures = [e for e in jr.history(data["run_id"], "vm", steps_only=True) if e.event == "step_failed"
-                    and e.error and e.error.get("retryable")]
-    assert failures, "the dropped connection left no retried step in the journal"
+        failed = [e for e in jr.history(data["run_id"], "vm", steps_only=True) if e.event == "step_failed"
+                  and e.entity_id != planned["victim"] and not (e.error or {}).get("retryable")]
+    assert not failed, failed
 
 
 def test_rollback_with_the_target_unreachable_leaves_cleanup_pending_then_finishes(
