@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 SITE_CONFIG_VERSION: Literal[1] = 1
+MAX_CLUSTER_HOSTS = 1000        # min_hosts and spare_hosts of one cluster (vSphere allows 96 hosts)
+MAX_VCPU_PER_CORE = 64.0        # CPU overcommit
+SHOWN_PATH = 120                # characters of a bad path shown in a message
 
 
 
@@ -133,10 +136,13 @@ class CapacityConfig(StrictModel):
 
     host_type: str = Field("i4i.metal", description="EC2 bare-metal instance type of new hosts")
     provisioner: Literal["ec2", "evs"] = Field("ec2", description="ec2: dedicated hosts; evs: Elastic VMware Service")
-    min_hosts: int | None = Field(None, ge=1, description="cluster minimum (default: the vSAN policy's)")
-    spare_hosts: int = Field(1, ge=0, description="hosts kept free for failures (N+1)")
-    vcpu_per_core: float = Field(4.0, gt=0, description="CPU overcommit: vCPUs per physical core")
-    memory_max_util: float = Field(0.7, gt=0, le=1, description="highest memory use allowed per host")
+    min_hosts: int | None = Field(None, ge=1, le=MAX_CLUSTER_HOSTS,
+                                  description="cluster minimum (default: the vSAN policy's)")
+    spare_hosts: int = Field(1, ge=0, le=MAX_CLUSTER_HOSTS, description="hosts kept free for failures (N+1)")
+    vcpu_per_core: float = Field(4.0, gt=0, le=MAX_VCPU_PER_CORE, allow_inf_nan=False,
+                                 description="CPU overcommit: vCPUs per physical core")
+    memory_max_util: float = Field(0.7, gt=0, le=1, allow_inf_nan=False,
+                                   description="highest memory use allowed per host")
     availability_zone: str | None = Field(None, description="EC2 zone of new hosts (default: the region's first)")
     host_domain: str = Field("sddc.internal", description="DNS suffix of new hosts' names in the cloud vCenter")
     evs_environment_id: str | None = None
@@ -255,22 +261,40 @@ def _file_problems(config: SiteConfig, file: str, env: dict[str, str]) -> list[P
                                     f"environment variable {endpoint.password_env} is not set"))
         if endpoint.password_file:
             problems.extend(_password_file_problems(endpoint.password_file, file, f"{role}.password_file"))
-        if endpoint.tls.ca_file and not endpoint.tls.ca_file.is_file():
-            problems.append(Problem(file, f"{role}.tls.ca_file", f"no such file: {endpoint.tls.ca_file}"))
+        if endpoint.tls.ca_file:
+            problems.extend(_file_problem(endpoint.tls.ca_file, file, f"{role}.tls.ca_file")[0])
     if config.aws:
         for name in ("credentials_file", "ca_bundle"):
             value = getattr(config.aws, name)
-            if value is not None and not value.is_file():
-                problems.append(Problem(file, f"aws.{name}", f"no such file: {value}"))
+            if value is not None:
+                problems.extend(_file_problem(value, file, f"aws.{name}")[0])
     return problems
 
 
+def _shown(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= SHOWN_PATH else f"{text[:SHOWN_PATH]}... ({len(text)} characters)"
+
+
+def _file_problem(path: Path, file: str, field: str) -> tuple[list[Problem], os.stat_result | None]:
+    """The path's stat, or the Problem of a path the OS refuses (too long, a file as a folder, a loop, ...)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return [Problem(file, field, f"no such file: {_shown(path)}")], None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return [Problem(file, field, f"cannot use {_shown(path)}: {reason}")], None
+    if not stat.S_ISREG(info.st_mode):
+        return [Problem(file, field, f"not a regular file: {_shown(path)}")], None
+    return [], info
+
+
 def _password_file_problems(path: Path, file: str, field: str) -> list[Problem]:
-    if not path.is_file():
-        return [Problem(file, field, f"no such file: {path}")]
-    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return [Problem(file, field, f"{path} is readable by group or others; chmod 600 it")]
-    return []
+    problems, info = _file_problem(path, file, field)
+    if info is not None and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [Problem(file, field, f"{_shown(path)} is readable by group or others; chmod 600 it")]
+    return problems
 
 
 def resolve_password(endpoint: VCenterEndpoint, env: dict[str, str] | None = None) -> str:
@@ -285,7 +309,9 @@ def resolve_password(endpoint: VCenterEndpoint, env: dict[str, str] | None = Non
         assert endpoint.password_file is not None
         try:
             password = endpoint.password_file.read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise InputError.single(str(endpoint.password_file), "", f"cannot read password: {exc}") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise InputError.single(_shown(endpoint.password_file), f"{endpoint.name}.password_file",
+                                    f"cannot read password: {reason}") from None
     register_secret(password)
     return password

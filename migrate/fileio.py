@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# libyaml when present: the pure-Python scanner takes quadratic time on deeply nested flow collections
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_input_text(path: Path, encoding: str = "utf-8") -> str:
@@ -36,17 +38,26 @@ def read_input_text(path: Path, encoding: str = "utf-8") -> str:
         raise InputError.single(str(path), "", f"cannot read: {exc}") from None
 
 
+def _parse_failure(exc: Exception) -> str:
+    """Why a parser gave up on input it could not hold (too deep, a number of thousands of digits)."""
+    if isinstance(exc, RecursionError):
+        return "values nested too deeply"
+    return f"a value out of range ({str(exc).split(':')[0]})"
+
+
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """Parse a YAML file whose top level must be a mapping."""
     file = str(path)
     text = read_input_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise InputError.single(file, where, f"not valid YAML: {problem}") from None
+    except (ValueError, OverflowError, RecursionError) as exc:
+        raise InputError.single(file, "", f"not valid YAML: {_parse_failure(exc)}") from None
     if not isinstance(data, dict):
         raise InputError.single(file, "", "top level must be a mapping of keys to values")
     return data
@@ -60,6 +71,8 @@ def load_json_mapping(path: Path, expected: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError.single(file, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError.single(file, "", f"not valid JSON: {_parse_failure(exc)}") from None
     if not isinstance(data, dict):
         raise InputError.single(file, "", f"top level must be a JSON object with {expected}")
     return data

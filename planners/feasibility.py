@@ -115,6 +115,7 @@ def check_feasible(inst: Instance) -> tuple[list[int], list[int]]:
         problems.append(Problem(inst.constraints_file, labels, (
             f"precedence cycle: {' -> '.join([*loop, loop[0]])} (rules: {'; '.join(r.text for r in rules)})")))
         raise InputError(problems)
+    problems += _wave_count_problems(inst)   # before anything is sized by the wave count
     early, via = earliest_waves(inst, order)
     for u, pin in enumerate(inst.pin):
         if pin is not None and early[u] > pin:
@@ -126,6 +127,30 @@ def check_feasible(inst: Instance) -> tuple[list[int], list[int]]:
     if problems:
         raise InputError(problems)
     return order, early
+
+
+def _first_fit_wave(inst: Instance) -> int:
+    """The first wave (0-based) whose VM cap takes the largest unit: the ramp caps of earlier waves are smaller."""
+    cap = inst.capacity
+    largest = max(inst.count, default=0)
+    return next((i for i in range(len(cap.ramp)) if cap.vms(i) >= largest), len(cap.ramp))
+
+
+def _wave_count_problems(inst: Instance) -> list[Problem]:
+    """Pins and ramp caps that would make a plan of more waves than there are units (mostly empty waves)."""
+    problems = []
+    first = _first_fit_wave(inst)
+    if inst.units and first >= inst.units:
+        u = inst.count.index(max(inst.count))
+        problems.append(Problem(inst.constraints_file, "ramp", (
+            f"{inst.describe(u)} has {inst.count[u]} VMs, more than the ramp caps of waves 1 to {first}: a plan "
+            f"of {inst.units} units would need empty waves before it; raise the first ramp caps")))
+    most = inst.units + min(first, inst.units)
+    problems += [Problem(inst.constraints_file, inst.pin_field[u], (
+        f"{inst.unit_names(u)[0]} is pinned to wave {pin + 1}, but {most} waves at most can hold the "
+        f"{sum(inst.count)} VMs to move: pin it to a wave from 1 to {most}"))
+        for u, pin in enumerate(inst.pin) if pin is not None and pin >= most]
+    return problems
 
 
 def _pinned_waves(inst: Instance) -> list[Problem]:
@@ -178,14 +203,14 @@ def _big_count_bound(inst: Instance) -> int:
     """Units of more than half the VM cap cannot share a wave, and early ramp waves may be too small."""
     cap = inst.capacity
     if cap.max_vms is None:
-        return 0
+        return _first_fit_wave(inst) + 1 if inst.units else 0
     big = sorted((c for c in inst.count if 2 * c > cap.max_vms), reverse=True)
     bound = 0
     ramp = len(cap.ramp)
     for j, size in enumerate(big, start=1):
         fitting = [i for i in range(ramp) if cap.vms(i) >= size]
         bound = max(bound, fitting[j - 1] + 1 if j <= len(fitting) else ramp + j - len(fitting))
-    return bound
+    return max(bound, _first_fit_wave(inst) + 1 if inst.units else 0)
 
 
 def lower_bound(inst: Instance, order: list[int] | None = None) -> LowerBound:

@@ -30,6 +30,8 @@ __all__ = [
     "BARE_ROW_WEIGHT",
     "CONNECTION_WEIGHT",
     "FLOW_WEIGHT_UNIT",
+    "MAX_FLOW_BYTES",
+    "MAX_FLOW_CONNECTIONS",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "EndpointIndex",
@@ -50,6 +52,9 @@ OPTIONAL_COLUMNS = ("dst_port", "protocol", "bytes", "connections")
 FLOW_WEIGHT_UNIT = 2**20        # weight 1.0 == 1 MiB of observed traffic
 CONNECTION_WEIGHT = 0.25        # a connection without a byte count counts as 256 KiB
 BARE_ROW_WEIGHT = 1.0           # a row with neither bytes nor connections counts as 1 MiB
+MAX_FLOW_BYTES = 2**60          # one row: at most 1 EiB observed
+MAX_FLOW_CONNECTIONS = 2**40    # one row: at most about 10^12 connections
+_LIMITS = {"dst_port": 65535, "bytes": MAX_FLOW_BYTES, "connections": MAX_FLOW_CONNECTIONS}
 
 
 @dataclass(frozen=True)
@@ -97,20 +102,26 @@ def _records(text: str) -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
 
 
-def _number(value: str, *, whole: bool) -> int:
-    """A non-negative count; raises ValueError with a message for a person."""
-    if value.isdigit():
-        return int(value)          # exact, however large
+def _number(value: str, *, whole: bool, limit: int) -> int:
+    """A count from 0 to `limit`; raises ValueError with a message for a person."""
+    shown = value if len(value) <= 40 else f"{value[:40]}... ({len(value)} characters)"
+    if value.isdecimal() and value.isascii():
+        digits = value.lstrip("0") or "0"
+        if len(digits) > len(str(limit)) or int(digits) > limit:
+            raise ValueError(f"more than {limit}: {shown!r}")
+        return int(digits)         # exact
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"not a number: {value!r}") from None
+        raise ValueError(f"not a number: {shown!r}") from None
     if not math.isfinite(number):
-        raise ValueError(f"not a finite number: {value!r}")
+        raise ValueError(f"not a finite number: {shown!r}")
     if number < 0:
-        raise ValueError(f"must not be negative: {value!r}")
+        raise ValueError(f"must not be negative: {shown!r}")
     if whole and not number.is_integer():
-        raise ValueError(f"not a whole number: {value!r}")
+        raise ValueError(f"not a whole number: {shown!r}")
+    if number > limit:
+        raise ValueError(f"more than {limit}: {shown!r}")
     return round(number)
 
 
@@ -171,12 +182,10 @@ def _parse_row(cells: dict[str, str], line: int, file: str) -> tuple[FlowRow | N
         if not value:
             continue
         try:
-            numbers[name] = _number(value, whole=name != "bytes")
+            numbers[name] = _number(value, whole=name != "bytes", limit=_LIMITS[name])
         except ValueError as exc:
-            problems.append(Problem(file, f"row {line}, column {name}", str(exc)))
-            continue
-        if name == "dst_port" and not 0 <= (numbers[name] or 0) <= 65535:
-            problems.append(Problem(file, f"row {line}, column {name}", f"not a port number: {value!r}"))
+            message = f"not a port number ({exc})" if name == "dst_port" else str(exc)
+            problems.append(Problem(file, f"row {line}, column {name}", message))
     if problems:
         return None, problems
     return FlowRow(src=cells["src"], dst=cells["dst"], dst_port=numbers["dst_port"],

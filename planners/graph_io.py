@@ -22,14 +22,18 @@ import networkx as nx
 
 from migrate.errors import InputError, Problem
 from migrate.fileio import atomic_write
+from migrate.models.inventory import MAX_MEMORY_MB, MAX_VCPUS, MAX_VM_GB, MAX_VMS
 
-__all__ = ["GRAPH_VERSION", "read_graph", "write_graph"]
+__all__ = ["GRAPH_VERSION", "MAX_EDGE_WEIGHT", "read_graph", "write_graph"]
 
 GRAPH_VERSION = 1
 FORMAT_NAME = "migrate-graph"
 _JSON_GRAPH_KEYS = ("keep_apart", "unknown_endpoints", "ambiguous_endpoints", "warnings", "flow_stats", "sources")
 _LIST_EDGE_KEYS = ("kinds", "reasons")
 _LABEL_KEYS = ("label", "edgelabel", "relation", "type")
+MAX_EDGE_WEIGHT = 1e15          # MiB of traffic between two VMs (summed flows and links), about an exabyte
+MAX_EDGE_COUNT = 2**63          # bytes and connections an edge records
+_NODE_LIMITS = {"gb": float(MAX_VM_GB), "vcpu": float(MAX_VCPUS), "memory_mb": float(MAX_MEMORY_MB)}
 
 
 def _format_of(path: Path) -> str:
@@ -110,6 +114,8 @@ def _read_json(raw: bytes, file: str) -> nx.Graph:
         raise InputError.single(file, "", f"not UTF-8 text: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError.single(file, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:   # a number of thousands of digits, or nesting too deep
+        raise InputError.single(file, "", f"not valid JSON: {type(exc).__name__}") from None
     if not isinstance(document, dict) or "graph" not in document:
         raise InputError.single(file, "", 'not a graph document: expected {"version": 1, "graph": {...}}')
     if document.get("version") != GRAPH_VERSION:
@@ -131,33 +137,69 @@ def _check_node_link(data: Any, file: str) -> list[Problem]:
         problems.append(Problem(file, "graph", "must be undirected and not a multigraph"))
     if not isinstance(data.get("graph", {}), dict):
         problems.append(Problem(file, "graph.graph", "must be an object"))
+    else:
+        problems += _check_meta(data.get("graph", {}), file)
     nodes, links = data.get("nodes"), data.get("links")
     if not isinstance(nodes, list):
         return [*problems, Problem(file, "graph.nodes", "must be a list")]
     if not isinstance(links, list):
         return [*problems, Problem(file, "graph.links", "must be a list")]
+    if len(nodes) > MAX_VMS:
+        return [*problems, Problem(file, "graph.nodes", f"more than {MAX_VMS} nodes (VMs)")]
     ids = set()
     for i, node in enumerate(nodes):
-        if not isinstance(node, dict) or not isinstance(node.get("id"), str | int):
+        if not isinstance(node, dict) or not isinstance(node.get("id"), str | int) or isinstance(node["id"], bool):
             problems.append(Problem(file, f"graph.nodes[{i}].id", "each node needs an id"))
         else:
             ids.add(node["id"])
+            problems.extend(_check_node(node, file, f"graph.nodes[{i}]"))
     for i, link in enumerate(links):
         if not isinstance(link, dict):
             problems.append(Problem(file, f"graph.links[{i}]", "must be an object"))
             continue
         for end in ("source", "target"):
-            if link.get(end) not in ids:
+            if not isinstance(link.get(end), str | int) or link.get(end) not in ids:
                 problems.append(Problem(file, f"graph.links[{i}].{end}", f"no node {link.get(end)!r}"))
         problems.extend(_check_edge(link, file, f"graph.links[{i}]"))
+    return problems
+
+
+def _check_meta(meta: dict[str, Any], file: str) -> list[Problem]:
+    """The graph-level lists the planner reads: keep_apart pairs and warnings."""
+    pairs, warnings = meta.get("keep_apart", []), meta.get("warnings", [])
+    problems = []
+    if not isinstance(pairs, list) or not all(
+            isinstance(p, dict) and all(isinstance(p.get(k), str | int) for k in ("a", "b")) for p in pairs):
+        problems.append(Problem(file, "graph.graph.keep_apart", "must be a list of {a, b, reason} objects"))
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        problems.append(Problem(file, "graph.graph.warnings", "must be a list of strings"))
+    return problems
+
+
+def _in_range(value: Any, limit: float) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+            and 0 <= value <= limit)
+
+
+def _check_node(node: dict[str, Any], file: str, where: str) -> list[Problem]:
+    problems = [Problem(file, f"{where}.{key}", f"must be a number from 0 to {limit:g}")
+                for key, limit in _NODE_LIMITS.items() if node.get(key) is not None and not _in_range(node[key], limit)]
+    problems += [Problem(file, f"{where}.{key}", "must be a string") for key in ("name", "app")
+                 if node.get(key) is not None and not isinstance(node[key], str)]
+    if not isinstance(node.get("powered_on", True), bool):
+        problems.append(Problem(file, f"{where}.powered_on", "must be true or false"))
     return problems
 
 
 def _check_edge(edge: dict[str, Any], file: str, where: str) -> list[Problem]:
     problems = []
     weight = edge.get("weight", 0.0)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
-        problems.append(Problem(file, f"{where}.weight", f"must be a number >= 0, not {weight!r}"))
+    if not _in_range(weight, MAX_EDGE_WEIGHT):
+        problems.append(Problem(file, f"{where}.weight", f"must be a number from 0 to {MAX_EDGE_WEIGHT:g}, "
+                                                        f"not {str(weight)[:40]}"))
+    for key in ("bytes", "connections"):
+        if edge.get(key) is not None and not _in_range(edge[key], MAX_EDGE_COUNT):
+            problems.append(Problem(file, f"{where}.{key}", f"must be a number from 0 to {MAX_EDGE_COUNT}"))
     if not isinstance(edge.get("hard", False), bool):
         problems.append(Problem(file, f"{where}.hard", "must be true or false"))
     for key in _LIST_EDGE_KEYS:
@@ -190,6 +232,7 @@ def _read_graphml(raw: bytes, file: str) -> nx.Graph:
     graph.graph.pop("format", None)
     for key in ("keep_apart", "unknown_endpoints", "ambiguous_endpoints", "warnings"):
         graph.graph.setdefault(key, [])
+    problems += _check_meta(graph.graph, file)
     for node, data in source.nodes(data=True):
         graph.add_node(node, **_node_attrs(node, data, file, problems))
     for a, b, data in source.edges(data=True):
@@ -209,8 +252,9 @@ def _number(data: dict[str, Any], key: str, default: float, file: str, where: st
     except (TypeError, ValueError):
         problems.append(Problem(file, f"{where}.{key}", f"not a number: {value!r}"))
         return default
-    if not math.isfinite(number) or number < 0:
-        problems.append(Problem(file, f"{where}.{key}", f"must be a number >= 0, not {value!r}"))
+    limit = _NODE_LIMITS.get(key, MAX_EDGE_WEIGHT if key == "weight" else MAX_EDGE_COUNT)
+    if not math.isfinite(number) or not 0 <= number <= limit:
+        problems.append(Problem(file, f"{where}.{key}", f"must be a number from 0 to {limit:g}, not {str(value)[:40]}"))
         return default
     return number
 

@@ -17,6 +17,7 @@ from pydantic import Field
 from migrate.errors import InputError
 from migrate.fileio import load_json_mapping, validation_problems, write_json
 from migrate.models.base import FrozenModel
+from migrate.models.inventory import MAX_MEMORY_MB, MAX_VCPUS
 
 __all__ = [
     "INSTANCE_TYPES_VERSION",
@@ -29,14 +30,16 @@ __all__ = [
 ]
 
 INSTANCE_TYPES_VERSION: Literal[1] = 1
+MAX_STORAGE_GB = 2**32          # instance storage of one type, decimal GB (AWS's largest is about 120,000)
+MAX_STORAGE_DISKS = 1024
 
 
 
 class StorageDisk(FrozenModel):
     """A group of identical local instance-store disks."""
 
-    count: int = Field(..., ge=0)
-    size_gb: int = Field(..., ge=0, description="per disk, decimal GB as the API reports")
+    count: int = Field(..., ge=0, le=MAX_STORAGE_DISKS)
+    size_gb: int = Field(..., ge=0, le=MAX_STORAGE_GB, description="per disk, decimal GB as the API reports")
     type: str | None = Field(None, description="ssd or hdd")
 
 
@@ -44,10 +47,10 @@ class InstanceType(FrozenModel):
     """One EC2 instance type, as DescribeInstanceTypes describes it."""
 
     name: str = Field(..., min_length=1)
-    vcpus: int = Field(..., ge=0, description="VCpuInfo.DefaultVCpus")
-    default_cores: int | None = Field(None, ge=0, description="physical cores, VCpuInfo.DefaultCores")
-    threads_per_core: int | None = Field(None, ge=0)
-    memory_mib: int = Field(..., ge=0)
+    vcpus: int = Field(..., ge=0, le=MAX_VCPUS, description="VCpuInfo.DefaultVCpus")
+    default_cores: int | None = Field(None, ge=0, le=MAX_VCPUS, description="physical cores, VCpuInfo.DefaultCores")
+    threads_per_core: int | None = Field(None, ge=0, le=MAX_VCPUS)
+    memory_mib: int = Field(..., ge=0, le=MAX_MEMORY_MB)
     architectures: list[str] = Field(default_factory=list, description="x86_64, arm64, i386, ...")
     boot_modes: list[str] = Field(default_factory=list, description="SupportedBootModes: legacy-bios, uefi")
     hypervisor: str | None = None
@@ -55,7 +58,8 @@ class InstanceType(FrozenModel):
     current_generation: bool = False
     burstable: bool = False
     accelerators: list[str] = Field(default_factory=list, description="gpu, fpga, inference, neuron, media")
-    instance_storage_gb: int | None = Field(None, ge=0, description="InstanceStorageInfo.TotalSizeInGB (decimal GB)")
+    instance_storage_gb: int | None = Field(None, ge=0, le=MAX_STORAGE_GB,
+                                            description="InstanceStorageInfo.TotalSizeInGB (decimal GB)")
     storage_disks: list[StorageDisk] = Field(default_factory=list)
     storage_nvme: str | None = Field(None, description="InstanceStorageInfo.NvmeSupport")
     network_performance: str | None = None

@@ -19,7 +19,6 @@ keep_apart:            # never in the same wave
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from planners.flows import EndpointIndex
 
 __all__ = [
     "DEFAULT_LINK_WEIGHT",
+    "MAX_LINK_WEIGHT",
     "KeepApart",
     "Link",
     "LinksFile",
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_LINK_WEIGHT = 100.0
+MAX_LINK_WEIGHT = 1e12          # MiB: about an exabyte of traffic, so sums of weights stay finite
 
 
 
@@ -66,15 +67,9 @@ class _Pair(StrictModel):
 class Link(_Pair):
     """A declared dependency between two VMs: soft (weighted) or hard (must move together)."""
 
-    weight: float | None = Field(None, ge=0, description="soft weight, MiB-equivalent")
+    weight: float | None = Field(None, ge=0, le=MAX_LINK_WEIGHT, allow_inf_nan=False,
+                                 description="soft weight, MiB-equivalent")
     hard: bool = False
-
-    @field_validator("weight")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
 
     @property
     def effective_weight(self) -> float:

@@ -9,6 +9,7 @@ import yaml
 
 from migrate.errors import InputError, Problem
 from migrate.fileio import atomic_write, load_yaml_mapping, validation_problems
+from migrate.models.inventory import MAX_VMS
 from planners.plan_model import Constraints, Plan
 
 __all__ = ["PLAN_HEADER", "load_constraints", "load_plan", "merge_constraints", "parse_ramp", "plan_document",
@@ -38,8 +39,10 @@ def parse_ramp(text: str, option: str = "--ramp") -> list[int]:
     caps = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise InputError.single(option, option, f"expected whole numbers >= 1 separated by commas, got {text!r}")
+        if not part.isdecimal() or len(part) > len(str(MAX_VMS)) or not 1 <= int(part) <= MAX_VMS:
+            shown = text if len(text) <= 80 else text[:80] + "..."
+            raise InputError.single(option, option, f"expected whole numbers from 1 to {MAX_VMS} separated by "
+                                    f"commas, got {shown!r}")
         caps.append(int(part))
     return caps
 
@@ -53,14 +56,11 @@ def merge_constraints(base: Constraints, *, max_vms: int | None = None, max_gb: 
             update[key] = value
     if not update:
         return base
-    problems: list[Problem] = []
-    if max_vms is not None and max_vms < 1:
-        problems.append(Problem("--max-vms", "--max-vms", "must be at least 1"))
-    if max_gb is not None and not max_gb > 0:
-        problems.append(Problem("--max-gb", "--max-gb", "must be more than 0"))
-    if problems:
-        raise InputError(problems)
-    return base.model_copy(update=update)
+    try:   # validated again, so the command line meets the same ranges as the file
+        return validation_problems(Constraints, {**base.model_dump(exclude_unset=True), **update}, "command line")
+    except InputError as exc:
+        options = ["--" + p.field.split("[")[0].replace("_", "-") for p in exc.problems]
+        raise InputError(Problem(o, o, p.message) for o, p in zip(options, exc.problems, strict=True)) from None
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:

@@ -31,8 +31,12 @@ from pydantic import AfterValidator, AwareDatetime, Field, field_validator, mode
 from pydantic.json_schema import SkipJsonSchema
 
 from migrate.models.base import StrictModel
+from migrate.models.inventory import MAX_VM_GB, MAX_VMS
 
 __all__ = [
+    "MAX_SEED",
+    "MAX_WAVES",
+    "MAX_WAVE_GB",
     "PLAN_VERSION",
     "Constraints",
     "Excluded",
@@ -54,6 +58,16 @@ __all__ = [
 
 PLAN_VERSION: Literal[1] = 1
 
+MAX_WAVES = 10_000             # waves of one plan: wave numbers, pins, ramp and window lists
+MAX_WAVE_GB = float(MAX_VM_GB)  # disk GiB per wave (1 EiB)
+MAX_SEED = 2**63 - 1            # seeds from -2**63 to this
+MAX_TOTAL = 2**53              # sums in a plan's sizes and metrics (exact as floats)
+
+Total = Annotated[int, Field(ge=0, le=MAX_TOTAL)]
+Amount = Annotated[float, Field(ge=0, le=MAX_TOTAL, allow_inf_nan=False)]
+WaveNumber = Annotated[int, Field(ge=1, le=MAX_WAVES)]
+VmCap = Annotated[int, Field(ge=1, le=MAX_VMS)]
+Seed = Annotated[int, Field(ge=-MAX_SEED - 1, le=MAX_SEED)]
 
 
 def _reference(value: str) -> str:
@@ -91,7 +105,7 @@ class Pin(StrictModel):
     """Puts one VM in a given wave (1-based), or excludes it from the migration with a reason."""
 
     vm: Reference
-    wave: int | None = Field(None, ge=1)
+    wave: WaveNumber | None = None
     exclude: str | None = None
 
     @model_validator(mode="after")
@@ -117,31 +131,33 @@ class Constraints(StrictModel):
     """Everything the planner must respect, plus the seed that makes it deterministic."""
 
     version: Literal[1] = PLAN_VERSION
-    max_vms: int | None = Field(None, ge=1, description="VMs per wave")
-    max_gb: float | None = Field(None, gt=0, allow_inf_nan=False, description="disk GiB per wave")
-    ramp: list[int] = Field(default_factory=list, description="VM caps of the first waves, e.g. [5, 15]")
+    max_vms: VmCap | None = Field(None, description="VMs per wave")
+    max_gb: float | None = Field(None, gt=0, le=MAX_WAVE_GB, allow_inf_nan=False, description="disk GiB per wave")
+    ramp: list[int] = Field(default_factory=list, max_length=MAX_WAVES,
+                            description="VM caps of the first waves, e.g. [5, 15]")
     precedence: list[PrecedenceRule] = Field(default_factory=list)
     pins: list[Pin] = Field(default_factory=list)
-    windows: list[Window] = Field(default_factory=list, description="cutover windows, given to waves in order")
+    windows: list[Window] = Field(default_factory=list, max_length=MAX_WAVES,
+                                  description="cutover windows, given to waves in order")
     keep_apart: list[KeepApartRule] = Field(default_factory=list)
-    seed: int = 0
+    seed: Seed = 0
 
     @field_validator("ramp")
     @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        bad = [i for i, cap in enumerate(value) if cap < 1]
+    def _caps_in_range(cls, value: list[int]) -> list[int]:
+        bad = [i for i, cap in enumerate(value) if not 1 <= cap <= MAX_VMS]
         if bad:
-            raise ValueError(f"every ramp cap must be at least 1 (entries {bad})")
+            raise ValueError(f"every ramp cap must be at least 1 and at most {MAX_VMS} (entries {bad[:10]})")
         return value
 
 
 class WaveSize(StrictModel):
     """What a wave moves."""
 
-    vms: int
-    gb: float
-    vcpu: int
-    memory_mb: int
+    vms: Total
+    gb: Amount
+    vcpu: Total
+    memory_mb: Total
 
 
 class WaveGroup(StrictModel):
@@ -156,7 +172,7 @@ class WaveFlow(StrictModel):
 
     a: str
     b: str
-    weight: float
+    weight: Amount
     kinds: list[str] = Field(default_factory=list)
 
 
@@ -164,14 +180,14 @@ class WaveWhy(StrictModel):
     """Why a wave's VMs are together: its must-move groups and its heaviest internal dependencies."""
 
     groups: list[WaveGroup] = Field(default_factory=list)
-    more_groups: int = 0
+    more_groups: Total = 0
     heaviest: list[WaveFlow] = Field(default_factory=list)
 
 
 class Wave(StrictModel):
     """One wave: VMs by id (execution order is the list order of `waves`)."""
 
-    id: int = Field(..., ge=1)
+    id: WaveNumber
     name: str
     vms: list[str]
     vm_names: list[str] | None = None
@@ -203,27 +219,27 @@ class Violation(StrictModel):
 class WaveMetrics(StrictModel):
     """Per-wave numbers."""
 
-    wave: int
-    vms: int
-    gb: float
-    internal_weight: float
-    cut_weight: float
+    wave: WaveNumber
+    vms: Total
+    gb: Amount
+    internal_weight: Amount
+    cut_weight: Amount
 
 
 class PlanMetrics(StrictModel):
     """Plan quality; `violations` counts broken rules (0 for every plan the planner writes)."""
 
-    waves: int
-    lower_bound: int
-    lower_bound_by: dict[str, int] = Field(default_factory=dict, description="what forces the lower bound")
-    cut_weight: float
-    total_weight: float
-    cut_fraction: float
-    exposure: float = Field(..., description="sum(w * |wave_u - wave_v|) / sum(w)")
-    max_wave_vms: int
-    max_wave_gb: float
+    waves: Total
+    lower_bound: Total
+    lower_bound_by: dict[str, Total] = Field(default_factory=dict, description="what forces the lower bound")
+    cut_weight: Amount
+    total_weight: Amount
+    cut_fraction: float = Field(..., ge=0, le=1, allow_inf_nan=False)
+    exposure: Amount = Field(..., description="sum(w * |wave_u - wave_v|) / sum(w)")
+    max_wave_vms: Total
+    max_wave_gb: Amount
     per_wave: list[WaveMetrics] = Field(default_factory=list)
-    violations: int = 0
+    violations: Total = 0
     violation_list: SkipJsonSchema[list[Violation]] = Field(default_factory=list, exclude=True)
 
 
@@ -237,7 +253,7 @@ class PlanSource(StrictModel):
     constraints: str | None = None
     generated_at: AwareDatetime
     planner: str
-    seed: int = 0
+    seed: Seed = 0
 
 
 class Plan(StrictModel):
@@ -247,6 +263,6 @@ class Plan(StrictModel):
     source: PlanSource | None = None
     constraints: Constraints = Field(default_factory=Constraints)
     metrics: PlanMetrics | None = None
-    waves: list[Wave] = Field(default_factory=list)
+    waves: list[Wave] = Field(default_factory=list, max_length=MAX_WAVES)
     excluded: list[Excluded] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

@@ -26,6 +26,7 @@ from migrate.models.inventory import Vm
 from planners.instance_types import InstanceType
 
 __all__ = [
+    "MAX_HEADROOM",
     "PREFERRED_FAMILIES",
     "Mode",
     "Requirement",
@@ -40,6 +41,7 @@ __all__ = [
 Mode = Literal["utilisation", "configured"]
 PREFERRED_FAMILIES = ("m", "c", "r")
 GENERAL_RATIO_GIB = 4.0   # GiB per vCPU of the m family: below it c is the next choice, above it r
+MAX_HEADROOM = 100.0      # right-sizing margin: at most 100 x (10,000 %) over the observed average
 _BOOT_MODES = {"efi": "uefi", "bios": "legacy-bios"}
 
 

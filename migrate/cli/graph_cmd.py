@@ -74,8 +74,11 @@ def graph(inventory_path: Path, flows_path: Path | None, links_path: Path | None
           app_weight: float, as_json: bool) -> None:
     """Build the dependency graph: flows, app tags, DRS rules, shared disks, vApps, declared links."""
     from planners import build_graph, graph_summary, load_flows, load_links, write_graph
+    from planners.links import MAX_LINK_WEIGHT
 
     problems: list[Problem] = []
+    if not 0 <= app_weight <= MAX_LINK_WEIGHT:   # also NaN and inf
+        problems.append(Problem("--app-weight", "--app-weight", f"must be from 0 to {MAX_LINK_WEIGHT:g}"))
     if out_path.suffix.lower() not in (".json", ".graphml"):
         problems.append(Problem(str(out_path), "--out", "use a .json or .graphml file name"))
     loaded: dict[str, Any] = {}

@@ -70,6 +70,7 @@ def read_plan_waves(path: Path, inventory: Inventory) -> list[tuple[str, list[st
 
 def _option_problems(config_path: Path | None, types_path: Path | None, existing_hosts: int, headroom: float,
                      policy_values: dict[str, Any]) -> list[Problem]:
+    from planners.rightsizing import MAX_HEADROOM
     from planners.sizing import policy_problems
 
     problems = [Problem(CLI, _OPTION_OF[name], message) for name, message in policy_problems(**policy_values)]
@@ -78,8 +79,8 @@ def _option_problems(config_path: Path | None, types_path: Path | None, existing
                                 "give exactly one: --config to ask the EC2 API, or --instance-types FILE"))
     if existing_hosts < 0:
         problems.append(Problem(CLI, "--existing-hosts", f"must be >= 0, got {existing_hosts}"))
-    if not headroom >= 0:
-        problems.append(Problem(CLI, "--headroom", f"must be >= 0, got {headroom:g}"))
+    if not 0 <= headroom <= MAX_HEADROOM:
+        problems.append(Problem(CLI, "--headroom", f"must be from 0 to {MAX_HEADROOM:g}, got {headroom:g}"))
     return problems
 
 
@@ -167,7 +168,8 @@ def size(inventory_path: Path, plan_path: Path | None, config_path: Path | None,
     host = find_instance_type(types, host_type, source=source, field="--host-type")
     unusable = host_problems(host)
     if unusable:
-        raise InputError([Problem(CLI, "--host-type", message) for message in unusable])
+        # the type as its source describes it: name the instance-types file when it came from one
+        raise InputError([Problem(source if types_path else CLI, "--host-type", message) for message in unusable])
 
     by_id = inventory.vm_by_id()
     if plan_path is None:

@@ -51,7 +51,18 @@ from migrate.importers.rvtools_estate import (
     with_referenced_datastores,
 )
 from migrate.importers.rvtools_table import Problems, Row, Table, cell_text, find_sheet, read_table
-from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, Vm
+from migrate.models.inventory import (
+    MAX_COUNT,
+    MAX_DISK_BYTES,
+    MAX_MEMORY_MB,
+    MAX_VCPUS,
+    Disk,
+    Guest,
+    Inventory,
+    Nic,
+    Provenance,
+    Vm,
+)
 
 __all__ = ["import_rvtools"]
 
@@ -194,7 +205,7 @@ def _read_vm(row: Row, custom: list[int]) -> _VmDraft | None:
     power_state = _POWER_STATES.get(power.casefold()) if power else None
     if power is not None and power_state is None:
         row.bad("power", f"must be poweredOn, poweredOff or suspended, got {power!r}")
-    cpus, memory = row.integer("cpus"), row.integer("memory")
+    cpus, memory = row.integer("cpus", maximum=MAX_VCPUS), row.integer("memory", maximum=MAX_MEMORY_MB)
     row.integer("nics"), row.integer("disks")  # checked only: vDisk and vNetwork hold the devices
     template = row.flag("template")
     primary_ip = _ip(row, "primary_ip", row.text("primary_ip"))
@@ -282,8 +293,8 @@ def _read_disks(vdisk: Table, index: _VmIndex) -> None:
 
 
 def _read_disk(row: Row, position: int) -> Disk | None:
-    capacity = row.decimal("capacity")
-    key = row.integer("key")
+    capacity = row.decimal("capacity", maximum=MAX_DISK_BYTES / MIB)
+    key = row.integer("key", minimum=-MAX_COUNT - 1)
     unit = row.integer("unit")
     thin, raw = row.flag("thin"), row.flag("raw")
     raw_mode = row.text("raw_mode")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from migrate.importers.rvtools_columns import MIB
 from migrate.importers.rvtools_table import Table
-from migrate.models.inventory import Cluster, Datastore, Host, Network, VApp, Vm
+from migrate.models.inventory import MAX_HOST_BYTES, MAX_VCPUS, Cluster, Datastore, Host, Network, VApp, Vm
 
 __all__ = [
     "dvswitch_names",
@@ -19,6 +19,8 @@ __all__ = [
     "with_referenced_clusters",
     "with_referenced_datastores",
 ]
+
+_MAX_MIB = MAX_HOST_BYTES / MIB     # host memory and datastore sizes, in the sheets' MiB
 
 def vnetwork_rows(vnetwork: Table | None) -> list[tuple[str, str | None]]:
     """(network, switch) of every vNetwork row that names a network."""
@@ -50,8 +52,9 @@ def read_hosts(vhost: Table | None) -> list[Host]:
     hosts: list[Host] = []
     for row in vhost.rows() if vhost else ():
         name = row.text("name")
-        sockets, per_socket, cores = row.integer("sockets"), row.integer("cores_per_socket"), row.integer("cores")
-        speed, memory = row.integer("speed"), row.decimal("memory")
+        sockets = row.integer("sockets", maximum=MAX_VCPUS)
+        per_socket = row.integer("cores_per_socket", maximum=MAX_VCPUS)
+        cores, speed, memory = row.integer("cores"), row.integer("speed"), row.decimal("memory", maximum=_MAX_MIB)
         maintenance = row.flag("maintenance")
         if name is None:
             row.bad("name", "host name is empty")
@@ -102,7 +105,7 @@ def read_datastores(vdatastore: Table | None) -> list[Datastore]:
     datastores: list[Datastore] = []
     for row in vdatastore.rows() if vdatastore else ():
         name = row.text("name")
-        capacity, free = row.decimal("capacity"), row.decimal("free")
+        capacity, free = row.decimal("capacity", maximum=_MAX_MIB), row.decimal("free", maximum=_MAX_MIB)
         if name is None:
             row.bad("name", "datastore name is empty")
             continue

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from migrate.errors import Problem
 from migrate.importers.rvtools_columns import SheetSpec, normalise_header
+from migrate.models.inventory import MAX_COUNT
 
 __all__ = ["Problems", "Row", "Table", "find_sheet", "read_table"]
 
@@ -79,32 +81,34 @@ class Row:
     def text(self, key: str) -> str | None:
         return cell_text(self.raw(key))
 
-    def integer(self, key: str, *, minimum: int | None = 0) -> int | None:
+    def integer(self, key: str, *, minimum: int | None = 0, maximum: int = MAX_COUNT) -> int | None:
         value = self.raw(key)
         if cell_text(value) is None:
             return None
         number = _as_number(value)
-        if number is None or not float(number).is_integer():
-            self.bad(key, f"not a whole number: {cell_text(value)!r}")
+        if number is None or (isinstance(number, float) and not (math.isfinite(number) and number.is_integer())):
+            self.bad(key, f"not a whole number: {_shown(value)!r}")
             return None
-        result = int(number)
-        if minimum is not None and result < minimum:
-            self.bad(key, f"must be at least {minimum}, got {result}")
-            return None
-        return result
+        return int(number) if self._in_range(key, number, minimum, maximum) else None
 
-    def decimal(self, key: str, *, minimum: float | None = 0) -> float | None:
+    def decimal(self, key: str, *, minimum: float | None = 0, maximum: float = float(MAX_COUNT)) -> float | None:
         value = self.raw(key)
         if cell_text(value) is None:
             return None
         number = _as_number(value)
-        if number is None:
-            self.bad(key, f"not a number: {cell_text(value)!r}")
+        if number is None or not math.isfinite(number):
+            self.bad(key, f"not a number: {_shown(value)!r}")
             return None
+        return float(number) if self._in_range(key, number, minimum, maximum) else None
+
+    def _in_range(self, key: str, number: float, minimum: float | None, maximum: float) -> bool:
         if minimum is not None and number < minimum:
             self.bad(key, f"must be at least {minimum:g}, got {number:g}")
-            return None
-        return float(number)
+            return False
+        if number > maximum:
+            self.bad(key, f"must be at most {maximum:g}, got {number:g}")
+            return False
+        return True
 
     def flag(self, key: str) -> bool | None:
         value = self.raw(key)
@@ -133,6 +137,11 @@ def cell_text(value: Any) -> str | None:
     return text or None
 
 
+def _shown(value: Any) -> str:
+    text = cell_text(value) or ""
+    return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+
+
 def _as_number(value: Any) -> float | int | None:
     if isinstance(value, bool):
         return None
@@ -140,7 +149,7 @@ def _as_number(value: Any) -> float | int | None:
         return value
     try:
         return float(str(value).strip().replace(",", ""))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

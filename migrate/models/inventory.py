@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -11,7 +11,13 @@ from migrate.models.base import StrictModel
 
 __all__ = [
     "INVENTORY_VERSION",
+    "MAX_DISK_BYTES",
+    "MAX_MEMORY_MB",
+    "MAX_VCPUS",
+    "MAX_VMS",
+    "MAX_VM_GB",
     "Cluster",
+    "Count",
     "Datastore",
     "Disk",
     "DrsRule",
@@ -28,21 +34,36 @@ __all__ = [
 
 INVENTORY_VERSION: Literal[1] = 1
 
+# Ranges of the numbers an inventory may hold: generous for real estates, small enough that no
+# later computation overflows or allocates by a number's value. The planners reuse them.
+MAX_VMS = 1_000_000                 # VMs in one estate (and per wave)
+MAX_VCPUS = 4096                    # vCPUs of one VM (vSphere 8 allows 768)
+MAX_MEMORY_MB = 2**26               # 64 TiB of memory per VM (vSphere 8 allows 24 TiB)
+MAX_DISK_BYTES = 2**52              # 4 PiB per virtual disk (VMDKs stop at 62 TB)
+MAX_VM_GB = 2**30                   # GiB of storage of one VM, all disks together (1 EiB)
+MAX_HOST_BYTES = 2**60              # memory of a host, capacity of a datastore (1 EiB)
+MAX_COUNT = 2**31 - 1               # device keys, CPU MHz, thread counts, samples: a 32-bit signed int
+MAX_SNAPSHOTS = 10_000
+MAX_WINDOW_SECONDS = 10 * 366 * 86400   # a utilisation window of at most ten years
+MAX_PERCENT = 10_000.0              # usage percentages (CPU demand can exceed 100 %)
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
 
 
 class Disk(StrictModel):
     """One virtual disk."""
 
-    key: int
+    key: int = Field(..., ge=-MAX_COUNT - 1, le=MAX_COUNT)
     label: str = ""
-    capacity_bytes: int = Field(..., ge=0)
+    capacity_bytes: int = Field(..., ge=0, le=MAX_DISK_BYTES)
     datastore: str | None = Field(None, description="datastore name")
     path: str = Field("", description="file path on the datastore, e.g. vm/vm.vmdk")
     thin: bool | None = None
     mode: str | None = Field(None, description="persistent, independent_persistent, ...")
     sharing: str | None = Field(None, description="sharingNone or sharingMultiWriter")
     controller: str | None = Field(None, description="controller type and bus, e.g. pvscsi:0")
-    unit: int | None = None
+    unit: Count | None = None
     rdm: Literal["physical", "virtual"] | None = Field(None, description="raw device mapping compatibility mode")
 
     @property
@@ -53,7 +74,7 @@ class Disk(StrictModel):
 class Nic(StrictModel):
     """One virtual network adapter."""
 
-    key: int
+    key: int = Field(..., ge=-MAX_COUNT - 1, le=MAX_COUNT)
     label: str = ""
     mac: str | None = None
     adapter: str | None = Field(None, description="vmxnet3, e1000e, ...")
@@ -75,12 +96,12 @@ class Guest(StrictModel):
 class Utilisation(StrictModel):
     """Averages over a window, for right-sizing."""
 
-    window_seconds: int
-    samples: int
-    cpu_usage_mhz: float | None = None
-    cpu_usage_percent: float | None = None
-    memory_active_mb: float | None = None
-    memory_usage_percent: float | None = None
+    window_seconds: int = Field(..., ge=0, le=MAX_WINDOW_SECONDS)
+    samples: Count
+    cpu_usage_mhz: float | None = Field(None, ge=0, le=MAX_COUNT, allow_inf_nan=False)
+    cpu_usage_percent: float | None = Field(None, ge=0, le=MAX_PERCENT, allow_inf_nan=False)
+    memory_active_mb: float | None = Field(None, ge=0, le=MAX_MEMORY_MB, allow_inf_nan=False)
+    memory_usage_percent: float | None = Field(None, ge=0, le=MAX_PERCENT, allow_inf_nan=False)
 
 
 class Vm(StrictModel):
@@ -90,9 +111,9 @@ class Vm(StrictModel):
     name: str
     moref: str | None = None
     bios_uuid: str | None = None
-    cpus: int = Field(0, ge=0)
-    cores_per_socket: int | None = None
-    memory_mb: int = Field(0, ge=0)
+    cpus: int = Field(0, ge=0, le=MAX_VCPUS)
+    cores_per_socket: int | None = Field(None, ge=0, le=MAX_VCPUS)
+    memory_mb: int = Field(0, ge=0, le=MAX_MEMORY_MB)
     firmware: str | None = None
     hardware_version: str | None = None
     power_state: Literal["poweredOn", "poweredOff", "suspended"] | None = None
@@ -110,7 +131,7 @@ class Vm(StrictModel):
     vapp: str | None = None
     tags: dict[str, list[str]] = Field(default_factory=dict, description="tag category -> tag names")
     custom_attributes: dict[str, str] = Field(default_factory=dict)
-    snapshots: int = 0
+    snapshots: int = Field(0, ge=0, le=MAX_SNAPSHOTS)
     devices: list[str] = Field(default_factory=list, description="notable devices: usb, serial, parallel, cdrom")
     utilisation: Utilisation | None = None
 
@@ -124,10 +145,10 @@ class Host(StrictModel):
     name: str
     cluster: str | None = None
     datacenter: str | None = None
-    cpu_cores: int | None = None
-    cpu_threads: int | None = None
-    cpu_mhz: int | None = None
-    memory_bytes: int | None = None
+    cpu_cores: Count | None = None
+    cpu_threads: Count | None = None
+    cpu_mhz: Count | None = None
+    memory_bytes: int | None = Field(None, ge=0, le=MAX_HOST_BYTES)
     connection_state: str | None = None
     maintenance_mode: bool | None = None
     version: str | None = None
@@ -159,8 +180,9 @@ class Datastore(StrictModel):
     id: str
     name: str
     type: str | None = None
-    capacity_bytes: int | None = None
-    free_bytes: int | None = None
+    capacity_bytes: int | None = Field(None, ge=0, le=MAX_HOST_BYTES)
+    # vcsim (and an overcommitted thin datastore's arithmetic) can report less than nothing free: kept as read
+    free_bytes: int | None = Field(None, ge=-MAX_HOST_BYTES, le=MAX_HOST_BYTES)
     url: str | None = None
 
 
@@ -168,7 +190,7 @@ class Network(StrictModel):
     id: str
     name: str
     kind: Literal["standard", "distributed", "opaque", "uplink"] = "standard"
-    vlan: int | None = None
+    vlan: int | None = Field(None, ge=0, le=4095)
     switch: str | None = None
 
 
@@ -202,7 +224,7 @@ class Inventory(StrictModel):
 
     version: Literal[1] = INVENTORY_VERSION
     provenance: Provenance
-    vms: list[Vm] = Field(default_factory=list)
+    vms: list[Vm] = Field(default_factory=list, max_length=MAX_VMS)
     hosts: list[Host] = Field(default_factory=list)
     clusters: list[Cluster] = Field(default_factory=list)
     datastores: list[Datastore] = Field(default_factory=list)
