@@ -17,12 +17,16 @@ from typing import Any
 
 import pytest
 import yaml
-from pyVmomi import vim
 
-from adapters.vcenter.lookup import find_vm_by_instance_uuid
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
-from tests.integration.migration.conftest import estate, migrate_cli, plan_lab, sessions, start_lab, vms_by_uuid
+from tests.integration.migration.conftest import (
+    block_the_mark,
+    estate,
+    migrate_cli,
+    plan_lab,
+    start_lab,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -32,24 +36,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
                        reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"),
 ]
-
-
-def _block_the_mark(lab: LabInfo, victim_name: str, victim_uuid: str, datastore: str) -> None:
-    """A VM called '<victim> (migrated)' next to the victim: vCenter refuses the rename that marks it
-    (as tests/integration/migration/test_cold_faults.py does; on the victim's own datastore)."""
-    source, target = sessions(lab)
-    target.close()
-    try:
-        assert victim_uuid in vms_by_uuid(source)
-        vm = find_vm_by_instance_uuid(source.si, victim_uuid)
-        spec = vim.vm.ConfigSpec(name=f"{victim_name} (migrated)", guestId="otherGuest64", numCPUs=1, memoryMB=64,
-                                 files=vim.vm.FileInfo(vmPathName=f"[{datastore}]"))
-        task = vm.parent.CreateVM_Task(config=spec, pool=vm.resourcePool)
-        while task.info.state in ("queued", "running"):
-            time.sleep(0.05)
-        assert task.info.state == "success", task.info.error
-    finally:
-        source.close()
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +52,7 @@ def reported(rlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     seeded = {vm["instance_uuid"]: vm for vm in estate(rlab)["vms"]}
     names = {uuid: vm["name"] for uuid, vm in seeded.items()}
     victim = next(uuid for uuid in waves[0]["vms"] if len(seeded[uuid]["disks"]) == 1 and not seeded[uuid].get("vapp"))
-    _block_the_mark(rlab, names[victim], victim, seeded[victim]["disks"][0]["datastore"])
+    block_the_mark(rlab, names[victim], victim, seeded[victim]["disks"][0]["datastore"])
     journal = work / "run.db"
     ran = migrate_cli(rlab, "run", plan, "--journal", journal, "--json")
     assert ran.code == 1, ran

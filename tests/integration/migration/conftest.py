@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from pyVmomi import vim
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles, split_datastore_path
+from adapters.vcenter.lookup import find_vm_by_instance_uuid
 from migrate.config import load_site_config
 from migrate.lab.manager import LabInfo, lab_down, lab_up
 from tests.helpers import CliResult, run_cli
@@ -107,3 +109,21 @@ def assert_migrated_once(lab: LabInfo, expected: set[str]) -> None:
         src = on_source[uuid][0]
         assert src["name"].endswith(" (migrated)"), src["name"]
         assert src["runtime.powerState"] == "poweredOff"
+
+
+def block_the_mark(lab: LabInfo, victim_name: str, victim_uuid: str, datastore: str = "ds-dev-01") -> None:
+    """A VM called '<victim> (migrated)' next to the victim (once): vCenter refuses the rename that marks it."""
+    source, target = sessions(lab)
+    target.close()
+    try:
+        if any(vms[0]["name"] == f"{victim_name} (migrated)" for vms in vms_by_uuid(source).values()):
+            return
+        vm = find_vm_by_instance_uuid(source.si, victim_uuid)
+        spec = vim.vm.ConfigSpec(name=f"{victim_name} (migrated)", guestId="otherGuest64", numCPUs=1, memoryMB=64,
+                                 files=vim.vm.FileInfo(vmPathName=f"[{datastore}]"))
+        task = vm.parent.CreateVM_Task(config=spec, pool=vm.resourcePool)
+        while task.info.state in ("queued", "running"):
+            time.sleep(0.05)
+        assert task.info.state == "success", task.info.error
+    finally:
+        source.close()

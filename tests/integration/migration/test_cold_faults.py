@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from pyVmomi import vim
 
-from adapters.vcenter.lookup import find_vm_by_instance_uuid
 from migrate.engine.journal import Journal
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 from tests.integration.conftest import site_copy
-from tests.integration.migration.conftest import estate, migrate_cli, plan_lab, sessions, start_lab, vms_by_uuid
+from tests.integration.migration.conftest import (
+    block_the_mark,
+    estate,
+    migrate_cli,
+    plan_lab,
+    sessions,
+    start_lab,
+    vms_by_uuid,
+)
 from tests.integration.relay import Relay
 
 
@@ -37,23 +42,6 @@ def planned(flab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     victim = next(uuid for uuid in waves[0]["vms"]
                   if any(v["instance_uuid"] == uuid and len(v["disks"]) == 1 for v in estate(flab)["vms"]))
     return {"work": work, "plan": plan, "waves": waves, "names": names, "victim": victim}
-
-
-def _block_the_mark(lab: LabInfo, victim_name: str, victim_uuid: str) -> None:
-    """A VM called '<victim> (migrated)' next to the victim: vCenter refuses the rename that marks it."""
-    source, _ = sessions(lab)
-    try:
-        if any(vms[0]["name"] == f"{victim_name} (migrated)" for vms in vms_by_uuid(source).values()):
-            return
-        vm = find_vm_by_instance_uuid(source.si, victim_uuid)
-        spec = vim.vm.ConfigSpec(name=f"{victim_name} (migrated)", guestId="otherGuest64", numCPUs=1, memoryMB=64,
-                                 files=vim.vm.FileInfo(vmPathName="[ds-dev-01]"))
-        task = vm.parent.CreateVM_Task(config=spec, pool=vm.resourcePool)
-        while task.info.state in ("queued", "running"):
-            time.sleep(0.05)
-        assert task.info.state == "success", task.info.error
-    finally:
-        source.close()
 
 
 def _status(journal: Path) -> dict[str, Any]:
@@ -103,7 +91,7 @@ def test_bad_input_is_refused_before_any_change(flab: LabInfo, planned: dict[str
 
 def test_task_error_fails_the_vm_alone_and_policy_stop_stops_the_run(flab: LabInfo, planned: dict[str, Any]) -> None:
     victim = planned["victim"]
-    _block_the_mark(flab, planned["names"][victim], victim)
+    block_the_mark(flab, planned["names"][victim], victim)
     journal = planned["work"] / "stop.db"
     result = migrate_cli(flab, "run", planned["plan"], "--journal", journal, "--policy", "stop", "--json")
     assert result.code == 1, result
@@ -133,7 +121,7 @@ def test_dropped_connection_mid_copy_is_retried_and_policy_continue_goes_on(
         flab: LabInfo, planned: dict[str, Any], tmp_path: Path) -> None:
     source_url = yaml.safe_load(flab.site_config.read_text())["source"]["url"]
     port = int(source_url.split(":")[2].split("/")[0])
-    _block_the_mark(flab, planned["names"][planned["victim"]], planned["victim"])
+    block_the_mark(flab, planned["names"][planned["victim"]], planned["victim"])
     proxy = Relay(("127.0.0.1", port), drop_after_bytes=3 * 2**20)
     try:
         site = site_copy(flab, tmp_path, url=f"https://127.0.0.1:{proxy.port}/sdk")
