@@ -40,18 +40,22 @@ def _filters(tags: Mapping[str, str]) -> list[dict[str, Any]]:
     return [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(tags.items())]
 
 
+def _describe(ec2: Any, filters: list[dict[str, Any]], op: str) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """Reservations, our images, our snapshots and volumes matching `filters` (AdapterError named `op`)."""
+    try:
+        return (ec2.describe_instances(Filters=filters)["Reservations"],
+                ec2.describe_images(Owners=["self"], Filters=filters)["Images"],
+                ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"],
+                ec2.describe_volumes(Filters=filters)["Volumes"])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise aws_error(exc, op, endpoint_of(ec2)) from None
+
+
 def list_leftovers(ec2: Any, tags: Mapping[str, str]) -> Leftovers:
     """What still exists with all of `tags` (e.g. {TAG_SOURCE: uuid}); terminated instances do not count."""
     if not tags:
         raise ValueError("list_leftovers needs at least one tag to filter on")
-    filters = _filters(tags)
-    try:
-        reservations = ec2.describe_instances(Filters=filters)["Reservations"]
-        images = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
-        snapshots = ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
-        volumes = ec2.describe_volumes(Filters=filters)["Volumes"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise aws_error(exc, "list_leftovers", endpoint_of(ec2)) from None
+    reservations, images, snapshots, volumes = _describe(ec2, _filters(tags), "list_leftovers")
     return Leftovers(
         instances=sorted(i["InstanceId"] for r in reservations for i in r["Instances"]
                          if i["State"]["Name"] != "terminated"),
@@ -73,13 +77,7 @@ def list_tagged(ec2: Any, run_id: str | None = None) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [{"Name": "tag-key", "Values": [TAG_SOURCE]}]
     if run_id is not None:
         filters.append({"Name": f"tag:{TAG_RUN}", "Values": [run_id]})
-    try:
-        reservations = ec2.describe_instances(Filters=filters)["Reservations"]
-        images = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
-        snapshots = ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
-        volumes = ec2.describe_volumes(Filters=filters)["Volumes"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise aws_error(exc, "list_tagged", endpoint_of(ec2)) from None
+    reservations, images, snapshots, volumes = _describe(ec2, filters, "list_tagged")
     found = [_ours("instance", i["InstanceId"], i["State"]["Name"], i.get("Tags"))
              for r in reservations for i in r["Instances"] if i["State"]["Name"] != "terminated"]
     found += [_ours("image", i["ImageId"], i.get("State"), i.get("Tags")) for i in images

@@ -26,6 +26,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from adapters.faults import is_transient
 from adapters.vcenter.collector import fault_name, read_properties, read_view
 from adapters.vcenter.connection import VCenterSession
 from migrate.errors import AdapterError, InputError
@@ -181,8 +182,7 @@ def _wait(session: VCenterSession, task: Any, op: str, timeout: float) -> tuple[
 def _fail(session: VCenterSession, op: str, fault: Any, what: str) -> AdapterError:
     name = fault_name(fault)
     message = getattr(fault, "msg", None) or name
-    retryable = isinstance(fault, vim.fault.TaskInProgress | vmodl.fault.HostCommunication)
-    return AdapterError("vcenter", op, f"{what}: {name}: {message}", retryable=retryable,
+    return AdapterError("vcenter", op, f"{what}: {name}: {message}", retryable=is_transient(fault),
                         endpoint=session.endpoint.host, code=name)
 
 

@@ -304,8 +304,7 @@ def rollback(config_path: Path, journal_path: Path, run_id: str | None, vms: tup
     from migrate.config import load_site_config
 
     site = load_site_config(config_path)
-    by_name = {vm["name"]: vm["id"] for vm in api.run_status(journal_path, run_id=run_id)["vms"]}
-    ids = [by_name.get(vm, vm) for vm in vms]
+    ids = _vm_ids(vms, api.run_status(journal_path, run_id=run_id)["vms"])
     result = api.rollback_run(site, journal_path, run_id=run_id, vms=ids or None, waves=list(waves) or None,
                               release_hosts=not keep_hosts)
     Reporter(as_json).result(result.to_dict(), _render_rollback)

@@ -148,10 +148,10 @@ class Method:
 
     def provider_of(self, output: type[PhaseOutput]) -> str:
         """The phase that provides `output`; OperationalError if none does."""
-        for phase in self.phases:
-            if phase.provides is not None and issubclass(phase.provides, output):
-                return phase.name
-        raise OperationalError(f"method {self.name!r} has no phase that provides {output.__name__}")
+        name = self._provider_name(output)
+        if name is None:
+            raise OperationalError(f"method {self.name!r} has no phase that provides {output.__name__}")
+        return name
 
     def order_problems(self, phases: Sequence[str]) -> list[tuple[int, str]]:
         """(index, why) for each listed phase that needs an output no earlier listed phase provides."""
