@@ -31,8 +31,8 @@ import requests
 import urllib3.exceptions
 from pyVmomi import vim, vmodl
 
-from migrate.errors import AdapterError
-from migrate.log import get_logger
+from migrate.core.errors import AdapterError
+from migrate.core.log import get_logger
 
 __all__ = [
     "LOGIN_BACKOFF",

@@ -1,10 +1,11 @@
 """VMware-to-cloud migration: discovery, dependency graph, wave planning, crash-safe execution."""
 
-from migrate.config import SiteConfig, load_site_config
+from migrate.config import load_site_config
+from migrate.core.config import SiteConfig
+from migrate.core.errors import AdapterError, InputError, MigrateError, OperationalError, Problem
+from migrate.core.models.inventory import Inventory
 from migrate.discovery import discover
-from migrate.errors import AdapterError, InputError, MigrateError, OperationalError, Problem
 from migrate.inventory import load_inventory, save_inventory
-from migrate.models.inventory import Inventory
 
 __version__ = "0.1.0"
 

@@ -30,8 +30,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from migrate.errors import AdapterError, InputError, MigrateError, Problem
-from migrate.log import get_logger
+from adapters.aws.settings import aws_settings
+from adapters.vcenter.settings import vcenter_settings
+from migrate.core.errors import AdapterError, InputError, MigrateError, Problem
+from migrate.core.log import get_logger
 from planners.capacity import CapacityPlan, CapacityPolicy, ClusterHost, Demand, plan_waves_capacity
 from planners.sizing import SizingPolicy, VmSize, host_capacity, host_problems, policy_problems
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from adapters.capacity.base import HostProvisioner, ProvisionedHost
     from adapters.vcenter.connection import VCenterSession
     from adapters.vcenter.hosts import ClusterInfo
-    from migrate.config import SiteConfig
+    from migrate.core.config import SiteConfig
     from migrate.engine.journal import Journal
     from migrate.engine.plan import VmFacts
     from planners.instance_types import InstanceType
@@ -172,18 +174,20 @@ def _tags(plan_tag: str, wave_id: str | None = None) -> dict[str, str]:
 
 def make_provisioner(site: SiteConfig, settings: CapacitySettings) -> HostProvisioner:
     """The configured provisioner, on site.yaml's `aws` endpoint."""
-    if site.aws is None:
+    if site.replatformer is None:
         raise InputError.single("site.yaml", "aws", "no aws section: it is needed to provision hosts")
     if settings.provisioner == "evs":
         from adapters.capacity.evs import EvsHostProvisioner
 
         if not settings.evs_environment_id or not settings.evs_key_name:
             raise InputError([p for p in settings.problems() if p.field.startswith("--evs")])
-        return EvsHostProvisioner.from_settings(site.aws, environment_id=settings.evs_environment_id,
+        return EvsHostProvisioner.from_settings(aws_settings(site.replatformer),
+                                                environment_id=settings.evs_environment_id,
                                                 key_name=settings.evs_key_name, domain=settings.host_domain)
     from adapters.capacity.ec2 import Ec2HostProvisioner
 
-    return Ec2HostProvisioner.from_settings(site.aws, availability_zone=settings.availability_zone,
+    return Ec2HostProvisioner.from_settings(aws_settings(site.replatformer),
+                                            availability_zone=settings.availability_zone,
                                             domain=settings.host_domain)
 
 
@@ -201,13 +205,13 @@ def resolve_host_type(site: SiteConfig, settings: CapacitySettings,
         if allowed is not None and settings.host_type not in allowed:
             raise InputError.single(CLI, "--host-type", f"{settings.host_type!r} is not a {provisioner.kind} host "
                                                         f"type; one of {', '.join(allowed)}")
-    if site.aws is None:
+    if site.replatformer is None:
         raise InputError.single("site.yaml", "aws", "no aws section: it is needed to read the host type's specs")
     try:
-        records = fetch_instance_types(site.aws, [settings.host_type])
+        records = fetch_instance_types(aws_settings(site.replatformer), [settings.host_type])
     except InputError:
         raise InputError.single(CLI, "--host-type", f"{settings.host_type!r} is not an EC2 instance type in "
-                                                    f"{site.aws.region}") from None
+                                                    f"{aws_settings(site.replatformer).region}") from None
     host = InstanceType.model_validate(records[0])
     unusable = host_problems(host)
     if unusable:
@@ -218,7 +222,7 @@ def resolve_host_type(site: SiteConfig, settings: CapacitySettings,
 # -- reading the cluster -----------------------------------------------------------------------------
 
 def _target(site: SiteConfig) -> tuple[str | None, str]:
-    target = site.target
+    target = vcenter_settings(site.target, "target")
     if target is None or not target.cluster:
         raise InputError.single("site.yaml", "target.cluster", "the cloud vCenter and its cluster are needed")
     return target.datacenter, target.cluster
@@ -229,8 +233,7 @@ def _open(site: SiteConfig, session: VCenterSession | None) -> tuple[VCenterSess
         return session, False
     from adapters.vcenter.connection import connect
 
-    assert site.target is not None
-    return connect(site.target), True
+    return connect(vcenter_settings(site.target, "target")), True
 
 
 def _cluster_hosts(info: ClusterInfo) -> list[ClusterHost]:
@@ -422,7 +425,8 @@ def ensure_capacity(wave_demand: Sequence[VmSize], *, site: SiteConfig, plan_tag
 
         if not is_provider_fault(exc):
             raise
-        raise provider_error(exc, "vcenter", "ensure capacity", site.target.host if site.target else None) from exc
+        where = vcenter_settings(site.target, "target").host if site.target else None
+        raise provider_error(exc, "vcenter", "ensure capacity", where) from exc
     finally:
         if owned and session is not None:
             session.close()

@@ -8,10 +8,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from migrate.config import SiteConfig, load_site_config
+from adapters.vcenter.settings import vcenter_settings
+from migrate.config import load_site_config
+from migrate.core.config import SiteConfig
+from migrate.core.log import get_logger
+from migrate.core.models.inventory import Inventory
 from migrate.inventory import load_inventory, save_inventory
-from migrate.log import get_logger
-from migrate.models.inventory import Inventory
 
 __all__ = ["discover", "inventory_summary"]
 
@@ -35,7 +37,8 @@ def discover(config: SiteConfig | str | Path, *, out: str | Path | None = None,
         if progress is not None:
             progress(phase)
 
-    inventory, stats = discover_vcenter(site.source, since=previous, utilisation=utilisation, window_s=window_s,
+    endpoint = vcenter_settings(site.source, "source")
+    inventory, stats = discover_vcenter(endpoint, since=previous, utilisation=utilisation, window_s=window_s,
                                         progress=report)
     if out is not None:
         save_inventory(inventory, out)

@@ -13,11 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from migrate.config import SiteConfig
-from migrate.engine.methods import FactsPlanner, Method, Role, registry
+from migrate.config import ROLE_SECTIONS
+from migrate.core.config import Placement, SiteConfig
+from migrate.core.errors import InputError, Problem
+from migrate.core.models.inventory import Inventory, Vm
+from migrate.engine.methods import FactsPlanner, Method, registry
 from migrate.engine.plan import Policy, RunPlan, VmFacts, WavePlan, WaveWindow
-from migrate.errors import InputError, Problem
-from migrate.models.inventory import Inventory, Vm
 from planners.plan_model import Plan
 
 __all__ = ["build_run_plan", "target_folder"]
@@ -40,8 +41,8 @@ class _Builder:
         self.unmapped_datastores: dict[str, list[str]] = defaultdict(list)
 
     def facts(self, vm: Vm) -> VmFacts:
-        target = self.site.target
-        default_ds = target.datastore if target else None
+        target = self.site.target.placement() if self.site.target else Placement()
+        default_ds = target.datastore
         disks = []
         for disk in vm.disks:
             mapped = self.site.mappings.datastores.get(disk.datastore or "", default_ds)
@@ -64,12 +65,12 @@ class _Builder:
             "memory_mb": vm.memory_mb, "guest_id": vm.guest.guest_id, "firmware": vm.firmware,
             "hardware_version": vm.hardware_version, "folder": target_folder(vm.name),
             "disks": disks, "nics": nics, "devices": vm.devices, "snapshots": vm.snapshots,
-            "placement": {"cluster": target.cluster if target else None, "folder": target.folder if target else None,
-                          "resource_pool": target.resource_pool if target else None, "datastore": default_ds},
+            "placement": {"cluster": target.cluster, "folder": target.folder, "resource_pool": target.resource_pool,
+                          "datastore": default_ds},
         }
         return VmFacts(id=vm.id, name=vm.name, source_host=vm.host,
                        datastores=sorted({d.datastore for d in vm.disks if d.datastore}),
-                       target_cluster=target.cluster if target else None, facts=facts)
+                       target_cluster=target.cluster, facts=facts)
 
     def mapping_problems(self) -> None:
         for name, vms in sorted(self.unmapped_networks.items()):
@@ -87,13 +88,10 @@ def _few(names: Iterable[str], limit: int = 3) -> str:
     return ", ".join(unique[:limit]) + more
 
 
-_ROLE_SETTINGS = {Role.SOURCE: "source", Role.TARGET: "target", Role.REPLATFORMER: "aws"}
-
-
 def _role_problems(method: Method, wave_id: int, site: SiteConfig, site_file: str) -> list[Problem]:
     """A problem for each provider role the wave's method needs that site.yaml does not configure."""
     return [Problem(site_file, key, f"wave {wave_id} ({method.name}) needs site.yaml `{key}`")
-            for role, key in sorted(_ROLE_SETTINGS.items()) if role in method.roles and getattr(site, key) is None]
+            for key, role in ROLE_SECTIONS.items() if role in method.roles and getattr(site, key) is None]
 
 
 def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_file: str = "plan.yaml",

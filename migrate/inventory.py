@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrate.fileio import atomic_write, load_json_mapping, validation_problems
-from migrate.models.inventory import Inventory
+from migrate.core.fileio import atomic_write, load_json_mapping, validation_problems
+from migrate.core.models.inventory import Inventory
 
 __all__ = ["load_inventory", "save_inventory"]
 

@@ -27,13 +27,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from migrate.config import SiteConfig, load_site_config
+from migrate.config import load_site_config
+from migrate.core.config import SiteConfig
+from migrate.core.errors import InputError, OperationalError, Problem
 from migrate.engine.journal import Journal
 from migrate.engine.plan import RunPlan, plan_digest
 from migrate.engine.playbook import load_playbook
 from migrate.engine.reconcile import Drift, JournalView, Reality, compare, observe, provider_run_ids
 from migrate.engine.reconcile_repair import VmDecision, decide, write_run
-from migrate.errors import InputError, OperationalError, Problem
 from migrate.run import load_run_plan, open_adapters
 
 __all__ = ["ReconcileResult", "reconcile"]

@@ -15,7 +15,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from migrate.config import SiteConfig, load_site_config
+from migrate.config import ROLE_SECTIONS, load_site_config
+from migrate.core.block_progress import BlockProgress
+from migrate.core.config import SiteConfig
+from migrate.core.drivers import ConnectOptions, get_driver
+from migrate.core.errors import InputError, Problem
+from migrate.core.ports import Adapters
 from migrate.engine.dryrun import plan_actions
 from migrate.engine.journal import Journal
 from migrate.engine.methods import get_method
@@ -25,7 +30,6 @@ from migrate.engine.rollback import RollbackResult
 from migrate.engine.run_state import RetryScope, RunSettings, WaveStep, WaveStepContext
 from migrate.engine.runner import Runner, RunResult, phase_functions
 from migrate.engine.timing import CancelToken
-from migrate.errors import InputError, Problem
 from migrate.execution_plan import build_run_plan
 from migrate.inventory import load_inventory
 
@@ -82,26 +86,21 @@ def load_run_plan(plan: str | Path, site: str | Path | SiteConfig, *, inventory:
 @contextlib.contextmanager
 def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0,
                   journal: Journal | None = None) -> Iterator[Any]:
-    """The vCenter source and target of `site` as run adapters (logged in lazily, logged out at the end),
-    and AWS (`site.aws`) for re-platforming, recording EBS block progress in `journal`."""
-    from adapters.aws.replatformer import AwsReplatformer
-    from adapters.base import Adapters
-    from adapters.vcenter.source import VCenterSource
-    from adapters.vcenter.target import VCenterTarget
-    from migrate.engine.block_progress import BlockProgress
-
-    source = VCenterSource(site.source, shutdown_grace=shutdown_grace)
-    target = VCenterTarget(site.target) if site.target is not None else None
-    cloud = (AwsReplatformer(site.aws, progress=BlockProgress(journal))
-             if site.aws is not None else None)
+    """The adapters of `site`'s roles, each opened by its section's driver (logging in lazily) and closed at
+    the end; block copies record their progress in `journal`."""
+    options = ConnectOptions(shutdown_grace=shutdown_grace, block_progress=BlockProgress(journal))
+    opened: dict[str, Any] = {}
     try:
-        yield Adapters(source=source, target=target, replatformer=cloud)
+        for key, role in ROLE_SECTIONS.items():
+            settings = getattr(site, key)
+            if settings is not None:
+                opened[key] = get_driver(settings.driver, role, field_name=f"{key}.driver").connect(
+                    role, settings, options)
+        yield Adapters(source=opened.get("source"), target=opened.get("target"),
+                       replatformer=opened.get("replatformer"))
     finally:
-        source.close()
-        if target is not None:
-            target.close()
-        if cloud is not None:
-            cloud.close()
+        for adapter in opened.values():
+            adapter.close()
 
 
 def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
@@ -152,7 +151,8 @@ def with_capacity(settings: RunSettings | None, site: SiteConfig, capacity: bool
     """`settings` with the capacity wave step when asked for and the site can grow its target cluster (a target
     cluster, and `aws` or a `capacity` section), after checking the capacity settings."""
     settings = settings or RunSettings()
-    if capacity and site.target is not None and site.target.cluster and (site.aws or site.capacity):
+    grows = site.target is not None and site.target.placement().cluster
+    if capacity and grows and (site.replatformer or site.capacity):
         check_capacity(site, site_file)
         settings = dataclasses.replace(settings, wave_steps=(*settings.wave_steps, capacity_step(site)))
     return settings
@@ -216,7 +216,7 @@ def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = 
         runner = Runner(jr, adapters=adapters, settings=settings)
         result = runner.rollback(run_id, vms=vms, waves=waves)
     whole = vms is None and waves is None
-    if release_hosts and whole and result.ok and not result.pending_cleanup and site.aws and site.target:
+    if release_hosts and whole and result.ok and not result.pending_cleanup and site.replatformer and site.target:
         from migrate.capacity import CapacitySettings, release_capacity
 
         released = release_capacity(site, result.run_id, CapacitySettings.from_site(site))

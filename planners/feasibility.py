@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 from planners.units import Instance, names_text
 
 __all__ = ["LowerBound", "check_feasible", "earliest_waves", "latest_waves", "lower_bound", "topological_order"]

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrate.errors import InputError, Problem
-from migrate.fileio import read_input_text
-from migrate.models.inventory import Inventory
+from migrate.core.errors import InputError, Problem
+from migrate.core.fileio import read_input_text
+from migrate.core.models.inventory import Inventory
 
 __all__ = [
     "BARE_ROW_WEIGHT",

@@ -37,8 +37,8 @@ from typing import Any
 
 import networkx as nx
 
-from migrate.errors import InputError, Problem
-from migrate.models.inventory import Inventory, Vm
+from migrate.core.errors import InputError, Problem
+from migrate.core.models.inventory import Inventory, Vm
 from planners.flows import EndpointIndex, FlowTable, load_flows, resolve_flows
 from planners.links import LinksFile, load_links, parse_links, resolve_links
 

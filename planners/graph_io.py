@@ -20,9 +20,9 @@ from typing import Any
 
 import networkx as nx
 
-from migrate.errors import InputError, Problem
-from migrate.fileio import atomic_write
-from migrate.models.inventory import MAX_MEMORY_MB, MAX_VCPUS, MAX_VM_GB, MAX_VMS
+from migrate.core.errors import InputError, Problem
+from migrate.core.fileio import atomic_write
+from migrate.core.models.inventory import MAX_MEMORY_MB, MAX_VCPUS, MAX_VM_GB, MAX_VMS
 
 __all__ = ["GRAPH_VERSION", "MAX_EDGE_WEIGHT", "read_graph", "write_graph"]
 

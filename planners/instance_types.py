@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from migrate.errors import InputError
-from migrate.fileio import load_json_mapping, validation_problems, write_json
-from migrate.models.base import FrozenModel
-from migrate.models.inventory import MAX_MEMORY_MB, MAX_VCPUS
+from migrate.core.errors import InputError
+from migrate.core.fileio import load_json_mapping, validation_problems, write_json
+from migrate.core.models.base import FrozenModel
+from migrate.core.models.inventory import MAX_MEMORY_MB, MAX_VCPUS
 
 __all__ = [
     "INSTANCE_TYPES_VERSION",

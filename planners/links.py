@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from migrate.errors import InputError, Problem
-from migrate.fileio import load_yaml_mapping, validation_problems
-from migrate.models.base import StrictModel
-from migrate.models.inventory import Inventory
+from migrate.core.errors import InputError, Problem
+from migrate.core.fileio import load_yaml_mapping, validation_problems
+from migrate.core.models.base import StrictModel
+from migrate.core.models.inventory import Inventory
 from planners.flows import EndpointIndex
 
 __all__ = [

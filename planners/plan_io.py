@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from migrate.errors import InputError, Problem
-from migrate.fileio import atomic_write, load_yaml_mapping, validation_problems
-from migrate.models.inventory import MAX_VMS
+from migrate.core.errors import InputError, Problem
+from migrate.core.fileio import atomic_write, load_yaml_mapping, validation_problems
+from migrate.core.models.inventory import MAX_VMS
 from planners.plan_model import Constraints, Plan
 
 __all__ = ["PLAN_HEADER", "load_constraints", "load_plan", "merge_constraints", "parse_ramp", "plan_document",

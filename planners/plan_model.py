@@ -30,8 +30,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from migrate.models.base import StrictModel
-from migrate.models.inventory import MAX_VM_GB, MAX_VMS
+from migrate.core.models.base import StrictModel
+from migrate.core.models.inventory import MAX_VM_GB, MAX_VMS
 
 __all__ = [
     "MAX_SEED",

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from migrate.models.inventory import Vm
+from migrate.core.models.inventory import Vm
 from planners.instance_types import InstanceType
 
 __all__ = [

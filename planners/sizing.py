@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from migrate.models.inventory import Vm
+from migrate.core.models.inventory import Vm
 from planners.instance_types import InstanceType
 
 __all__ = [

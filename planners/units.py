@@ -16,7 +16,7 @@ from typing import Any
 
 import networkx as nx
 
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 from planners.graph import hard_reasons
 from planners.plan_model import Constraints
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import networkx as nx
 
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 from planners.coarsen import hierarchy
 from planners.evaluate import evaluate_instance
 from planners.explain import wave_sizes, wave_whys

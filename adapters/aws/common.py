@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 import botocore.exceptions
 
 from adapters.aws.session import aws_client, map_aws_error
+from adapters.aws.settings import AwsSettings
 from adapters.faults import is_transient
-from migrate.config import AwsSettings
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = [
     "TAG_KEY",

@@ -33,7 +33,7 @@ from adapters.aws.ebs_blocks import (
     linear_checksum,
     volume_size_gib,
 )
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = ["BlockCallback", "ResumePoint", "UploadResult", "find_pending_snapshot", "upload_snapshot"]
 

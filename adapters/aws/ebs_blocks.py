@@ -6,7 +6,7 @@ import base64
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 
-from migrate.errors import OperationalError
+from migrate.core.errors import OperationalError
 
 __all__ = [
     "BLOCK_SIZE",

@@ -18,7 +18,7 @@ from adapters.aws.common import (
     tag_list,
 )
 from adapters.aws.ebs_verify import SnapshotVerification, snapshot_info
-from migrate.errors import AdapterError, InputError, OperationalError
+from migrate.core.errors import AdapterError, InputError, OperationalError
 from planners.rightsizing import architecture_of, boot_mode_of
 
 __all__ = [

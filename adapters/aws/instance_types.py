@@ -7,8 +7,8 @@ from typing import Any
 import botocore.exceptions
 
 from adapters.aws.session import aws_client, map_aws_error
-from migrate.config import AwsSettings
-from migrate.errors import InputError
+from adapters.aws.settings import AwsSettings
+from migrate.core.errors import InputError
 
 __all__ = ["fetch_instance_types", "instance_type_record"]
 

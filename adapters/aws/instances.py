@@ -12,8 +12,8 @@ import botocore.exceptions
 
 from adapters.aws.common import TAG_KEY, AwsClients, RetryPolicy, aws_error, client_token, endpoint_of, tag_list
 from adapters.aws.images import ImageRecord
-from migrate.config import AwsSettings, aws_network_problems
-from migrate.errors import AdapterError, InputError, Problem
+from adapters.aws.settings import AwsSettings, aws_network_problems
+from migrate.core.errors import AdapterError, InputError, Problem
 
 __all__ = [
     "InstanceRecord",
@@ -67,7 +67,7 @@ def place_nics(aws: AwsSettings, vm: str, nics: Sequence[tuple[str, str | None]]
     for portgroup, ip in nics:
         mapping = aws.networks[portgroup]
         if mapping.keep_private_ip and not ip:
-            raise InputError.single(file, f"aws.networks.{portgroup}.keep_private_ip",
+            raise InputError.single(file, f"replatformer.networks.{portgroup}.keep_private_ip",
                                     f"VM {vm}: keep_private_ip is set but the NIC has no known IP")
         placements.append(NicPlacement(portgroup, mapping.subnet_id, tuple(mapping.security_group_ids),
                                        ip if mapping.keep_private_ip else None))
@@ -125,7 +125,7 @@ def _network_problems(ec2: Any, vm: str, nics: Sequence[NicPlacement]) -> list[P
             if exc.code not in ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
                 raise
     for nic in nics:
-        field = f"aws.networks.{nic.portgroup}"
+        field = f"replatformer.networks.{nic.portgroup}"
         subnet = subnets.get(nic.subnet_id)
         if subnet is None:
             problems.append(Problem("site.yaml", f"{field}.subnet_id", f"subnet {nic.subnet_id} does not exist"))

@@ -1,4 +1,4 @@
-"""The AWS re-platformer the engine drives (adapters.base.Replatformer): plain data in, plain data out.
+"""The AWS re-platformer the engine drives (migrate.core.ports.Replatformer): plain data in, plain data out.
 
 It wraps the provider layer (ebs, ebs_verify, images, instances, cleanup) for the `replatform` phases of
 migrate.engine.replatform, which never see boto3. Every resource it creates carries our tags (source
@@ -45,9 +45,9 @@ from adapters.aws.instances import (
     wait_instance_ready,
 )
 from adapters.aws.session import aws_client
-from migrate.config import AwsSettings
-from migrate.engine.block_progress import BlockProgress
-from migrate.errors import InputError
+from adapters.aws.settings import AwsSettings
+from migrate.core.block_progress import BlockProgress
+from migrate.core.errors import InputError
 
 __all__ = ["AwsReplatformer"]
 

@@ -8,9 +8,9 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from adapters.aws.settings import AwsSettings
 from adapters.faults import is_transient
-from migrate.config import AwsSettings
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = ["aws_client", "check_aws", "map_aws_error"]
 
@@ -56,5 +56,6 @@ def check_aws(settings: AwsSettings) -> dict[str, Any]:
         zones = aws_client(settings, "ec2").describe_availability_zones()["AvailabilityZones"]
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise map_aws_error(exc, "check", endpoint) from None
-    return {"account": identity.get("Account"), "region": settings.region,
-            "availability_zones": sorted(z["ZoneName"] for z in zones)}
+    names = sorted(z["ZoneName"] for z in zones)
+    return {"account": identity.get("Account"), "region": settings.region, "availability_zones": names,
+            "summary": f"region {settings.region}, account {identity.get('Account')}, {len(names)} zones"}

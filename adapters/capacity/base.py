@@ -1,6 +1,6 @@
 """The host-provisioner interface: get bare-metal hosts from a cloud, find them again by tag, give them back.
 
-Rules for implementations (like adapters/base.py):
+Rules for implementations (like migrate/core/ports.py):
 
 - `allocate(count, host_type, tags, idempotency_key)` returns `count` hosts for that key. Hosts already
   allocated under the same key count toward `count`: a repeat (after a crash, a retry, a resume)
@@ -8,7 +8,7 @@ Rules for implementations (like adapters/base.py):
   derived from the key too, so a repeat whose look-up missed fresh hosts is still deduplicated.
 - `find(tags)` returns every live (not released) host carrying all of `tags`.
 - `release(host_ids)` gives hosts back; releasing a host that is already gone is not an error.
-- failures raise migrate.errors.AdapterError mapped from the provider's error code (`code`), never
+- failures raise migrate.core.errors.AdapterError mapped from the provider's error code (`code`), never
   from message text; retryable when trying again may help (throttling, unreachable endpoint).
 """
 
@@ -23,7 +23,7 @@ import botocore.exceptions
 
 from adapters.aws.session import map_aws_error
 from adapters.faults import is_transient
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = [
     "TAG_KEY",

@@ -23,10 +23,10 @@ from typing import Any
 import botocore.exceptions
 
 from adapters.aws.session import aws_client
+from adapters.aws.settings import AwsSettings
 from adapters.capacity.base import TAG_KEY, TAG_NAME, ProvisionedHost, aws_failure, client_token
-from migrate.config import AwsSettings
-from migrate.errors import AdapterError
-from migrate.log import get_logger
+from migrate.core.errors import AdapterError
+from migrate.core.log import get_logger
 
 __all__ = ["Ec2HostProvisioner", "ec2_host_name"]
 

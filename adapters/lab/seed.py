@@ -8,9 +8,10 @@ from typing import Any
 from adapters.lab.estate_seed import seed_estate
 from adapters.lab.topology import build_topology
 from adapters.vcenter.connection import connect
-from migrate.config import SiteConfig
+from adapters.vcenter.settings import vcenter_settings
+from migrate.core.config import SiteConfig
+from migrate.core.log import get_logger
 from migrate.lab.estate import CLOUD, ONPREM, Estate
-from migrate.log import get_logger
 from migrate.progress import progress_bar
 
 __all__ = ["seed_lab"]
@@ -21,13 +22,12 @@ log = get_logger(__name__)
 def seed_lab(config: SiteConfig, estate: Estate | None, *, datastore_roots: dict[str, Path],
              passwords: dict[str, str]) -> dict[str, Any]:
     """Build the topologies and the estate; return a manifest of what was seeded (no secrets)."""
-    assert config.target is not None
-    with connect(config.target, passwords["cloud"]) as cloud:
+    with connect(vcenter_settings(config.target, "target"), passwords["cloud"]) as cloud:
         build_topology(cloud, CLOUD, datastore_roots["cloud"])
     log.info("cloud SDDC ready", datacenter=CLOUD.datacenter, hosts=sum(map(len, CLOUD.clusters.values())))
     if estate is None:
         return {}
-    with connect(config.source, passwords["onprem"]) as onprem:
+    with connect(vcenter_settings(config.source, "source"), passwords["onprem"]) as onprem:
         built = build_topology(onprem, ONPREM, datastore_roots["onprem"])
         with progress_bar("seeding on-prem estate", 2 * len(estate.vms)) as advance:
             seeded = seed_estate(onprem, estate, built, ONPREM.datacenter, advance)

@@ -6,7 +6,7 @@ from typing import Any
 
 from adapters.vcenter.connection import connect
 from adapters.vcenter.rest import RestClient
-from migrate.config import VCenterEndpoint
+from adapters.vcenter.settings import VCenterEndpoint
 
 __all__ = ["check_vcenter"]
 
@@ -17,4 +17,5 @@ def check_vcenter(endpoint: VCenterEndpoint) -> dict[str, Any]:
         about = vc.about
         RestClient(vc).close()
         return {"endpoint": endpoint.host, "product": about.fullName, "api_version": about.apiVersion,
-                "instance_uuid": about.instanceUuid}
+                "instance_uuid": about.instanceUuid,
+                "summary": f"{endpoint.host}  {about.fullName} (API {about.apiVersion}, instance {about.instanceUuid})"}

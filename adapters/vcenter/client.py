@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 
 from pyVmomi import vim, vmodl
 
-from adapters.base import OperationState, OperationStatus
 from adapters.faults import LOGIN_BACKOFF, Backoff, call_with_retry, is_provider_fault, is_transient
 from adapters.vcenter.collector import fault_error, read_properties
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
-from migrate.config import VCenterEndpoint
-from migrate.errors import AdapterError
+from adapters.vcenter.settings import VCenterEndpoint
+from migrate.core.errors import AdapterError
+from migrate.core.ports import OperationState, OperationStatus
 
 __all__ = ["TaskOperation", "VCenterClient", "fault_error"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from adapters.faults import VSPHERE_TRANSIENT
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = ["fault_error", "fault_name", "read_properties", "read_view", "wait_for_task"]
 

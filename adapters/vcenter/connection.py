@@ -13,10 +13,10 @@ from pyVmomi import vim, vmodl
 
 from adapters.faults import is_transient
 from adapters.vcenter.collector import fault_name
+from adapters.vcenter.settings import VCenterEndpoint, resolve_password
 from adapters.vcenter.tls import ssl_context
-from migrate.config import VCenterEndpoint, resolve_password
-from migrate.errors import AdapterError
-from migrate.log import get_logger
+from migrate.core.errors import AdapterError
+from migrate.core.log import get_logger
 
 __all__ = ["VCenterSession", "connect"]
 

@@ -31,6 +31,7 @@ from adapters.faults import LOGIN_BACKOFF, call_with_retry
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.estate_extract import Estate, Placement, clusters_with_rules, read_estate
 from adapters.vcenter.placement_markers import container_markers, tags_marker
+from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.tags import read_all_vm_tags
 from adapters.vcenter.utilisation import read_utilisation
@@ -38,10 +39,9 @@ from adapters.vcenter.vm_extract import VmPaths
 from adapters.vcenter.vm_markers import marker_context
 from adapters.vcenter.vm_scan import incremental_base, scan_vms
 from migrate import __version__
-from migrate.config import VCenterEndpoint
-from migrate.errors import AdapterError
-from migrate.log import get_logger
-from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VApp, Vm
+from migrate.core.errors import AdapterError
+from migrate.core.log import get_logger
+from migrate.core.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VApp, Vm
 
 __all__ = ["DiscoveryStats", "custom_fields", "discover_vcenter"]
 

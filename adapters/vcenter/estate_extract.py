@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.vcenter.soap_reader import SoapReader, as_list
-from migrate.models.inventory import Cluster, Datastore, DrsRule, Host, Network
+from migrate.core.models.inventory import Cluster, Datastore, DrsRule, Host, Network
 
 __all__ = ["Estate", "Placement", "clusters_with_rules", "read_estate"]
 

@@ -29,8 +29,8 @@ from pyVmomi import vim, vmodl
 from adapters.faults import is_transient
 from adapters.vcenter.collector import fault_name, read_properties, read_view
 from adapters.vcenter.connection import VCenterSession
-from migrate.errors import AdapterError, InputError
-from migrate.log import get_logger
+from migrate.core.errors import AdapterError, InputError
+from migrate.core.log import get_logger
 
 __all__ = ["ClusterInfo", "HostConnect", "HostInfo", "PlacedVm", "add_host", "find_cluster", "read_cluster",
            "remove_host"]

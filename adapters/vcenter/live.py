@@ -7,12 +7,12 @@ from typing import Any
 
 from pyVmomi import vim
 
-from adapters.base import Operation
 from adapters.vcenter.lookup import find_named
 from adapters.vcenter.relocate import describe_spec, relocate_spec, service_locator, validate_spec
 from adapters.vcenter.source import VCenterSource
 from adapters.vcenter.target import VCenterTarget
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
+from migrate.core.ports import Operation
 
 __all__ = ["describe_relocation", "start_relocation"]
 

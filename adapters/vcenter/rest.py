@@ -11,7 +11,7 @@ import requests
 from adapters.faults import RETRYABLE_HTTP, Backoff, call_with_retry, is_transient
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = ["RestClient", "TaggingClient"]
 

@@ -23,9 +23,9 @@ from lxml import etree
 from adapters.faults import RETRYABLE_HTTP, VSPHERE_TRANSIENT, Backoff, call_with_retry, is_transient
 from adapters.vcenter.collector import fault_name
 from adapters.vcenter.connection import VCenterSession
+from adapters.vcenter.settings import TlsSettings
 from adapters.vcenter.tls import requests_session
-from migrate.config import TlsSettings
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = ["Converter", "Moref", "RawObjects", "SoapEndpoint", "SoapReader", "as_list", "parse_objects",
            "parse_page", "split_objects", "to_value", "xsi_type"]

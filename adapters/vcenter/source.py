@@ -1,4 +1,4 @@
-"""The on-prem vCenter as the source of a migration (adapters.base.SourceInventory and the cold method's verbs).
+"""The on-prem vCenter as the source of a migration (migrate.core.ports.SourceInventory and the cold method's verbs).
 
 VMs are addressed by instanceUuid. The migrated mark is a custom field `migrate.migrated` holding the
 original name and a note, plus a rename to "<name> (migrated)"; the field is written first, so a crash
@@ -14,13 +14,13 @@ from typing import Any
 
 from pyVmomi import vim
 
-from adapters.base import Operation, PowerState
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.lookup import find_vm_by_instance_uuid
+from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.vm_ops import VmOps
-from migrate.config import VCenterEndpoint
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
+from migrate.core.ports import Operation, PowerState
 
 __all__ = ["MARK_FIELD", "MARK_SUFFIX", "VCenterSource", "migrated_name"]
 

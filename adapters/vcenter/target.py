@@ -1,4 +1,4 @@
-"""The cloud SDDC vCenter as the target of a migration (adapters.base.MigrationTarget and the cold method's verbs).
+"""The cloud SDDC vCenter as the target of a migration (migrate.core.ports.MigrationTarget and the cold method's verbs).
 
 A target VM records its source twice at creation (its instanceUuid and the extraConfig entry
 `migrate.sourceInstanceUuid`), so `find_vm` finds it even if the run died before it was tagged. The
@@ -15,15 +15,15 @@ from xml.parsers.expat import ExpatError
 
 from pyVmomi import vim
 
-from adapters.base import Operation, PowerState
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_properties, read_view
 from adapters.vcenter.lookup import find_datacenter, find_named, find_vm_by_instance_uuid, resolve_folder, resolve_pool
 from adapters.vcenter.rest import RestClient, TaggingClient
+from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.vm_ops import DoneOperation, VmOps
 from adapters.vcenter.vm_spec import SOURCE_KEY, config_spec
-from migrate.config import VCenterEndpoint
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
+from migrate.core.ports import Operation, PowerState
 
 __all__ = ["TAG_CATEGORY", "VCenterTarget"]
 

@@ -10,8 +10,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from migrate.config import TlsSettings
-from migrate.errors import AdapterError
+from adapters.vcenter.settings import TlsSettings
+from migrate.core.errors import AdapterError
 
 __all__ = ["requests_session", "ssl_context"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.soap_reader import SoapReader, as_list, to_value
-from migrate.models.inventory import Utilisation
+from migrate.core.models.inventory import Utilisation
 
 __all__ = ["COUNTERS", "read_utilisation"]
 

@@ -10,13 +10,13 @@ from typing import Any, cast
 
 from pyVmomi import vim
 
-from adapters.base import Operation, OperationState, OperationStatus, PowerState
 from adapters.faults import call_with_retry
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_properties
 from adapters.vcenter.datastore_http import split_datastore_path
 from adapters.vcenter.lookup import find_datacenter
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
+from migrate.core.ports import Operation, OperationState, OperationStatus, PowerState
 
 __all__ = ["DoneOperation", "ShutdownOperation", "VmOps"]
 

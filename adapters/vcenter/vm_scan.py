@@ -38,8 +38,8 @@ from adapters.vcenter.estate_extract import Placement, read_estate
 from adapters.vcenter.soap_reader import Moref, SoapReader
 from adapters.vcenter.vm_extract import VmPaths, extract_light, extract_vm
 from adapters.vcenter.vm_markers import MarkerPass, full_read_digests, read_markers
-from migrate.errors import AdapterError
-from migrate.models.inventory import Host, Inventory, Vm
+from migrate.core.errors import AdapterError
+from migrate.core.models.inventory import Host, Inventory, Vm
 
 __all__ = [
     "EVENT_MARGIN", "MARKER_REQUESTS", "VmScan", "host_groups", "incremental_base", "scan_vms", "vms_with_events",

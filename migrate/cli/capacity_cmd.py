@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 
 if TYPE_CHECKING:
     from migrate.capacity import CapacitySettings
-    from migrate.config import SiteConfig
+    from migrate.core.config import SiteConfig
     from planners.sizing import VmSize
 
 __all__ = ["capacity"]
@@ -76,7 +76,7 @@ def _settings(values: dict[str, Any], site: SiteConfig) -> CapacitySettings:
     import dataclasses
 
     from migrate.capacity import CapacitySettings
-    from migrate.redact import register_secret
+    from migrate.core.redact import register_secret
 
     base = CapacitySettings.from_site(site)
     env = values.pop("esxi_password_env") or (site.capacity.esxi_password_env if site.capacity else None)
@@ -109,9 +109,9 @@ def _site(config_path: Path) -> SiteConfig:
 
     site = load_site_config(config_path)
     problems = []
-    if site.target is None or not site.target.cluster:
+    if site.target is None or not site.target.placement().cluster:
         problems.append(Problem(str(config_path), "target.cluster", "the cloud vCenter and its cluster are needed"))
-    if site.aws is None:
+    if site.replatformer is None:
         problems.append(Problem(str(config_path), "aws", "needed to provision hosts and read the host type"))
     if problems:
         raise InputError(problems)

@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.config import load_site_config
-from migrate.errors import AdapterError
+from migrate.config import ROLE_SECTIONS, load_site_config
+from migrate.core.drivers import get_driver
+from migrate.core.errors import AdapterError
 
 __all__ = ["check", "config_option"]
 
@@ -22,23 +23,20 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 @json_option
 @command_errors
 def check(config_path: Path, as_json: bool) -> None:
-    """Check site.yaml and log in to the source and target vCenters and AWS (read-only)."""
-    from adapters.aws import check_aws
-    from adapters.vcenter.check import check_vcenter
-
+    """Check site.yaml and log in to every role's provider (source, target, replatformer), read-only."""
     config = load_site_config(config_path)
     results: dict[str, Any] = {}
     failures: list[AdapterError] = []
-    roles: list[tuple[str, Any]] = [("source", lambda: check_vcenter(config.source))]
-    if config.target:
-        target = config.target
-        roles.append(("target", lambda: check_vcenter(target)))
-    if config.aws:
-        aws = config.aws
-        roles.append(("aws", lambda: check_aws(aws)))
-    for role, probe in roles:
+    for role, kind in ROLE_SECTIONS.items():
+        settings = getattr(config, role)
+        if settings is None:
+            continue
+        driver = get_driver(settings.driver, kind)
+        if driver.check is None:
+            results[role] = {"ok": True, "driver": driver.name, "summary": "the driver has no check"}
+            continue
         try:
-            results[role] = {"ok": True, **probe()}
+            results[role] = {"ok": True, "driver": driver.name, **driver.check(settings)}
         except AdapterError as exc:
             failures.append(exc)
             results[role] = {"ok": False, **exc.to_dict()}
@@ -46,14 +44,8 @@ def check(config_path: Path, as_json: bool) -> None:
     def human(data: dict[str, Any]) -> str:
         lines = []
         for role, item in data.items():
-            if not item["ok"]:
-                lines.append(f"{role:7} FAILED  {item['message']}")
-            elif role == "aws":
-                lines.append(f"{role:7} ok      region {item['region']}, account {item['account']}, "
-                             f"{len(item['availability_zones'])} zones")
-            else:
-                lines.append(f"{role:7} ok      {item['endpoint']}  {item['product']} (API {item['api_version']}, "
-                             f"instance {item['instance_uuid']})")
+            shown = item["summary"] if item["ok"] else item["message"]
+            lines.append(f"{role:12} {'ok    ' if item['ok'] else 'FAILED'}  {shown}")
         return "\n".join(lines)
 
     Reporter(as_json).result(results, human)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 from migrate.inventory import load_inventory
 
 __all__ = ["graph", "render_graph_summary"]

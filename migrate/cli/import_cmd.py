@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
+from migrate.core.models.inventory import Inventory
 from migrate.importers import import_rvtools
 from migrate.inventory import save_inventory
-from migrate.models.inventory import Inventory
 
 __all__ = ["import_group", "inventory_summary"]
 

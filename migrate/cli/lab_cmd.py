@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.errors import OperationalError
+from migrate.core.errors import OperationalError
 from migrate.lab.manager import DEFAULT_LAB_DIR, lab_down, lab_status, lab_up
 from migrate.lab.summary import lab_summary, render_lab_summary
 

@@ -18,7 +18,7 @@ from migrate.cli.run_cmd import resume, rollback, run, status
 from migrate.cli.schema_cmd import schema
 from migrate.cli.size_cmd import instance_types_group, size
 from migrate.cli.validate_cmd import validate
-from migrate.log import configure_logging
+from migrate.core.log import configure_logging
 
 __all__ = ["cli", "main"]
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from migrate.errors import EXIT_OPERATIONAL, InputError, MigrateError
-from migrate.redact import redact, redact_text
+from migrate.core.errors import EXIT_OPERATIONAL, InputError, MigrateError
+from migrate.core.redact import redact, redact_text
 
 __all__ = ["Reporter", "command_errors", "json_option"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 
 __all__ = ["load_planning_graph", "plan", "render_plan_summary", "source_options"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from migrate.cli.output import command_errors, json_option
-from migrate.errors import InputError
+from migrate.core.errors import InputError
 
 __all__ = ["render_report_summary", "report"]
 
@@ -47,7 +47,7 @@ def report(plan_path: Path, inventory_path: Path | None, flows_path: Path | None
 
     With --json the report's data goes to stdout too (the same content as the file, for dashboards).
     """
-    from migrate.fileio import atomic_write
+    from migrate.core.fileio import atomic_write
     from migrate.report.data import build_report
     from migrate.report.html import render_html, report_json
 

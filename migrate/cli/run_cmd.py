@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.errors import EXIT_OPERATIONAL, InputError, Problem
+from migrate.core.errors import EXIT_OPERATIONAL, InputError, Problem
 
 __all__ = ["resume", "rollback", "run", "status"]
 

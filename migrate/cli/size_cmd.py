@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from adapters.aws.settings import aws_settings
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.errors import InputError, Problem
-from migrate.fileio import load_yaml_mapping
+from migrate.core.errors import InputError, Problem
+from migrate.core.fileio import load_yaml_mapping
 
 if TYPE_CHECKING:
-    from migrate.models.inventory import Inventory
+    from migrate.core.models.inventory import Inventory
     from planners.instance_types import InstanceType
 
 __all__ = ["instance_types_group", "read_plan_waves", "render_sizing", "size"]
@@ -91,9 +92,9 @@ def _fetch_from_config(config_path: Path, host_type: str, everything: bool) -> t
     from planners.instance_types import InstanceType
 
     config = load_site_config(config_path)
-    if config.aws is None:
+    if config.replatformer is None:
         raise InputError.single(str(config_path), "aws", "no aws section: it is needed to ask EC2 for instance types")
-    aws = config.aws
+    aws = aws_settings(config.replatformer)
     records = fetch_instance_types(aws) if everything else []
     if not any(r["name"] == host_type for r in records):
         try:
@@ -261,13 +262,14 @@ def fetch(config_path: Path, out: Path, names: tuple[str, ...], as_json: bool) -
     from planners.instance_types import save_instance_types
 
     config = load_site_config(config_path)
-    if config.aws is None:
+    if config.replatformer is None:
         raise InputError.single(str(config_path), "aws", "no aws section: it is needed to ask EC2 for instance types")
-    records = fetch_instance_types(config.aws, list(names) or None)
-    written = save_instance_types(records, out, region=config.aws.region, endpoint_url=config.aws.endpoint_url,
+    aws = aws_settings(config.replatformer)
+    records = fetch_instance_types(aws, list(names) or None)
+    written = save_instance_types(records, out, region=aws.region, endpoint_url=aws.endpoint_url,
                                   fetched_at=datetime.now(UTC))
     types = written.instance_types
-    data = {"out": str(out), "region": config.aws.region, "count": len(types),
+    data = {"out": str(out), "region": aws.region, "count": len(types),
             "bare_metal": sorted(t.name for t in types if t.bare_metal and t.instance_storage_gb)}
     Reporter(as_json).result(data, lambda d: f"{d['count']} instance types from {d['region']} -> {d['out']} "
                                              f"({len(d['bare_metal'])} bare metal with local storage)")

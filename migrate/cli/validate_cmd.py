@@ -9,7 +9,7 @@ import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.cli.plan_cmd import load_planning_graph, source_options
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 
 __all__ = ["render_metrics", "validate"]
 

@@ -4,7 +4,7 @@ Each phase first checks whether its effect already exists (a crash may have come
 before the journal recorded it), acts, and returns plain outputs. The VM's facts (hardware, disks with
 their target datastore, NICs with their target network, placement) were fixed when the plan was built
 (migrate.execution_plan); live state is read from the vCenters. Adapters are the duck-typed verbs of
-adapters/vcenter/source.py and target.py (adapters.base.DiskSource, ColdTarget below).
+adapters/vcenter/source.py and target.py (migrate.core.ports.DiskSource, ColdTarget below).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, cast
 
-from adapters.base import DiskSource, MigrationTarget, Operation
+from migrate.core.drivers import Role
+from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.ports import DiskSource, MigrationTarget, Operation
 from migrate.engine.context import PhaseContext, retry_unit, wait_operation
-from migrate.engine.methods import Method, Phase, Role, RollbackStep, Stage
+from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import CopiedDisks, SourceState, TargetVm
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
-from migrate.errors import AdapterError, OperationalError
 
 __all__ = ["COLD", "Check", "ColdTarget", "target_file"]
 

@@ -5,7 +5,7 @@ It must be idempotent: first check whether its effect already exists (a crash ma
 the effect and before the journal recorded the phase finished), then act, then return plain JSON data
 (its outputs, kept in the journal). Outputs a later phase relies on are typed (migrate.engine.outputs):
 the phase declares it `provides` them and later phases read them with `ctx.output(Kind)`. It raises
-migrate.errors.AdapterError (retryable or not) or another MigrateError to fail the VM.
+migrate.core.errors.AdapterError (retryable or not) or another MigrateError to fail the VM.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from adapters.base import Adapters, Operation, OperationState
+from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.ports import Adapters, Operation, OperationState
 from migrate.engine.methods import get_method
 from migrate.engine.outputs import PhaseOutput
 from migrate.engine.plan import VmFacts, WavePlan
 from migrate.engine.timing import CancelToken, Clock, Interrupted, RetryPolicy, SystemClock
-from migrate.errors import AdapterError, OperationalError
 
 T = TypeVar("T")
 Out = TypeVar("Out", bound=PhaseOutput)

@@ -13,7 +13,10 @@ from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from adapters.base import Adapters
+from migrate.core.errors import InputError, Problem
+from migrate.core.log import get_logger
+from migrate.core.ports import Adapters
+from migrate.core.redact import redact
 from migrate.engine.context import PhaseContext, PhaseRegistry
 from migrate.engine.journal import error_info, step_key
 from migrate.engine.lifecycle import VmModel, WaveModel, vm_lifecycle, wave_lifecycle
@@ -22,9 +25,6 @@ from migrate.engine.plan import RunPlan, WavePlan
 from migrate.engine.playbook import Hook, Playbook
 from migrate.engine.run_state import WaveStep, WaveStepContext
 from migrate.engine.timing import CancelToken, SystemClock
-from migrate.errors import InputError, Problem
-from migrate.log import get_logger
-from migrate.redact import redact
 
 __all__ = ["DRY_RUN_ID", "plan_actions"]
 

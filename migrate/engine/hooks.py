@@ -16,10 +16,10 @@ from typing import Any
 import requests
 
 from adapters.faults import RETRYABLE_HTTP, is_transient
+from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.redact import redact_text
 from migrate.engine.playbook import Hook
 from migrate.engine.timing import CancelToken, Clock, Interrupted
-from migrate.errors import AdapterError, OperationalError
-from migrate.redact import redact_text
 
 __all__ = ["Approver", "HookError", "hook_step", "run_hook"]
 

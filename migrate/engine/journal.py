@@ -14,7 +14,7 @@ Current states are derived from the log (the latest transition of each VM and wa
 of each step), so a record is one INSERT: atomic by construction, and the log can never disagree
 with a separate state table. Records go through the group commit of store.py. The machines check
 every transition before it is recorded and only one process at a time runs from a journal (an
-flock), so the log is always a valid history. Inputs, outputs and errors pass through migrate.redact
+flock), so the log is always a valid history. Inputs, outputs and errors pass through migrate.core.redact
 first: secrets are never stored.
 """
 
@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from migrate.core.errors import AdapterError, InputError, MigrateError, OperationalError
+from migrate.core.redact import redact, redact_text
 from migrate.engine.journal_check import (
     JSON_ERRORS,
     check_journal,
@@ -46,8 +48,6 @@ from migrate.engine.journal_check import (
 )
 from migrate.engine.plan import RunPlan, plan_digest
 from migrate.engine.store import JournalWriter, Synchronous, connect, connect_readonly
-from migrate.errors import AdapterError, InputError, MigrateError, OperationalError
-from migrate.redact import redact, redact_text
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -29,12 +29,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from migrate.core.errors import InputError, OperationalError, Problem
 from migrate.engine.journal_wal import wal_problems, wal_size
 from migrate.engine.lifecycle import VmState, WaveState
 from migrate.engine.plan import RunPlan
 from migrate.engine.playbook import Playbook
 from migrate.engine.store import connect_readonly
-from migrate.errors import InputError, OperationalError, Problem
 
 __all__ = [
     "JSON_ERRORS",

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from transitions import EventData, Machine, MachineError
 
-from migrate.log import get_logger
+from migrate.core.log import get_logger
 
 __all__ = [
     "TERMINAL_VM_STATES",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from migrate.core.drivers import Role
+from migrate.core.errors import OperationalError
 from migrate.engine.cold import source_checks, target_of
 from migrate.engine.context import PhaseContext, wait_operation
-from migrate.engine.methods import Method, Phase, Role, Stage
+from migrate.engine.methods import Method, Phase, Stage
 from migrate.engine.outputs import SourceState, TargetVm
 from migrate.engine.vm_checks import settle
-from migrate.errors import OperationalError
 
 __all__ = ["LIVE"]
 

@@ -24,8 +24,9 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from migrate.core.drivers import Role
+from migrate.core.errors import InputError, OperationalError, Problem
 from migrate.engine.outputs import PhaseOutput
-from migrate.errors import InputError, OperationalError, Problem
 
 if TYPE_CHECKING:
     from migrate.engine.context import PhaseFn
@@ -36,7 +37,6 @@ __all__ = [
     "FactsPlanner",
     "Method",
     "Phase",
-    "Role",
     "RollbackScope",
     "RollbackStep",
     "Stage",
@@ -54,14 +54,6 @@ class Stage(StrEnum):
     PRECHECK = "precheck"
     CUTOVER = "cutover"
     VERIFY = "verify"
-
-
-class Role(StrEnum):
-    """A provider role a method needs from the site (drivers implement roles)."""
-
-    SOURCE = "source"
-    TARGET = "target"
-    REPLATFORMER = "replatformer"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ effects file (one write(2) with O_APPEND, so a kill -9 leaves whole lines), and 
 from that file when it is opened again, as a real vCenter would still hold what was done. Like a real
 provider, `create_vm` creates a new VM each time it is called: only the phases' own checks (find the
 VM created for this source first) keep a VM from being created twice, which is what the crash test
-verifies. Its verbs follow adapters/base.py; provider-only verbs are `ex_`.
+verifies. Its verbs follow migrate/core/ports.py; provider-only verbs are `ex_`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from adapters.base import Adapters, OperationState, OperationStatus, PowerState
+from migrate.core.errors import OperationalError
+from migrate.core.ports import Adapters, OperationState, OperationStatus, PowerState
 from migrate.engine.cold import COLD
 from migrate.engine.context import PhaseContext, wait_operation
 from migrate.engine.methods import Method, Phase, Stage
 from migrate.engine.outputs import SourceState, TargetVm
 from migrate.engine.plan import VmFacts
-from migrate.errors import OperationalError
 
 __all__ = ["NOOP", "NoopEstate", "NoopOperation"]
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from migrate.core.models.base import FrozenModel
 from migrate.engine.validation import Loc, raise_problems
-from migrate.models.base import FrozenModel
 
 __all__ = ["PLAN_VERSION", "Policy", "RunPlan", "VmFacts", "WavePlan", "WaveWindow", "plan_digest"]
 

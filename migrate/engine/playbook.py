@@ -36,11 +36,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from migrate.core.errors import InputError, Problem
+from migrate.core.fileio import load_yaml_mapping, validation_problems
+from migrate.core.models.base import FrozenModel
 from migrate.engine.methods import Stage, get_method, registry
 from migrate.engine.validation import Loc, raise_problems
-from migrate.errors import InputError, Problem
-from migrate.fileio import load_yaml_mapping, validation_problems
-from migrate.models.base import FrozenModel
 
 __all__ = [
     "PLAYBOOK_DIR",

@@ -1,6 +1,6 @@
 """Reconcile a run journal with what exists on the providers: the drift of every VM of a run.
 
-Provider-free: what exists is read through the read-only ledgers of adapters.base (`MarkLedger` on the
+Provider-free: what exists is read through the read-only ledgers of migrate.core.ports (`MarkLedger` on the
 source, `TargetLedger` on the target vCenter, `CloudLedger` on AWS) into a plain `Reality`, and compared
 with a `JournalView` (what a journal says about one run: VM and wave states, finished and started steps
 with their outputs). `compare` lists every disagreement as a `Drift`; migrate.engine.reconcile_repair
@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapters, CloudLedger, MarkLedger, TargetLedger
+from migrate.core.errors import OperationalError
+from migrate.core.ports import Adapters, CloudLedger, MarkLedger, TargetLedger
 from migrate.engine.journal import EntityRecord, Journal, StepRecord
 from migrate.engine.plan import RunPlan, VmFacts
-from migrate.errors import OperationalError
 
 __all__ = ["DEAD_INSTANCE_STATES", "Drift", "JournalView", "Reality", "compare", "known_resource_ids", "observe",
            "provider_run_ids"]

@@ -29,7 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from adapters.base import Adapters, DiskSource
+from migrate.core.errors import OperationalError
+from migrate.core.log import get_logger
+from migrate.core.ports import Adapters, DiskSource
 from migrate.engine.cold import COLD, ColdTarget, target_file
 from migrate.engine.context import PhaseContext
 from migrate.engine.journal import Journal, step_key
@@ -37,8 +39,6 @@ from migrate.engine.methods import Stage, registry
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.engine.reconcile import DEAD_INSTANCE_STATES, Drift, JournalView, Reality
 from migrate.engine.replatform import REPLATFORM
-from migrate.errors import OperationalError
-from migrate.log import get_logger
 
 __all__ = ["VmDecision", "decide", "wave_state", "write_run"]
 

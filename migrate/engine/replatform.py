@@ -13,7 +13,7 @@ were fixed when the plan was built (migrate.replatform_plan); live state comes f
 through the duck-typed verbs below (adapters/vcenter/source.py, adapters/aws/replatformer.py).
 
 Block-level resume: `upload_disks` records the blocks each snapshot has accepted in the run journal
-(its `blocks` table, through migrate.engine.block_progress), in batches while it runs; after a crash the resumed phase
+(its `blocks` table, through migrate.core.block_progress), in batches while it runs; after a crash the resumed phase
 finds its unsealed snapshot by tag and puts only the blocks not recorded there.
 """
 
@@ -22,15 +22,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, cast
 
-from adapters.base import DiskSource, Replatformer
-from migrate.engine.block_progress import BlockProgress
+from migrate.core.block_progress import BlockProgress
+from migrate.core.drivers import Role
+from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.ports import DiskSource, Replatformer
 from migrate.engine.cold import power_off_source
 from migrate.engine.context import PhaseContext, wait_operation
-from migrate.engine.methods import Method, Phase, Role, RollbackStep, Stage
+from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import PhaseOutput, SourceState
 from migrate.engine.replatform_facts import ReplatformPlanner
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
-from migrate.errors import AdapterError, OperationalError
 
 __all__ = ["MAX_DATA_DISKS", "REPLATFORM", "LaunchedInstance", "RegisteredImage", "ReplatformTarget",
            "UploadedDisk", "UploadedDisks", "disk_image", "owner"]

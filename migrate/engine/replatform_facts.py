@@ -17,10 +17,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from migrate.config import SiteConfig
+from adapters.aws.settings import AwsSettings
+from migrate.core.config import SiteConfig
+from migrate.core.errors import InputError, Problem
+from migrate.core.models.inventory import Vm
 from migrate.engine.plan import VmFacts
-from migrate.errors import InputError, Problem
-from migrate.models.inventory import Vm
 from planners.instance_types import InstanceType
 from planners.plan_model import Wave
 from planners.rightsizing import architecture_of, boot_mode_of, rightsize_vm
@@ -31,14 +32,19 @@ __all__ = ["InstanceTypeSource", "ReplatformPlanner", "fetch_types"]
 InstanceTypeSource = Callable[[list[str] | None], list[InstanceType]]
 
 
+def _aws(site: SiteConfig) -> AwsSettings | None:
+    return site.replatformer if isinstance(site.replatformer, AwsSettings) else None
+
+
 def fetch_types(site: SiteConfig) -> InstanceTypeSource:
     """Instance types from the EC2 API named by site.yaml (DescribeInstanceTypes)."""
 
     def fetch(names: list[str] | None) -> list[InstanceType]:
         from adapters.aws.instance_types import fetch_instance_types
 
-        assert site.aws is not None
-        return [InstanceType.model_validate(r) for r in fetch_instance_types(site.aws, names)]
+        aws = _aws(site)
+        assert aws is not None
+        return [InstanceType.model_validate(r) for r in fetch_instance_types(aws, names)]
 
     return fetch
 
@@ -58,7 +64,7 @@ class ReplatformPlanner:
             self._source = types
         elif types is not None:
             self._types = list(types)
-        elif site.aws is not None:
+        elif _aws(site) is not None:
             self._source = fetch_types(site)
         self._known: dict[str, bool] = {}
         self._unmapped: dict[str, list[str]] = defaultdict(list)
@@ -84,7 +90,7 @@ class ReplatformPlanner:
 
     def facts(self, vm: Vm, wave_index: int, wave: Wave) -> VmFacts:
         """The VM's facts for the replatform phases; problems go to `self.problems`."""
-        if self.site.aws is None:   # a problem of the plan already (the method's roles: migrate.execution_plan)
+        if _aws(self.site) is None:   # a problem of the plan already (the method's roles: migrate.execution_plan)
             instance_type, why, basis = None, "no aws section", "none"
         else:
             instance_type, why, basis = self._instance_type(vm, wave_index, wave)
@@ -112,7 +118,7 @@ class ReplatformPlanner:
             name = overrides[ref]
             if not self._exists(name):
                 self.problems.append(Problem(self.plan_file, f"waves[{wave_index}].instance_types.{ref}",
-                                             f"EC2 ({self.site.aws.region if self.site.aws else '?'}) has no "
+                                             f"EC2 ({getattr(_aws(self.site), 'region', '?')}) has no "
                                              f"instance type {name!r} (VM {vm.name})"))
             return name, f"override in the plan (waves[{wave_index}].instance_types)", "override"
         pick = rightsize_vm(vm, self.types())
@@ -122,9 +128,10 @@ class ReplatformPlanner:
         return pick.instance_type, pick.why, "rightsizing"
 
     def _nics(self, vm: Vm) -> list[dict[str, Any]]:
-        networks = self.site.aws.networks if self.site.aws else {}
+        aws = _aws(self.site)
+        networks = aws.networks if aws else {}
         ipv4 = [ip for ip in vm.guest.ip_addresses if ":" not in ip]
-        if not vm.nics and self.site.aws is not None:
+        if not vm.nics and _aws(self.site) is not None:
             self.problems.append(Problem("inventory", f"{vm.name}.nics", "the VM has no NIC to place in a subnet"))
         placed = []
         unknown_ip: set[str] = set()
@@ -132,13 +139,13 @@ class ReplatformPlanner:
             portgroup = nic.network or "(none)"
             mapping = networks.get(portgroup)
             if mapping is None:
-                if self.site.aws is not None:
+                if _aws(self.site) is not None:
                     self._unmapped[portgroup].append(vm.name)
                 continue
             ip = ipv4[0] if len(vm.nics) == 1 and ipv4 else ipv4[index] if len(ipv4) == len(vm.nics) else None
             if mapping.keep_private_ip and ip is None and portgroup not in unknown_ip:
                 unknown_ip.add(portgroup)
-                self.problems.append(Problem(self.site_file, f"aws.networks.{portgroup}.keep_private_ip",
+                self.problems.append(Problem(self.site_file, f"replatformer.networks.{portgroup}.keep_private_ip",
                                              f"VM {vm.name}: the IP to keep is unknown (guest reports "
                                              f"{len(ipv4)} IPv4 address(es) for {len(vm.nics)} NIC(s))"))
             placed.append({"portgroup": portgroup, "subnet_id": mapping.subnet_id,
@@ -149,7 +156,7 @@ class ReplatformPlanner:
     def finish(self) -> list[Problem]:
         """Every problem found, unmapped port groups last (one each, naming a few VMs)."""
         for portgroup, vms in sorted(self._unmapped.items()):
-            self.problems.append(Problem(self.site_file, f"aws.networks.{portgroup}",
+            self.problems.append(Problem(self.site_file, f"replatformer.networks.{portgroup}",
                                          f"no EC2 subnet mapped for port group {portgroup!r} (used by {_few(vms)})"))
         self._unmapped.clear()
         return self.problems

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.core.errors import AdapterError
 from migrate.engine.context import PhaseContext, PhaseFn
 from migrate.engine.journal import error_info, redacted_json
 from migrate.engine.lifecycle import VmModel, VmState
@@ -21,7 +22,6 @@ from migrate.engine.methods import RollbackStep
 from migrate.engine.run_state import RunState
 from migrate.engine.steps import StepFailed, run_step
 from migrate.engine.timing import Interrupted
-from migrate.errors import AdapterError
 
 __all__ = ["ROLLBACK_STATES", "RollbackResult", "RollbackSteps", "pending_cleanup", "rollback_vms"]
 

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapters
+from migrate.core.log import get_logger
+from migrate.core.ports import Adapters
 from migrate.engine.context import PhaseRegistry
 from migrate.engine.hooks import Approver
 from migrate.engine.journal import Journal, error_info
@@ -18,7 +19,6 @@ from migrate.engine.methods import Stage, get_method
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.engine.playbook import Playbook
 from migrate.engine.timing import CancelToken, Clock, RetryPolicy, SystemClock
-from migrate.log import get_logger
 
 __all__ = ["Estimate", "RetryScope", "RunSettings", "RunState", "WaveStep", "WaveStepContext"]
 

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapters
+from migrate.core.errors import InputError, Problem
+from migrate.core.ports import Adapters
 from migrate.engine.context import PhaseRegistry
 from migrate.engine.journal import Journal
 from migrate.engine.lifecycle import WaveState
@@ -26,7 +27,6 @@ from migrate.engine.rollback import RollbackResult, RollbackSteps, rollback_vms
 from migrate.engine.run_state import RetryScope, RunSettings, RunState
 from migrate.engine.timing import CancelToken
 from migrate.engine.wave_runner import run_wave
-from migrate.errors import InputError, Problem
 
 __all__ = ["RunResult", "Runner", "phase_functions", "run_status"]
 

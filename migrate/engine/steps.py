@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from migrate.core.errors import AdapterError, OperationalError
 from migrate.engine.context import PhaseContext
 from migrate.engine.hooks import hook_step, run_hook
 from migrate.engine.journal import RedactedJson, error_info, redacted_json
@@ -15,7 +16,6 @@ from migrate.engine.methods import Phase, Stage, get_method
 from migrate.engine.playbook import Hook
 from migrate.engine.run_state import RunState
 from migrate.engine.timing import Interrupted
-from migrate.errors import AdapterError, OperationalError
 
 __all__ = ["StepFailed", "VmOutcome", "drive_vm", "precheck_vm", "run_hooks", "run_step", "typed_outputs"]
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from migrate.errors import OperationalError
+from migrate.core.errors import OperationalError
 
 __all__ = ["JournalWriter", "Synchronous", "connect", "connect_readonly"]
 

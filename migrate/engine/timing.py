@@ -14,7 +14,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from migrate.log import get_logger
+from migrate.core.log import get_logger
 
 __all__ = ["CancelToken", "Clock", "Interrupted", "RetryPolicy", "SystemClock", "handle_sigint"]
 

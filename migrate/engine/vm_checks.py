@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from migrate.errors import OperationalError
+from migrate.core.errors import OperationalError
 
 __all__ = ["UNSUPPORTED_DEVICES", "Check", "check", "settle", "source_vm_checks"]
 

@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from migrate.core.errors import OperationalError
 from migrate.engine.lifecycle import TERMINAL_VM_STATES, VmModel, VmState, WaveModel, WaveState
 from migrate.engine.limits import Limiter
 from migrate.engine.plan import WavePlan
 from migrate.engine.run_state import RunState, WaveStep, WaveStepContext
 from migrate.engine.steps import StepFailed, VmOutcome, drive_vm, precheck_vm, run_hooks, run_step
 from migrate.engine.timing import Interrupted
-from migrate.errors import OperationalError
 
 __all__ = ["WindowError", "run_wave"]
 

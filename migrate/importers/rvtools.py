@@ -24,7 +24,19 @@ from xml.etree.ElementTree import ParseError
 import openpyxl  # type: ignore[import-untyped]
 from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
 
-from migrate.errors import InputError
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import (
+    MAX_COUNT,
+    MAX_DISK_BYTES,
+    MAX_MEMORY_MB,
+    MAX_VCPUS,
+    Disk,
+    Guest,
+    Inventory,
+    Nic,
+    Provenance,
+    Vm,
+)
 from migrate.importers.rvtools_columns import (
     CUSTOM_ATTRIBUTES_AFTER,
     CUSTOM_ATTRIBUTES_UNTIL,
@@ -51,18 +63,6 @@ from migrate.importers.rvtools_estate import (
     with_referenced_datastores,
 )
 from migrate.importers.rvtools_table import Problems, Row, Table, cell_text, find_sheet, read_table
-from migrate.models.inventory import (
-    MAX_COUNT,
-    MAX_DISK_BYTES,
-    MAX_MEMORY_MB,
-    MAX_VCPUS,
-    Disk,
-    Guest,
-    Inventory,
-    Nic,
-    Provenance,
-    Vm,
-)
 
 __all__ = ["import_rvtools"]
 

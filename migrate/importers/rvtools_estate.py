@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from migrate.core.models.inventory import MAX_HOST_BYTES, MAX_VCPUS, Cluster, Datastore, Host, Network, VApp, Vm
 from migrate.importers.rvtools_columns import MIB
 from migrate.importers.rvtools_table import Table
-from migrate.models.inventory import MAX_HOST_BYTES, MAX_VCPUS, Cluster, Datastore, Host, Network, VApp, Vm
 
 __all__ = [
     "dvswitch_names",

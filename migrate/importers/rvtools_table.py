@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.errors import Problem
+from migrate.core.errors import Problem
+from migrate.core.models.inventory import MAX_COUNT
 from migrate.importers.rvtools_columns import SheetSpec, normalise_header
-from migrate.models.inventory import MAX_COUNT
 
 __all__ = ["Problems", "Row", "Table", "find_sheet", "read_table"]
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from migrate.fileio import atomic_write
+from migrate.core.fileio import atomic_write
 
 __all__ = ["LabCertificates", "make_lab_certificates", "sha256_thumbprint"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from migrate.errors import InputError
+from migrate.core.errors import InputError
 
 __all__ = [
     "CLOUD",

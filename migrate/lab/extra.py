@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from migrate.errors import LabError
+from migrate.core.errors import LabError
 
 __all__ = ["LAB_EXTRA_HINT", "LAB_MODULES", "missing_lab_modules", "require_lab_extra"]
 

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from migrate.config import load_site_config
-from migrate.errors import InputError, LabError
-from migrate.fileio import atomic_write, write_json, write_yaml
+from migrate.core.errors import InputError, LabError
+from migrate.core.fileio import atomic_write, write_json, write_yaml
+from migrate.core.log import get_logger
 from migrate.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, make_estate
 from migrate.lab.extra import require_lab_extra
 from migrate.lab.flows import flows_csv
 from migrate.lab.processes import ManagedProcess, free_port, start_process, wait_for_file, wait_for_port
 from migrate.lab.vcsim_build import vcsim_binary
-from migrate.log import get_logger
 
 __all__ = ["DEFAULT_LAB_DIR", "LabInfo", "lab_down", "lab_status", "lab_up"]
 
@@ -256,7 +256,8 @@ def _site_document(info: LabInfo, ca_file: Path, bare: bool) -> dict[str, Any]:
         "version": 1,
         "source": endpoint("onprem", False),
         "target": endpoint("cloud", True),
-        "aws": {"region": LAB_REGION, "endpoint_url": info.endpoints["aws"],
-                "credentials_file": "secrets/aws-credentials", "ca_bundle": os.path.relpath(ca_file, info.directory)},
+        "replatformer": {"driver": "aws", "region": LAB_REGION, "endpoint_url": info.endpoints["aws"],
+                         "credentials_file": "secrets/aws-credentials",
+                         "ca_bundle": os.path.relpath(ca_file, info.directory)},
         "mappings": {"networks": dict(networks), "datastores": dict(datastores)},
     }

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from migrate.errors import LabError
+from migrate.core.errors import LabError
 
 __all__ = ["ManagedProcess", "free_port", "start_process", "wait_for_file", "wait_for_port"]
 

@@ -16,8 +16,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from migrate.errors import LabError
-from migrate.log import get_logger
+from migrate.core.errors import LabError
+from migrate.core.log import get_logger
 
 __all__ = ["GOPATH", "vcsim_binary", "vcsim_source"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import networkx as nx
 
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
+from migrate.core.models.inventory import Inventory
 from migrate.inventory import load_inventory
-from migrate.models.inventory import Inventory
 from migrate.report.layout import AGGREGATE_ABOVE, LayoutVm, layout_graph
 from migrate.report.model import (
     EstateSummary,

@@ -12,7 +12,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from migrate.fileio import atomic_write
+from migrate.core.fileio import atomic_write
 from migrate.report.model import Report, ReportError, ReportVm, ReportWave
 from migrate.report.svg import CROSS_WAVE, KEEP_APART, graph_svg, timeline_svg, wave_colour
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from migrate.models.base import StrictModel
+from migrate.core.models.base import StrictModel
 
 __all__ = [
     "REPORT_VERSION",

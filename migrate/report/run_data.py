@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from migrate.core.errors import InputError
 from migrate.engine.journal import Journal, StepRecord
-from migrate.errors import InputError
 from migrate.report.model import PhaseSpan, Prechecks, ReportError, RunSummary, Span
 from migrate.run import run_status
 from planners.plan_model import Plan

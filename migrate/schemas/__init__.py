@@ -8,23 +8,31 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from migrate.config import SiteConfig
+from migrate.config import site_model
+from migrate.core.drivers import driver_registry
+from migrate.core.models.inventory import Inventory
 from migrate.engine.playbook import Playbook
-from migrate.models.inventory import Inventory
 from migrate.report.model import Report
 from planners.instance_types import InstanceTypesFile
 from planners.plan_model import Constraints, Plan
 
 __all__ = ["SCHEMAS", "generate_schema", "schema_text"]
 
-SCHEMAS: dict[str, type[BaseModel]] = {"site": SiteConfig, "inventory": Inventory,
+BUILT_IN = ("adapters.",)   # the drivers this package ships: the shipped site schema covers those
+
+SCHEMAS: dict[str, type[BaseModel]] = {"site": site_model(), "inventory": Inventory,
                                        "instance-types": InstanceTypesFile, "plan": Plan, "constraints": Constraints,
                                        "playbook": Playbook, "report": Report}
 
 
-def generate_schema(name: str) -> str:
-    """The schema text the model defines now (what the shipped file must equal)."""
-    document: dict[str, Any] = SCHEMAS[name].model_json_schema()
+def generate_schema(name: str, *, built_in: bool = False) -> str:
+    """The schema text the model defines now; with `built_in`, the site schema of the shipped drivers only
+    (what the shipped file must equal)."""
+    model = SCHEMAS[name]
+    if name == "site":
+        installed = driver_registry().values()
+        model = site_model([d for d in installed if d.connect.__module__.startswith(BUILT_IN)] if built_in else None)
+    document: dict[str, Any] = model.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 

@@ -34,12 +34,13 @@ from pyVmomi import vim
 from adapters.vcenter.collector import read_view, wait_for_task
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.discovery import DiscoveryStats, custom_fields, discover_vcenter
+from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.vm_extract import VmPaths, extract_vm
-from migrate.config import VCenterEndpoint, load_site_config
+from migrate.config import load_site_config
+from migrate.core.log import configure_logging
+from migrate.core.models.inventory import Inventory
 from migrate.lab.manager import lab_down, lab_status, lab_up
-from migrate.log import configure_logging
-from migrate.models.inventory import Inventory
 
 GOAL_SECONDS = 6.0
 GOAL_VS_NAIVE = 20.0

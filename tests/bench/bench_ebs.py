@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+from adapters.aws.settings import aws_settings
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from adapters.aws.common import AwsClients, make_clients, resource_tags
@@ -31,8 +33,8 @@ from adapters.aws.ebs import upload_snapshot
 from adapters.aws.ebs_blocks import BLOCK_SIZE, is_zero, volume_size_gib
 from adapters.aws.ebs_verify import verify_snapshot
 from migrate.config import load_site_config
+from migrate.core.log import configure_logging
 from migrate.lab.manager import lab_down, lab_up
-from migrate.log import configure_logging
 
 GOAL_RATIO = 0.9
 READ_CHUNK = 1024 * 1024
@@ -105,8 +107,8 @@ def main() -> None:
     info = lab_up(lab, vms=10, bare=True)
     try:
         site = load_site_config(info.site_config)
-        assert site.aws is not None
-        clients = make_clients(site.aws)
+        assert aws_settings(site.replatformer) is not None
+        clients = make_clients(aws_settings(site.replatformer))
         best: dict[str, tuple[float, int]] = {}
         last = None
         for round_ in range(args.rounds):

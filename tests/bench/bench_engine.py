@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from transitions import Machine
 
+from migrate.core.log import configure_logging
 from migrate.engine import Journal, Runner, RunPlan, RunSettings, VmFacts, WavePlan
 from migrate.engine.lifecycle import VM_TRANSITIONS, VmModel, VmState, vm_lifecycle
 from migrate.engine.noop import NOOP, NoopEstate
-from migrate.log import configure_logging
 
 GOAL_MS_PER_TRANSITION = 2.0
 GOAL_TOTAL_S = 20.0

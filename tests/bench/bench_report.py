@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from migrate.core.models.inventory import Cluster, Disk, DrsRule, Inventory, Provenance, Vm
 from migrate.inventory import save_inventory
-from migrate.models.inventory import Cluster, Disk, DrsRule, Inventory, Provenance, Vm
 from tests.bench.bench_planner import enterprise_graph
 
 CHROMIUM = Path("/usr/bin/chromium")

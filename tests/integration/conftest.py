@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from adapters.vcenter.connection import VCenterSession, connect
-from migrate.config import SiteConfig, load_site_config
+from migrate.config import load_site_config
+from migrate.core.config import SiteConfig
 from migrate.lab.manager import LabInfo, lab_down, lab_up
 
 LAB_VMS = 40
@@ -62,8 +63,8 @@ def site_copy(lab: LabInfo, tmp_path: Path, **source_changes: object) -> Path:
     for role in ("source", "target"):
         doc[role]["tls"]["ca_file"] = str(lab_file(lab, "tls", "ca.pem"))
         doc[role]["password_file"] = str(lab_file(lab, doc[role]["password_file"]))
-    doc["aws"]["credentials_file"] = str(lab_file(lab, "secrets", "aws-credentials"))
-    doc["aws"]["ca_bundle"] = str(lab_file(lab, "tls", "ca.pem"))
+    doc["replatformer"]["credentials_file"] = str(lab_file(lab, "secrets", "aws-credentials"))
+    doc["replatformer"]["ca_bundle"] = str(lab_file(lab, "tls", "ca.pem"))
     for key, value in source_changes.items():
         if value is None:
             doc["source"].pop(key, None)

@@ -17,7 +17,7 @@ def test_check_succeeds_on_the_lab(lab: LabInfo) -> None:
     result = run_cli("check", "--config", lab.site_config, "--json")
     assert result.code == 0, result
     body = result.json()
-    assert body["source"]["ok"] and body["target"]["ok"] and body["aws"]["ok"]
+    assert body["source"]["ok"] and body["target"]["ok"] and body["replatformer"]["ok"]
     assert body["source"]["instance_uuid"] == lab.instance_uuids["onprem"]
     assert body["target"]["instance_uuid"] == lab.instance_uuids["cloud"]
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from migrate import discover, load_inventory
-from migrate.config import SiteConfig
+from migrate.core.config import SiteConfig
+from migrate.core.models.inventory import Inventory, Vm
 from migrate.lab.estate import ONPREM
 from migrate.lab.manager import LabInfo
-from migrate.models.inventory import Inventory, Vm
 from tests.helpers import run_cli
 
 from .conftest import site_copy

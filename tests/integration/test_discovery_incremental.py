@@ -19,8 +19,8 @@ from adapters.vcenter.rest import RestClient, TaggingClient
 from adapters.vcenter.vm_scan import EVENT_MARGIN
 from migrate import discover
 from migrate.config import load_site_config
+from migrate.core.models.inventory import Host, Inventory
 from migrate.lab.manager import LabInfo, lab_down, lab_up
-from migrate.models.inventory import Host, Inventory
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,11 @@ from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
 from adapters.aws.instance_types import fetch_instance_types
+from adapters.aws.settings import AwsSettings
 from migrate.cli.size_cmd import instance_types_group, size
-from migrate.config import AwsSettings
-from migrate.errors import AdapterError, InputError
+from migrate.core.errors import AdapterError, InputError
+from migrate.core.models.inventory import Guest, Inventory, Provenance, Vm
 from migrate.inventory import save_inventory
-from migrate.models.inventory import Guest, Inventory, Provenance, Vm
 from planners.instance_types import InstanceType, load_instance_types, save_instance_types
 from planners.rightsizing import rightsize_vm
 from planners.sizing import VmSize, size_hosts

@@ -12,8 +12,9 @@ from adapters.vcenter.collector import read_view
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
 from adapters.vcenter.rest import RestClient, TaggingClient
-from migrate.config import SiteConfig, TlsSettings
-from migrate.errors import AdapterError
+from adapters.vcenter.settings import TlsSettings
+from migrate.core.config import SiteConfig
+from migrate.core.errors import AdapterError
 from migrate.lab.certs import sha256_thumbprint
 from migrate.lab.estate import CLOUD, ONPREM, disk_bytes
 from migrate.lab.manager import LabInfo

@@ -10,7 +10,7 @@ from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.rest import RestClient, TaggingClient
-from migrate.config import SiteConfig
+from migrate.core.config import SiteConfig
 from tests.integration.chaos import ChaosProxy
 
 

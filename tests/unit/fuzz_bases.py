@@ -64,7 +64,7 @@ def bases() -> Bases:
     """Built once per test session."""
     import networkx as nx
 
-    from migrate.models.inventory import Inventory
+    from migrate.core.models.inventory import Inventory
 
     estate = make_estate(12, 1)
     inventory = _inventory()

@@ -9,12 +9,12 @@ import yaml
 from click.testing import CliRunner
 
 from migrate.cli.plan_cmd import plan as plan_command
+from migrate.core.errors import AdapterError
 from migrate.engine import Runner
 from migrate.engine.context import PhaseContext
 from migrate.engine.journal import Journal
 from migrate.engine.noop import NoopEstate
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
-from migrate.errors import AdapterError
 from migrate.inventory import save_inventory
 from migrate.lab.estate import make_estate
 from migrate.lab.flows import flows_csv

@@ -17,7 +17,7 @@ from adapters.aws.ebs_blocks import (
     linear_checksum,
     volume_size_gib,
 )
-from migrate.errors import OperationalError
+from migrate.core.errors import OperationalError
 
 
 def _chunked(data: bytes, sizes: list[int]) -> list[bytes]:

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.aws.instances import NicPlacement, place_nics
-from migrate.config import AwsNetworkMapping, AwsSettings, aws_network_problems
-from migrate.errors import InputError
+from adapters.aws.settings import AwsNetworkMapping, AwsSettings, aws_network_problems
+from migrate.core.errors import InputError
 from migrate.schemas import schema_text
 
 AWS = AwsSettings(region="us-east-1", networks={
@@ -30,7 +30,7 @@ def test_mapping_fields_are_checked() -> None:
 def test_every_unmapped_port_group_is_a_problem() -> None:
     """Each missing port group is named once with its field; mapped ones and no-aws configs behave."""
     problems = aws_network_problems(AWS, "db-01", ["pg-app", "pg-db", "pg-db", "pg-infra"])
-    assert [p.field for p in problems] == ["aws.networks.pg-db", "aws.networks.pg-infra"]
+    assert [p.field for p in problems] == ["replatformer.networks.pg-db", "replatformer.networks.pg-infra"]
     assert "db-01" in problems[0].message and problems[0].file == "site.yaml"
     assert aws_network_problems(AWS, "web-01", ["pg-web"]) == []
     assert len(aws_network_problems(None, "web-01", ["pg-web"])) == 1
@@ -42,7 +42,7 @@ def test_place_nics_keeps_ip_only_when_mapped_so() -> None:
         NicPlacement("pg-app", "subnet-0a1b", ("sg-01",), "10.0.1.5"), NicPlacement("pg-web", "subnet-0c2d")]
     with pytest.raises(InputError) as info:
         place_nics(AWS, "vm", [("pg-db", "10.0.3.5")])
-    assert info.value.problems[0].field == "aws.networks.pg-db"
+    assert info.value.problems[0].field == "replatformer.networks.pg-db"
     with pytest.raises(InputError, match="no known IP"):
         place_nics(AWS, "vm", [("pg-app", None)])
 

@@ -20,7 +20,7 @@ from adapters.aws.ebs import ResumePoint, find_pending_snapshot, upload_snapshot
 from adapters.aws.ebs_blocks import BLOCK_SIZE
 from adapters.aws.ebs_verify import iter_snapshot_blocks, verify_snapshot
 from adapters.aws.images import register_image
-from migrate.errors import OperationalError
+from migrate.core.errors import OperationalError
 
 TAGS = resource_tags("uuid-1", "run-1/vm-1", run_id="run-1", wave="1")
 

@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 
 from adapters.capacity.base import TAG_PLAN, TAG_WAVE, HostProvisioner, client_token
 from adapters.capacity.evs import EvsHostProvisioner
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 ENV = "env-abcdef1234"
 TAGS = {TAG_PLAN: "run-1", TAG_WAVE: "2"}

@@ -9,7 +9,7 @@ from adapters.vcenter.estate_extract import Estate, Placement
 from adapters.vcenter.placement_markers import container_markers, tags_marker
 from adapters.vcenter.vm_extract import MARKER_PATHS, RUNTIME_PATHS, VM_PATHS, VmPaths
 from adapters.vcenter.vm_scan import host_groups
-from migrate.models.inventory import Guest, Host, Inventory, Provenance, Vm
+from migrate.core.models.inventory import Guest, Host, Inventory, Provenance, Vm
 
 
 def vm(name: str, host: str, **fields: object) -> Vm:

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import structlog
 
+from migrate.core.log import configure_logging
 from migrate.engine import Journal, Limits, RetryPolicy, RunPlan, RunSettings, VmFacts, WavePlan
 from migrate.engine.context import PhaseContext, PhaseFn
 from migrate.engine.methods import get_method
 from migrate.engine.noop import NOOP
-from migrate.log import configure_logging
 
 __all__ = [
     "FakeClock",

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.vm_spec import SOURCE_KEY, config_spec
-from migrate.config import Mappings, SiteConfig, VCenterEndpoint
+from migrate.core.config import Mappings, SiteConfig
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import Disk, Inventory, Nic, Provenance, Vm
 from migrate.engine.cold import target_file
-from migrate.errors import InputError
 from migrate.execution_plan import build_run_plan, target_folder
-from migrate.models.inventory import Disk, Inventory, Nic, Provenance, Vm
 from planners.plan_model import Plan, Wave
 
 SOURCE = VCenterEndpoint(name="onprem", url="https://vc.example/sdk", username="u", password_env="P")

@@ -14,7 +14,7 @@ import requests
 from pyVmomi import vim, vmodl
 
 from adapters.faults import Backoff, FaultKind, call_with_retry, classify, provider_error
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 
 def _client_error(code: str, status: int) -> botocore.exceptions.ClientError:

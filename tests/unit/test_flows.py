@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from migrate.errors import InputError
-from migrate.models.inventory import Guest, Inventory, Provenance, Vm
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import Guest, Inventory, Provenance, Vm
 from planners.flows import (
     BARE_ROW_WEIGHT,
     CONNECTION_WEIGHT,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from openpyxl.utils.exceptions import IllegalCharacterError  # type: ignore[import-untyped]
 
 from migrate.config import load_site_config
-from migrate.errors import InputError
+from migrate.core.errors import InputError
 from tests.unit.fuzz_bases import bases
 from tests.unit.fuzz_support import (
     BIGINT,

@@ -9,8 +9,8 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from migrate.errors import InputError
-from migrate.models.inventory import Cluster, Disk, DrsRule, Guest, Inventory, Provenance, VApp, Vm
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import Cluster, Disk, DrsRule, Guest, Inventory, Provenance, VApp, Vm
 from planners import (
     APP_NEIGHBOURS,
     DEFAULT_APP_WEIGHT,

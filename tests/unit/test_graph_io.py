@@ -9,8 +9,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from migrate.errors import InputError
-from migrate.models.inventory import Cluster, Disk, DrsRule, Guest, Inventory, Provenance, Vm
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import Cluster, Disk, DrsRule, Guest, Inventory, Provenance, Vm
 from planners import build_graph, graph_summary, must_move_groups, parse_flows, read_graph, write_graph
 
 

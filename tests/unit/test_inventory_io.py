@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from migrate import load_inventory, save_inventory
-from migrate.errors import InputError
-from migrate.models.inventory import Disk, Inventory, Provenance, Vm
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import Disk, Inventory, Provenance, Vm
 from migrate.schemas import generate_schema, schema_text
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from migrate.core.errors import AdapterError, InputError, OperationalError
+from migrate.core.redact import REDACTED, register_secret
 from migrate.engine.journal import Journal, error_info, step_key
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
-from migrate.errors import AdapterError, InputError, OperationalError
-from migrate.redact import REDACTED, register_secret
 from tests.unit.test_engine_helpers import make_plan, open_journal
 
 BOOKS = {"noop": {"name": "noop", "phases": ["precheck"]}}

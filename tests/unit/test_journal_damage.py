@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from migrate.cli.main import cli
+from migrate.core.errors import InputError
 from migrate.engine.journal import Journal
 from migrate.engine.journal_check import TABLES
-from migrate.errors import InputError
 from tests.unit.journal_damage_support import build_journal, digest, status
 from tests.unit.test_engine_helpers import _quiet_logs
 

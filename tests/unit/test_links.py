@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from migrate.errors import InputError
-from migrate.models.inventory import Inventory, Provenance, Vm
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import Inventory, Provenance, Vm
 from planners.links import DEFAULT_LINK_WEIGHT, ResolvedLink, load_links, parse_links, resolve_links
 
 

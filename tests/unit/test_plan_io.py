@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from migrate.errors import InputError
+from migrate.core.errors import InputError
 from planners.plan_io import load_constraints, load_plan, merge_constraints, parse_ramp, plan_yaml, write_plan
 from planners.plan_model import Constraints, Plan
 from planners.waves import plan_waves

@@ -7,7 +7,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from migrate.errors import InputError
+from migrate.core.errors import InputError
 from planners.evaluate import evaluate
 from planners.plan_model import Constraints, Plan, Violation
 from tests.unit.test_planner import graph_of

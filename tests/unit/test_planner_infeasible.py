@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 from planners.plan_model import Constraints
 from planners.waves import plan_waves
 from tests.unit.test_planner import graph_of

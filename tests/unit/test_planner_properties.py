@@ -15,7 +15,7 @@ import networkx as nx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrate.errors import InputError
+from migrate.core.errors import InputError
 from planners.evaluate import evaluate
 from planners.plan_model import Constraints
 from planners.waves import plan_waves

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from migrate.core.errors import InputError
 from migrate.engine.methods import Stage, get_method, registry
 from migrate.engine.playbook import PLAYBOOK_DIR, Playbook, load_playbook, parse_playbook, playbook_schema
-from migrate.errors import InputError
 
 
 def _good() -> dict[str, Any]:

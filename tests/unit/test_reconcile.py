@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Adapters
+from migrate.core.errors import InputError
+from migrate.core.ports import Adapters
 from migrate.engine.journal import Journal
 from migrate.engine.lifecycle import VmState
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.engine.playbook import load_playbook
 from migrate.engine.reconcile import JournalView, compare, observe, provider_run_ids
 from migrate.engine.reconcile_repair import decide, write_run
-from migrate.errors import InputError
 from migrate.reconcile import _choose_run_id
 
 NIC = {"mac": "00:50:56:00:00:01", "target_network": "seg-web"}

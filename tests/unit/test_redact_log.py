@@ -7,8 +7,8 @@ import json
 import pytest
 import structlog
 
-from migrate.log import bind_run, configure_logging, get_logger
-from migrate.redact import REDACTED, redact, register_secret
+from migrate.core.log import bind_run, configure_logging, get_logger
+from migrate.core.redact import REDACTED, redact, register_secret
 
 
 def test_secret_keys_and_values_are_masked() -> None:

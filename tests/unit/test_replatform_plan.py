@@ -8,12 +8,14 @@ from typing import Any, cast
 
 import pytest
 
-from migrate.config import AwsNetworkMapping, AwsSettings, SiteConfig, VCenterEndpoint
+from adapters.aws.settings import AwsNetworkMapping, AwsSettings
+from adapters.vcenter.settings import VCenterEndpoint
+from migrate.core.config import SiteConfig
+from migrate.core.errors import InputError
+from migrate.core.models.inventory import Disk, Guest, Inventory, Nic, Provenance, Utilisation, Vm
 from migrate.engine.playbook import load_playbook
 from migrate.engine.replatform_facts import ReplatformPlanner
-from migrate.errors import InputError
 from migrate.execution_plan import build_run_plan
-from migrate.models.inventory import Disk, Guest, Inventory, Nic, Provenance, Utilisation, Vm
 from planners.instance_types import InstanceType
 from planners.plan_model import Plan, Wave
 from planners.rightsizing import rightsize_vm
@@ -23,7 +25,7 @@ AWS = AwsSettings(region="us-east-1", networks={
     "pg-app": AwsNetworkMapping(subnet_id="subnet-0a", security_group_ids=["sg-01"], keep_private_ip=True),
     "pg-web": AwsNetworkMapping(subnet_id="subnet-0b"),
 })
-SITE = SiteConfig(source=SOURCE, aws=AWS)
+SITE = SiteConfig(source=SOURCE, replatformer=AWS)
 
 
 def _type(name: str, vcpus: int, memory_gib: int, **extra: Any) -> InstanceType:
@@ -89,20 +91,20 @@ def test_every_problem_is_listed() -> None:
     with pytest.raises(InputError) as caught:
         build_run_plan(_plan(vms), _inv(vms), SITE, instance_types=TYPES)
     problems = {(p.file, p.field): p.message for p in caught.value.problems}
-    assert "a-01, a-02" in problems[("site.yaml", "aws.networks.pg-db")]
-    assert ("site.yaml", "aws.networks.pg-infra") in problems
-    assert "unknown" in problems[("site.yaml", "aws.networks.pg-app.keep_private_ip")]
+    assert "a-01, a-02" in problems[("site.yaml", "replatformer.networks.pg-db")]
+    assert ("site.yaml", "replatformer.networks.pg-infra") in problems
+    assert "unknown" in problems[("site.yaml", "replatformer.networks.pg-app.keep_private_ip")]
     assert "no EC2 instance type fits VM big-01" in problems[("plan.yaml", "waves[0].instance_types.big-01")]
     assert ("inventory", "lonely-01.nics") in problems
     assert len(caught.value.problems) == 5
 
 
 def test_no_aws_section_is_one_problem() -> None:
-    """Without site.yaml `aws` a replatform wave is refused once, naming the section."""
+    """Without site.yaml `replatformer` a replatform wave is refused once, naming the section."""
     vms = [_vm("a-01"), _vm("a-02")]
     with pytest.raises(InputError) as caught:
         build_run_plan(_plan(vms), _inv(vms), SiteConfig(source=SOURCE), instance_types=TYPES)
-    assert [(p.field, "aws" in p.message) for p in caught.value.problems] == [("aws", True)]
+    assert [(p.field, "replatformer" in p.message) for p in caught.value.problems] == [("replatformer", True)]
 
 
 def test_override_wins_and_unknown_override_is_a_problem() -> None:

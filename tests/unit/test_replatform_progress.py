@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from migrate.engine.block_progress import BlockProgress
+from migrate.core.block_progress import BlockProgress
 from migrate.engine.journal import Journal
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.engine.replatform import disk_image

@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from migrate.models.inventory import Guest, Utilisation, Vm
+from migrate.core.models.inventory import Guest, Utilisation, Vm
 from planners.rightsizing import architecture_of, boot_mode_of, requirement, rightsize, rightsize_vm
 from tests.unit.test_sizing import moto_type, moto_types
 

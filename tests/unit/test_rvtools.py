@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from migrate.cli.import_cmd import import_group
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
+from migrate.core.models.inventory import Inventory, Vm
 from migrate.importers import import_rvtools
 from migrate.inventory import load_inventory
-from migrate.models.inventory import Inventory, Vm
 from tests.unit.rvtools_fixture import (
     SDK_UUID,
     Generation,

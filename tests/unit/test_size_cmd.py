@@ -19,8 +19,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from migrate.cli.size_cmd import instance_types_group, size
+from migrate.core.models.inventory import Disk, Guest, Inventory, Provenance, Vm
 from migrate.inventory import save_inventory
-from migrate.models.inventory import Disk, Guest, Inventory, Provenance, Vm
 from planners.instance_types import load_instance_types, save_instance_types
 from tests.unit.test_sizing import MOTO_TYPES
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from migrate.models.inventory import Disk, Vm
+from migrate.core.models.inventory import Disk, Vm
 from planners.instance_types import InstanceType
 from planners.sizing import VSAN_POLICIES, SizingPolicy, VmSize, host_problems, size_hosts, size_waves
 

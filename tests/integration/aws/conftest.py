@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from adapters.aws.common import AwsClients, make_clients
+from adapters.aws.settings import AwsNetworkMapping, AwsSettings, aws_settings
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.datastore_http import DatastoreFiles
-from migrate.config import AwsNetworkMapping, AwsSettings, SiteConfig
+from migrate.core.config import SiteConfig
 
 # The lab's VM IPs are 10.10.<100|110|120|130>.x by port group; one /24 subnet each keeps them valid.
 SUBNET_OF = {"pg-web": "10.10.110.0/24", "pg-app": "10.10.120.0/24", "pg-db": "10.10.130.0/24"}
@@ -19,8 +20,8 @@ KEEP_IP = {"pg-web": False, "pg-app": True, "pg-db": True}   # pg-infra is left 
 
 @pytest.fixture(scope="session")
 def aws_clients(site: SiteConfig) -> AwsClients:
-    assert site.aws is not None
-    return make_clients(site.aws)
+    assert aws_settings(site.replatformer) is not None
+    return make_clients(aws_settings(site.replatformer))
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +39,10 @@ def vpc(aws_clients: AwsClients) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def aws_mapped(site: SiteConfig, vpc: dict[str, Any]) -> AwsSettings:
     """The lab's AWS settings plus aws.networks for pg-web, pg-app and pg-db."""
-    assert site.aws is not None
+    assert aws_settings(site.replatformer) is not None
     networks = {pg: AwsNetworkMapping(subnet_id=subnet, security_group_ids=[vpc["security_group"]],
                                       keep_private_ip=KEEP_IP[pg]) for pg, subnet in vpc["subnets"].items()}
-    return site.aws.model_copy(update={"networks": networks})
+    return aws_settings(site.replatformer).model_copy(update={"networks": networks})
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import sys
 from adapters.aws.common import make_clients, resource_tags
 from adapters.aws.ebs import upload_snapshot
 from adapters.aws.ebs_blocks import BLOCK_SIZE
+from adapters.aws.settings import aws_settings
 from migrate.config import load_site_config
 
 
@@ -25,8 +26,8 @@ def disk_blocks(key: str, blocks: int) -> list[bytes]:
 
 def main(site_yaml: str, journal: str, key: str, blocks: int, kill_after: int) -> None:
     site = load_site_config(site_yaml)
-    assert site.aws is not None
-    clients = make_clients(site.aws)
+    assert aws_settings(site.replatformer) is not None
+    clients = make_clients(aws_settings(site.replatformer))
     fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     written = 0
 

@@ -15,8 +15,9 @@ from adapters.aws.ebs_blocks import BLOCK_SIZE, is_zero, iter_blocks
 from adapters.aws.ebs_verify import SnapshotVerification, iter_snapshot_blocks, verify_snapshot
 from adapters.aws.images import ROOT_DEVICE, register_image, wait_image_available
 from adapters.aws.instances import launch_instance, place_nics, wait_instance_ready
+from adapters.aws.settings import AwsSettings
 from adapters.vcenter.datastore_http import DatastoreFiles
-from migrate.config import AwsSettings, SiteConfig
+from migrate.core.config import SiteConfig
 
 pytestmark = pytest.mark.lab
 RUN = "run-it-1"

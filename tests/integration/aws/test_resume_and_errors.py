@@ -20,8 +20,8 @@ from adapters.aws.ebs_blocks import BLOCK_SIZE
 from adapters.aws.ebs_verify import iter_snapshot_blocks, verify_snapshot
 from adapters.aws.images import ImageRecord
 from adapters.aws.instances import NicPlacement, launch_instance, place_nics
-from migrate.config import AwsSettings
-from migrate.errors import AdapterError, InputError
+from adapters.aws.settings import AwsSettings, aws_settings
+from migrate.core.errors import AdapterError, InputError
 from migrate.lab.manager import LabInfo
 from tests.integration.aws.crash_upload import disk_blocks
 
@@ -51,7 +51,7 @@ def test_kill_9_mid_upload_then_resume_sends_only_missing_blocks(lab: LabInfo, s
 
     disk = disk_blocks(key, blocks)
     nonzero = {i for i, b in enumerate(disk) if any(b)}
-    clients = make_clients(site.aws)
+    clients = make_clients(aws_settings(site.replatformer))
     snapshot_id = find_pending_snapshot(clients.ec2, key)
     assert snapshot_id is not None
     puts = _count_puts(clients)
@@ -95,7 +95,7 @@ def test_missing_mapping_and_bad_network_are_input_errors(aws_clients: AwsClient
     infra = next(vm for vm in manifest["vms"] if vm["portgroup"] == "pg-infra")
     with pytest.raises(InputError) as info:
         place_nics(aws_mapped, infra["name"], [(infra["portgroup"], infra["ip"])])
-    assert info.value.problems[0].field == "aws.networks.pg-infra"
+    assert info.value.problems[0].field == "replatformer.networks.pg-infra"
 
     key = f"bad-net-{uuid.uuid4()}"
     nics = [NicPlacement("pg-app", "subnet-0123456789abcdef0", (vpc["security_group"],)),
@@ -104,8 +104,8 @@ def test_missing_mapping_and_bad_network_are_input_errors(aws_clients: AwsClient
         launch_instance(aws_clients, vm="vm-x", image=_fake_image(aws_clients), instance_type="m7i.large",
                         nics=nics, key=key, tags=resource_tags("u-bad", key))
     fields = sorted(p.field for p in bad.value.problems)
-    assert fields == ["aws.networks.pg-app.subnet_id", "aws.networks.pg-db.keep_private_ip",
-                      "aws.networks.pg-db.security_group_ids"]
+    assert fields == ["replatformer.networks.pg-app.subnet_id", "replatformer.networks.pg-db.keep_private_ip",
+                      "replatformer.networks.pg-db.security_group_ids"]
     assert _nothing_launched(aws_clients, key)
 
 
@@ -143,7 +143,7 @@ def test_provider_errors_map_by_code(aws_clients: AwsClients) -> None:
 
 def test_block_put_retries_then_maps_5xx(site: Any) -> None:
     """moto answers a put to an unknown snapshot with HTTP 500: retried per block, then a retryable error."""
-    clients = make_clients(site.aws)
+    clients = make_clients(aws_settings(site.replatformer))
     calls = []
     clients.ebs.meta.events.register("before-call.ebs.PutSnapshotBlock", lambda **_: calls.append(1))
     with pytest.raises(AdapterError) as info:

@@ -12,13 +12,15 @@ import yaml
 from pyVmomi import vim
 
 from adapters.aws.session import aws_client
+from adapters.aws.settings import aws_settings
 from adapters.vcenter.collector import read_view, wait_for_task
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.hosts import find_cluster, read_hosts
-from migrate.config import SiteConfig, load_site_config
+from migrate.config import load_site_config
+from migrate.core.config import SiteConfig
+from migrate.core.models.inventory import Inventory
 from migrate.discovery import discover
 from migrate.lab.manager import LabInfo, lab_down, lab_up
-from migrate.models.inventory import Inventory
 
 BASE_HOSTS = 3   # Cluster-1 of the lab
 
@@ -54,8 +56,8 @@ def cap_inventory(cap_lab: LabInfo) -> tuple[Inventory, Path]:
 
 @pytest.fixture
 def ec2(cap_site: SiteConfig) -> Any:
-    assert cap_site.aws is not None
-    return aws_client(cap_site.aws, "ec2")
+    assert aws_settings(cap_site.replatformer) is not None
+    return aws_client(aws_settings(cap_site.replatformer), "ec2")
 
 
 def live_hosts(ec2: Any, plan_tag: str) -> list[dict[str, Any]]:
@@ -101,9 +103,9 @@ def site_with(lab: LabInfo, tmp_path: Path, **aws_changes: object) -> Path:
     for role in ("source", "target"):
         doc[role]["tls"]["ca_file"] = str(lab.directory / "tls" / "ca.pem")
         doc[role]["password_file"] = str(lab.directory / doc[role]["password_file"])
-    doc["aws"]["credentials_file"] = str(lab.directory / "secrets" / "aws-credentials")
-    doc["aws"]["ca_bundle"] = str(lab.directory / "tls" / "ca.pem")
-    doc["aws"].update(aws_changes)
+    doc["replatformer"]["credentials_file"] = str(lab.directory / "secrets" / "aws-credentials")
+    doc["replatformer"]["ca_bundle"] = str(lab.directory / "tls" / "ca.pem")
+    doc["replatformer"].update(aws_changes)
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from adapters.aws.settings import aws_settings
 from adapters.capacity.ec2 import Ec2HostProvisioner
 from adapters.vcenter.collector import read_view, wait_for_task
 from adapters.vcenter.connection import VCenterSession
@@ -21,12 +22,13 @@ from migrate.capacity import (
     release_capacity,
     vm_sizes_from_facts,
 )
-from migrate.config import SiteConfig, load_site_config
+from migrate.config import load_site_config
+from migrate.core.config import SiteConfig
+from migrate.core.errors import AdapterError, InputError
+from migrate.core.models.inventory import Inventory
 from migrate.engine.journal import Journal
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
-from migrate.errors import AdapterError, InputError
 from migrate.lab.manager import LabInfo
-from migrate.models.inventory import Inventory
 from planners.sizing import VmSize
 
 from .conftest import BASE_HOSTS, add_disconnected_host, cluster_host_names, create_placed_vm, live_hosts, site_with
@@ -128,8 +130,8 @@ def test_host_that_never_connects_fails_the_step(cap_site: SiteConfig, cap_cloud
     no second allocation; the host stays tagged for release."""
     settings = CapacitySettings(connect_timeout_s=1)
     sizes = [VmSize("vm-x", 2, 4096, 10.0, "x")]          # the policy minimum + spare: one host to add
-    assert cap_site.aws is not None
-    provisioner = Ec2HostProvisioner.from_settings(cap_site.aws)
+    assert aws_settings(cap_site.replatformer) is not None
+    provisioner = Ec2HostProvisioner.from_settings(aws_settings(cap_site.replatformer))
     tags = {"migrate:plan": "dead-test", "migrate:wave": "1"}
     (host,) = provisioner.allocate(1, "i4i.metal", tags, idempotency_key("dead-test", "1"))   # the allocation only
     add_disconnected_host(cap_cloud, cap_site, host.name)

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from adapters.vcenter.connection import VCenterSession
 from migrate.cli.capacity_cmd import capacity
-from migrate.config import SiteConfig
+from migrate.core.config import SiteConfig
+from migrate.core.log import configure_logging
+from migrate.core.models.inventory import Inventory
 from migrate.lab.manager import LabInfo
-from migrate.log import configure_logging
-from migrate.models.inventory import Inventory
 
 from .conftest import BASE_HOSTS, cluster_host_names, live_hosts, site_with
 

@@ -17,6 +17,7 @@ import yaml
 from pyVmomi import vim
 
 from adapters.aws.session import aws_client
+from adapters.aws.settings import aws_settings
 from adapters.vcenter.collector import read_view
 from migrate.config import load_site_config
 from migrate.engine.journal import Journal
@@ -50,7 +51,7 @@ def test_kill9_between_allocation_and_add_host(xlab: LabInfo, tmp_path: Path) ->
     relayed.write_text(yaml.safe_dump(doc))
     site_path.write_text(real)
     site = load_site_config(site_path)
-    ec2 = aws_client(site.aws, "ec2")  # type: ignore[arg-type]
+    ec2 = aws_client(aws_settings(site.replatformer), "ec2")  # type: ignore[arg-type]
     journal = tmp_path / "run.db"
 
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config", str(relayed),

@@ -12,6 +12,7 @@ import yaml
 from pyVmomi import vim
 
 from adapters.aws.session import aws_client
+from adapters.aws.settings import aws_settings
 from adapters.vcenter.collector import read_view
 from migrate.capacity import CapacitySettings, plan_capacity, vm_sizes_from_facts
 from migrate.config import load_site_config
@@ -96,7 +97,7 @@ def test_second_wave_gets_the_hosts_the_capacity_plan_says(klab: LabInfo, tmp_pa
     assert result.code == 0, result
     run_id = result.json()["run_id"]
 
-    ec2 = aws_client(site.aws, "ec2")  # type: ignore[arg-type]
+    ec2 = aws_client(aws_settings(site.replatformer), "ec2")  # type: ignore[arg-type]
     ours = [h for h in ec2.describe_hosts()["Hosts"] if h.get("State") != "released"
             and {"Key": "migrate:plan", "Value": run_id} in h.get("Tags", [])]
     assert len(ours) == sum(expected)

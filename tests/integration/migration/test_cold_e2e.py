@@ -11,7 +11,7 @@ from pyVmomi import vim
 
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.rest import RestClient, TaggingClient
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 from migrate.lab.estate import DATASTORE_MAP, NETWORK_MAP
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli

@@ -62,8 +62,8 @@ def test_bad_input_is_refused_before_any_change(flab: LabInfo, planned: dict[str
         for role in ("source", "target"):
             site[role][key] = str(flab.directory / site[role][key])
     site["source"]["tls"]["ca_file"] = site["target"]["tls"]["ca_file"] = str(flab.directory / "tls" / "ca.pem")
-    site["aws"]["credentials_file"] = str(flab.directory / "secrets" / "aws-credentials")
-    site["aws"]["ca_bundle"] = str(flab.directory / "tls" / "ca.pem")
+    site["replatformer"]["credentials_file"] = str(flab.directory / "secrets" / "aws-credentials")
+    site["replatformer"]["ca_bundle"] = str(flab.directory / "tls" / "ca.pem")
     unmapped = tmp_path / "site.yaml"
     unmapped.write_text(yaml.safe_dump(site))
     playbook = tmp_path / "bad-playbook.yaml"

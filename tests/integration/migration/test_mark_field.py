@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.vm_ops import VmOps
-from migrate.config import SiteConfig
+from migrate.core.config import SiteConfig
 
 
 def test_concurrent_first_lookups_add_the_field_once(site: SiteConfig) -> None:

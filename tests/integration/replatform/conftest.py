@@ -13,9 +13,11 @@ import yaml
 
 from adapters.aws.common import AwsClients, make_clients
 from adapters.aws.ebs_blocks import BLOCK_SIZE, is_zero, iter_blocks
+from adapters.aws.settings import aws_settings
 from adapters.vcenter.connection import connect
 from adapters.vcenter.datastore_http import DatastoreFiles
-from migrate.config import SiteConfig, load_site_config
+from migrate.config import load_site_config
+from migrate.core.config import SiteConfig
 from migrate.lab.manager import LabInfo
 from tests.helpers import CliResult, run_cli
 from tests.integration.conftest import site_copy
@@ -98,16 +100,17 @@ def world(rlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> World:
     work = tmp_path_factory.mktemp("replatform-work")
     base = site_copy(rlab, work)
     site = load_site_config(base)
-    assert site.aws is not None
-    clients = make_clients(site.aws)
+    assert aws_settings(site.replatformer) is not None
+    clients = make_clients(aws_settings(site.replatformer))
     ec2 = clients.ec2
     vpc_id = ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"]
     subnets = {pg: ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
                for pg, cidr in SUBNET_OF.items()}
     group = ec2.create_security_group(GroupName="replatformed", Description="re-platformed", VpcId=vpc_id)["GroupId"]
     doc = yaml.safe_load(base.read_text())
-    doc["aws"]["networks"] = {pg: {"subnet_id": subnet, "security_group_ids": [group], "keep_private_ip": KEEP_IP[pg]}
-                              for pg, subnet in subnets.items()}
+    doc["replatformer"]["networks"] = {
+        pg: {"subnet_id": subnet, "security_group_ids": [group], "keep_private_ip": KEEP_IP[pg]}
+        for pg, subnet in subnets.items()}
     site_file = work / "site.yaml"
     site_file.write_text(yaml.safe_dump(doc))
     inventory = work / "inventory.json"

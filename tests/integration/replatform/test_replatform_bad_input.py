@@ -32,12 +32,12 @@ def _untouched(world: World, journal: Path, before: dict[str, dict[str, object]]
 def test_missing_subnet_mapping_and_unknown_type_exit_2(world: World) -> None:
     """pg-web unmapped (and, with the plan override, an unknown instance type): every problem named, exit 2."""
     before = world.source_vms()
-    site = world.site_variant("no-web", lambda doc: doc["aws"]["networks"].pop("pg-web"))
+    site = world.site_variant("no-web", lambda doc: doc["replatformer"]["networks"].pop("pg-web"))
     extra = {"instance_types": {APP: "m9z.huge"}} if HAS_OVERRIDE else {}
     journal = world.work / "bad-input.db"
     result = world.run(world.plan("bad-input", [WEB, APP], **extra), journal, site=site)
     assert result.code == 2, result
-    assert "aws.networks.pg-web" in result.output and WEB in result.output
+    assert "replatformer.networks.pg-web" in result.output and WEB in result.output
     if HAS_OVERRIDE:
         assert "waves[0].instance_types.crm-app-01" in result.output and "m9z.huge" in result.output
     _untouched(world, journal, before)
@@ -48,7 +48,7 @@ def test_missing_aws_credentials_are_a_clear_error(world: World) -> None:
     before = world.source_vms()
     empty = world.work / "empty-credentials"
     empty.write_text("")
-    site = world.site_variant("no-creds", lambda doc: doc["aws"].update(credentials_file=str(empty)))
+    site = world.site_variant("no-creds", lambda doc: doc["replatformer"].update(credentials_file=str(empty)))
     env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
            "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(world.work / "no-aws-config")}
     journal = world.work / "no-creds.db"

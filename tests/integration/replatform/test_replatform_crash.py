@@ -22,6 +22,7 @@ import pytest
 from adapters.aws.cleanup import list_leftovers
 from adapters.aws.common import TAG_SOURCE
 from adapters.aws.ebs_verify import iter_snapshot_blocks
+from adapters.aws.settings import aws_settings
 from migrate.engine.journal import Journal
 from tests.integration.relay import Relay
 from tests.integration.replatform.conftest import World
@@ -89,12 +90,12 @@ def _kill_mid_upload(world: World, plan: Path, journal: Path, site: Path, log: P
 def test_kill_9_mid_upload_then_resume_puts_only_missing_blocks(world: World) -> None:
     """The resumed upload finds its snapshot by tag, puts exactly the non-zero blocks not recorded before
     the kill (no block twice), and the snapshots then equal the source disks block for block."""
-    assert world.site.aws is not None and world.site.aws.endpoint_url
+    assert aws_settings(world.site.replatformer) is not None and aws_settings(world.site.replatformer).endpoint_url
     uuid = world.vms[VM]["instance_uuid"]
     plan, journal = world.plan("crash", [VM]), world.work / "crash.db"
-    moto = urlsplit(world.site.aws.endpoint_url)
+    moto = urlsplit(aws_settings(world.site.replatformer).endpoint_url)
     proxy = Relay((moto.hostname or "127.0.0.1", moto.port or 443), upstream_rate=RATE)
-    slow = world.site_variant("slow", lambda doc: doc["aws"].update(endpoint_url=f"https://127.0.0.1:{proxy.port}"))
+    slow = world.site_variant("slow", lambda doc: doc["replatformer"].update(endpoint_url=f"https://127.0.0.1:{proxy.port}"))
     moto_log = world.lab.directory / "logs" / "moto.log"
     try:
         _kill_mid_upload(world, plan, journal, slow, world.work / "crash.log")

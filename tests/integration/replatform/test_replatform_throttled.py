@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.aws.ebs_verify import iter_snapshot_blocks
+from adapters.aws.settings import aws_settings
 from migrate.engine.journal import Journal
 from tests.integration.replatform.conftest import World
 from tests.integration.throttle import ThrottlingProxy
@@ -20,12 +21,13 @@ RATE = 0.35
 
 @pytest.fixture(scope="module")
 def throttled(world: World) -> Iterator[tuple[ThrottlingProxy, Path]]:
-    assert world.site.aws is not None and world.site.aws.endpoint_url
+    endpoint = aws_settings(world.site.replatformer).endpoint_url
+    assert endpoint
     tls = world.lab.directory / "tls"
-    proxy = ThrottlingProxy(world.site.aws.endpoint_url, cert_file=tls / "server.pem", key_file=tls / "server-key.pem",
+    proxy = ThrottlingProxy(endpoint, cert_file=tls / "server.pem", key_file=tls / "server-key.pem",
                             ca_file=tls / "ca.pem", rate=RATE, seed=3)
     try:
-        yield proxy, world.site_variant("throttled", lambda doc: doc["aws"].update(endpoint_url=proxy.url))
+        yield proxy, world.site_variant("throttled", lambda doc: doc["replatformer"].update(endpoint_url=proxy.url))
     finally:
         proxy.close()
 

@@ -9,7 +9,7 @@ Only what the engine's phases need so far is here. Rules for implementations:
   in the ConfigSpec's extraConfig), so `find_vm` finds a VM whose creation was interrupted before it
   was tagged, and never a second one;
 - long operations return an `Operation` the engine polls (`migrate.engine.context.wait_operation`);
-- failures raise migrate.errors.AdapterError, retryable when trying again may help (timeouts, dropped
+- failures raise migrate.core.errors.AdapterError, retryable when trying again may help (timeouts, dropped
   connections, busy objects), mapped from SDK fault types, never from message text;
 - verbs only one provider has are prefixed `ex_` and are not part of these interfaces.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from migrate.errors import AdapterError
+from migrate.core.errors import AdapterError
 
 __all__ = [
     "Adapters",

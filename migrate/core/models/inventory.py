@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from migrate.models.base import StrictModel
+from migrate.core.models.base import StrictModel
 
 __all__ = [
     "INVENTORY_VERSION",

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from migrate.errors import InputError, Problem
+from migrate.core.errors import InputError, Problem
 
 __all__ = [
     "atomic_write",

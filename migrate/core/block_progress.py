@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from migrate.engine.journal import Journal
-
-__all__ = ["BlockProgress", "BlockRecorder"]
+__all__ = ["BlockLedger", "BlockProgress", "BlockRecorder"]
 
 DEFAULT_BATCH = 64          # blocks (32 MiB) per durable write at most
 DEFAULT_INTERVAL = 1.0      # seconds between durable writes at most
+
+
+class BlockLedger(Protocol):
+    """Where block progress is kept durably (the engine's journal implements it)."""
+
+    def blocks_done(self, run_id: str, vm_id: str, part: str,
+                    target: str | None = None) -> Mapping[str, frozenset[int]]: ...
+
+    def record_blocks(self, run_id: str, vm_id: str, part: str, target: str, blocks: list[int]) -> None: ...
 
 
 class BlockProgress:
@@ -28,7 +35,7 @@ class BlockProgress:
     With `journal` None it only keeps progress in memory (dry runs, tests of the phases).
     """
 
-    def __init__(self, journal: Journal | None, *, batch: int = DEFAULT_BATCH,
+    def __init__(self, journal: BlockLedger | None, *, batch: int = DEFAULT_BATCH,
                  interval: float = DEFAULT_INTERVAL) -> None:
         self.journal = journal
         self.batch = max(1, batch)

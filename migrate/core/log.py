@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from migrate.redact import redact
+from migrate.core.redact import redact
 
 __all__ = ["bind_run", "configure_logging", "get_logger"]
 

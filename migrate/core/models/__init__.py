@@ -1,6 +1,6 @@
 """Plain, serialisable value types shared by every layer (no SDK objects cross a boundary)."""
 
-from migrate.models.inventory import (
+from migrate.core.models.inventory import (
     INVENTORY_VERSION,
     Cluster,
     Datastore,
