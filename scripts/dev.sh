@@ -95,6 +95,8 @@ run_tests() {
   "$VENV/bin/ruff" check .
   say "mypy"
   "$VENV/bin/mypy"
+  say "import-linter (the layers: HANDBOOK section 2)"
+  "$VENV/bin/lint-imports" --no-cache
   say "pytest"
   "$VENV/bin/pytest" "$@"
   say "wheel check"
