@@ -89,7 +89,7 @@ def load_site_config(path: str | Path, env: dict[str, str] | None = None) -> Sit
                 problems.append(Problem(file, key, "required field is missing"))
             continue
         try:
-            sections[key] = _driver_settings(section, key, role, file).relative_to(path.parent)
+            sections[key] = _driver_settings(section, key, role, file)
         except InputError as exc:
             problems.extend(_as_written(p, legacy) for p in exc.problems)
     config = None
@@ -99,7 +99,9 @@ def load_site_config(path: str | Path, env: dict[str, str] | None = None) -> Sit
         problems.extend(p for p in exc.problems if p.field.split(".")[0] not in ROLE_SECTIONS)
     if problems or config is None:
         raise InputError(problems)
-    for key, settings in sections.items():
+    config = config.relative_to(path.parent)
+    for key in sections:
+        settings = getattr(config, key)
         problems.extend(_as_written(p, legacy) for p in settings.file_problems(file, key, environ))
     if problems:
         raise InputError(problems)

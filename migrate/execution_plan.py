@@ -3,25 +3,33 @@
 Everything a run needs to know about a VM is fixed here, before any change: its hardware, each disk's
 target datastore (site.yaml `mappings.datastores`, else the target's default datastore), each NIC's
 target network (`mappings.networks`, required) and the placement (target cluster, folder, pool).
-The result is digest-checked by the journal, so a resume runs exactly what was checked.
+Methods that fix their own facts (replatform) get the replatformer's catalog (instance types, network
+placements) from its driver (`Driver.catalog`). The result is digest-checked by the journal, so a resume
+runs exactly what was checked.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from migrate.config import ROLE_SECTIONS
 from migrate.core.config import Placement, SiteConfig
+from migrate.core.drivers import Role, get_driver
 from migrate.core.errors import InputError, Problem
 from migrate.core.models.inventory import Inventory, Vm
+from migrate.core.ports import NetworkPlacement, ReplatformCatalog
 from migrate.engine.methods import FactsPlanner, Method, registry
 from migrate.engine.plan import Policy, RunPlan, VmFacts, WavePlan, WaveWindow
+from planners.instance_types import InstanceType
 from planners.plan_model import Plan
 
-__all__ = ["build_run_plan", "target_folder"]
+__all__ = ["InstanceTypeSource", "build_run_plan", "target_folder"]
+
+# names=None: every current-generation type; names given: exactly those (InputError when one is unknown)
+InstanceTypeSource = Callable[[list[str] | None], list[InstanceType]]
 
 _UNSAFE = re.compile(r"[\\/\[\]%]")
 
@@ -88,6 +96,48 @@ def _few(names: Iterable[str], limit: int = 3) -> str:
     return ", ".join(unique[:limit]) + more
 
 
+class _GivenTypes:
+    """A replatformer's catalog whose instance types are given (records or a fetcher), not asked of the provider."""
+
+    def __init__(self, catalog: ReplatformCatalog, types: Sequence[InstanceType] | InstanceTypeSource) -> None:
+        self._catalog = catalog
+        self._types = types
+
+    @property
+    def region(self) -> str:
+        return self._catalog.region
+
+    def instance_types(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        if callable(self._types):
+            found = self._types(None if names is None else list(names))
+        else:
+            found = [t for t in self._types if names is None or t.name in names]
+        return [t.model_dump() for t in found]
+
+    def network_of(self, portgroup: str) -> NetworkPlacement | None:
+        return self._catalog.network_of(portgroup)
+
+
+def _catalog(site: SiteConfig, site_file: str, instance_types: Sequence[InstanceType] | InstanceTypeSource | None,
+             problems: list[Problem]) -> ReplatformCatalog | None:
+    """The catalog of site.yaml's replatformer from its driver, with `instance_types` (if given) in place of
+    the provider's; None without a replatformer, or (a problem) when its driver offers no catalog."""
+    settings = site.replatformer
+    if settings is None:
+        return None
+    try:
+        driver = get_driver(settings.driver, Role.REPLATFORMER, file=site_file, field_name="replatformer.driver")
+    except InputError as exc:
+        problems.extend(exc.problems)
+        return None
+    if driver.catalog is None:
+        problems.append(Problem(site_file, "replatformer.driver", f"driver {driver.name!r} offers no catalog of "
+                                                                  "instance types and network placements to plan with"))
+        return None
+    catalog = driver.catalog(settings)
+    return catalog if instance_types is None else _GivenTypes(catalog, instance_types)
+
+
 def _role_problems(method: Method, wave_id: int, site: SiteConfig, site_file: str) -> list[Problem]:
     """A problem for each provider role the wave's method needs that site.yaml does not configure."""
     return [Problem(site_file, key, f"wave {wave_id} ({method.name}) needs site.yaml `{key}`")
@@ -96,11 +146,12 @@ def _role_problems(method: Method, wave_id: int, site: SiteConfig, site_file: st
 
 def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_file: str = "plan.yaml",
                    site_file: str = "site.yaml", waves: Iterable[int] | None = None,
-                   policy: Policy = "continue", instance_types: Any = None) -> RunPlan:
+                   policy: Policy = "continue",
+                   instance_types: Sequence[InstanceType] | InstanceTypeSource | None = None) -> RunPlan:
     """The RunPlan for `plan`'s waves (all, or those in `waves`); InputError listing every problem.
 
-    `instance_types` (replatform waves): InstanceType records or a fetcher (migrate.replatform_plan);
-    by default they are asked of the EC2 API named by site.yaml `aws`, only when a wave re-platforms.
+    `instance_types` (replatform waves): InstanceType records or a fetcher given instead of the
+    replatformer's (by default its driver's catalog asks EC2, only when a wave re-platforms).
     """
     builder = _Builder(site, plan_file, site_file)
     planners: dict[str, FactsPlanner] = {}   # methods that fix their own facts (e.g. replatform), one each
@@ -126,7 +177,9 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
         planner = None
         if method is not None and method.facts is not None:
             if method.name not in planners:
-                planners[method.name] = method.facts(site, plan_file, site_file, instance_types)
+                catalog = _catalog(site, site_file, instance_types, builder.problems) \
+                    if Role.REPLATFORMER in method.roles else None
+                planners[method.name] = method.facts(site, plan_file, site_file, catalog)
             planner = planners[method.name]
         ids = []
         for v, ref in enumerate(wave.vms):

@@ -11,27 +11,35 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from migrate.capacity import grows_cluster, open_capacity, open_provisioner, provisioner_settings
 from migrate.config import ROLE_SECTIONS, load_site_config
 from migrate.core.block_progress import BlockProgress
 from migrate.core.config import SiteConfig
 from migrate.core.drivers import ConnectOptions, get_driver
 from migrate.core.errors import InputError, Problem
 from migrate.core.ports import Adapters
+from migrate.engine.capacity import release_capacity
+from migrate.engine.capacity_plan import CapacitySettings, resolve_host_type
+from migrate.engine.capacity_step import capacity_step as engine_capacity_step
 from migrate.engine.dryrun import plan_actions
 from migrate.engine.journal import Journal
+from migrate.engine.journal_check import check_playbooks
 from migrate.engine.methods import get_method
 from migrate.engine.plan import Policy, RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
+from migrate.engine.progress import ProgressListener
 from migrate.engine.rollback import RollbackResult
-from migrate.engine.run_state import RetryScope, RunSettings, WaveStep, WaveStepContext
+from migrate.engine.run_state import RetryScope, RunSettings, WaveStep
 from migrate.engine.runner import Runner, RunResult, phase_functions
 from migrate.engine.timing import CancelToken
 from migrate.execution_plan import build_run_plan
 from migrate.inventory import load_inventory
+from planners.plan_io import load_plan
 
 __all__ = [
     "capacity_step",
@@ -60,8 +68,6 @@ def _inventory_path(plan_path: Path, inventory: str | Path | None, plan_inventor
 def load_run_plan(plan: str | Path, site: str | Path | SiteConfig, *, inventory: str | Path | None = None,
                   waves: Sequence[int] | None = None, policy: Policy = "continue") -> tuple[RunPlan, SiteConfig]:
     """Check plan.yaml, its inventory and site.yaml together; the engine's RunPlan and the site config."""
-    from planners.plan_io import load_plan
-
     plan_path = Path(plan)
     problems: list[Problem] = []
     config: SiteConfig | None = None
@@ -104,44 +110,24 @@ def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0,
 
 
 def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
-    """The wave step that grows the target cluster before a wave's prechecks (site.yaml `capacity`)."""
-    from migrate.capacity import (
-        CapacitySettings,
-        ensure_capacity,
-        journal_recorder,
-        plan_capacity,
-        vm_sizes_from_facts,
-    )
-
-    settings = CapacitySettings.from_site(site)
-
-    def ensure(ctx: WaveStepContext) -> dict[str, Any]:
-        if not get_method(ctx.wave.method).grows_cluster:  # e.g. replatform: its VMs leave vCenter
-            return {"skipped": f"{ctx.wave.method} wave", "hosts_to_add": 0}
-        if ctx.dry_run:  # what the run will find: the cluster as it is plus the waves before this one
-            waves = [(f"before-{i + 1}", vm_sizes_from_facts(vms)) for i, vms in enumerate(ctx.earlier)]
-            waves.append((str(ctx.wave.id), vm_sizes_from_facts(ctx.vms)))
-            plan = plan_capacity(site, waves, settings).plans[-1]
-            return {"dry_run": True, "hosts_to_add": plan.hosts_to_add, "plan": plan.to_dict()}
-        record = journal_recorder(ctx.journal, ctx.run_id, str(ctx.wave.id)) if ctx.journal is not None else None
-        result = ensure_capacity(vm_sizes_from_facts(ctx.vms), site=site, plan_tag=ctx.run_id,
-                                 wave_id=str(ctx.wave.id), settings=settings, record=record, dry_run=ctx.dry_run)
-        return result.to_dict()
-
-    return "ensure_capacity", ensure
+    """The wave step that grows the target cluster before a wave's prechecks (site.yaml `capacity`): the
+    engine's, on the site's host provisioner and target cluster (opened for each run of the step)."""
+    return engine_capacity_step(lambda: open_capacity(site), CapacitySettings.from_config(site.capacity))
 
 
 def check_capacity(site: SiteConfig, site_file: str = "site.yaml") -> None:
-    """site.yaml `capacity` is sound and its host type a bare-metal EC2 type: else InputError, before any change."""
-    from migrate.capacity import CapacitySettings, resolve_host_type
-
-    settings = CapacitySettings.from_site(site)
-    problems = [Problem(site_file, "capacity", f"{p.field}: {p.message}") for p in settings.problems()]
+    """site.yaml `capacity` is sound and its host type one the provisioner has: else InputError, before any change."""
+    settings = CapacitySettings.from_config(site.capacity)
+    section = provisioner_settings(site)
+    problems = [Problem(site_file, f"capacity.{p.field}", p.message) for p in settings.problems()]
+    problems += section.file_problems(site_file, "capacity.provisioner", dict(os.environ))
     if not problems:
         try:
-            resolve_host_type(site, settings)
+            with contextlib.closing(open_provisioner(site, section)) as provisioner:
+                resolve_host_type(provisioner, settings.host_type)
         except InputError as exc:
-            problems = [Problem(site_file, "capacity.host_type", p.message) for p in exc.problems]
+            problems = [Problem(site_file, f"capacity.{p.field}" if p.file == "capacity" else p.field, p.message)
+                        for p in exc.problems]
     if problems:
         raise InputError(problems)
 
@@ -151,8 +137,7 @@ def with_capacity(settings: RunSettings | None, site: SiteConfig, capacity: bool
     """`settings` with the capacity wave step when asked for and the site can grow its target cluster (a target
     cluster, and `aws` or a `capacity` section), after checking the capacity settings."""
     settings = settings or RunSettings()
-    grows = site.target is not None and site.target.placement().cluster
-    if capacity and grows and (site.replatformer or site.capacity):
+    if capacity and grows_cluster(site):
         check_capacity(site, site_file)
         settings = dataclasses.replace(settings, wave_steps=(*settings.wave_steps, capacity_step(site)))
     return settings
@@ -183,24 +168,27 @@ def dry_run(plan: RunPlan, site: SiteConfig, *, playbook: str | Path | None = No
 
 def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook: str | Path | None = None,
               settings: RunSettings | None = None, cancel: CancelToken | None = None,
-              run_id: str | None = None, capacity: bool = True) -> RunResult:
-    """Record a new run of `plan` in the journal and execute it (growing the target cluster per wave)."""
+              run_id: str | None = None, capacity: bool = True,
+              progress: ProgressListener | None = None) -> RunResult:
+    """Record a new run of `plan` in the journal and execute it (growing the target cluster per wave);
+    `progress` gets its progress events (migrate.engine.progress) from any thread."""
     books = _playbooks(plan, playbook)
     settings = with_capacity(settings, site, capacity)
     with Journal(journal) as jr, open_adapters(site, journal=jr) as adapters:
-        runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel)
+        runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel, progress=progress)
         return runner.start(plan, books, run_id=run_id)
 
 
 def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None,
                retry_failed: bool | RetryScope = False,
                settings: RunSettings | None = None, cancel: CancelToken | None = None,
-               capacity: bool = True) -> RunResult:
+               capacity: bool = True, progress: ProgressListener | None = None) -> RunResult:
     """Continue the latest (or the named) run of the journal; `retry_failed` also retries failed VMs (all, or
-    those a RetryScope names). A wave that failed before any VM started (capacity step) is retried either way."""
+    those a RetryScope names). A wave that failed before any VM started (capacity step) is retried either way.
+    `progress` gets its progress events, as with start_run."""
     settings = with_capacity(settings, site, capacity)
     with Journal(journal, create=False) as jr, open_adapters(site, journal=jr) as adapters:
-        runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel)
+        runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel, progress=progress)
         return runner.resume(run_id, retry_failed=retry_failed)
 
 
@@ -216,10 +204,10 @@ def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = 
         runner = Runner(jr, adapters=adapters, settings=settings)
         result = runner.rollback(run_id, vms=vms, waves=waves)
     whole = vms is None and waves is None
-    if release_hosts and whole and result.ok and not result.pending_cleanup and site.replatformer and site.target:
-        from migrate.capacity import CapacitySettings, release_capacity
-
-        released = release_capacity(site, result.run_id, CapacitySettings.from_site(site))
+    if release_hosts and whole and result.ok and not result.pending_cleanup and grows_cluster(site):
+        with contextlib.closing(open_capacity(site)) as ports:
+            released = release_capacity(ports, result.run_id,
+                                        timeout=CapacitySettings.from_config(site.capacity).connect_timeout_s)
         result.hosts_released = released.released
     return result
 
@@ -229,8 +217,6 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
 
     Read-only: a damaged journal is an InputError naming it and the damage, and stays as it was.
     """
-    from migrate.engine.journal_check import check_playbooks
-
     with Journal(journal, create=False, read_only=True) as jr:
         record = jr.open_run(run_id)
         check_playbooks(jr.path, record.run_id, record.playbooks)
@@ -240,11 +226,14 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
         steps = jr.steps(record.run_id, "vm")
         capacity = {s.entity_id: s.outputs for s in jr.steps(record.run_id, "wave")
                     if s.step == "ensure_capacity" and s.status == "finished" and s.outputs}
+    methods = {vm_id: get_method(wave.method) for wave in plan.waves for vm_id in wave.vms}
     targets: dict[str, str] = {}
     unfinished_rollback: dict[str, list[str]] = {}
     for step in steps:
-        if step.step in ("create_target_vm", "launch_instance") and step.status == "finished" and step.outputs:
-            targets[step.entity_id] = str(step.outputs.get("target_id") or step.outputs.get("instance_id"))
+        method = methods.get(step.entity_id)
+        target = method.target_in(step.step, step.outputs) if method and step.status == "finished" else None
+        if target is not None:
+            targets[step.entity_id] = target
         if step.step.startswith("rollback:") and step.status != "finished":
             unfinished_rollback.setdefault(step.entity_id, []).append(step.step.removeprefix("rollback:"))
     vms = []

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from migrate.core.guest import architecture_of, boot_mode_of
 from migrate.core.models.inventory import Vm
 from planners.instance_types import InstanceType
 
@@ -31,8 +32,6 @@ __all__ = [
     "Mode",
     "Requirement",
     "RightsizeResult",
-    "architecture_of",
-    "boot_mode_of",
     "requirement",
     "rightsize",
     "rightsize_vm",
@@ -42,20 +41,6 @@ Mode = Literal["utilisation", "configured"]
 PREFERRED_FAMILIES = ("m", "c", "r")
 GENERAL_RATIO_GIB = 4.0   # GiB per vCPU of the m family: below it c is the next choice, above it r
 MAX_HEADROOM = 100.0      # right-sizing margin: at most 100 x (10,000 %) over the observed average
-_BOOT_MODES = {"efi": "uefi", "bios": "legacy-bios"}
-
-
-def architecture_of(guest_id: str | None) -> str:
-    """arm64 when the vSphere guest id names ARM (e.g. contains "arm" or "aarch64"), else x86_64."""
-    text = (guest_id or "").lower()
-    return "arm64" if "arm" in text or "aarch64" in text else "x86_64"
-
-
-def boot_mode_of(firmware: str | None) -> str | None:
-    """EC2 boot mode for a vSphere firmware setting: efi -> uefi, bios -> legacy-bios, unknown -> None."""
-    return _BOOT_MODES.get((firmware or "").lower())
-
-
 @dataclass(frozen=True)
 class Requirement:
     """What the EC2 type must offer, and where each number came from."""

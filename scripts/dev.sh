@@ -88,13 +88,27 @@ demo() {
   say "stop the lab with: $m lab down --dir $d"
 }
 
+# The example plugin (tests/plugins/migrate-example) goes into the test venv as a user installs a plugin,
+# not editable; built from a copy so the build leaves nothing (build/, egg-info) in the checkout.
+install_test_plugin() {
+  local tmp rc=0
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/migrate-plugin.XXXXXX")
+  tar -C tests/plugins --exclude=__pycache__ --exclude='*.pyc' -cf - migrate-example | tar -C "$tmp" -xf -
+  "$VENV/bin/python" -m pip install -q --no-deps "$tmp/migrate-example" || rc=$?
+  rm -rf "$tmp"
+  return "$rc"
+}
+
 run_tests() {
   setup
   install_apt_packages "${TEST_APT_PACKAGES[@]}"
+  say "installing the example plugin (tests/plugins/migrate-example) into $VENV"
+  install_test_plugin
   say "ruff"
   "$VENV/bin/ruff" check .
   say "mypy"
   "$VENV/bin/mypy"
+  "$VENV/bin/mypy" --follow-imports=silent tests/plugins/migrate-example/src/migrate_example
   say "import-linter (the layers: HANDBOOK section 2)"
   "$VENV/bin/lint-imports" --no-cache
   say "pytest"

@@ -58,7 +58,7 @@ pip_into() { quietly "$PY" -m pip --python "$VENV/bin/python" install -q --no-co
 pip_into "$WHEEL"
 
 cd "$WORK"   # not the checkout: only the installed package can be imported
-"$VENV/bin/python" - "$ROOT" <<'EOF' || fail "the installed package is not the one in $VENV, the CLI imports a lab module, or a built-in method is not an entry point"
+"$VENV/bin/python" - "$ROOT" <<'EOF' || fail "the installed package is not the one in $VENV, the CLI imports a lab module, or a built-in method or driver is not an entry point"
 import sys, migrate, migrate.cli.main
 root = sys.argv[1]
 assert not migrate.__file__.startswith(root + "/"), migrate.__file__
@@ -67,6 +67,8 @@ assert not lab_modules, lab_modules
 from importlib.metadata import entry_points
 methods = sorted(e.name for e in entry_points(group="migrate.methods"))
 assert {"cold", "live", "noop", "replatform"} <= set(methods), methods
+drivers = sorted(e.name for e in entry_points(group="migrate.drivers"))
+assert {"vcenter", "aws", "noop"} <= set(drivers), drivers
 EOF
 rc=0
 "$VENV/bin/migrate" lab up --dir "$LAB" --vms 10 >"$WORK/no-extra.out" 2>"$WORK/no-extra.err" || rc=$?

@@ -13,8 +13,8 @@ import botocore.exceptions
 
 from adapters.aws.session import aws_client, map_aws_error
 from adapters.aws.settings import AwsSettings
-from adapters.faults import is_transient
 from migrate.core.errors import AdapterError
+from migrate.core.faults import is_transient
 
 __all__ = [
     "TAG_KEY",

@@ -19,7 +19,7 @@ from adapters.aws.common import (
 )
 from adapters.aws.ebs_verify import SnapshotVerification, snapshot_info
 from migrate.core.errors import AdapterError, InputError, OperationalError
-from planners.rightsizing import architecture_of, boot_mode_of
+from migrate.core.guest import architecture_of, boot_mode_of
 
 __all__ = [
     "DATA_DEVICES",

@@ -9,8 +9,9 @@ import botocore.exceptions
 from botocore.config import Config
 
 from adapters.aws.settings import AwsSettings
-from adapters.faults import is_transient
+from adapters.faults import sdk_fault_kind  # noqa: F401 - importing it plugs botocore's errors into is_transient
 from migrate.core.errors import AdapterError
+from migrate.core.faults import is_transient
 
 __all__ = ["aws_client", "check_aws", "map_aws_error"]
 

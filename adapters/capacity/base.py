@@ -1,29 +1,20 @@
-"""The host-provisioner interface: get bare-metal hosts from a cloud, find them again by tag, give them back.
+"""What the AWS host provisioners share: client tokens, error mapping, a host type's specs.
 
-Rules for implementations (like migrate/core/ports.py):
-
-- `allocate(count, host_type, tags, idempotency_key)` returns `count` hosts for that key. Hosts already
-  allocated under the same key count toward `count`: a repeat (after a crash, a retry, a resume)
-  allocates nothing more and returns the same hosts. Providers that honour client tokens get one
-  derived from the key too, so a repeat whose look-up missed fresh hosts is still deduplicated.
-- `find(tags)` returns every live (not released) host carrying all of `tags`.
-- `release(host_ids)` gives hosts back; releasing a host that is already gone is not an error.
-- failures raise migrate.core.errors.AdapterError mapped from the provider's error code (`code`), never
-  from message text; retryable when trying again may help (throttling, unreachable endpoint).
+The port they implement (HostProvisioner, ProvisionedHost, the tags) is migrate.core.capacity_ports.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import botocore.exceptions
 
+from adapters.aws.instance_types import instance_type_record
 from adapters.aws.session import map_aws_error
-from adapters.faults import is_transient
-from migrate.core.errors import AdapterError
+from migrate.core.capacity_ports import TAG_KEY, TAG_PLAN, TAG_WAVE, HostProvisioner, ProvisionedHost
+from migrate.core.errors import AdapterError, InputError
+from migrate.core.faults import is_transient
 
 __all__ = [
     "TAG_KEY",
@@ -34,58 +25,10 @@ __all__ = [
     "ProvisionedHost",
     "aws_failure",
     "client_token",
+    "describe_host_type",
 ]
 
-TAG_PLAN = "migrate:plan"     # the plan (or run) the host was added for
-TAG_WAVE = "migrate:wave"     # the wave that needed it
-TAG_KEY = "migrate:key"       # the idempotency key of the allocation
 TAG_NAME = "Name"
-
-
-
-@dataclass(frozen=True)
-class ProvisionedHost:
-    """One bare-metal host as the provider sees it, plus the DNS name the cloud vCenter will know it by.
-
-    `ready`: it can be added to vCenter now; `failed`: it never will be (the provider says why in `detail`).
-    """
-
-    id: str
-    name: str
-    host_type: str
-    state: str
-    ready: bool
-    failed: bool = False
-    zone: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    detail: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@runtime_checkable
-class HostProvisioner(Protocol):
-    """Bare-metal hosts from one provider (EC2 dedicated hosts, Amazon EVS hosts)."""
-
-    kind: str
-
-    def supported_host_types(self) -> list[str] | None:
-        """The host types this provider can give, or None when EC2's DescribeInstanceTypes decides."""
-        ...
-
-    def allocate(self, count: int, host_type: str, tags: Mapping[str, str],
-                 idempotency_key: str) -> list[ProvisionedHost]:
-        """`count` hosts of `host_type` carrying `tags` for this key (see the module docstring)."""
-        ...
-
-    def find(self, tags: Mapping[str, str]) -> list[ProvisionedHost]:
-        """Every live host carrying all of `tags`, sorted by name."""
-        ...
-
-    def release(self, host_ids: Sequence[str]) -> list[str]:
-        """Give the hosts back; returns the ids released."""
-        ...
 
 
 def client_token(idempotency_key: str, part: str | int, length: int = 64) -> str:
@@ -105,3 +48,21 @@ def aws_failure(exc: Exception, provider: str, op: str, endpoint: str | None) ->
     mapped = map_aws_error(exc, op, endpoint)
     return AdapterError(provider, op, str(mapped).split(": ", 1)[-1], retryable=mapped.retryable, endpoint=endpoint,
                         code=type(exc).__name__)
+
+
+def describe_host_type(ec2: Any, host_type: str, provider: str) -> dict[str, Any]:
+    """`host_type`'s specs from EC2 DescribeInstanceTypes (an InstanceType record); InputError when the
+    region has no such type."""
+    endpoint = ec2.meta.endpoint_url
+    try:
+        items = ec2.describe_instance_types(InstanceTypes=[host_type]).get("InstanceTypes", [])
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "InvalidInstanceType":
+            raise aws_failure(exc, provider, "describe_instance_types", endpoint) from None
+        items = []
+    except botocore.exceptions.BotoCoreError as exc:
+        raise aws_failure(exc, provider, "describe_instance_types", endpoint) from None
+    if not items:
+        raise InputError.single("capacity", "host_type", f"{host_type!r} is not an EC2 instance type in "
+                                                         f"{ec2.meta.region_name}")
+    return instance_type_record(items[0])

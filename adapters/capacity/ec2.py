@@ -23,8 +23,9 @@ from typing import Any
 import botocore.exceptions
 
 from adapters.aws.session import aws_client
-from adapters.aws.settings import AwsSettings
-from adapters.capacity.base import TAG_KEY, TAG_NAME, ProvisionedHost, aws_failure, client_token
+from adapters.capacity.base import TAG_KEY, TAG_NAME, ProvisionedHost, aws_failure, client_token, describe_host_type
+from adapters.capacity.settings import Ec2ProvisionerSettings
+from migrate.core.capacity_ports import HostLogin, ProvisionerSettings
 from migrate.core.errors import AdapterError
 from migrate.core.log import get_logger
 
@@ -46,21 +47,32 @@ class Ec2HostProvisioner:
     kind = "ec2"
 
     def __init__(self, client: Any, *, availability_zone: str | None = None, domain: str = "sddc.internal",
-                 endpoint: str | None = None) -> None:
+                 endpoint: str | None = None, login: ProvisionerSettings | None = None) -> None:
         self.client = client
         self.domain = domain
         self.endpoint = endpoint or client.meta.endpoint_url
         self._zone = availability_zone
+        self._login = login
 
     @classmethod
-    def from_settings(cls, settings: AwsSettings, *, availability_zone: str | None = None,
-                      domain: str = "sddc.internal") -> Ec2HostProvisioner:
-        """From site.yaml's `aws` section (TLS verification as aws_client sets it)."""
-        endpoint = settings.endpoint_url or f"ec2.{settings.region}.amazonaws.com"
-        return cls(aws_client(settings, "ec2"), availability_zone=availability_zone, domain=domain, endpoint=endpoint)
+    def from_settings(cls, settings: Ec2ProvisionerSettings) -> Ec2HostProvisioner:
+        """From site.yaml's `capacity.provisioner` (TLS verification as aws_client sets it)."""
+        account = settings.account()
+        endpoint = account.endpoint_url or f"ec2.{account.region}.amazonaws.com"
+        return cls(aws_client(account, "ec2"), availability_zone=settings.availability_zone,
+                   domain=settings.host_domain, endpoint=endpoint, login=settings)
 
     def supported_host_types(self) -> list[str] | None:
         return None   # any bare-metal type DescribeInstanceTypes knows
+
+    def host_type_specs(self, host_type: str) -> dict[str, Any]:
+        return describe_host_type(self.client, host_type, "ec2")
+
+    def host_login(self, host: ProvisionedHost) -> HostLogin:
+        return self._login.login() if self._login else HostLogin()
+
+    def close(self) -> None:
+        self.client.close()
 
     def availability_zone(self) -> str:
         """The configured zone, else the region's first available one (by name)."""

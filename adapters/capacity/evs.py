@@ -27,8 +27,9 @@ from typing import Any
 import botocore.exceptions
 
 from adapters.aws.session import aws_client
-from adapters.aws.settings import AwsSettings
-from adapters.capacity.base import TAG_PLAN, TAG_WAVE, ProvisionedHost, aws_failure, client_token
+from adapters.capacity.base import TAG_PLAN, TAG_WAVE, ProvisionedHost, aws_failure, client_token, describe_host_type
+from adapters.capacity.settings import EvsProvisionerSettings
+from migrate.core.capacity_ports import HostLogin, ProvisionerSettings
 from migrate.core.errors import AdapterError
 from migrate.core.log import get_logger
 
@@ -51,7 +52,8 @@ class EvsHostProvisioner:
     kind = "evs"
 
     def __init__(self, client: Any, *, environment_id: str, key_name: str, domain: str = "sddc.internal",
-                 prefix: str = "mig", esx_version: str | None = None, endpoint: str | None = None) -> None:
+                 prefix: str = "mig", esx_version: str | None = None, endpoint: str | None = None,
+                 ec2: Any = None, login: ProvisionerSettings | None = None) -> None:
         if not _PREFIX.fullmatch(prefix):
             raise ValueError(f"prefix {prefix!r}: EVS host names allow letters, digits and hyphens (max 31 here)")
         self.client = client
@@ -61,19 +63,36 @@ class EvsHostProvisioner:
         self.prefix = prefix
         self.esx_version = esx_version
         self.endpoint = endpoint or client.meta.endpoint_url
+        self.ec2 = ec2              # DescribeInstanceTypes: the specs of the host types
+        self._login = login
 
     @classmethod
-    def from_settings(cls, settings: AwsSettings, *, environment_id: str, key_name: str,
-                      domain: str = "sddc.internal", esx_version: str | None = None) -> EvsHostProvisioner:
-        """From site.yaml's `aws` section and the EVS environment to grow."""
-        endpoint = settings.endpoint_url or f"evs.{settings.region}.amazonaws.com"
-        return cls(aws_client(settings, "evs"), environment_id=environment_id, key_name=key_name, domain=domain,
-                   esx_version=esx_version, endpoint=endpoint)
+    def from_settings(cls, settings: EvsProvisionerSettings) -> EvsHostProvisioner:
+        """From site.yaml's `capacity.provisioner`: the EVS environment to grow and its AWS account."""
+        account = settings.account()
+        endpoint = account.endpoint_url or f"evs.{account.region}.amazonaws.com"
+        return cls(aws_client(account, "evs"), environment_id=settings.environment_id, key_name=settings.key_name,
+                   domain=settings.host_domain, esx_version=settings.esx_version, endpoint=endpoint,
+                   ec2=aws_client(account, "ec2"), login=settings)
 
     def supported_host_types(self) -> list[str] | None:
         """The instance types EVS accepts, from the service model botocore ships (not hard-coded here)."""
         shape = self.client.meta.service_model.shape_for("InstanceType")
         return list(getattr(shape, "enum", []) or []) or None
+
+    def host_type_specs(self, host_type: str) -> dict[str, Any]:
+        if self.ec2 is None:
+            raise AdapterError("evs", "describe_instance_types", "no EC2 client to read host types with",
+                               endpoint=self.endpoint)
+        return describe_host_type(self.ec2, host_type, "evs")
+
+    def host_login(self, host: ProvisionedHost) -> HostLogin:
+        return self._login.login() if self._login else HostLogin()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.ec2 is not None:
+            self.ec2.close()
 
     def name_prefix(self, tags: Mapping[str, str]) -> str:
         """`<prefix>-<plan>-[<wave>-]`: the name every host carrying these name tags starts with."""

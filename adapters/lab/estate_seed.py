@@ -8,12 +8,12 @@ from typing import Any
 
 from pyVmomi import vim
 
+from adapters.lab.estate import Estate, VmSpec, disk_bytes
 from adapters.lab.topology import BuiltTopology, resource_spec
 from adapters.vcenter.collector import read_properties, wait_for_task
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.datastore_http import DatastoreFiles, split_datastore_path
 from adapters.vcenter.rest import RestClient, TaggingClient
-from migrate.lab.estate import Estate, VmSpec, disk_bytes
 
 __all__ = ["SeededVm", "seed_estate"]
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from adapters.lab.estate import CLOUD, ONPREM, Estate
 from adapters.lab.estate_seed import seed_estate
 from adapters.lab.topology import build_topology
 from adapters.vcenter.connection import connect
 from adapters.vcenter.settings import vcenter_settings
 from migrate.core.config import SiteConfig
 from migrate.core.log import get_logger
-from migrate.lab.estate import CLOUD, ONPREM, Estate
-from migrate.progress import progress_bar
 
 __all__ = ["seed_lab"]
 
@@ -20,8 +20,9 @@ log = get_logger(__name__)
 
 
 def seed_lab(config: SiteConfig, estate: Estate | None, *, datastore_roots: dict[str, Path],
-             passwords: dict[str, str]) -> dict[str, Any]:
-    """Build the topologies and the estate; return a manifest of what was seeded (no secrets)."""
+             passwords: dict[str, str], advance: Callable[[int], None] = lambda _n: None) -> dict[str, Any]:
+    """Build the topologies and the estate (calling `advance(1)` per step of its 2 per VM); return a manifest
+    of what was seeded (no secrets)."""
     with connect(vcenter_settings(config.target, "target"), passwords["cloud"]) as cloud:
         build_topology(cloud, CLOUD, datastore_roots["cloud"])
     log.info("cloud SDDC ready", datacenter=CLOUD.datacenter, hosts=sum(map(len, CLOUD.clusters.values())))
@@ -29,8 +30,7 @@ def seed_lab(config: SiteConfig, estate: Estate | None, *, datastore_roots: dict
         return {}
     with connect(vcenter_settings(config.source, "source"), passwords["onprem"]) as onprem:
         built = build_topology(onprem, ONPREM, datastore_roots["onprem"])
-        with progress_bar("seeding on-prem estate", 2 * len(estate.vms)) as advance:
-            seeded = seed_estate(onprem, estate, built, ONPREM.datacenter, advance)
+        seeded = seed_estate(onprem, estate, built, ONPREM.datacenter, advance)
     log.info("on-prem estate seeded", vms=len(seeded))
     return {
         "seed": estate.seed,

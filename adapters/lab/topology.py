@@ -8,9 +8,9 @@ from typing import Any
 
 from pyVmomi import vim
 
+from adapters.lab.estate import Topology
 from adapters.vcenter.collector import read_properties, wait_for_task
 from adapters.vcenter.connection import VCenterSession
-from migrate.lab.estate import Topology
 
 __all__ = ["BuiltTopology", "build_topology", "resource_spec"]
 

@@ -1,6 +1,7 @@
 """A vCenter client for long runs: one SOAP session, re-established after expiry, calls retried by one classification.
 
-Every call the migration adapters make goes through `VCenterClient.call`, under adapters.faults: reads
+Every call the migration adapters make goes through `VCenterClient.call`, under one retry classification
+(migrate.core.faults, with the SDK rules of adapters.faults): reads
 (and anything else marked idempotent) are retried with backoff until a per-operation deadline on a
 dropped connection, a cut or unparsable response, a timeout or a busy object; an expired session logs in
 again and retries any call (the server refused it before it ran). What is still failing at the deadline,
@@ -18,12 +19,13 @@ from typing import Any, TypeVar
 
 from pyVmomi import vim, vmodl
 
-from adapters.faults import LOGIN_BACKOFF, Backoff, call_with_retry, is_provider_fault, is_transient
+from adapters.faults import is_provider_fault
 from adapters.vcenter.collector import fault_error, read_properties
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
 from adapters.vcenter.settings import VCenterEndpoint
 from migrate.core.errors import AdapterError
+from migrate.core.faults import LOGIN_BACKOFF, Backoff, call_with_retry, is_transient
 from migrate.core.ports import OperationState, OperationStatus
 
 __all__ = ["TaskOperation", "VCenterClient", "fault_error"]

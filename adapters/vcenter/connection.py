@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 from pyVim import connect as pyvim_connect
 from pyVmomi import vim, vmodl
 
-from adapters.faults import is_transient
 from adapters.vcenter.collector import fault_name
 from adapters.vcenter.settings import VCenterEndpoint, resolve_password
 from adapters.vcenter.tls import ssl_context
 from migrate.core.errors import AdapterError
+from migrate.core.faults import is_transient
 from migrate.core.log import get_logger
 
 __all__ = ["VCenterSession", "connect"]

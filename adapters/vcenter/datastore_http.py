@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import requests
 
-from adapters.faults import RETRYABLE_HTTP, is_transient
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.core.errors import AdapterError
+from migrate.core.faults import RETRYABLE_HTTP, is_transient
 
 __all__ = ["DatastoreFiles", "split_datastore_path"]
 

@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 
 from pyVmomi import vim
 
-from adapters.faults import LOGIN_BACKOFF, call_with_retry
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.estate_extract import Estate, Placement, clusters_with_rules, read_estate
 from adapters.vcenter.placement_markers import container_markers, tags_marker
@@ -38,10 +37,11 @@ from adapters.vcenter.utilisation import read_utilisation
 from adapters.vcenter.vm_extract import VmPaths
 from adapters.vcenter.vm_markers import marker_context
 from adapters.vcenter.vm_scan import incremental_base, scan_vms
-from migrate import __version__
 from migrate.core.errors import AdapterError
+from migrate.core.faults import LOGIN_BACKOFF, call_with_retry
 from migrate.core.log import get_logger
 from migrate.core.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VApp, Vm
+from migrate.core.version import VERSION
 
 __all__ = ["DiscoveryStats", "custom_fields", "discover_vcenter"]
 
@@ -140,7 +140,7 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
             provenance=Provenance(
                 source=vc.endpoint.host, kind="vcenter", collected_at=started_at,
                 instance_uuid=about.instanceUuid, api_version=about.apiVersion, product=about.fullName,
-                tool_version=__version__,
+                tool_version=VERSION,
                 incremental_from=since.provenance.collected_at if since is not None and stats.incremental else None,
                 vm_markers=_markers_of(scan.markers, vm_ids), container_markers=containers, tags_marker=tags_digest),
             vms=sorted(vms, key=attrgetter("name", "id")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.vcenter.check import check_vcenter
+from adapters.vcenter.cluster import open_host_cluster
 from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.source import VCenterSource
 from adapters.vcenter.target import VCenterTarget
@@ -26,4 +27,5 @@ VCENTER = Driver(
     settings=VCenterEndpoint,
     connect=_connect,
     check=check_vcenter,
+    host_cluster=open_host_cluster,
 )

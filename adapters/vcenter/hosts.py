@@ -1,9 +1,9 @@
 """A cluster's hosts and placed VMs (read through the PropertyCollector), and adding/removing hosts.
 
 Adding is idempotent: a host already in the cluster by name is not added again (vCenter would refuse
-it; vcsim would add a second host of the same name). After AddHost_Task the host must reach
-`connected` within a timeout and leave maintenance mode; one that never connects is an AdapterError
-(code `HostNotConnected`), so the wave fails before any VM is touched.
+it; vcsim would add a second host of the same name). Waiting for a new host to connect is the capacity
+step's (migrate.engine.capacity, with the engine's clock); `admit_host` then takes a connected host out of
+maintenance mode and onto the cluster's switches and shared datastores.
 
 Seen with vcsim (govmomi 0.24.2, the lab's cloud vCenter):
 - AddHost_Task accepts any host name, ignores user, password and sslThumbprint (no SSLVerifyFault,
@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from adapters.faults import is_transient
 from adapters.vcenter.collector import fault_name, read_properties, read_view
 from adapters.vcenter.connection import VCenterSession
+from migrate.core.capacity_ports import ClusterInfo, HostInfo, HostLogin, PlacedVm
 from migrate.core.errors import AdapterError, InputError
+from migrate.core.faults import is_transient
 from migrate.core.log import get_logger
 
-__all__ = ["ClusterInfo", "HostConnect", "HostInfo", "PlacedVm", "add_host", "find_cluster", "read_cluster",
-           "remove_host"]
+__all__ = ["ClusterInfo", "HostInfo", "HostLogin", "PlacedVm", "add_host", "admit_host", "find_cluster",
+           "host_info", "read_cluster", "read_hosts", "reconnect_host", "remove_host"]
 
 log = get_logger(__name__)
 _HOST_PATHS = ["name", "runtime.connectionState", "runtime.inMaintenanceMode", "runtime.powerState",
@@ -41,70 +41,6 @@ _HOST_PATHS = ["name", "runtime.connectionState", "runtime.inMaintenanceMode", "
 _VM_PATHS = ["name", "summary.config.numCpu", "summary.config.memorySizeMB", "summary.config.template",
              "summary.config.cpuReservation", "summary.config.memoryReservation", "summary.config.instanceUuid",
              "summary.runtime.powerState", "summary.storage"]
-
-
-@dataclass(frozen=True)
-class HostInfo:
-    """One ESXi host of the cluster; `usable` = connected and not in maintenance mode."""
-
-    moref: str
-    name: str
-    connection_state: str
-    in_maintenance: bool
-    cores: int
-    threads: int
-    memory_mib: int
-
-    @property
-    def usable(self) -> bool:
-        return self.connection_state == "connected" and not self.in_maintenance
-
-
-@dataclass(frozen=True)
-class PlacedVm:
-    """One VM in the cluster: configured and reserved CPU/memory, provisioned storage."""
-
-    moref: str
-    name: str
-    instance_uuid: str | None
-    vcpus: int
-    memory_mb: int
-    storage_gb: float
-    cpu_reservation_mhz: int
-    memory_reservation_mb: int
-    powered_on: bool
-    template: bool
-
-
-@dataclass(frozen=True)
-class ClusterInfo:
-    """A cluster's hosts and VMs as plain data."""
-
-    datacenter: str | None
-    name: str
-    moref: str
-    hosts: list[HostInfo]
-    vms: list[PlacedVm]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for host, record in zip(self.hosts, data["hosts"], strict=True):
-            record["usable"] = host.usable
-        return data
-
-
-@dataclass(frozen=True)
-class HostConnect:
-    """How vCenter logs in to a new host: ESXi user and password, expected thumbprints by host name.
-
-    Without an expected thumbprint, the one the host presents is refused unless `trust_on_first_use`.
-    """
-
-    username: str = "root"
-    password: str | None = field(default=None, repr=False)
-    thumbprints: Mapping[str, str] = field(default_factory=dict)
-    trust_on_first_use: bool = False
-    force: bool = False
 
 
 def find_cluster(session: VCenterSession, datacenter: str | None, cluster: str) -> Any:
@@ -186,7 +122,7 @@ def _fail(session: VCenterSession, op: str, fault: Any, what: str) -> AdapterErr
                         endpoint=session.endpoint.host, code=name)
 
 
-def _add(session: VCenterSession, cluster_obj: Any, name: str, connect: HostConnect, timeout: float) -> Any:
+def _add(session: VCenterSession, cluster_obj: Any, name: str, connect: HostLogin, timeout: float) -> Any:
     """AddHost_Task, once more with the presented thumbprint when SSLVerifyFault allows it."""
     thumbprint = connect.thumbprints.get(name)
     for _ in range(2):
@@ -209,32 +145,56 @@ def _add(session: VCenterSession, cluster_obj: Any, name: str, connect: HostConn
                        endpoint=session.endpoint.host, code="SSLVerifyFault")
 
 
-def add_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str, *,
-             connect: HostConnect | None = None, connect_timeout: float = 600.0) -> tuple[HostInfo, bool]:
-    """Make sure host `name` is in the cluster, connected and out of maintenance mode: (host, added now?).
+def _host_obj(session: VCenterSession, datacenter: str | None, cluster: str, name: str) -> tuple[Any, HostInfo] | None:
+    """(HostSystem, info) of host `name` of the cluster, or None if it is not there."""
+    current = {h.name: h for h in read_hosts(session, find_cluster(session, datacenter, cluster))}
+    if name not in current:
+        return None
+    return vim.HostSystem(current[name].moref, session.si._stub), current[name]
 
-    A host already in the cluster by name is not added again; a disconnected one gets one
-    ReconnectHost_Task (where implemented). AdapterError(code HostNotConnected) if it is not connected
-    within `connect_timeout` seconds.
-    """
-    connect = connect or HostConnect()
-    obj = find_cluster(session, datacenter, cluster)
-    current = {h.name: h for h in read_hosts(session, obj)}
-    added = name not in current
-    if added:
-        host_obj = _add(session, obj, name, connect, connect_timeout)
-    else:
-        host_obj = vim.HostSystem(current[name].moref, session.si._stub)
-        log.info("host already in cluster", host=name, state=current[name].connection_state)
-    info = _wait_connected(session, host_obj, name, connect_timeout, reconnect=not added)
+
+def host_info(session: VCenterSession, datacenter: str | None, cluster: str, name: str) -> HostInfo | None:
+    """Host `name` of the cluster as it is now, or None."""
+    found = _host_obj(session, datacenter, cluster, name)
+    return None if found is None else found[1]
+
+
+def add_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str, *,
+             login: HostLogin | None = None, timeout: float = 600.0) -> bool:
+    """Put host `name` into the cluster (AddHost_Task) unless it is there by name: True if added now."""
+    if host_info(session, datacenter, cluster, name) is not None:
+        log.info("host already in cluster", host=name)
+        return False
+    _add(session, find_cluster(session, datacenter, cluster), name, login or HostLogin(), timeout)
+    return True
+
+
+def reconnect_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str) -> None:
+    """Start ReconnectHost_Task for host `name` (vcsim and some vCenters refuse it: logged, nothing more)."""
+    found = _host_obj(session, datacenter, cluster, name)
+    if found is None:
+        return
+    try:
+        found[0].ReconnectHost_Task()
+    except vmodl.MethodFault as exc:   # vcsim: MethodNotFound; real vCenter may refuse too
+        log.info("reconnect not possible", host=name, fault=fault_name(exc))
+
+
+def admit_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str, *,
+               timeout: float = 600.0) -> HostInfo:
+    """A connected host of the cluster out of maintenance mode and on its switches and shared datastores."""
+    found = _host_obj(session, datacenter, cluster, name)
+    if found is None:
+        raise AdapterError("vcenter", "admit_host", f"host {name} is not in cluster {cluster}",
+                           endpoint=session.endpoint.host, code="HostNotInCluster")
+    host_obj, info = found
     if info.in_maintenance:
-        _, fault = _wait(session, host_obj.ExitMaintenanceMode_Task(timeout=0), "exit_maintenance_mode",
-                         connect_timeout)
+        _, fault = _wait(session, host_obj.ExitMaintenanceMode_Task(timeout=0), "exit_maintenance_mode", timeout)
         if fault is not None:
             raise _fail(session, "exit_maintenance_mode", fault, f"host {name}")
         info = _host_info(host_obj, read_properties(session.si, host_obj, _HOST_PATHS))
-    join_cluster_fabric(session, obj, host_obj, connect_timeout)
-    return info, added
+    join_cluster_fabric(session, find_cluster(session, datacenter, cluster), host_obj, timeout)
+    return info
 
 
 def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any, timeout: float = 600.0) -> None:
@@ -279,28 +239,6 @@ def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any
         else:
             continue
         log.info("host mounted shared datastore", host=host_obj._moId, datastore=props["name"])
-
-
-def _wait_connected(session: VCenterSession, host_obj: Any, name: str, timeout: float, *,
-                    reconnect: bool) -> HostInfo:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    tried_reconnect = not reconnect
-    while True:
-        info = _host_info(host_obj, read_properties(session.si, host_obj, _HOST_PATHS))
-        if info.connection_state == "connected":
-            return info
-        if not tried_reconnect:
-            tried_reconnect = True
-            try:
-                host_obj.ReconnectHost_Task()
-            except vmodl.MethodFault as exc:   # vcsim: MethodNotFound; real vCenter may refuse too
-                log.info("reconnect not possible", host=name, fault=fault_name(exc))
-        if time.monotonic() > deadline:
-            raise AdapterError("vcenter", "add_host", f"host {name} is still {info.connection_state} after "
-                               f"{timeout:g} s", endpoint=session.endpoint.host, code="HostNotConnected")
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 5.0)
 
 
 def remove_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str, *,

@@ -1,18 +1,21 @@
-"""Cross-vCenter vMotion of one VM from the source adapter to the target adapter (see relocate.py)."""
+"""Cross-vCenter vMotion of one VM from the source adapter to the target adapter (see relocate.py): what
+VCenterTarget's migrate.core.ports.LiveRelocation verbs do."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyVmomi import vim
 
 from adapters.vcenter.lookup import find_named
 from adapters.vcenter.relocate import describe_spec, relocate_spec, service_locator, validate_spec
 from adapters.vcenter.source import VCenterSource
-from adapters.vcenter.target import VCenterTarget
 from migrate.core.errors import AdapterError
-from migrate.core.ports import Operation
+from migrate.core.ports import Operation, Relocation
+
+if TYPE_CHECKING:
+    from adapters.vcenter.target import VCenterTarget  # it delegates here
 
 __all__ = ["describe_relocation", "start_relocation"]
 
@@ -37,10 +40,10 @@ def _spec(source: VCenterSource, target: VCenterTarget, vm_id: str, facts: Mappi
 
 
 def describe_relocation(source: VCenterSource, target: VCenterTarget, vm_id: str,
-                        facts: Mapping[str, Any]) -> dict[str, Any]:
+                        facts: Mapping[str, Any]) -> Relocation:
     """The RelocateSpec that would move the VM (without secrets) and what is wrong with it."""
     spec = _spec(source, target, vm_id, facts)
-    return {"spec": describe_spec(spec), "problems": validate_spec(spec)}
+    return Relocation(spec=describe_spec(spec), problems=tuple(validate_spec(spec)))
 
 
 def start_relocation(source: VCenterSource, target: VCenterTarget, vm_id: str,

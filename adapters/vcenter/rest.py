@@ -8,10 +8,10 @@ from typing import Any
 
 import requests
 
-from adapters.faults import RETRYABLE_HTTP, Backoff, call_with_retry, is_transient
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.tls import requests_session
 from migrate.core.errors import AdapterError
+from migrate.core.faults import RETRYABLE_HTTP, Backoff, call_with_retry, is_transient
 
 __all__ = ["RestClient", "TaggingClient"]
 
@@ -21,7 +21,7 @@ _SESSION_HEADER = "vmware-api-session-id"
 class RestClient:
     """A logged-in /rest session on the same vCenter as a SOAP session.
 
-    Calls go through the retry classification (adapters.faults): reads and the idempotent actions are
+    Calls go through the retry classification (migrate.core.faults): reads and the idempotent actions are
     retried on transient faults; a 401 (the REST session expired, which happens on its own idle timer)
     logs in again and retries once, for any call: the server refused it before acting.
     """

@@ -20,12 +20,13 @@ from xml.sax.saxutils import escape, unescape
 import requests
 from lxml import etree
 
-from adapters.faults import RETRYABLE_HTTP, VSPHERE_TRANSIENT, Backoff, call_with_retry, is_transient
+from adapters.faults import VSPHERE_TRANSIENT
 from adapters.vcenter.collector import fault_name
 from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.settings import TlsSettings
 from adapters.vcenter.tls import requests_session
 from migrate.core.errors import AdapterError
+from migrate.core.faults import RETRYABLE_HTTP, Backoff, call_with_retry, is_transient
 
 __all__ = ["Converter", "Moref", "RawObjects", "SoapEndpoint", "SoapReader", "as_list", "parse_objects",
            "parse_page", "split_objects", "to_value", "xsi_type"]
@@ -264,7 +265,7 @@ class SoapReader:
     def call(self, method: str, this: Moref, inner: str, *, idempotent: bool = True) -> Any:
         """Invoke `method` on managed object `this` with the XML `inner` parameters; the response element.
 
-        A dropped connection, a cut response or a busy server is retried with backoff (adapters.faults),
+        A dropped connection, a cut response or a busy server is retried with backoff (migrate.core.faults),
         except for calls that move a cursor or make an object on the server (`idempotent=False`: a page
         read twice would skip one; a view made twice leaks one): those fail with a retryable error.
         """

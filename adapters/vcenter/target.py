@@ -1,4 +1,5 @@
-"""The cloud SDDC vCenter as the target of a migration (migrate.core.ports.MigrationTarget and the cold method's verbs).
+"""The cloud SDDC vCenter as the target of a migration (migrate.core.ports.MigrationTarget and the cold method's
+verbs; LiveRelocation for the live method, through live.py).
 
 A target VM records its source twice at creation (its instanceUuid and the extraConfig entry
 `migrate.sourceInstanceUuid`), so `find_vm` finds it even if the run died before it was tagged. The
@@ -15,15 +16,17 @@ from xml.parsers.expat import ExpatError
 
 from pyVmomi import vim
 
+from adapters.vcenter import live
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_properties, read_view
 from adapters.vcenter.lookup import find_datacenter, find_named, find_vm_by_instance_uuid, resolve_folder, resolve_pool
 from adapters.vcenter.rest import RestClient, TaggingClient
 from adapters.vcenter.settings import VCenterEndpoint
+from adapters.vcenter.source import VCenterSource
 from adapters.vcenter.vm_ops import DoneOperation, VmOps
 from adapters.vcenter.vm_spec import SOURCE_KEY, config_spec
-from migrate.core.errors import AdapterError
-from migrate.core.ports import Operation, PowerState
+from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.ports import Operation, PowerState, Relocation, SourceInventory
 
 __all__ = ["TAG_CATEGORY", "VCenterTarget"]
 
@@ -59,11 +62,6 @@ class VCenterTarget:
             return str(vm._moId)
         found = self.find_all_vms(source_id)
         return found[0] if found else None
-
-    def find_relocated(self, source_id: str) -> str | None:
-        """A VM vMotioned here keeps its instanceUuid: the VM with `source_id` as instanceUuid, or None."""
-        vm = self.client.call("find vm", lambda si: find_vm_by_instance_uuid(si, source_id))
-        return None if vm is None else str(vm._moId)
 
     def find_all_vms(self, source_id: str) -> list[str]:
         """Every VM recording `source_id` (more than one would be a duplicate), by a scan of the inventory."""
@@ -277,6 +275,26 @@ class VCenterTarget:
     def delete_file(self, path: str) -> Operation:
         """Delete a target datastore file or folder; nothing if gone."""
         return self.ops.delete_file(path)
+
+    # -- receiving a running VM (migrate.core.ports.LiveRelocation) -----------------------------------
+    def _vcenter(self, source: SourceInventory) -> VCenterSource:
+        if not isinstance(source, VCenterSource):
+            raise OperationalError(f"cross-vCenter vMotion to {self.name} needs a vCenter source, not "
+                                   f"{source.name} ({type(source).__name__})")
+        return source
+
+    def describe_relocation(self, source: SourceInventory, vm_id: str, facts: Mapping[str, Any]) -> Relocation:
+        """The RelocateSpec that would vMotion `vm_id` here (without secrets) and what is wrong with it."""
+        return live.describe_relocation(self._vcenter(source), self, vm_id, facts)
+
+    def start_relocation(self, source: SourceInventory, vm_id: str, facts: Mapping[str, Any]) -> Operation:
+        """RelocateVM_Task with a ServiceLocator for this vCenter; the result is empty (see find_relocated)."""
+        return live.start_relocation(self._vcenter(source), self, vm_id, facts)
+
+    def find_relocated(self, source_id: str) -> str | None:
+        """A VM vMotioned here keeps its instanceUuid: the VM with `source_id` as instanceUuid, or None."""
+        vm = self.client.call("find vm", lambda si: find_vm_by_instance_uuid(si, source_id))
+        return None if vm is None else str(vm._moId)
 
     # -- tags --------------------------------------------------------------------------------------
     def _tag_id(self, source_id: str, *, create: bool) -> str | None:

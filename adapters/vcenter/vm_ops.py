@@ -10,12 +10,12 @@ from typing import Any, cast
 
 from pyVmomi import vim
 
-from adapters.faults import call_with_retry
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_properties
 from adapters.vcenter.datastore_http import split_datastore_path
 from adapters.vcenter.lookup import find_datacenter
 from migrate.core.errors import AdapterError
+from migrate.core.faults import call_with_retry
 from migrate.core.ports import Operation, OperationState, OperationStatus, PowerState
 
 __all__ = ["DoneOperation", "ShutdownOperation", "VmOps"]

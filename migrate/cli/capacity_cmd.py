@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -9,18 +11,31 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from migrate.capacity import open_capacity
 from migrate.cli.output import Reporter, command_errors, json_option
+from migrate.core.config import CapacityConfig, DriverSettings
 from migrate.core.errors import InputError, Problem
+from migrate.engine.capacity import CapacityPorts, apply_capacity, release_capacity
+from migrate.engine.capacity_plan import CapacitySettings, plan_capacity, plan_tag_for, resolve_host_type
 
 if TYPE_CHECKING:
-    from migrate.capacity import CapacitySettings
     from migrate.core.config import SiteConfig
+    from planners.instance_types import InstanceType
     from planners.sizing import VmSize
 
 __all__ = ["capacity"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _path = click.Path(dir_okay=False, path_type=Path)
+CLI = "command line"
+# the option naming each field of CapacitySettings and of the provisioner's section
+_OPTION = {"host_type": "--host-type", "min_hosts": "--min-hosts", "spare_hosts": "--spare",
+           "vcpu_per_core": "--ratio", "memory_max_util": "--max-util", "storage_usable_fraction": "--storage-util",
+           "dedup_ratio": "--dedup", "vsan_policy": "--policy", "connect_timeout_s": "--connect-timeout",
+           "ready_timeout_s": "--ready-timeout", "driver": "--provisioner", "availability_zone": "--zone",
+           "host_domain": "--domain", "environment_id": "--evs-environment", "key_name": "--evs-key-name",
+           "esxi_username": "--esxi-user", "esxi_password_env": "--esxi-password-env",
+           "trust_host_thumbprint": "--trust-host-thumbprint"}
 
 
 def _settings_options(func: F) -> F:
@@ -31,9 +46,9 @@ def _settings_options(func: F) -> F:
         click.option("--host-type", default=None,
                      help="Bare-metal instance type of the new hosts (checked with EC2 DescribeInstanceTypes) "
                           "[default: site.yaml capacity, else i4i.metal]."),
-        click.option("--provisioner", type=click.Choice(["ec2", "evs"]), default=None,
-                     help="ec2: EC2 dedicated hosts; evs: Amazon Elastic VMware Service hosts [default: site.yaml, "
-                          "else ec2]."),
+        click.option("--provisioner", default=None,
+                     help="Host provisioner driver: ec2 (EC2 dedicated hosts), evs (Amazon Elastic VMware Service "
+                          "hosts) or an installed one [default: site.yaml, else ec2]."),
         click.option("--min-hosts", type=int, default=None,
                      help="Fewest hosts the cluster runs on, spares not counted [default: the vSAN policy's, 3]."),
         click.option("--spare", type=int, default=None,
@@ -70,52 +85,60 @@ def _settings_options(func: F) -> F:
     return func
 
 
-def _settings(values: dict[str, Any], site: SiteConfig) -> CapacitySettings:
-    """CapacitySettings: the options given, else site.yaml `capacity`, else the defaults (popping the options
-    from `values`); InputError lists every bad one."""
-    import dataclasses
+def _cli_problem(problem: Problem, config_path: Path) -> Problem:
+    """A problem of the options (or of site.yaml's provisioner section), named as the user gave it."""
+    field = problem.field.rsplit(".", 1)[-1]
+    if field in _OPTION:
+        return Problem(CLI, _OPTION[field], problem.message)
+    where = problem.field if problem.field.startswith("capacity.") else f"capacity.provisioner.{problem.field}"
+    return Problem(str(config_path), where, problem.message)
 
-    from migrate.capacity import CapacitySettings
-    from migrate.core.redact import register_secret
 
-    base = CapacitySettings.from_site(site)
-    env = values.pop("esxi_password_env") or (site.capacity.esxi_password_env if site.capacity else None)
-    password = base.esxi_password
-    problems: list[Problem] = []
-    if env:
-        password = os.environ.get(env)
-        if password is None:
-            problems.append(Problem("command line", "--esxi-password-env", f"environment variable {env} is not set"))
-        register_secret(password)
-    given = {"host_type": values.pop("host_type"), "provisioner": values.pop("provisioner"),
-             "min_hosts": values.pop("min_hosts"), "spare_hosts": values.pop("spare"),
-             "vcpu_per_core": values.pop("ratio"), "memory_max_util": values.pop("max_util"),
-             "availability_zone": values.pop("availability_zone"), "host_domain": values.pop("host_domain"),
-             "evs_environment_id": values.pop("evs_environment_id"), "evs_key_name": values.pop("evs_key_name"),
-             "esxi_username": values.pop("esxi_username")}
+def _settings(values: dict[str, Any], site: SiteConfig,
+              config_path: Path) -> tuple[CapacitySettings, DriverSettings]:
+    """The capacity settings and the provisioner's section: the options given, else site.yaml `capacity`, else the
+    defaults (popping the options from `values`); InputError lists every bad one."""
+    base = CapacitySettings.from_config(site.capacity)
+    given = {"host_type": values.pop("host_type"), "min_hosts": values.pop("min_hosts"),
+             "spare_hosts": values.pop("spare"), "vcpu_per_core": values.pop("ratio"),
+             "memory_max_util": values.pop("max_util")}
     settings = dataclasses.replace(
-        base, **{k: v for k, v in given.items() if v is not None}, esxi_password=password,
-        vsan_policy=values.pop("vsan_policy"), storage_usable_fraction=values.pop("storage_util"),
-        dedup_ratio=values.pop("dedup"), trust_host_thumbprint=values.pop("trust_host_thumbprint"),
+        base, **{k: v for k, v in given.items() if v is not None}, vsan_policy=values.pop("vsan_policy"),
+        storage_usable_fraction=values.pop("storage_util"), dedup_ratio=values.pop("dedup"),
         connect_timeout_s=values.pop("connect_timeout_s"), ready_timeout_s=values.pop("ready_timeout_s"))
-    problems += settings.problems()
+    problems = [_cli_problem(p, config_path) for p in settings.problems()]
+    fields = {"availability_zone": values.pop("availability_zone"), "host_domain": values.pop("host_domain"),
+              "evs_environment_id": values.pop("evs_environment_id"), "evs_key_name": values.pop("evs_key_name"),
+              "esxi_username": values.pop("esxi_username"), "esxi_password_env": values.pop("esxi_password_env"),
+              "trust_host_thumbprint": values.pop("trust_host_thumbprint") or None}
+    driver = values.pop("provisioner")
+    try:
+        section = (site.capacity or CapacityConfig()).with_provisioner(
+            driver, **{k: v for k, v in fields.items() if v is not None})
+    except InputError as exc:
+        raise InputError(problems + [_cli_problem(p, config_path) for p in exc.problems]) from None
+    problems += [_cli_problem(p, config_path) for p in section.file_problems(CLI, "capacity.provisioner",
+                                                                              dict(os.environ))]
     if problems:
         raise InputError(problems)
-    return settings
+    return settings, section
 
 
 def _site(config_path: Path) -> SiteConfig:
     from migrate.config import load_site_config
 
     site = load_site_config(config_path)
-    problems = []
     if site.target is None or not site.target.placement().cluster:
-        problems.append(Problem(str(config_path), "target.cluster", "the cloud vCenter and its cluster are needed"))
-    if site.replatformer is None:
-        problems.append(Problem(str(config_path), "aws", "needed to provision hosts and read the host type"))
-    if problems:
-        raise InputError(problems)
+        raise InputError.single(str(config_path), "target.cluster", "the cloud vCenter and its cluster are needed")
     return site
+
+
+def _host_type(ports: CapacityPorts, settings: CapacitySettings) -> InstanceType:
+    """The host type's specs; InputError naming --host-type when the provider has no such type."""
+    try:
+        return resolve_host_type(ports.provisioner, settings.host_type)
+    except InputError as exc:
+        raise InputError([Problem(CLI, "--host-type", p.message) for p in exc.problems]) from None
 
 
 def _waves(inventory_path: Path | None, plan_path: Path | None) -> list[tuple[str, list[VmSize]]]:
@@ -162,12 +185,11 @@ def capacity() -> None:
 def plan_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, as_json: bool,
              **options: Any) -> None:
     """Hosts each wave needs added to the cloud cluster (reads only)."""
-    from migrate.capacity import plan_capacity
-
     waves = _waves(inventory_path, plan_path)
     site = _site(config_path)
-    settings = _settings(options, site)
-    report = plan_capacity(site, waves, settings)
+    settings, provisioner = _settings(options, site, config_path)
+    with contextlib.closing(open_capacity(site, provisioner)) as ports:
+        report = plan_capacity(ports.cluster, waves, settings, _host_type(ports, settings))
     Reporter(as_json).result(report.to_dict(), _render_plan)
 
 
@@ -181,15 +203,15 @@ def plan_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: P
 def apply_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, plan_tag: str | None,
               dry_run: bool, as_json: bool, **options: Any) -> None:
     """Allocate the hosts the waves need and add them to the cloud cluster (idempotent)."""
-    from migrate.capacity import apply_capacity, plan_tag_for
-
     waves = _waves(inventory_path, plan_path)
     site = _site(config_path)
-    settings = _settings(options, site)
+    settings, provisioner = _settings(options, site, config_path)
     tag = plan_tag or plan_tag_for(waves)
-    results = apply_capacity(site, waves, settings, plan_tag=tag, dry_run=dry_run)
+    with contextlib.closing(open_capacity(site, provisioner)) as ports:
+        results = apply_capacity(ports, waves, plan_tag=tag, settings=settings, host=_host_type(ports, settings),
+                                 dry_run=dry_run)
     data = {"plan_tag": tag, "dry_run": dry_run, "host_type": settings.host_type,
-            "provisioner": settings.provisioner, "waves": [r.to_dict() for r in results],
+            "provisioner": provisioner.driver, "waves": [r.to_dict() for r in results],
             "allocated": sum(r.newly_allocated for r in results), "added": sum(len(r.added) for r in results)}
     Reporter(as_json).result(data, _render_apply)
 
@@ -205,16 +227,16 @@ def apply_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: 
 def release_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, plan_tag: str | None,
                 wave_id: str | None, dry_run: bool, as_json: bool, **options: Any) -> None:
     """Take the plan's hosts out of the cloud cluster and release them at the provider."""
-    from migrate.capacity import plan_tag_for, release_capacity
-
     if plan_tag is None:
         if inventory_path is None:
             raise InputError.single("command line", "--plan-tag",
                                     "give --plan-tag, or the --inventory (and --plan) `apply` was given")
         plan_tag = plan_tag_for(_waves(inventory_path, plan_path))
     site = _site(config_path)
-    settings = _settings(options, site)
-    result = release_capacity(site, plan_tag, settings, wave_id=wave_id, dry_run=dry_run)
+    settings, provisioner = _settings(options, site, config_path)
+    with contextlib.closing(open_capacity(site, provisioner)) as ports:
+        result = release_capacity(ports, plan_tag, wave_id=wave_id, timeout=settings.connect_timeout_s,
+                                  dry_run=dry_run)
     Reporter(as_json).result(result.to_dict(), _render_release)
 
 

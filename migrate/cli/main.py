@@ -12,6 +12,7 @@ from migrate.cli.graph_cmd import graph
 from migrate.cli.import_cmd import import_group
 from migrate.cli.lab_cmd import lab
 from migrate.cli.plan_cmd import plan
+from migrate.cli.plugins_cmd import plugins
 from migrate.cli.reconcile_cmd import reconcile
 from migrate.cli.report_cmd import report
 from migrate.cli.run_cmd import resume, rollback, run, status
@@ -54,6 +55,7 @@ cli.add_command(size)
 cli.add_command(instance_types_group)
 cli.add_command(capacity)
 cli.add_command(schema)
+cli.add_command(plugins)
 cli.add_command(report)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from migrate.cli.methods_help import MethodsHelpCommand
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import EXIT_OPERATIONAL, InputError, Problem
 
@@ -49,15 +50,21 @@ _DONE = frozenset({"completed", "failed", "rolled_back", "skipped"})
 
 
 @contextlib.contextmanager
-def _progress(settings: Any, vms: int) -> Iterator[Any]:
-    """`settings` with an observer advancing a bar (on a terminal) as VMs reach a final state."""
+def _progress(settings: Any, vms: int, as_json: bool) -> Iterator[tuple[Any, Any]]:
+    """(settings, progress listener): the live view when stdout is a terminal (not --json), else `settings` with
+    an observer advancing one bar on stderr (when it is a terminal) as VMs reach a final state."""
+    from migrate.cli.live_view import live_board, use_live_view
     from migrate.progress import progress_bar
 
+    if use_live_view(as_json):
+        with live_board() as board:
+            yield settings, board
+        return
     with progress_bar(f"migrating {vms} VM(s)", vms) as advance:
         def observe(kind: str, entity: str, trigger: str, state: str) -> None:
             if kind == "vm" and state in _DONE:
                 advance(1)
-        yield dataclasses.replace(settings, observer=observe)
+        yield dataclasses.replace(settings, observer=observe), None
 
 
 def _render_result(data: dict[str, Any]) -> str:
@@ -102,7 +109,7 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="VMs in flight at once in a wave (default 8).")(func)
 
 
-@click.command()
+@click.command(cls=MethodsHelpCommand)
 @click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
 @config_option
 @click.option("--inventory", "inventory_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -130,20 +137,10 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
         as_json: bool) -> None:
     """Run a plan's waves: prechecks, cutover, verification, per VM, journaled.
 
-    The `cold` method (the default, and what the built-in lab runs) powers the source off, copies its
-    disks over datastore HTTP with sha256 verification, creates the VM on the target vCenter with the
-    same hardware, disks, mapped networks and MACs, tags it with the source instanceUuid, powers it on
-    as the source was, verifies it and marks the source migrated (renamed, kept off for rollback).
-
-    The `live` method (cross-vCenter vMotion, RelocateVM_Task with a ServiceLocator) builds and
-    validates its spec against the target in its prechecks; only a real vCenter pair can relocate:
-    on the built-in lab's simulator its `relocate` phase fails (the VM stays on the source).
-
-    The `replatform` method moves VMs to native EC2 instead: each disk streamed into an EBS snapshot
-    (zero blocks skipped, every block read back and checked, resumable block by block), an AMI, an
-    instance of the right-sized type (or the plan's `instance_types` override) in the subnet and
-    security groups site.yaml `aws.networks` maps each port group to, status checks, then the source
-    is marked. Its waves do not grow the target cluster.
+    Each wave runs its method's phases per VM (the method's built-in playbook, or --playbook), with
+    the limits per wave, source host, datastore and target cluster; before a wave's prechecks the
+    target cluster grows if the wave does not fit (site.yaml `capacity`, unless --no-capacity).
+    On a terminal a live view shows each wave and the VMs in flight (phase, bytes, rate, ETA).
 
     Kill it at any point and `migrate resume` continues without creating any VM twice.
     Exit codes: 0 all VMs completed, 1 some failed (see `migrate status`), 2 bad input, 130 interrupted.
@@ -169,9 +166,9 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
                                       "`migrate resume` it, `migrate rollback` it, or use another --journal")])
     cancel = CancelToken()
     with handle_sigint(cancel), _progress(_settings(concurrency, per_host, per_datastore, per_cluster),
-                                          len(plan.vms)) as settings:
+                                          len(plan.vms), as_json) as (settings, listener):
         result = api.start_run(plan, site, journal_path, playbook=playbook_path, settings=settings, cancel=cancel,
-                               run_id=run_id, capacity=capacity)
+                               run_id=run_id, capacity=capacity, progress=listener)
     _finish(result, journal_path, {vm.id: vm.name for vm in plan.vms}, as_json)
 
 
@@ -215,9 +212,9 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
         and (scope.waves is None or vm["wave"] in scope.waves)))
     cancel = CancelToken()
     with handle_sigint(cancel), _progress(_settings(concurrency, per_host, per_datastore, per_cluster),
-                                          left) as settings:
+                                          left, as_json) as (settings, listener):
         result = api.resume_run(site, journal_path, run_id=run_id, retry_failed=scope or False, settings=settings,
-                                cancel=cancel, capacity=capacity)
+                                cancel=cancel, capacity=capacity, progress=listener)
     names = {vm["id"]: vm["name"] for vm in api.run_status(journal_path, run_id=result.run_id)["vms"]}
     _finish(result, journal_path, names, as_json)
 
@@ -262,12 +259,29 @@ def _render_status(data: dict[str, Any]) -> str:
 @click.command()
 @journal_option
 @run_id_option
+@click.option("--watch", is_flag=True, help="Follow the run until it is no longer running (or Ctrl-C): on a "
+                                            "terminal a live view of its waves and VMs in flight; piped or with "
+                                            "--json, the status once it has ended.")
+@click.option("--interval", type=click.FloatRange(min=0.1), help="With --watch: seconds between two reads of the "
+                                                                  "journal (default 1).")
 @json_option
 @command_errors
-def status(journal_path: Path, run_id: str | None, as_json: bool) -> None:
-    """Show a run from its journal: each wave, each VM's state, phase, error, target VM, pending cleanup."""
-    from migrate import run as api
+def status(journal_path: Path, run_id: str | None, watch: bool, interval: float | None, as_json: bool) -> None:
+    """Show a run from its journal: each wave, each VM's state, phase, error, target VM, pending cleanup.
 
+    The journal is only read, also with --watch, so it is safe while the run goes on in another process.
+    """
+    from migrate import run as api
+    from migrate.cli.live_view import follow, live_board, use_live_view
+
+    if interval is not None and not watch:
+        raise InputError.single("--interval", str(interval), "only with --watch")
+    if watch:
+        if use_live_view(as_json):
+            with live_board() as board:
+                follow(journal_path, run_id, interval or 1.0, board)
+            return
+        run_id = follow(journal_path, run_id, interval or 1.0, lambda _event: None)
     Reporter(as_json).result(api.run_status(journal_path, run_id=run_id), _render_status)
 
 

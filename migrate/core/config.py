@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self, Union
 
-from pydantic import Field, SerializeAsAny
+from pydantic import (
+    AliasChoices,
+    Field,
+    GetJsonSchemaHandler,
+    SerializeAsAny,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
 
+from migrate.core.drivers import DEFAULT_DRIVERS, Driver, Role, driver_names, driver_registry, get_driver
 from migrate.core.errors import InputError, Problem
+from migrate.core.fileio import validation_problems
 from migrate.core.models.base import StrictModel
 from migrate.core.redact import register_secret
 
@@ -64,11 +76,61 @@ class DriverSettings(StrictModel):
         return Placement()
 
 
+PROVISIONER = "capacity.provisioner"   # the host provisioner driver's section of site.yaml
+# Fields of `capacity` from before provisioner drivers: with `provisioner: <driver name>` they go to that
+# driver's section (those it has), so older site.yaml files keep working.
+LEGACY_PROVISIONER_FIELDS = ("availability_zone", "host_domain", "evs_environment_id", "evs_key_name",
+                             "esxi_username", "esxi_password_env")
+
+
+class _ProvisionerSchema:
+    """The JSON Schema of `capacity.provisioner`: an installed provisioner driver's name, or its section."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        drivers = [driver_registry()[name] for name in driver_names(Role.HOST_PROVISIONER)]
+        models = tuple(d.settings for d in drivers)
+        if not models:
+            return handler(core_schema)
+        union: Any = models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="driver")]  # noqa: UP007
+        section = handler(TypeAdapter(union).core_schema)
+        return {"anyOf": [{"type": "string", "enum": [d.name for d in drivers]}, section],
+                "description": "the host provisioner driver (migrate.drivers entry points): its name, or its section "
+                               "with `driver:` and its settings"}
+
+
+def _provisioner_driver(name: Any) -> Driver:
+    if not isinstance(name, str):
+        raise ValueError("driver must be a host provisioner driver's name")
+    try:
+        return get_driver(name, Role.HOST_PROVISIONER)
+    except InputError as exc:
+        raise ValueError(exc.problems[0].message) from None
+
+
+def _by_field(model: type[DriverSettings], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of `values` that `model` has a field for (by name or alias), keyed by field name."""
+    found: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        keys = [name, *(alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else [])]
+        for key in keys:
+            if isinstance(key, str) and key in values:
+                found[name] = values[key]
+                break
+    return found
+
+
+def _default_provisioner() -> DriverSettings:
+    name = DEFAULT_DRIVERS[Role.HOST_PROVISIONER]
+    return get_driver(name, Role.HOST_PROVISIONER).settings.model_validate({"driver": name})
+
+
 class CapacityConfig(StrictModel):
     """Bare-metal capacity of the target cluster: what `migrate run` and `migrate capacity` add per wave."""
 
     host_type: str = Field("i4i.metal", description="EC2 bare-metal instance type of new hosts")
-    provisioner: Literal["ec2", "evs"] = Field("ec2", description="ec2: dedicated hosts; evs: Elastic VMware Service")
+    provisioner: Annotated[SerializeAsAny[DriverSettings], _ProvisionerSchema()] = Field(
+        default_factory=_default_provisioner)
     min_hosts: int | None = Field(None, ge=1, le=MAX_CLUSTER_HOSTS,
                                   description="cluster minimum (default: the vSAN policy's)")
     spare_hosts: int = Field(1, ge=0, le=MAX_CLUSTER_HOSTS, description="hosts kept free for failures (N+1)")
@@ -76,12 +138,57 @@ class CapacityConfig(StrictModel):
                                  description="CPU overcommit: vCPUs per physical core")
     memory_max_util: float = Field(0.7, gt=0, le=1, allow_inf_nan=False,
                                    description="highest memory use allowed per host")
-    availability_zone: str | None = Field(None, description="EC2 zone of new hosts (default: the region's first)")
-    host_domain: str = Field("sddc.internal", description="DNS suffix of new hosts' names in the cloud vCenter")
-    evs_environment_id: str | None = None
-    evs_key_name: str | None = None
-    esxi_username: str = "root"
-    esxi_password_env: str | None = Field(None, description="environment variable holding new hosts' root password")
+    availability_zone: str | None = Field(None, description="EC2 zone of new hosts (default: the region's first); "
+                                                            "with `provisioner: ec2` only")
+    host_domain: str | None = Field(None, description="DNS suffix of new hosts' names in the cloud vCenter "
+                                                      "(default sddc.internal); with `provisioner: <name>` only")
+    evs_environment_id: str | None = Field(None, description="with `provisioner: evs` only")
+    evs_key_name: str | None = Field(None, description="with `provisioner: evs` only")
+    esxi_username: str | None = Field(None, description="with `provisioner: <name>` only (default root)")
+    esxi_password_env: str | None = Field(None, description="environment variable holding new hosts' root "
+                                                            "password; with `provisioner: <name>` only")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_fields(cls, data: Any) -> Any:
+        """`provisioner: <name>` (or none) and the fields of before provisioner drivers: that driver's section."""
+        if not isinstance(data, Mapping):
+            return data
+        value = data.get("provisioner", DEFAULT_DRIVERS[Role.HOST_PROVISIONER])
+        legacy = {k: data[k] for k in LEGACY_PROVISIONER_FIELDS if data.get(k) is not None}
+        if isinstance(value, str):
+            try:
+                model = _provisioner_driver(value).settings
+            except ValueError:
+                model = None   # reported by the provisioner's validation
+            section = {"driver": value, **(_by_field(model, legacy) if model else {})}
+            return {**data, "provisioner": section}
+        if legacy and not isinstance(value, DriverSettings):
+            raise ValueError(f"{', '.join(legacy)}: give them inside provisioner (with its driver)")
+        return data
+
+    @field_validator("provisioner", mode="before")
+    @classmethod
+    def _provisioner_section(cls, value: Any) -> Any:
+        """The section validated by its driver's settings model."""
+        if isinstance(value, DriverSettings):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError("must be a host provisioner driver's name or a mapping with its `driver:`")
+        driver = _provisioner_driver(value.get("driver", DEFAULT_DRIVERS[Role.HOST_PROVISIONER]))
+        return driver.settings.model_validate({**value, "driver": driver.name})
+
+    def with_provisioner(self, driver: str | None = None, **fields: Any) -> DriverSettings:
+        """The provisioner's settings (or `driver`'s, when it is another) with `fields` (named as the fields of
+        before provisioner drivers, or as the driver's own) overriding those it has; InputError (file
+        `capacity.provisioner`) naming each bad field."""
+        name = driver or self.provisioner.driver
+        try:
+            model = _provisioner_driver(name).settings
+        except ValueError as exc:
+            raise InputError.single(PROVISIONER, "driver", str(exc)) from None
+        base = self.provisioner.model_dump(exclude_unset=True) if model is type(self.provisioner) else {}
+        return validation_problems(model, {**base, **_by_field(model, fields), "driver": name}, PROVISIONER)
 
 
 class Mappings(StrictModel):
@@ -105,10 +212,14 @@ class SiteConfig(StrictModel):
 
     def relative_to(self, base: Path) -> SiteConfig:
         """Resolve every relative file path against `base` (the site.yaml's folder)."""
+        capacity = self.capacity
+        if capacity is not None:
+            capacity = capacity.model_copy(update={"provisioner": capacity.provisioner.relative_to(base)})
         return self.model_copy(update={
             "source": self.source.relative_to(base),
             "target": self.target.relative_to(base) if self.target else None,
             "replatformer": self.replatformer.relative_to(base) if self.replatformer else None,
+            "capacity": capacity,
         })
 
 

@@ -21,7 +21,9 @@ from migrate.core.errors import InputError, OperationalError
 
 if TYPE_CHECKING:
     from migrate.core.block_progress import BlockProgress
+    from migrate.core.capacity_ports import HostCluster
     from migrate.core.config import DriverSettings
+    from migrate.core.ports import ReplatformCatalog
 
 __all__ = ["DEFAULT_DRIVERS", "ENTRY_POINT_GROUP", "ConnectOptions", "Driver", "Role", "driver_names",
            "driver_registry", "get_driver"]
@@ -58,6 +60,10 @@ class Driver:
     `connect(role, settings, options)` returns the role's adapter (it implements the role's port in
     migrate.core.ports and has `close()`); it logs in lazily, so opening is cheap and offline.
     `check(settings)` logs in and returns what the provider says about itself (`summary`: one line).
+    `catalog(settings)` (replatformer drivers) returns what a re-platform plan is fixed from: the instance
+    types on offer and each port group's network placement (migrate.core.ports.ReplatformCatalog).
+    `host_cluster(settings)` (target drivers) opens the cluster whose hosts the capacity step manages
+    (migrate.core.capacity_ports.HostCluster; it logs in lazily and has `close()`).
     """
 
     name: str
@@ -66,6 +72,8 @@ class Driver:
     settings: type[DriverSettings]
     connect: Callable[[Role, Any, ConnectOptions], Any]
     check: Callable[[Any], dict[str, Any]] | None = None   # `migrate check`: log in, say what answers (read-only)
+    catalog: Callable[[Any], ReplatformCatalog] | None = None   # replatformer: what plans are fixed from
+    host_cluster: Callable[[Any], HostCluster] | None = None    # target: the cluster capacity adds hosts to
     extra: Mapping[str, Any] = field(default_factory=dict)   # ex_ verbs a driver offers beyond its ports
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ Only what the engine's phases need so far is here. Rules for implementations:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -27,12 +27,16 @@ __all__ = [
     "Adapters",
     "CloudLedger",
     "DiskSource",
+    "LiveRelocation",
     "MarkLedger",
     "MigrationTarget",
+    "NetworkPlacement",
     "Operation",
     "OperationState",
     "OperationStatus",
     "PowerState",
+    "Relocation",
+    "ReplatformCatalog",
     "Replatformer",
     "SourceInventory",
     "TargetLedger",
@@ -99,6 +103,7 @@ class SourceInventory(Protocol):
         ...
 
 
+@runtime_checkable
 class DiskSource(SourceInventory, Protocol):
     """A source whose VMs' disk files can be read (the cold and replatform methods), and restored on rollback."""
 
@@ -160,6 +165,41 @@ class MigrationTarget(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Relocation:
+    """What moving a running VM to a target would do: the spec as plain data (no secrets) and what is wrong
+    with it (empty: the target accepts it)."""
+
+    spec: dict[str, Any]
+    problems: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class LiveRelocation(Protocol):
+    """A target that can receive a running VM from a source (the `live` method: cross-vCenter vMotion).
+
+    The source is the run's source adapter; a target that cannot take VMs from that kind of source raises
+    OperationalError. A relocated VM keeps the source id it is found by.
+    """
+
+    @property
+    def name(self) -> str:
+        """Provider label for logs and errors."""
+        ...
+
+    def describe_relocation(self, source: SourceInventory, vm_id: str, facts: Mapping[str, Any]) -> Relocation:
+        """The relocation that would move `vm_id` with its planned `facts` (read-only)."""
+        ...
+
+    def start_relocation(self, source: SourceInventory, vm_id: str, facts: Mapping[str, Any]) -> Operation:
+        """Start moving the running VM; AdapterError if its relocation has problems. The result is empty."""
+        ...
+
+    def find_relocated(self, source_id: str) -> str | None:
+        """The target VM that `source_id` became, or None."""
+        ...
+
+
 @runtime_checkable
 class Replatformer(Protocol):
     """Moves VMs from the cloud vCenter to native EC2 instances; its verbs arrive with re-platforming."""
@@ -167,6 +207,35 @@ class Replatformer(Protocol):
     @property
     def name(self) -> str:
         """Provider label for logs and errors (e.g. `aws`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class NetworkPlacement:
+    """Where the NICs on one source port group land when re-platformed: subnet, security groups, kept IP."""
+
+    subnet_id: str
+    security_group_ids: tuple[str, ...] = ()
+    keep_private_ip: bool = False
+
+
+@runtime_checkable
+class ReplatformCatalog(Protocol):
+    """What a re-platform plan is fixed from, read-only and before any change: the instance types the
+    replatformer offers and the network placement site.yaml maps each port group to."""
+
+    @property
+    def region(self) -> str:
+        """Where the types are offered, for messages (e.g. `us-east-1`)."""
+        ...
+
+    def instance_types(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Records of the named types (planners.instance_types.InstanceType fields), or of every
+        current-generation type when `names` is None; InputError when a named type is not offered."""
+        ...
+
+    def network_of(self, portgroup: str) -> NetworkPlacement | None:
+        """The placement mapped for the port group, or None when there is none."""
         ...
 
 

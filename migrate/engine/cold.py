@@ -147,18 +147,24 @@ def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
     return {"powered_off": True}
 
 
-def _copy_file(ctx: PhaseContext, source_path: str, target_path: str) -> dict[str, Any]:
-    """Copy one datastore file unless the target's copy has the source's checksum; verify what landed."""
+def _copy_file(ctx: PhaseContext, source_path: str, target_path: str, before: int = 0,
+               total: int | None = None) -> dict[str, Any]:
+    """Copy one datastore file unless the target's copy has the source's checksum; verify what landed.
+
+    Progress goes to `ctx.progress` as the VM's bytes: `before` (its files already done) plus this file's.
+    """
     source, target = _source(ctx), target_of(ctx)
     existing = target.file_checksum(target_path)
     if existing is not None and source.file_checksum(source_path) == existing:
         digest, size = existing
+        ctx.progress.bytes(before + size, total)
         return {"source": source_path, "target": target_path, "sha256": digest, "bytes": size, "copied": False}
     sent = {"bytes": 0}
 
     def counted() -> Iterator[bytes]:
         for chunk in source.read_file(source_path):
             sent["bytes"] += len(chunk)
+            ctx.progress.bytes(before + sent["bytes"], total)
             yield chunk
 
     digest = target.write_file(target_path, counted())
@@ -169,9 +175,10 @@ def _copy_file(ctx: PhaseContext, source_path: str, target_path: str) -> dict[st
     return {"source": source_path, "target": target_path, "sha256": digest, "bytes": sent["bytes"], "copied": True}
 
 
-def _copy_retried(ctx: PhaseContext, source_path: str, target_path: str) -> dict[str, Any]:
+def _copy_retried(ctx: PhaseContext, source_path: str, target_path: str, before: int = 0,
+                  total: int | None = None) -> dict[str, Any]:
     """One file's copy, tried again alone on a dropped connection (the files before it stay copied)."""
-    return retry_unit(ctx, f"copy {source_path}", lambda: _copy_file(ctx, source_path, target_path))
+    return retry_unit(ctx, f"copy {source_path}", lambda: _copy_file(ctx, source_path, target_path, before, total))
 
 
 def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
@@ -179,9 +186,17 @@ def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
     facts = ctx.vm.facts
     targets = _disk_targets(facts)
     disks = []
-    for disk in _source(ctx).describe_vm(ctx.vm.id)["disks"]:
+    live = _source(ctx).describe_vm(ctx.vm.id)["disks"]
+    # the chains' sizes when the source reports them all (vcsim reports 0: the total is then not known)
+    sizes = [int(disk.get("bytes") or 0) for disk in live]
+    total = sum(sizes) if sizes and all(sizes) else None
+    moved = 0
+    for disk in live:
         datastore = targets[int(disk["key"])]
-        files = [_copy_retried(ctx, path, target_file(path, datastore, facts["folder"])) for path in disk["files"]]
+        files = []
+        for path in disk["files"]:
+            files.append(_copy_retried(ctx, path, target_file(path, datastore, facts["folder"]), moved, total))
+            moved += files[-1]["bytes"]
         ctx.log.info("disk copied", disk=disk["key"], files=len(files), bytes=sum(f["bytes"] for f in files))
         disks.append({"key": disk["key"], "file": target_file(disk["file"], datastore, facts["folder"]),
                       "files": files})

@@ -20,6 +20,7 @@ from migrate.core.ports import Adapters, Operation, OperationState
 from migrate.engine.methods import get_method
 from migrate.engine.outputs import PhaseOutput
 from migrate.engine.plan import VmFacts, WavePlan
+from migrate.engine.progress import NO_PROGRESS, VmProgress
 from migrate.engine.timing import CancelToken, Clock, Interrupted, RetryPolicy, SystemClock
 
 T = TypeVar("T")
@@ -45,6 +46,8 @@ class PhaseContext:
     clock: Clock = field(default_factory=SystemClock)
     cancel: CancelToken = field(default_factory=CancelToken)
     dry_run: bool = False
+    # bytes moved so far, for a live view: `ctx.progress.bytes(done, total)` (a no-op when nobody listens)
+    progress: VmProgress = NO_PROGRESS
 
     def output(self, kind: type[Out]) -> Out:
         """The typed output of the earlier phase of this VM's method that provides `kind`."""

@@ -15,8 +15,8 @@ from typing import Any
 
 import requests
 
-from adapters.faults import RETRYABLE_HTTP, is_transient
 from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.faults import RETRYABLE_HTTP, is_transient
 from migrate.core.redact import redact_text
 from migrate.engine.playbook import Hook
 from migrate.engine.timing import CancelToken, Clock, Interrupted

@@ -1,4 +1,5 @@
-"""The `live` method's phases: cross-vCenter vMotion (RelocateVM_Task with a ServiceLocator).
+"""The `live` method's phases: cross-vCenter vMotion (RelocateVM_Task with a ServiceLocator), through the
+target's migrate.core.ports.LiveRelocation verbs (adapters/vcenter/target.py).
 
 Real vCenter pairs only: the lab's simulator has no cross-vCenter relocate, so on the lab the
 `relocate` phase fails cleanly after the spec was built and validated against the real target.
@@ -11,6 +12,7 @@ from typing import Any
 
 from migrate.core.drivers import Role
 from migrate.core.errors import OperationalError
+from migrate.core.ports import DiskSource, LiveRelocation
 from migrate.engine.cold import source_checks, target_of
 from migrate.engine.context import PhaseContext, wait_operation
 from migrate.engine.methods import Method, Phase, Stage
@@ -20,45 +22,44 @@ from migrate.engine.vm_checks import settle
 __all__ = ["LIVE"]
 
 
-def _pair(ctx: PhaseContext) -> tuple[Any, Any]:
-    from adapters.vcenter.source import VCenterSource
-    from adapters.vcenter.target import VCenterTarget
-
+def _pair(ctx: PhaseContext) -> tuple[DiskSource, LiveRelocation]:
+    """The source and a target that can receive a running VM from it (migrate.core.ports.LiveRelocation)."""
     source, target = ctx.adapters.source, ctx.adapters.target
-    if not isinstance(source, VCenterSource) or not isinstance(target, VCenterTarget):
-        raise OperationalError("the live method needs vCenter source and target adapters")
+    if source is None or target is None:
+        raise OperationalError("the live method needs a source and a target (site.yaml `source` and `target`)")
+    if not isinstance(target, LiveRelocation):
+        raise OperationalError(f"the live method needs a target that can receive a running VM: target "
+                               f"{target.name!r} ({type(target).__name__}) cannot")
+    if not isinstance(source, DiskSource):
+        raise OperationalError(f"the live method needs a source that describes its VMs: source {source.name!r} "
+                               f"({type(source).__name__}) cannot")
     return source, target
 
 
 def precheck(ctx: PhaseContext) -> dict[str, Any]:
     """The cold method's source checks plus a relocate spec that validates against the target."""
-    from adapters.vcenter.live import describe_relocation
-
     source, target = _pair(ctx)
     live = source.describe_vm(ctx.vm.id)
     checks = [c for c in source_checks(ctx.vm.facts, live) if c["check"] != "snapshots"]
-    described = describe_relocation(source, target, ctx.vm.id, ctx.vm.facts)
-    checks += [{"check": "relocate_spec", "status": "block", "message": p} for p in described["problems"]]
+    described = target.describe_relocation(source, ctx.vm.id, ctx.vm.facts)
+    checks += [{"check": "relocate_spec", "status": "block", "message": p} for p in described.problems]
     settle(checks, ctx.log)
     return {"power_state": live["power_state"], "name": live["name"], "checks": checks}
 
 
 def build_relocate_spec(ctx: PhaseContext) -> dict[str, Any]:
     """The spec as plain data (no credentials), journaled for review."""
-    from adapters.vcenter.live import describe_relocation
-
     source, target = _pair(ctx)
-    return describe_relocation(source, target, ctx.vm.id, ctx.vm.facts)
+    described = target.describe_relocation(source, ctx.vm.id, ctx.vm.facts)
+    return {"spec": described.spec, "problems": list(described.problems)}
 
 
 def relocate(ctx: PhaseContext) -> dict[str, Any]:
     """vMotion the VM to the target vCenter unless it is there already."""
-    from adapters.vcenter.live import start_relocation
-
     source, target = _pair(ctx)
     existing = target.find_relocated(ctx.vm.id)
     if existing is None:
-        wait_operation(start_relocation(source, target, ctx.vm.id, ctx.vm.facts), ctx, provider="vcenter",
+        wait_operation(target.start_relocation(source, ctx.vm.id, ctx.vm.facts), ctx, provider="vcenter",
                        what="relocate", poll_seconds=1.0)
         existing = target.find_relocated(ctx.vm.id)
         if existing is None:

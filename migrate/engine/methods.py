@@ -24,8 +24,10 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from migrate.core.config import SiteConfig
 from migrate.core.drivers import Role
 from migrate.core.errors import InputError, OperationalError, Problem
+from migrate.core.ports import ReplatformCatalog
 from migrate.engine.outputs import PhaseOutput
 
 if TYPE_CHECKING:
@@ -99,8 +101,8 @@ class FactsPlanner(Protocol):
         ...
 
 
-# (site config, plan file name, site file name, instance types or their source) -> a FactsPlanner
-FactsFactory = Callable[[Any, str, str, Any], FactsPlanner]
+# (site config, plan file name, site file name, the replatformer's catalog or None) -> a FactsPlanner
+FactsFactory = Callable[[SiteConfig, str, str, ReplatformCatalog | None], FactsPlanner]
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ class Method:
     rollback: tuple[RollbackStep, ...] = ()
     roles: frozenset[Role] = frozenset()
     grows_cluster: bool = False
-    playbook: str = ""                     # the built-in playbook's name; "" = the method's name
+    playbook: str = ""                     # its default playbook: a built-in's name or `package:path.yaml`; ""
+                                           # = the built-in named like the method
     facts: FactsFactory | None = None      # None: the generic vSphere facts (migrate.execution_plan)
     _by_name: dict[str, Phase] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -137,6 +140,13 @@ class Method:
     def functions(self) -> dict[str, PhaseFn]:
         """Phase name -> function (what the runner calls)."""
         return {p.name: p.run for p in self.phases}
+
+    def target_in(self, phase: str, outputs: Mapping[str, Any] | None) -> str | None:
+        """Where the VM now lives, if `phase`'s journaled `outputs` say it (its output's target field)."""
+        provides = self.phase(phase).provides if self.has_phase(phase) else None
+        name = provides.target_field if provides is not None else None
+        value = outputs.get(name) if name and outputs else None
+        return str(value) if value else None
 
     def provider_of(self, output: type[PhaseOutput]) -> str:
         """The phase that provides `output`; OperationalError if none does."""

@@ -8,7 +8,7 @@ reading the journal; code reads only the declared fields.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,6 +19,9 @@ class PhaseOutput(BaseModel):
     """Base of every typed phase output."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    # the field naming where the VM now lives (status and report show it), on the output that has one
+    target_field: ClassVar[str | None] = None
 
 
 PowerState = Literal["poweredOn", "poweredOff", "suspended"]
@@ -33,6 +36,7 @@ class SourceState(PhaseOutput):
 class TargetVm(PhaseOutput):
     """The VM (or instance) that now holds the source."""
 
+    target_field = "target_id"
     target_id: str
 
 

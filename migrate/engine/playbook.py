@@ -23,6 +23,9 @@ hooks:
 Hook strings may use `${run_id}` and `${wave}`, and in VM hooks `${vm}` (id) and `${vm_name}`. A
 command is an argv list run without a shell; a string is refused. Phases must be phases of the method,
 each once, in stage order (prechecks, then cutover, then verification).
+
+A method installed by another package ships its default playbook as package data and names it in its
+`Method.playbook` as a resource, `package:path/name.yaml`; `load_playbook(<method name>)` reads it from there.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ PLAYBOOK_VERSION: Literal[1] = 1
 # The built-in playbooks ship inside the package: found through importlib.resources, not the checkout.
 PLAYBOOK_DIR: Traversable = resources.files("migrate.playbooks")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# A playbook shipped as package data: `package:path/inside/it.yaml` (like an entry point's module:attr).
+_RESOURCE = re.compile(r"^(?P<package>[A-Za-z_][\w.]*):(?P<path>[\w.-]+(?:/[\w.-]+)*\.ya?ml)$")
 WAVE_PLACEHOLDERS = frozenset({"run_id", "wave"})
 VM_PLACEHOLDERS = WAVE_PLACEHOLDERS | {"vm", "vm_name"}
 # After cutover the VM's new home is known: the target VM (or instance) id and, where there is one, its IP.
@@ -258,8 +263,14 @@ def parse_playbook(data: Any, file: str) -> Playbook:
 
 
 def load_playbook(name_or_path: str | Path, *, directory: Path | Traversable | None = None) -> Playbook:
-    """Load a playbook by name (`cold` -> the built-in migrate/playbooks/cold.yaml) or by path; InputError if bad."""
+    """Load a playbook by name (`cold` -> the built-in migrate/playbooks/cold.yaml; an installed method whose
+    `playbook` is a package resource -> that resource), by resource (`package:file.yaml`) or by path."""
     text = str(name_or_path)
+    if isinstance(name_or_path, str) and directory is None:
+        method = registry().get(text) if _NAME.match(text) else None
+        reference = _RESOURCE.match(method.playbook_name if method is not None else text)
+        if reference is not None and (method is not None or not Path(text).exists()):
+            return _load_resource(reference["package"], reference["path"])
     if not (isinstance(name_or_path, str) and _NAME.match(text)):
         path = Path(text)
         return parse_playbook(load_yaml_mapping(path), str(path))
@@ -270,6 +281,19 @@ def load_playbook(name_or_path: str | Path, *, directory: Path | Traversable | N
         raise InputError.single(text, "", f"no playbook named {text!r} (known: {', '.join(known) or 'none'})")
     with resources.as_file(resource) as path:   # a real file (a zipped package gives a temporary copy)
         return parse_playbook(load_yaml_mapping(path), str(path))
+
+
+def _load_resource(package: str, path: str) -> Playbook:
+    """The playbook `path` inside installed `package`; InputError if either is missing."""
+    where = f"{package}:{path}"
+    try:
+        resource = resources.files(package).joinpath(*path.split("/"))
+    except ModuleNotFoundError:
+        raise InputError.single(where, "", f"no installed package {package!r}") from None
+    if not resource.is_file():
+        raise InputError.single(where, "", f"package {package!r} has no file {path!r}")
+    with resources.as_file(resource) as file:
+        return parse_playbook(load_yaml_mapping(file), where)
 
 
 def playbook_schema() -> dict[str, Any]:

@@ -19,7 +19,7 @@ finds its unsealed snapshot by tag and puts only the blocks not recorded there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, cast
 
 from migrate.core.block_progress import BlockProgress
@@ -69,6 +69,7 @@ class RegisteredImage(PhaseOutput):
 class LaunchedInstance(PhaseOutput):
     """The EC2 instance that now runs the VM."""
 
+    target_field = "instance_id"
     instance_id: str
 
 
@@ -177,8 +178,19 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
 
 # -- cutover -----------------------------------------------------------------------------------------
 
-def _upload_disk(ctx: PhaseContext, disk: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
-    """One disk into a sealed, read-back-verified EBS snapshot; resumes a half-done upload block by block."""
+def _counted(chunks: Iterable[bytes], report: Callable[[int], None]) -> Iterator[bytes]:
+    """`chunks`, reporting the bytes read so far (the upload's pace: it reads as fast as it sends)."""
+    read = 0
+    for chunk in chunks:
+        read += len(chunk)
+        report(read)
+        yield chunk
+
+
+def _upload_disk(ctx: PhaseContext, disk: Mapping[str, Any], live: Mapping[str, Any], *, before: int = 0,
+                 total: int | None = None) -> dict[str, Any]:
+    """One disk into a sealed, read-back-verified EBS snapshot; resumes a half-done upload block by block.
+    Its bytes go to `ctx.progress` after the VM's `before` bytes (of `total`)."""
     source, cloud = _source(ctx), _cloud(ctx)
     path, size = disk_image(live)
     if size is None:
@@ -201,7 +213,8 @@ def _upload_disk(ctx: PhaseContext, disk: Mapping[str, Any], live: Mapping[str, 
         store = cloud.progress
         done = store.done(ctx.run_id, ctx.vm.id, disk_id, snapshot)
         with store.recorder(ctx.run_id, ctx.vm.id, disk_id, snapshot) as record:
-            result = cloud.upload_disk(source.read_file(path), size, owner=who, key=key, volume_gib=volume_gib,
+            chunks = _counted(source.read_file(path), lambda n: ctx.progress.bytes(before + n, total))
+            result = cloud.upload_disk(chunks, size, owner=who, key=key, volume_gib=volume_gib,
                                        description=description, resume_snapshot=snapshot, done=done,
                                        on_block=record)
     if not result["verified"]:
@@ -219,11 +232,16 @@ def _upload_disk(ctx: PhaseContext, disk: Mapping[str, Any], live: Mapping[str, 
 def upload_disks(ctx: PhaseContext) -> dict[str, Any]:
     """Stream every disk (planned order: the first is the boot disk) into its own EBS snapshot."""
     live = {int(d["key"]): d for d in _source(ctx).describe_vm(ctx.vm.id)["disks"]}
-    disks = []
+    missing = [d["key"] for d in ctx.vm.facts["disks"] if int(d["key"]) not in live]
+    if missing:
+        raise OperationalError(f"disk {missing[0]} is no longer on the source VM")
+    sizes = [disk_image(live[int(d["key"])])[1] for d in ctx.vm.facts["disks"]]
+    total = sum(s for s in sizes if s is not None) if None not in sizes else None
+    disks, before = [], 0
     for disk in ctx.vm.facts["disks"]:
-        if int(disk["key"]) not in live:
-            raise OperationalError(f"disk {disk['key']} is no longer on the source VM")
-        disks.append(_upload_disk(ctx, disk, live[int(disk["key"])]))
+        disks.append(_upload_disk(ctx, disk, live[int(disk["key"])], before=before, total=total))
+        before += int(disks[-1]["bytes"])
+    ctx.progress.bytes(before, total)
     return {"disks": disks}
 
 
@@ -339,7 +357,7 @@ REPLATFORM = Method(
         RollbackStep("restore_source", restore_source, "source"),
     ),
     roles=frozenset({Role.SOURCE, Role.REPLATFORMER}),
-    facts=lambda site, plan_file, site_file, types: ReplatformPlanner(site, plan_file=plan_file, site_file=site_file,
-                                                                      types=types),
+    facts=lambda site, plan_file, site_file, catalog: ReplatformPlanner(site, plan_file=plan_file,
+                                                                        site_file=site_file, catalog=catalog),
     grows_cluster=False,   # its VMs leave vCenter: the target cluster does not grow for them
 )

@@ -2,95 +2,77 @@
 
 - Instance type: the plan's per-VM override (`waves[].instance_types`, VM id or name -> type) or
   right-sizing (planners.rightsizing, the same rules and defaults as `migrate size --rightsize`) over
-  the current-generation types EC2 offers in site.yaml's region. An override EC2 does not know, or a
-  VM no type fits, is a Problem.
-- NICs: each port group through site.yaml `aws.networks` (subnet, security groups, keep_private_ip);
-  an unmapped port group is a Problem. A kept IP is the guest's IPv4 address: the first one for a VM
+  the current-generation types the replatformer offers (EC2 in site.yaml's region). An override EC2 does
+  not know, or a VM no type fits, is a Problem.
+- NICs: each port group through site.yaml `replatformer.networks` (subnet, security groups,
+  keep_private_ip); an unmapped port group is a Problem. A kept IP is the guest's IPv4 address: the first one for a VM
   with one NIC, the i-th for the i-th NIC when the guest reports one per NIC, else none (a Problem
   when the mapping asks to keep it).
 - Disks in inventory order (discovery lists devices in key order: the boot disk first).
+
+Both come from the replatformer's catalog (migrate.core.ports.ReplatformCatalog), which the wiring
+(migrate.execution_plan) obtains from the replatformer's driver.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from adapters.aws.settings import AwsSettings
 from migrate.core.config import SiteConfig
 from migrate.core.errors import InputError, Problem
+from migrate.core.guest import architecture_of, boot_mode_of
 from migrate.core.models.inventory import Vm
+from migrate.core.ports import ReplatformCatalog
 from migrate.engine.plan import VmFacts
 from planners.instance_types import InstanceType
 from planners.plan_model import Wave
-from planners.rightsizing import architecture_of, boot_mode_of, rightsize_vm
+from planners.rightsizing import rightsize_vm
 
-__all__ = ["InstanceTypeSource", "ReplatformPlanner", "fetch_types"]
-
-# names=None: every current-generation type; names given: exactly those (InputError when one is unknown)
-InstanceTypeSource = Callable[[list[str] | None], list[InstanceType]]
-
-
-def _aws(site: SiteConfig) -> AwsSettings | None:
-    return site.replatformer if isinstance(site.replatformer, AwsSettings) else None
-
-
-def fetch_types(site: SiteConfig) -> InstanceTypeSource:
-    """Instance types from the EC2 API named by site.yaml (DescribeInstanceTypes)."""
-
-    def fetch(names: list[str] | None) -> list[InstanceType]:
-        from adapters.aws.instance_types import fetch_instance_types
-
-        aws = _aws(site)
-        assert aws is not None
-        return [InstanceType.model_validate(r) for r in fetch_instance_types(aws, names)]
-
-    return fetch
+__all__ = ["ReplatformPlanner"]
 
 
 class ReplatformPlanner:
-    """Builds replatform VM facts and collects every problem (reported with the plan's other problems)."""
+    """Builds replatform VM facts and collects every problem (reported with the plan's other problems).
+
+    `types` is the replatformer's catalog; None when site.yaml has no replatformer (a problem of the plan
+    already: the method's roles, migrate.execution_plan).
+    """
 
     def __init__(self, site: SiteConfig, *, plan_file: str, site_file: str,
-                 types: Sequence[InstanceType] | InstanceTypeSource | None = None) -> None:
+                 catalog: ReplatformCatalog | None = None) -> None:
         self.site = site
         self.plan_file = plan_file
         self.site_file = site_file
+        self.catalog = catalog
         self.problems: list[Problem] = []
-        self._source: InstanceTypeSource | None = None
         self._types: list[InstanceType] | None = None
-        if callable(types):
-            self._source = types
-        elif types is not None:
-            self._types = list(types)
-        elif _aws(site) is not None:
-            self._source = fetch_types(site)
         self._known: dict[str, bool] = {}
         self._unmapped: dict[str, list[str]] = defaultdict(list)
 
     def types(self) -> list[InstanceType]:
         """Current-generation types (fetched once, on first use)."""
         if self._types is None:
-            self._types = self._source(None) if self._source is not None else []
+            self._types = _types_of(self.catalog, None) if self.catalog is not None else []
         return self._types
 
     def _exists(self, name: str) -> bool:
         if name not in self._known:
             if any(t.name == name for t in self.types()):
                 self._known[name] = True
-            elif self._source is None:
+            elif self.catalog is None:
                 self._known[name] = False
             else:
                 try:
-                    self._known[name] = bool(self._source([name]))
+                    self._known[name] = bool(_types_of(self.catalog, [name]))
                 except InputError:
                     self._known[name] = False
         return self._known[name]
 
     def facts(self, vm: Vm, wave_index: int, wave: Wave) -> VmFacts:
         """The VM's facts for the replatform phases; problems go to `self.problems`."""
-        if _aws(self.site) is None:   # a problem of the plan already (the method's roles: migrate.execution_plan)
+        if self.catalog is None:   # a problem of the plan already (the method's roles: migrate.execution_plan)
             instance_type, why, basis = None, "no aws section", "none"
         else:
             instance_type, why, basis = self._instance_type(vm, wave_index, wave)
@@ -118,7 +100,7 @@ class ReplatformPlanner:
             name = overrides[ref]
             if not self._exists(name):
                 self.problems.append(Problem(self.plan_file, f"waves[{wave_index}].instance_types.{ref}",
-                                             f"EC2 ({getattr(_aws(self.site), 'region', '?')}) has no "
+                                             f"EC2 ({self.catalog.region if self.catalog else '?'}) has no "
                                              f"instance type {name!r} (VM {vm.name})"))
             return name, f"override in the plan (waves[{wave_index}].instance_types)", "override"
         pick = rightsize_vm(vm, self.types())
@@ -128,19 +110,18 @@ class ReplatformPlanner:
         return pick.instance_type, pick.why, "rightsizing"
 
     def _nics(self, vm: Vm) -> list[dict[str, Any]]:
-        aws = _aws(self.site)
-        networks = aws.networks if aws else {}
+        if self.catalog is None:
+            return []
         ipv4 = [ip for ip in vm.guest.ip_addresses if ":" not in ip]
-        if not vm.nics and _aws(self.site) is not None:
+        if not vm.nics:
             self.problems.append(Problem("inventory", f"{vm.name}.nics", "the VM has no NIC to place in a subnet"))
         placed = []
         unknown_ip: set[str] = set()
         for index, nic in enumerate(vm.nics):
             portgroup = nic.network or "(none)"
-            mapping = networks.get(portgroup)
+            mapping = self.catalog.network_of(portgroup)
             if mapping is None:
-                if _aws(self.site) is not None:
-                    self._unmapped[portgroup].append(vm.name)
+                self._unmapped[portgroup].append(vm.name)
                 continue
             ip = ipv4[0] if len(vm.nics) == 1 and ipv4 else ipv4[index] if len(ipv4) == len(vm.nics) else None
             if mapping.keep_private_ip and ip is None and portgroup not in unknown_ip:
@@ -160,6 +141,10 @@ class ReplatformPlanner:
                                          f"no EC2 subnet mapped for port group {portgroup!r} (used by {_few(vms)})"))
         self._unmapped.clear()
         return self.problems
+
+
+def _types_of(catalog: ReplatformCatalog, names: Sequence[str] | None) -> list[InstanceType]:
+    return [InstanceType.model_validate(r) for r in catalog.instance_types(names)]
 
 
 def _few(names: Iterable[str], limit: int = 3) -> str:

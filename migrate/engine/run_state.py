@@ -28,7 +28,8 @@ Estimate = Callable[[WavePlan, list[str]], float]
 
 @dataclass(frozen=True)
 class WaveStepContext:
-    """What a wave step (e.g. ensure capacity) gets: the wave, its VMs' facts, the journal (None in a dry-run)."""
+    """What a wave step (e.g. ensure capacity) gets: the wave, its VMs' facts, the journal (None in a dry-run),
+    and the run's clock and cancel token (waits use the one and stop on the other)."""
 
     run_id: str
     wave: WavePlan
@@ -36,6 +37,8 @@ class WaveStepContext:
     journal: Journal | None
     dry_run: bool = False
     earlier: list[list[VmFacts]] = field(default_factory=list)  # VMs of the waves before, in plan order
+    clock: Clock = field(default_factory=SystemClock)
+    cancel: CancelToken = field(default_factory=CancelToken)
 
 
 # A wave-level step run (journaled, retried) after the wave's pre-hooks and before its VM prechecks; its

@@ -23,6 +23,7 @@ from migrate.engine.lifecycle import WaveState
 from migrate.engine.methods import registry
 from migrate.engine.plan import RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
+from migrate.engine.progress import ProgressListener, RunFinished, RunProgress, WaveFinished, WaveStarted
 from migrate.engine.rollback import RollbackResult, RollbackSteps, rollback_vms
 from migrate.engine.run_state import RetryScope, RunSettings, RunState
 from migrate.engine.timing import CancelToken
@@ -81,7 +82,8 @@ class Runner:
 
     def __init__(self, journal: Journal, phases: Mapping[str, PhaseRegistry] | None = None, *,
                  adapters: Adapters | None = None, settings: RunSettings | None = None,
-                 cancel: CancelToken | None = None, rollbacks: Mapping[str, RollbackSteps] | None = None) -> None:
+                 cancel: CancelToken | None = None, rollbacks: Mapping[str, RollbackSteps] | None = None,
+                 progress: ProgressListener | None = None) -> None:
         self.journal = journal
         # The installed methods' phase functions and rollbacks; tests may put others in their place.
         self.phases = phase_functions() if phases is None else phases
@@ -90,6 +92,7 @@ class Runner:
         self.adapters = adapters or Adapters()
         self.settings = settings or RunSettings()
         self.cancel = cancel or CancelToken()
+        self.progress = progress  # gets the runs' progress events (a live view), from any thread
 
     def start(self, plan: RunPlan, playbooks: Mapping[str, Playbook] | None = None,
               run_id: str | None = None) -> RunResult:
@@ -174,16 +177,20 @@ class Runner:
                  retry_failed: RetryScope | None) -> RunResult:
         began = time.perf_counter()
         records_before = self.journal.records
+        events = RunProgress(self.progress, plan)
         try:
-            rs = RunState(self.journal, run_id, plan, books, self.phases, self.adapters, self.settings, self.cancel,
-                          retry_failed=retry_failed)
+            rs = RunState(self.journal, run_id, plan, books, events.phases(self.phases), self.adapters,
+                          events.settings(self.settings), self.cancel, retry_failed=retry_failed)
+            events.run_started(rs)
             rs.log.info("run starting", waves=len(plan.waves), vms=len(plan.vms))
             self.journal.set_run_status(run_id, "running")
             try:
                 for wave in plan.waves:
                     if self.cancel.is_requested and rs.waves[wave.id].state is WaveState.PENDING:
                         break
+                    events.emit(WaveStarted(wave.id))
                     state = run_wave(rs, wave)
+                    events.emit(WaveFinished(wave.id, state.value))
                     if state not in (WaveState.COMPLETED, WaveState.PARTIAL):
                         break
             finally:
@@ -198,4 +205,5 @@ class Runner:
             records=self.journal.records - records_before, seconds=time.perf_counter() - began,
             failed={vm.id: vm.error or {} for vm in rs.vms.values() if vm.state.value == "failed"})
         rs.log.info("run ended", status=status, vms=result.vms, seconds=round(result.seconds, 3))
+        events.emit(RunFinished(run_id, status))
         return result

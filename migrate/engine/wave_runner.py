@@ -145,7 +145,7 @@ def _wave_steps(rs: RunState, plan: WavePlan, log: Any) -> StepFailed | Interrup
     for name, fn in rs.settings.wave_steps:
         def body(attempt: int, key: str, fn: WaveStep = fn) -> Mapping[str, Any]:
             return fn(WaveStepContext(run_id=rs.run_id, wave=plan, vms=[rs.plan.vm_index[v] for v in plan.vms],
-                                      journal=rs.journal))
+                                      journal=rs.journal, clock=rs.settings.clock, cancel=rs.cancel))
 
         try:
             outputs = run_step(rs, "wave", str(plan.id), name, {"wave": plan.id}, body, log)

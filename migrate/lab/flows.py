@@ -8,7 +8,7 @@ import itertools
 import random
 from collections import defaultdict
 
-from migrate.lab.estate import Estate, VmSpec
+from adapters.lab.estate import Estate, VmSpec
 
 __all__ = ["FLOW_COLUMNS", "flows_csv", "make_flows"]
 

@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, make_estate
 from migrate.config import load_site_config
 from migrate.core.errors import InputError, LabError
 from migrate.core.fileio import atomic_write, write_json, write_yaml
 from migrate.core.log import get_logger
-from migrate.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, make_estate
 from migrate.lab.extra import require_lab_extra
 from migrate.lab.flows import flows_csv
 from migrate.lab.processes import ManagedProcess, free_port, start_process, wait_for_file, wait_for_port
 from migrate.lab.vcsim_build import vcsim_binary
+from migrate.progress import progress_bar
 
 __all__ = ["DEFAULT_LAB_DIR", "LabInfo", "lab_down", "lab_status", "lab_up"]
 
@@ -218,8 +219,9 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> 
 
     from adapters.lab.seed import seed_lab  # only adapters/ touches pyvmomi
 
-    manifest = seed_lab(config, estate, datastore_roots={n: directory / "datastores" / n for n in uuids},
-                        passwords=passwords)
+    with progress_bar("seeding on-prem estate", 2 * len(estate.vms) if estate else 0) as advance:
+        manifest = seed_lab(config, estate, datastore_roots={n: directory / "datastores" / n for n in uuids},
+                            passwords=passwords, advance=advance)
     if estate is not None:
         write_json(directory / "estate.json", manifest)
         atomic_write(directory / "flows.csv", flows_csv(estate))

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from migrate.lab.estate import CLOUD, ONPREM
+from adapters.lab.estate import CLOUD, ONPREM
 from migrate.lab.manager import LabInfo
 
 __all__ = ["lab_summary", "render_lab_summary"]

@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from transitions import Machine
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.log import configure_logging
 from migrate.engine import Journal, Runner, RunPlan, RunSettings, VmFacts, WavePlan
 from migrate.engine.lifecycle import VM_TRANSITIONS, VmModel, VmState, vm_lifecycle
-from migrate.engine.noop import NOOP, NoopEstate
+from migrate.engine.noop import NOOP
 
 GOAL_MS_PER_TRANSITION = 2.0
 GOAL_TOTAL_S = 20.0

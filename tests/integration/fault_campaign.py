@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from adapters.lab.estate import DATASTORE_MAP
 from migrate.engine.journal import Journal
-from migrate.lab.estate import DATASTORE_MAP
 from migrate.lab.manager import lab_down, lab_up
 from tests.helpers import run_cli
 from tests.integration.chaos import ChaosProxy

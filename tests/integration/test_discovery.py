@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from adapters.lab.estate import ONPREM
 from migrate import discover, load_inventory
 from migrate.core.config import SiteConfig
 from migrate.core.models.inventory import Inventory, Vm
-from migrate.lab.estate import ONPREM
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 

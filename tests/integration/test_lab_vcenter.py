@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from adapters.lab.estate import CLOUD, ONPREM, disk_bytes
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles
@@ -16,7 +17,6 @@ from adapters.vcenter.settings import TlsSettings
 from migrate.core.config import SiteConfig
 from migrate.core.errors import AdapterError
 from migrate.lab.certs import sha256_thumbprint
-from migrate.lab.estate import CLOUD, ONPREM, disk_bytes
 from migrate.lab.manager import LabInfo
 
 from .conftest import LAB_SEED, LAB_VMS, lab_file

@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.lab.estate import make_estate
+from adapters.lab.estate import make_estate
 from migrate.lab.flows import flows_csv
 from planners import build_graph, load_flows
 from planners.graph_io import GRAPH_VERSION

@@ -20,12 +20,13 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+from adapters.noop.estate import NoopEstate
 from migrate.cli.main import cli
 from migrate.core.errors import AdapterError
 from migrate.engine import Runner
 from migrate.engine.context import PhaseContext
 from migrate.engine.journal import Journal
-from migrate.engine.noop import NOOP, NoopEstate
+from migrate.engine.noop import NOOP
 from tests.unit.test_engine_helpers import fast_settings, make_plan, registry
 
 __all__ = ["Damage", "build_journal", "damage", "digest", "status"]

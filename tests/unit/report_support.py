@@ -8,15 +8,15 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 
+from adapters.lab.estate import make_estate
+from adapters.noop.estate import NoopEstate
 from migrate.cli.plan_cmd import plan as plan_command
 from migrate.core.errors import AdapterError
 from migrate.engine import Runner
 from migrate.engine.context import PhaseContext
 from migrate.engine.journal import Journal
-from migrate.engine.noop import NoopEstate
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from migrate.inventory import save_inventory
-from migrate.lab.estate import make_estate
 from migrate.lab.flows import flows_csv
 from tests.unit.test_engine_helpers import fast_settings, registry
 from tests.unit.test_graph_lab import lab_inventory

@@ -17,7 +17,8 @@ from botocore.stub import Stubber
 
 from adapters.capacity.base import TAG_PLAN, TAG_WAVE, HostProvisioner, client_token
 from adapters.capacity.evs import EvsHostProvisioner
-from migrate.core.errors import AdapterError
+from adapters.capacity.settings import EvsProvisionerSettings
+from migrate.core.errors import AdapterError, InputError
 
 ENV = "env-abcdef1234"
 TAGS = {TAG_PLAN: "run-1", TAG_WAVE: "2"}
@@ -158,3 +159,29 @@ def test_wave_tag_needs_plan_tag(stubbed: tuple[EvsHostProvisioner, Stubber]) ->
     evs, _ = stubbed
     with pytest.raises(ValueError, match="needs"):
         evs.find({TAG_WAVE: "2"})
+
+
+def test_host_type_specs_from_ec2_and_the_login_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host type's specs come from EC2 DescribeInstanceTypes (an unknown type is bad input); vCenter logs in
+    to new hosts with the section's ESXi user and the password its variable holds."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("EVS_TEST_ESXI_PASSWORD", "s3cret")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    settings = EvsProvisionerSettings(environment_id=ENV, key_name="ops-key", esxi_username="admin",
+                                      esxi_password_env="EVS_TEST_ESXI_PASSWORD")
+    evs = EvsHostProvisioner(boto3.client("evs", region_name="us-east-1"), environment_id=ENV, key_name="ops-key",
+                             ec2=ec2, login=settings)
+    item = {"InstanceType": "i4i.metal", "BareMetal": True, "VCpuInfo": {"DefaultVCpus": 128, "DefaultCores": 64},
+            "MemoryInfo": {"SizeInMiB": 1048576}, "ProcessorInfo": {"SupportedArchitectures": ["x86_64"]},
+            "InstanceStorageInfo": {"TotalSizeInGB": 30000}}
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_instance_types", {"InstanceTypes": [item]}, {"InstanceTypes": ["i4i.metal"]})
+        stub.add_client_error("describe_instance_types", service_error_code="InvalidInstanceType",
+                              http_status_code=400)
+        specs = evs.host_type_specs("i4i.metal")
+        assert (specs["name"], specs["default_cores"], specs["bare_metal"]) == ("i4i.metal", 64, True)
+        with pytest.raises(InputError, match=r"i3\.metal"):
+            evs.host_type_specs("i3.metal")
+    login = evs.host_login(evs._host({"hostName": "mig-x-01", "hostState": "CREATED"}))
+    assert (login.username, login.password) == ("admin", "s3cret") and "s3cret" not in repr(login)

@@ -1,4 +1,5 @@
-"""The provider-free parts of migrate/capacity.py: inputs from engine facts, tags, settings, the journal recorder."""
+"""The provider-free parts of capacity: inputs from engine facts, tags, settings, site.yaml's `capacity` section
+(its provisioner as a driver's section), the journal recorder."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from adapters.aws.settings import AwsSettings
 from adapters.capacity.base import client_token
-from migrate.capacity import CapacitySettings, idempotency_key, journal_recorder, plan_tag_for, vm_sizes_from_facts
+from adapters.capacity.settings import Ec2ProvisionerSettings, EvsProvisionerSettings
+from migrate.core.config import CapacityConfig, DriverSettings, SiteConfig
+from migrate.core.errors import InputError
+from migrate.core.fileio import validation_problems
+from migrate.engine.capacity_journal import journal_recorder
+from migrate.engine.capacity_plan import CapacitySettings, idempotency_key, plan_tag_for, vm_sizes_from_facts
 from migrate.engine.journal import Journal
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from planners.sizing import VmSize
@@ -37,13 +44,64 @@ def test_plan_tag_and_keys_are_stable() -> None:
     assert len(token) <= 64 and token.isascii()
 
 
-def test_settings_problems_name_the_options() -> None:
-    """Every bad knob is listed by its CLI option."""
-    bad = CapacitySettings(spare_hosts=-1, min_hosts=0, vcpu_per_core=0, provisioner="evs", connect_timeout_s=0)
-    fields = {p.field for p in bad.problems()}
-    assert fields == {"--spare", "--min-hosts", "--ratio", "--evs-environment", "--evs-key-name", "--connect-timeout"}
+def test_settings_problems_name_the_fields() -> None:
+    """Every bad knob is listed by its field."""
+    bad = CapacitySettings(spare_hosts=-1, min_hosts=0, vcpu_per_core=0, connect_timeout_s=0)
+    assert {p.field for p in bad.problems()} == {"spare_hosts", "min_hosts", "vcpu_per_core", "connect_timeout_s"}
     assert CapacitySettings().problems() == []
     assert CapacitySettings().policy().minimum == 3 and CapacitySettings(min_hosts=5).policy().minimum == 5
+    assert CapacitySettings.from_config(CapacityConfig.model_validate({"spare_hosts": 0})).spare_hosts == 0
+
+
+def test_provisioner_by_name_takes_the_fields_from_before_drivers() -> None:
+    """`provisioner: evs` with the flat evs_* fields (site.yaml as it was) is the evs driver's section; fields of
+    another driver are left out; no provisioner is ec2."""
+    old = CapacityConfig.model_validate({"provisioner": "evs", "evs_environment_id": "env-1", "evs_key_name": "k",
+                                         "availability_zone": "us-east-1a", "host_domain": "corp.internal"})
+    assert old.provisioner == EvsProvisionerSettings(environment_id="env-1", key_name="k", host_domain="corp.internal")
+    assert CapacityConfig().provisioner == Ec2ProvisionerSettings()
+    zone = CapacityConfig.model_validate({"availability_zone": "us-east-1b"}).provisioner
+    assert isinstance(zone, Ec2ProvisionerSettings) and zone.availability_zone == "us-east-1b"
+
+
+def test_provisioner_section_is_validated_by_its_driver() -> None:
+    """The mapping form is its driver's settings; bad or misplaced fields are named under capacity."""
+    new = CapacityConfig.model_validate({"provisioner": {"driver": "evs", "environment_id": "env-1", "key_name": "k",
+                                                         "aws": {"region": "eu-west-1"}}})
+    assert isinstance(new.provisioner, EvsProvisionerSettings)
+    assert new.provisioner.aws == AwsSettings(region="eu-west-1")
+    cases = [({"provisioner": "evs"}, {"provisioner.environment_id", "provisioner.key_name"}),
+             ({"provisioner": {"driver": "ec2", "bogus": 1}}, {"provisioner.bogus"}),
+             ({"provisioner": {"driver": "ec2"}, "availability_zone": "z"}, {"(top level)"}),
+             ({"provisioner": "xen"}, {"provisioner"}), ({"provisioner": 3}, {"provisioner"})]
+    for data, fields in cases:
+        with pytest.raises(InputError) as caught:
+            validation_problems(CapacityConfig, data, "site.yaml")
+        assert {p.field for p in caught.value.problems} == fields, data
+
+
+def test_with_provisioner_overrides_by_old_or_new_names() -> None:
+    """The CLI's overrides (named as before drivers) replace the section's fields; another driver starts afresh."""
+    config = CapacityConfig.model_validate({"provisioner": {"driver": "evs", "environment_id": "env-1",
+                                                            "key_name": "k", "esxi_username": "admin"}})
+    same = config.with_provisioner(None, evs_key_name="k2")
+    assert isinstance(same, EvsProvisionerSettings) and (same.key_name, same.esxi_username) == ("k2", "admin")
+    other = config.with_provisioner("ec2", evs_key_name="ignored", availability_zone="z")
+    assert other == Ec2ProvisionerSettings(availability_zone="z")
+    with pytest.raises(InputError) as caught:
+        config.with_provisioner("xen")
+    assert caught.value.problems[0].field == "driver"
+
+
+def test_provisioner_account_defaults_to_the_aws_replatformer() -> None:
+    """No `aws` in the section: the site's aws replatformer is the account; none anywhere is bad input."""
+    aws = AwsSettings(region="us-east-1")
+    site = SiteConfig.model_validate({"source": DriverSettings(driver="vcenter"), "replatformer": aws})
+    assert Ec2ProvisionerSettings().for_site(site).account() == aws
+    with pytest.raises(InputError, match="AWS account"):
+        Ec2ProvisionerSettings().account()
+    assert Ec2ProvisionerSettings(esxi_password_env="NOPE_UNSET").file_problems("f", "capacity.provisioner", {})[0] \
+        .field == "capacity.provisioner.esxi_password_env"
 
 
 def test_journal_recorder_makes_the_allocation_durable(tmp_path: Path) -> None:

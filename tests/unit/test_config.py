@@ -175,3 +175,29 @@ def test_resolve_password_from_file(site_dir: Path) -> None:
 def test_shipped_schema_matches_model() -> None:
     """The JSON Schema in the package is what the model generates (regenerate it when the model changes)."""
     assert schema_text("site") == generate_schema("site", built_in=True)
+
+
+def test_driver_sections_resolve_relative_paths_and_read_legacy_aws(site_dir: Path) -> None:
+    """`aws:` is the aws driver's replatformer section; a provisioner's own account resolves its paths too."""
+    from adapters.aws.settings import AwsSettings
+    from adapters.capacity.settings import Ec2ProvisionerSettings
+
+    (site_dir / "creds").write_text("[default]\n")
+    text = GOOD + ("aws: {region: us-east-1, credentials_file: creds}\n"
+                   "capacity: {provisioner: {driver: ec2, aws: {region: eu-west-1, credentials_file: creds}}}\n")
+    config = load_site_config(write(site_dir, text), env={"SRC_PW": "x"})
+    assert isinstance(config.replatformer, AwsSettings) and config.replatformer.credentials_file == site_dir / "creds"
+    assert config.capacity is not None
+    provisioner = config.capacity.provisioner
+    assert isinstance(provisioner, Ec2ProvisionerSettings) and provisioner.aws is not None
+    assert provisioner.aws.credentials_file == site_dir / "creds"
+
+
+def test_legacy_aws_problems_are_named_as_written(site_dir: Path) -> None:
+    """A problem in an `aws:` section names `aws.<field>`, as the file has it; both keys at once is refused."""
+    with pytest.raises(InputError) as caught:
+        load_site_config(write(site_dir, GOOD + "aws: {region: us-east-1, colour: red}\n"), env={"SRC_PW": "x"})
+    assert [p.field for p in caught.value.problems] == ["aws.colour"]
+    with pytest.raises(InputError) as both:
+        load_site_config(write(site_dir, GOOD + "aws: {region: a}\nreplatformer: {region: b}\n"), env={"SRC_PW": "x"})
+    assert [p.field for p in both.value.problems] == ["aws"]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.log import configure_logging
 from migrate.engine import Limits, RetryPolicy, Runner, RunSettings
 from migrate.engine.journal import Journal
-from migrate.engine.noop import NOOP, NoopEstate
+from migrate.engine.noop import NOOP
 from tests.unit.test_engine_helpers import make_plan
 
 ROOT = Path(__file__).resolve().parents[2]

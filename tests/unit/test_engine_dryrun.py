@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.errors import InputError, OperationalError
 from migrate.engine import Playbook, RunPlan, VmFacts, WavePlan, load_playbook, plan_actions
 from migrate.engine.context import PhaseContext
-from migrate.engine.noop import NOOP, NoopEstate
+from migrate.engine.noop import NOOP
 from tests.unit.test_engine_helpers import _quiet_logs, make_plan
 
 __all__ = ["_quiet_logs"]

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.errors import AdapterError
 from migrate.engine import CancelToken, Playbook, Runner, load_playbook
 from migrate.engine.hooks import HookError, run_hook
-from migrate.engine.noop import NoopEstate
 from migrate.engine.playbook import Hook
 from migrate.engine.timing import Interrupted
 from tests.unit.test_engine_helpers import FakeClock, _quiet_logs, fast_settings, make_plan, open_journal, registry

@@ -9,10 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.errors import AdapterError
 from migrate.engine import CancelToken, Limits, Runner, RunPlan, WavePlan, WaveWindow
 from migrate.engine.context import PhaseContext, PhaseFn
-from migrate.engine.noop import NOOP, NoopEstate
+from migrate.engine.noop import NOOP
 from tests.unit.test_engine_helpers import T0, FakeClock, _quiet_logs, fast_settings, make_plan, open_journal, registry
 
 __all__ = ["_quiet_logs"]

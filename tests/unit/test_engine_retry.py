@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.errors import AdapterError, InputError
 from migrate.engine import Runner
 from migrate.engine.context import PhaseContext, PhaseFn
-from migrate.engine.noop import NOOP, NoopEstate
+from migrate.engine.noop import NOOP
 from migrate.engine.run_state import RetryScope, WaveStepContext
 from tests.unit.test_engine_helpers import _quiet_logs, fast_settings, make_plan, open_journal, registry
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.errors import AdapterError, InputError, OperationalError
 from migrate.engine import Limits, Runner, load_playbook
 from migrate.engine.context import PhaseContext
-from migrate.engine.noop import NOOP, NoopEstate
+from migrate.engine.noop import NOOP
 from tests.unit.test_engine_helpers import Tracker, _quiet_logs, fast_settings, make_plan, open_journal, registry
 
 __all__ = ["_quiet_logs"]

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from adapters.noop.estate import NoopEstate
 from migrate.core.errors import AdapterError, InputError
 from migrate.core.fileio import validation_problems
 from migrate.core.ports import MigrationTarget, OperationState, OperationStatus, SourceInventory
 from migrate.engine import CancelToken, Limits, RunPlan, VmFacts, WavePlan, handle_sigint
 from migrate.engine.context import PhaseContext, wait_operation
 from migrate.engine.limits import Limiter
-from migrate.engine.noop import NoopEstate
 from migrate.engine.plan import plan_digest
 from tests.unit.test_engine_helpers import FakeClock, make_plan
 

@@ -7,8 +7,8 @@ import io
 
 import pytest
 
+from adapters.lab.estate import BLOCK, MIN_SEEDED_VMS, ONPREM, disk_bytes, make_estate
 from migrate.core.errors import InputError
-from migrate.lab.estate import BLOCK, MIN_SEEDED_VMS, ONPREM, disk_bytes, make_estate
 from migrate.lab.flows import EXTERNAL_ENDPOINT, FLOW_COLUMNS, flows_csv
 
 

@@ -1,4 +1,5 @@
-"""The one retry classification: transient, session or the provider's answer, by type and code; retried calls."""
+"""The one retry classification with the vSphere and AWS classifier plugged in (adapters.faults): transient,
+session or the provider's answer, by type and code; retried calls."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 import requests
 from pyVmomi import vim, vmodl
 
-from adapters.faults import Backoff, FaultKind, call_with_retry, classify, provider_error
+from adapters.faults import is_provider_fault, provider_error
 from migrate.core.errors import AdapterError
+from migrate.core.faults import Backoff, FaultKind, call_with_retry, classify
 
 
 def _client_error(code: str, status: int) -> botocore.exceptions.ClientError:
@@ -118,8 +120,6 @@ def test_answers_stop_at_once_and_the_deadline_bounds_retries() -> None:
 
 def test_our_own_bugs_are_not_provider_faults() -> None:
     """A KeyError from our code is not dressed up as a vCenter's answer; a reset and a fault are provider faults."""
-    from adapters.faults import is_provider_fault
-
     assert not is_provider_fault(KeyError("disks"))
     assert is_provider_fault(ConnectionResetError()) and is_provider_fault(vim.fault.NotFound())
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from adapters.lab.estate import make_estate
 from migrate.cli.graph_cmd import graph
 from migrate.inventory import save_inventory
-from migrate.lab.estate import make_estate
 from migrate.lab.flows import EXTERNAL_ENDPOINT, flows_csv
 from planners import DEFAULT_APP_WEIGHT, read_graph
 from tests.unit.test_graph_lab import lab_inventory

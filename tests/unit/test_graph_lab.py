@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import networkx as nx
 import pytest
 
+from adapters.lab.estate import Estate, make_estate
 from migrate.core.models.inventory import Cluster, Disk, DrsRule, Guest, Inventory, Provenance, VApp, Vm
-from migrate.lab.estate import Estate, make_estate
 from migrate.lab.flows import EXTERNAL_ENDPOINT, flows_csv
 from planners import build_graph, conflicts, graph_summary, must_move_groups, parse_flows
 

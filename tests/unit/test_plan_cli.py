@@ -9,10 +9,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from adapters.lab.estate import make_estate
 from migrate.cli.plan_cmd import plan
 from migrate.cli.validate_cmd import validate
 from migrate.inventory import save_inventory
-from migrate.lab.estate import make_estate
 from migrate.lab.flows import flows_csv
 from planners import write_graph
 from planners.plan_io import load_plan

@@ -67,7 +67,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     ("unknown top-level field", {**_good(), "stages": []}, [("stages", "unknown field")]),
     ("missing phases", {k: v for k, v in _good().items() if k != "phases"}, [("phases", "required field is missing")]),
     ("empty phases", {**_good(), "phases": []}, [("phases", "at least 1 item")]),
-    ("unknown method", {**_good(), "method": "warp"}, [("method", "installed: cold, live, noop, replatform")]),
+    ("unknown method", {**_good(), "method": "warp"}, [("method", "unknown method 'warp' (installed: ")]),
     ("wrong version", {**_good(), "version": 2}, [("version", "Input should be 1")]),
     ("unknown phase", {**_good(), "phases": ["precheck", "copy_disk"]}, [("phases[1]", "unknown phase 'copy_disk'")]),
     ("phase of another method", {**_good(), "phases": ["precheck", "relocate"]},
@@ -156,7 +156,7 @@ def test_json_schema() -> None:
     schema = playbook_schema()
     text = json.dumps(schema)
     assert schema["title"] == "Playbook" and schema["additionalProperties"] is False
-    assert schema["properties"]["method"]["enum"] == ["cold", "live", "noop", "replatform"]
+    assert {"cold", "live", "noop", "replatform"} <= set(schema["properties"]["method"]["enum"])
     assert {"HttpCheck", "CommandHook", "WaitHook", "ApprovalHook"} <= set(schema["$defs"])
     assert "$schema" in text
     assert Playbook.model_json_schema()["required"] == ["name", "method", "phases"]

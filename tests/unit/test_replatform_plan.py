@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
+import migrate.execution_plan
+from adapters.aws import driver as aws_driver
+from adapters.aws.driver import AWS as AWS_DRIVER
+from adapters.aws.driver import AwsCatalog
 from adapters.aws.settings import AwsNetworkMapping, AwsSettings
 from adapters.vcenter.settings import VCenterEndpoint
 from migrate.core.config import SiteConfig
+from migrate.core.drivers import Driver, Role
 from migrate.core.errors import InputError
 from migrate.core.models.inventory import Disk, Guest, Inventory, Nic, Provenance, Utilisation, Vm
+from migrate.core.ports import NetworkPlacement, ReplatformCatalog
 from migrate.engine.playbook import load_playbook
 from migrate.engine.replatform_facts import ReplatformPlanner
 from migrate.execution_plan import build_run_plan
@@ -35,6 +43,20 @@ def _type(name: str, vcpus: int, memory_gib: int, **extra: Any) -> InstanceType:
 
 TYPES = [_type("m7i.large", 2, 8), _type("c7i.large", 2, 4), _type("r7i.large", 2, 16), _type("m7i.xlarge", 4, 16),
          _type("m7i.2xlarge", 8, 32), _type("m7i.metal-24xl", 96, 384, bare_metal=True)]
+
+
+class _Catalog:
+    """The aws catalog of SITE with its instance types from `fetch` instead of EC2."""
+
+    def __init__(self, fetch: Callable[[list[str] | None], list[InstanceType]]) -> None:
+        self.fetch = fetch
+        self.region = "us-east-1"
+
+    def instance_types(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return [t.model_dump() for t in self.fetch(None if names is None else list(names))]
+
+    def network_of(self, portgroup: str) -> NetworkPlacement | None:
+        return AwsCatalog(AWS).network_of(portgroup)
 
 
 def _vm(name: str, *, cpus: int = 2, memory_mb: int = 8192, nets: tuple[str, ...] = ("pg-app",),
@@ -119,14 +141,46 @@ def test_override_wins_and_unknown_override_is_a_problem() -> None:
             return [_type("m5.large", 2, 8)]
         raise InputError.single("EC2", "instance types", f"not all of {names} exist")
 
-    planner = ReplatformPlanner(SITE, plan_file="plan.yaml", site_file="site.yaml", types=fetch)
+    planner = ReplatformPlanner(SITE, plan_file="plan.yaml", site_file="site.yaml", catalog=_Catalog(fetch))
     wave = cast(Wave, SimpleNamespace(id=1, instance_types={"uuid-a-01": "m5.large", "a-02": "m9z.huge"}))
     facts = [planner.facts(_vm(n), 0, wave) for n in ("a-01", "a-02", "a-03")]
     assert [f.facts["replatform"]["instance_type"] for f in facts] == ["m5.large", "m9z.huge", "m7i.large"]
     assert [f.facts["replatform"]["instance_type_basis"] for f in facts] == ["override", "override", "rightsizing"]
     problems = planner.finish()
     assert [(p.field, "m9z.huge" in p.message) for p in problems] == [("waves[0].instance_types.a-02", True)]
+    assert problems[0].message.startswith("EC2 (us-east-1) has no instance type")
     assert asked == [None, ["m5.large"], ["m9z.huge"]]
+
+
+def test_the_catalog_comes_from_the_replatformer_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without given types the aws driver's catalog is asked (DescribeInstanceTypes), once per plan."""
+    asked: list[list[str] | None] = []
+
+    def describe(settings: AwsSettings, names: list[str] | None = None) -> list[dict[str, Any]]:
+        asked.append(names)
+        return [t.model_dump() for t in TYPES]
+
+    monkeypatch.setattr(aws_driver, "fetch_instance_types", describe)
+    vms = [_vm("db-01"), _vm("web-01", nets=("pg-web",))]
+    plan = build_run_plan(_plan(vms), _inv(vms), SITE)
+    assert [plan.vm_index[vm.id].facts["replatform"]["instance_type"] for vm in vms] == ["m7i.large", "m7i.large"]
+    assert asked == [None]
+    assert isinstance(AwsCatalog(AWS), ReplatformCatalog)
+    assert AwsCatalog(AWS).network_of("pg-app") == NetworkPlacement("subnet-0a", ("sg-01",), keep_private_ip=True)
+    assert AwsCatalog(AWS).network_of("pg-nowhere") is None
+
+
+def test_a_replatformer_driver_without_a_catalog_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A third-party replatformer that offers no catalog cannot have its waves planned: site.yaml names it."""
+    def without_catalog(name: str, role: Role, **_: Any) -> Driver:
+        return replace(AWS_DRIVER, name="bare", catalog=None)
+
+    monkeypatch.setattr(migrate.execution_plan, "get_driver", without_catalog)
+    vms = [_vm("db-01")]
+    with pytest.raises(InputError) as caught:
+        build_run_plan(_plan(vms), _inv(vms), SITE, instance_types=TYPES)
+    assert [(p.field, "'bare' offers no catalog" in p.message) for p in caught.value.problems] == [
+        ("replatformer.driver", True)]
 
 
 def test_shipped_playbook_matches_the_catalog() -> None:

@@ -13,8 +13,9 @@ import random
 
 import pytest
 
+from migrate.core.guest import architecture_of, boot_mode_of
 from migrate.core.models.inventory import Guest, Utilisation, Vm
-from planners.rightsizing import architecture_of, boot_mode_of, requirement, rightsize, rightsize_vm
+from planners.rightsizing import requirement, rightsize, rightsize_vm
 from tests.unit.test_sizing import moto_type, moto_types
 
 TYPES = moto_types()

@@ -13,13 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from adapters.faults import Backoff
 from adapters.vcenter.settings import TlsSettings
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader, split_objects
 from adapters.vcenter.vm_extract import MARKER_PATHS, VM_PATHS
 from adapters.vcenter.vm_markers import full_read_digests, marker_context, read_markers
 from adapters.vcenter.vm_scan import vms_with_events
 from migrate.core.errors import AdapterError
+from migrate.core.faults import Backoff
 
 ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '

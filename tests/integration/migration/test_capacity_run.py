@@ -4,6 +4,7 @@ to Cluster-1 (vcsim), as many as the capacity plan says, before that wave's cuto
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from pyVmomi import vim
 from adapters.aws.session import aws_client
 from adapters.aws.settings import aws_settings
 from adapters.vcenter.collector import read_view
-from migrate.capacity import CapacitySettings, plan_capacity, vm_sizes_from_facts
+from migrate.capacity import open_capacity
 from migrate.config import load_site_config
+from migrate.engine.capacity_plan import CapacitySettings, plan_capacity, resolve_host_type, vm_sizes_from_facts
 from migrate.engine.journal import Journal
 from migrate.lab.manager import LabInfo
 from migrate.run import load_run_plan
@@ -85,7 +87,10 @@ def test_second_wave_gets_the_hosts_the_capacity_plan_says(klab: LabInfo, tmp_pa
     site = load_site_config(site_path)
 
     waves = [(str(w.id), vm_sizes_from_facts(plan.vm_index[v] for v in w.vms)) for w in plan.waves]
-    expected = [p.hosts_to_add for p in plan_capacity(site, waves, CapacitySettings.from_site(site)).plans]
+    settings = CapacitySettings.from_config(site.capacity)
+    with closing(open_capacity(site)) as ports:
+        host = resolve_host_type(ports.provisioner, settings.host_type)
+        expected = [p.hosts_to_add for p in plan_capacity(ports.cluster, waves, settings, host).plans]
     assert expected[0] == 0 and expected[1] >= 1, expected
 
     dry = run_cli("run", plan_path, "--config", site_path, "--dry-run", "--json")  # the same numbers, no change

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from adapters.lab.estate import DATASTORE_MAP, NETWORK_MAP
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.rest import RestClient, TaggingClient
 from migrate.core.errors import AdapterError
-from migrate.lab.estate import DATASTORE_MAP, NETWORK_MAP
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 from tests.integration.migration.conftest import (
