@@ -9,12 +9,12 @@ adapters/vcenter/source.py and target.py (migrate.core.ports.DiskSource, ColdTar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol, cast
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from migrate.core.drivers import Role
 from migrate.core.errors import AdapterError, OperationalError
-from migrate.core.ports import DiskSource, MigrationTarget, Operation
+from migrate.core.ports import ColdTarget, DiskSource, MigrationTarget, SourceInventory, missing_port
 from migrate.engine.context import PhaseContext, retry_unit, wait_operation
 from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import CopiedDisks, SourceState, TargetVm
@@ -26,33 +26,42 @@ PROVIDER = "vcenter"
 SUPPORTED_CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "sata", "nvme"})
 
 
-class ColdTarget(MigrationTarget, Protocol):
-    """What the cold method needs from the target beyond MigrationTarget."""
-
-    def find_all_vms(self, source_id: str) -> list[str]: ...
-    def describe_vm(self, target_id: str) -> dict[str, Any]: ...
-    def networks(self, names: Iterable[str]) -> dict[str, dict[str, Any] | None]: ...
-    def datastores(self, names: Iterable[str]) -> dict[str, int | None]: ...
-    def placement(self, cluster: str | None, folder: str | None, pool: str | None) -> tuple[Any, Any]: ...
-    def name_taken(self, name: str) -> list[str]: ...
-    def write_file(self, path: str, chunks: Iterable[bytes]) -> str: ...
-    def file_checksum(self, path: str) -> tuple[str, int] | None: ...
-    def delete_file(self, path: str) -> Operation: ...
-    def destroy_vm(self, target_id: str) -> Operation: ...
-
-
-
-
 def _source(ctx: PhaseContext) -> DiskSource:
-    if ctx.adapters.source is None:
-        raise OperationalError("the cold method needs a source vCenter (site.yaml `source`)")
-    return cast(DiskSource, ctx.adapters.source)
+    return disk_source(ctx.adapters.source, "cold")
+
+
+def disk_source(source: object, method: str) -> DiskSource:
+    """The site's source as a DiskSource (its VMs' disk files can be read); OperationalError if it is not."""
+    if not isinstance(source, DiskSource):
+        raise missing_port(source, "DiskSource", "source", method)
+    return source
+
+
+def _inventory(ctx: PhaseContext) -> SourceInventory:
+    """The source as the phases that only power off and mark it need it (shared with other methods)."""
+    source = ctx.adapters.source
+    if not isinstance(source, SourceInventory):
+        raise missing_port(source, "SourceInventory", "source", "cold")
+    return source
+
+
+def _migration_target(ctx: PhaseContext) -> MigrationTarget:
+    """The target as the phases that only tag and power on need it (shared with other methods)."""
+    target = ctx.adapters.target
+    if not isinstance(target, MigrationTarget):
+        raise missing_port(target, "MigrationTarget", "target", "cold")
+    return target
+
+
+def cold_target(target: object) -> ColdTarget:
+    """The site's target as a ColdTarget; OperationalError if it is not."""
+    if not isinstance(target, ColdTarget):
+        raise missing_port(target, "ColdTarget", "target", "cold")
+    return target
 
 
 def target_of(ctx: PhaseContext) -> ColdTarget:
-    if ctx.adapters.target is None:
-        raise OperationalError("the cold method needs a target vCenter (site.yaml `target`)")
-    return cast(ColdTarget, ctx.adapters.target)
+    return cold_target(ctx.adapters.target)
 
 
 def target_file(source_path: str, datastore: str, folder: str) -> str:
@@ -139,7 +148,7 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
 
 def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
     """Shut the source down unless it is off."""
-    source = _source(ctx)
+    source = _inventory(ctx)
     if source.vm_power_state(ctx.vm.id) == "poweredOff":
         return {"powered_off": False}
     wait_operation(source.power_off_vm(ctx.vm.id), ctx, provider=PROVIDER, what="power off source",
@@ -241,7 +250,7 @@ def _target_id(ctx: PhaseContext) -> str:
 
 def tag_target(ctx: PhaseContext) -> dict[str, Any]:
     """Tag the target VM with the source instanceUuid unless tagged."""
-    target, target_id = target_of(ctx), _target_id(ctx)
+    target, target_id = _migration_target(ctx), _target_id(ctx)
     if target.is_tagged(target_id, ctx.vm.id):
         return {"tagged": False}
     target.tag_vm(target_id, ctx.vm.id)
@@ -250,7 +259,7 @@ def tag_target(ctx: PhaseContext) -> dict[str, Any]:
 
 def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
     """Power the target on if the source was on, unless it is on."""
-    target, target_id = target_of(ctx), _target_id(ctx)
+    target, target_id = _migration_target(ctx), _target_id(ctx)
     if ctx.output(SourceState).power_state != "poweredOn" or target.vm_power_state(target_id) == "poweredOn":
         return {"powered_on": False}
     wait_operation(target.power_on_vm(target_id), ctx, provider=PROVIDER, what="power on target", poll_seconds=0.2)
@@ -292,7 +301,7 @@ def verify(ctx: PhaseContext) -> dict[str, Any]:
 def mark_source_migrated(ctx: PhaseContext) -> dict[str, Any]:
     """Mark the source migrated (custom field + rename), keeping it off; finishes a half-done mark."""
     target_id = _target_id(ctx)
-    _source(ctx).mark_migrated(ctx.vm.id, note=f"{ctx.run_id}: {target_of(ctx).name}/{target_id}")
+    _inventory(ctx).mark_migrated(ctx.vm.id, note=f"{ctx.run_id}: {_migration_target(ctx).name}/{target_id}")
     return {"marked": True}
 
 

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from migrate.core.errors import OperationalError
 from migrate.core.log import get_logger
-from migrate.core.ports import Adapters, DiskSource
-from migrate.engine.cold import COLD, ColdTarget, target_file
+from migrate.core.ports import Adapters
+from migrate.engine.cold import COLD, cold_target, disk_source, target_file
 from migrate.engine.context import PhaseContext
 from migrate.engine.journal import Journal, step_key
 from migrate.engine.methods import Stage, registry
@@ -125,7 +125,7 @@ def _cold_copies(one: _Vm) -> dict[str, Any]:
     """`copy_disks` outputs for a VM whose target exists: the journal's, else the files the copy wrote."""
     if "copy_disks" in one.old:
         return one.old["copy_disks"]
-    source = cast(DiskSource, one.adapters.source)
+    source = disk_source(one.adapters.source, "cold")
     targets = {int(d["key"]): str(d["target_datastore"]) for d in one.vm.facts.get("disks", [])}
     folder = str(one.vm.facts["folder"])
     disks = []
@@ -141,7 +141,8 @@ def _cold_copies(one: _Vm) -> dict[str, Any]:
 
 def _cold_files_exist(one: _Vm) -> bool:
     """Did a copy start (the first file of a disk is on the target)? Checked only for VMs that look untouched."""
-    source, target = cast(DiskSource, one.adapters.source), cast(ColdTarget, one.adapters.target)
+    source = disk_source(one.adapters.source, "cold")
+    target = cold_target(one.adapters.target)
     targets = {int(d["key"]): str(d["target_datastore"]) for d in one.vm.facts.get("disks", [])}
     for disk in source.describe_vm(one.vm.id)["disks"]:
         datastore = targets.get(int(disk["key"]))

@@ -20,13 +20,12 @@ finds its unsealed snapshot by tag and puts only the blocks not recorded there.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol, cast
+from typing import Any
 
-from migrate.core.block_progress import BlockProgress
 from migrate.core.drivers import Role
 from migrate.core.errors import AdapterError, OperationalError
-from migrate.core.ports import DiskSource, Replatformer
-from migrate.engine.cold import power_off_source
+from migrate.core.ports import DiskSource, ReplatformTarget, missing_port
+from migrate.engine.cold import disk_source, power_off_source
 from migrate.engine.context import PhaseContext, wait_operation
 from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import PhaseOutput, SourceState
@@ -73,43 +72,15 @@ class LaunchedInstance(PhaseOutput):
     instance_id: str
 
 
-class ReplatformTarget(Replatformer, Protocol):
-    """What re-platforming needs from the cloud provider (adapters.aws.replatformer.AwsReplatformer)."""
-
-    @property
-    def progress(self) -> BlockProgress: ...
-    def launch_problems(self, *, vm: str, instance_type: str, architecture: str, boot_mode: str | None,
-                        nics: list[dict[str, Any]]) -> list[str]: ...
-    def instances_of(self, source_id: str) -> list[dict[str, Any]]: ...
-    def find_sealed_snapshot(self, key: str) -> str | None: ...
-    def find_pending_snapshot(self, key: str) -> str | None: ...
-    def start_disk_snapshot(self, *, owner: Mapping[str, str], key: str, volume_gib: int,
-                            description: str) -> str: ...
-    def upload_disk(self, chunks: Iterable[bytes], size_bytes: int, *, owner: Mapping[str, str], key: str,
-                    volume_gib: int, description: str, resume_snapshot: str | None = None,
-                    done: frozenset[int] = frozenset(), on_block: Any = None) -> dict[str, Any]: ...
-    def verify_disk(self, snapshot_id: str, chunks: Iterable[bytes], size_bytes: int) -> dict[str, Any]: ...
-    def register_image(self, *, owner: Mapping[str, str], key: str, vm_name: str, firmware: str | None,
-                       guest_id: str | None, disks: list[Mapping[str, Any]]) -> dict[str, Any]: ...
-    def launch(self, *, owner: Mapping[str, str], key: str, vm: str, image: Mapping[str, Any],
-               disks: list[Mapping[str, Any]], instance_type: str, nics: list[dict[str, Any]]) -> dict[str, Any]: ...
-    def wait_ready(self, instance_id: str) -> dict[str, Any]: ...
-    def describe_instance(self, instance_id: str) -> dict[str, Any] | None: ...
-    def remove(self, owner: Mapping[str, str]) -> dict[str, Any]: ...
-
-
-
-
 def _source(ctx: PhaseContext) -> DiskSource:
-    if ctx.adapters.source is None:
-        raise OperationalError("the replatform method needs a source vCenter (site.yaml `source`)")
-    return cast(DiskSource, ctx.adapters.source)
+    return disk_source(ctx.adapters.source, "replatform")
 
 
 def _cloud(ctx: PhaseContext) -> ReplatformTarget:
-    if ctx.adapters.replatformer is None:
-        raise OperationalError("the replatform method needs AWS (site.yaml `aws`)")
-    return cast(ReplatformTarget, ctx.adapters.replatformer)
+    cloud = ctx.adapters.replatformer
+    if not isinstance(cloud, ReplatformTarget):
+        raise missing_port(cloud, "ReplatformTarget", "replatformer", "replatform")
+    return cloud
 
 
 def owner(ctx: PhaseContext) -> dict[str, str]:

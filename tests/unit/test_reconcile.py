@@ -31,7 +31,19 @@ def _vm(vm_id: str, power: str, *, replatform: bool = False) -> VmFacts:
     return VmFacts(id=vm_id, name=vm_id, facts=facts)
 
 
-class Source:
+class Unused:
+    """The rest of a port's verbs: present (the engine checks the port an adapter offers), failing if called."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def unused(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(f"{name} is not used by reconcile")
+        return unused
+
+
+class Source(Unused):
     """Marks, power and disk files of source VMs."""
 
     name = "onprem"
@@ -46,7 +58,7 @@ class Source:
         return {"disks": [{"key": 2000, "file": f"[ds] {vm_id}/{vm_id}.vmdk", "files": [f"[ds] {vm_id}/{vm_id}.vmdk"]}]}
 
 
-class Target:
+class Target(Unused):
     """Target VMs by source, described as the cold verify phase reads them."""
 
     name = "cloud"
@@ -74,7 +86,7 @@ class Target:
         return ("x", 1) if path in self.files else None
 
 
-class Cloud:
+class Cloud(Unused):
     """Tagged AWS resources; instances described as the replatform verify phase reads them."""
 
     name = "aws"
