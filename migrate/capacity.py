@@ -20,8 +20,14 @@ __all__ = ["grows_cluster", "open_capacity", "open_cluster", "open_provisioner",
 
 
 def grows_cluster(site: SiteConfig) -> bool:
-    """True when the site has a target cluster and says where hosts come from (`capacity`, or an aws replatformer)."""
-    return bool(site.target is not None and site.target.placement().cluster and (site.replatformer or site.capacity))
+    """True when the site has a target cluster and says where hosts come from: a `capacity` section, or a
+    default provisioner the rest of the site completes (e.g. ec2 with an aws replatformer's account)."""
+    if site.target is None or not site.target.placement().cluster:
+        return False
+    if site.capacity is not None:
+        return True
+    settings = provisioner_settings(site)
+    return not isinstance(settings, ProvisionerSettings) or settings.complete()
 
 
 def provisioner_settings(site: SiteConfig, section: DriverSettings | None = None) -> DriverSettings:

@@ -156,4 +156,9 @@ def site_model(drivers: Iterable[Driver] | None = None) -> type[BaseModel]:
         described = SiteConfig.model_fields[key]
         fields[key] = ((union if required else union | None),
                        Field(... if required else None, description=described.description))
+    legacy = next((d for d in drivers if d.name == LEGACY_REPLATFORMER and Role.REPLATFORMER in d.roles), None)
+    if legacy is not None:   # files from before drivers: read as `replatformer:` with the aws driver
+        fields[LEGACY_REPLATFORMER] = (legacy.settings | None, Field(
+            None, description="the replatformer section of the aws driver, as files before drivers name it "
+                              "(give either this or replatformer)"))
     return create_model("SiteConfig", __base__=SiteConfig, __doc__=SiteConfig.__doc__, **fields)

@@ -8,7 +8,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from adapters.vcenter.settings import vcenter_settings
 from migrate.config import load_site_config
 from migrate.core.config import SiteConfig
 from migrate.core.log import get_logger
@@ -28,7 +27,8 @@ def discover(config: SiteConfig | str | Path, *, out: str | Path | None = None,
     With `since` (an inventory of the same vCenter), only VMs whose configuration changed are read
     in full. Returns the inventory and statistics of the run.
     """
-    from adapters.vcenter.discovery import discover_vcenter  # only adapters/ touches pyvmomi
+    from adapters.vcenter.discovery import discover_vcenter  # pyvmomi loads when discovering, not with the CLI
+    from adapters.vcenter.settings import vcenter_settings
 
     site = config if isinstance(config, SiteConfig) else load_site_config(config)
     previous = load_inventory(since) if isinstance(since, str | Path) else since

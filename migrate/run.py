@@ -96,17 +96,15 @@ def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0,
     the end; block copies record their progress in `journal`."""
     options = ConnectOptions(shutdown_grace=shutdown_grace, block_progress=BlockProgress(journal))
     opened: dict[str, Any] = {}
-    try:
+    with contextlib.ExitStack() as stack:   # each opened adapter is closed, even when another's close fails
         for key, role in ROLE_SECTIONS.items():
             settings = getattr(site, key)
             if settings is not None:
                 opened[key] = get_driver(settings.driver, role, field_name=f"{key}.driver").connect(
                     role, settings, options)
+                stack.callback(opened[key].close)
         yield Adapters(source=opened.get("source"), target=opened.get("target"),
                        replatformer=opened.get("replatformer"))
-    finally:
-        for adapter in opened.values():
-            adapter.close()
 
 
 def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
@@ -135,7 +133,7 @@ def check_capacity(site: SiteConfig, site_file: str = "site.yaml") -> None:
 def with_capacity(settings: RunSettings | None, site: SiteConfig, capacity: bool,
                   site_file: str = "site.yaml") -> RunSettings:
     """`settings` with the capacity wave step when asked for and the site can grow its target cluster (a target
-    cluster, and `aws` or a `capacity` section), after checking the capacity settings."""
+    cluster, and a `capacity` section or an AWS replatformer), after checking the capacity settings."""
     settings = settings or RunSettings()
     if capacity and grows_cluster(site):
         check_capacity(site, site_file)

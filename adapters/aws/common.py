@@ -51,7 +51,7 @@ class AwsClients:
 
 
 def make_clients(settings: AwsSettings) -> AwsClients:
-    """EC2 and EBS clients from site.yaml's `aws` section; a bad profile is an AdapterError, not a traceback."""
+    """EC2 and EBS clients from the aws driver's settings; a bad profile is an AdapterError, not a traceback."""
     try:
         return AwsClients(ec2=aws_client(settings, "ec2"), ebs=aws_client(settings, "ebs"))
     except botocore.exceptions.BotoCoreError as exc:

@@ -57,7 +57,7 @@ class InstanceRecord:
 
 def place_nics(aws: AwsSettings, vm: str, nics: Sequence[tuple[str, str | None]],
                file: str = "site.yaml") -> list[NicPlacement]:
-    """NIC placements from `aws.networks` for (port group, current IP) pairs; InputError when any is unmapped."""
+    """NIC placements from `replatformer.networks` for (port group, IP) pairs; InputError when any is unmapped."""
     problems = aws_network_problems(aws, vm, [pg for pg, _ in nics], file)
     if not nics:
         problems.append(Problem("inventory", f"{vm}.nics", "VM has no NIC to place in a subnet"))

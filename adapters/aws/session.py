@@ -1,4 +1,4 @@
-"""boto3 clients built from site.yaml's `aws` section, with TLS verification on."""
+"""boto3 clients built from site.yaml's `replatformer` section (driver aws), with TLS verification on."""
 
 from __future__ import annotations
 

@@ -69,9 +69,10 @@ class EvsHostProvisioner:
     @classmethod
     def from_settings(cls, settings: EvsProvisionerSettings) -> EvsHostProvisioner:
         """From site.yaml's `capacity.provisioner`: the EVS environment to grow and its AWS account."""
+        environment_id, key_name = settings.environment()
         account = settings.account()
         endpoint = account.endpoint_url or f"evs.{account.region}.amazonaws.com"
-        return cls(aws_client(account, "evs"), environment_id=settings.environment_id, key_name=settings.key_name,
+        return cls(aws_client(account, "evs"), environment_id=environment_id, key_name=key_name,
                    domain=settings.host_domain, esx_version=settings.esx_version, endpoint=endpoint,
                    ec2=aws_client(account, "ec2"), login=settings)
 

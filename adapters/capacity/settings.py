@@ -34,6 +34,9 @@ class AwsProvisionerSettings(ProvisionerSettings):
             return self.model_copy(update={"aws": site.replatformer})
         return self
 
+    def complete(self) -> bool:
+        return self.aws is not None
+
     def account(self) -> AwsSettings:
         """The AWS account; InputError when there is none."""
         if self.aws is None:
@@ -60,9 +63,19 @@ class EvsProvisionerSettings(AwsProvisionerSettings):
     """Hosts of one Amazon Elastic VMware Service environment."""
 
     driver: Literal["evs"] = "evs"
-    environment_id: str = Field(..., min_length=1,
-                                validation_alias=AliasChoices("environment_id", "evs_environment_id"),
-                                description="the EVS environment to grow (env-...)")
-    key_name: str = Field(..., min_length=1, validation_alias=AliasChoices("key_name", "evs_key_name"),
-                          description="EC2 key pair of new hosts")
+    # both needed to add hosts, checked then (a site.yaml without them still serves every other command)
+    environment_id: str | None = Field(None, min_length=1,
+                                       validation_alias=AliasChoices("environment_id", "evs_environment_id"),
+                                       description="the EVS environment to grow (env-...)")
+    key_name: str | None = Field(None, min_length=1, validation_alias=AliasChoices("key_name", "evs_key_name"),
+                                 description="EC2 key pair of new hosts")
+
+    def environment(self) -> tuple[str, str]:
+        """The environment id and key pair; InputError naming each one missing."""
+        options = {"environment_id": "--evs-environment", "key_name": "--evs-key-name"}
+        missing = [Problem("site.yaml", f"capacity.provisioner.{name}", f"needed to add EVS hosts (or {option})")
+                   for name, option in options.items() if getattr(self, name) is None]
+        if missing or self.environment_id is None or self.key_name is None:
+            raise InputError(missing)
+        return self.environment_id, self.key_name
     esx_version: str | None = Field(None, description="ESX version of new hosts (default: the environment's)")

@@ -3,7 +3,8 @@
     source: {driver: noop, effects_file: noop-effects.jsonl}
     target: {driver: noop, effects_file: noop-effects.jsonl}
 
-Sections naming the same effects file (or none) share one estate while the run's adapters are open.
+Sections naming the same effects file (or none) share one estate while the run's adapters are open (the
+first section's latency applies to both).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def _estate(settings: NoopSettings) -> NoopEstate:
     key = settings.effects_file.resolve() if settings.effects_file else None
     with _lock:
         estate = _open.get(key)
-        if estate is not None and estate.users > 0:
-            return estate.acquire()
+        if estate is not None and estate.try_acquire():
+            return estate
         estate = NoopEstate(path=key, latency=settings.latency)
         _open[key] = estate
         return estate

@@ -82,17 +82,13 @@ class NoopEstate:
                         self._apply(json.loads(line))
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    @property
-    def users(self) -> int:
-        """How many have it open."""
+    def try_acquire(self) -> bool:
+        """One more user of this estate (each calls `close` once), unless the last one has closed it."""
         with self._lock:
-            return self._users
-
-    def acquire(self) -> NoopEstate:
-        """One more user of this estate (each calls `close` once)."""
-        with self._lock:
+            if self._users == 0:
+                return False
             self._users += 1
-        return self
+            return True
 
     def close(self) -> None:
         """One user less; the last closes the effects file."""

@@ -42,7 +42,7 @@ def _settings_options(func: F) -> F:
     """The capacity knobs shared by the three verbs."""
     options = [
         click.option("--config", "config_path", type=_path, default=Path("site.yaml"), show_default=True,
-                     help="site.yaml: the cloud vCenter (`target`, with its cluster) and `aws`."),
+                     help="site.yaml: the cloud vCenter (`target`, with its cluster) and the AWS account."),
         click.option("--host-type", default=None,
                      help="Bare-metal instance type of the new hosts (checked with EC2 DescribeInstanceTypes) "
                           "[default: site.yaml capacity, else i4i.metal]."),

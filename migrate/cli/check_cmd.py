@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
+from migrate.capacity import grows_cluster, provisioner_settings
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.config import ROLE_SECTIONS, load_site_config
-from migrate.core.drivers import get_driver
+from migrate.core.drivers import Role, get_driver
 from migrate.core.errors import AdapterError
 
 __all__ = ["check", "config_option"]
@@ -23,12 +24,15 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 @json_option
 @command_errors
 def check(config_path: Path, as_json: bool) -> None:
-    """Check site.yaml and log in to every role's provider (source, target, replatformer), read-only."""
+    """Check site.yaml and log in to every role's provider (source, target, replatformer, and the host
+    provisioner when runs grow the target cluster), read-only."""
     config = load_site_config(config_path)
     results: dict[str, Any] = {}
     failures: list[AdapterError] = []
-    for role, kind in ROLE_SECTIONS.items():
-        settings = getattr(config, role)
+    sections = [(role, kind, getattr(config, role)) for role, kind in ROLE_SECTIONS.items()]
+    if grows_cluster(config):   # where new hosts come from, when runs grow the target cluster
+        sections.append(("provisioner", Role.HOST_PROVISIONER, provisioner_settings(config)))
+    for role, kind, settings in sections:
         if settings is None:
             continue
         driver = get_driver(settings.driver, kind)
@@ -44,7 +48,7 @@ def check(config_path: Path, as_json: bool) -> None:
     def human(data: dict[str, Any]) -> str:
         lines = []
         for role, item in data.items():
-            shown = item["summary"] if item["ok"] else item["message"]
+            shown = item.get("summary", "ok") if item["ok"] else item["message"]
             lines.append(f"{role:12} {'ok    ' if item['ok'] else 'FAILED'}  {shown}")
         return "\n".join(lines)
 

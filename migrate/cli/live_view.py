@@ -19,12 +19,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from migrate.core.log import get_logger
 from migrate.core.redact import redact_text
 from migrate.engine.journal import Journal
 from migrate.engine.progress import ProgressListener, RunStarted, journal_events
 from migrate.progress import BoardView, ProgressBoard, VmLine, WaveLine
 
 __all__ = ["follow", "live_board", "render", "use_live_view"]
+
+log = get_logger(__name__)
 
 MAX_WAVES = 8        # wave bars shown around the current wave
 MAX_VMS = 15         # VMs in flight shown
@@ -165,7 +168,7 @@ def live_board(console: Console | None = None, *, refresh_per_second: float = 4.
 def follow(journal: Path, run_id: str | None, interval: float, listener: ProgressListener, *,
            sleep: Callable[[float], None] = time.sleep) -> str:
     """Feed `listener` what the journal (read-only) holds of a run every `interval` seconds, until the run is no
-    longer running; the run's id."""
+    longer running or no process runs it any more (killed: `migrate resume` continues it); the run's id."""
     with Journal(journal, create=False, read_only=True) as jr:
         while True:
             events = journal_events(jr, run_id)
@@ -175,5 +178,9 @@ def follow(journal: Path, run_id: str | None, interval: float, listener: Progres
             assert isinstance(snapshot, RunStarted)
             run_id = snapshot.run_id   # stay on this run if another one starts in the journal
             if snapshot.status != "running":
+                return run_id
+            if not jr.runner_active():
+                log.warning("no process is running this run any more (killed?); `migrate resume` continues it",
+                            run_id=run_id)
                 return run_id
             sleep(interval)

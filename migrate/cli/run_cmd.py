@@ -275,7 +275,7 @@ def status(journal_path: Path, run_id: str | None, watch: bool, interval: float 
     from migrate.cli.live_view import follow, live_board, use_live_view
 
     if interval is not None and not watch:
-        raise InputError.single("--interval", str(interval), "only with --watch")
+        raise InputError.single("command line", "--interval", "only with --watch")
     if watch:
         if use_live_view(as_json):
             with live_board() as board:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from adapters.aws.settings import aws_settings
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import InputError, Problem
 from migrate.core.fileio import load_yaml_mapping
@@ -87,14 +86,13 @@ def _option_problems(config_path: Path | None, types_path: Path | None, existing
 
 def _fetch_from_config(config_path: Path, host_type: str, everything: bool) -> tuple[list[InstanceType], str]:
     """Instance types from the EC2 API named by site.yaml: current generation, plus the host type."""
-    from adapters.aws.instance_types import fetch_instance_types
+    from adapters.aws.instance_types import fetch_instance_types  # boto3 loads when asked, not with the CLI
+    from adapters.aws.settings import aws_settings
     from migrate.config import load_site_config
     from planners.instance_types import InstanceType
 
     config = load_site_config(config_path)
-    if config.replatformer is None:
-        raise InputError.single(str(config_path), "aws", "no aws section: it is needed to ask EC2 for instance types")
-    aws = aws_settings(config.replatformer)
+    aws = aws_settings(config.replatformer, str(config_path))
     records = fetch_instance_types(aws) if everything else []
     if not any(r["name"] == host_type for r in records):
         try:
@@ -248,7 +246,7 @@ def instance_types_group() -> None:
 
 @instance_types_group.command("fetch")
 @click.option("--config", "config_path", type=_path, default=Path("site.yaml"), show_default=True,
-              help="Site configuration file; its `aws` section names the region and endpoint.")
+              help="Site configuration file; its `replatformer` section (driver aws) names the region and endpoint.")
 @click.option("--out", "out", type=_path, default=Path("instance-types.json"), show_default=True,
               help="Where to write the specs (written atomically).")
 @click.option("--type", "names", multiple=True,
@@ -257,14 +255,13 @@ def instance_types_group() -> None:
 @command_errors
 def fetch(config_path: Path, out: Path, names: tuple[str, ...], as_json: bool) -> None:
     """Ask the EC2 API (DescribeInstanceTypes) for instance-type specs and write instance-types.json."""
-    from adapters.aws.instance_types import fetch_instance_types
+    from adapters.aws.instance_types import fetch_instance_types  # boto3 loads when asked, not with the CLI
+    from adapters.aws.settings import aws_settings
     from migrate.config import load_site_config
     from planners.instance_types import save_instance_types
 
     config = load_site_config(config_path)
-    if config.replatformer is None:
-        raise InputError.single(str(config_path), "aws", "no aws section: it is needed to ask EC2 for instance types")
-    aws = aws_settings(config.replatformer)
+    aws = aws_settings(config.replatformer, str(config_path))
     records = fetch_instance_types(aws, list(names) or None)
     written = save_instance_types(records, out, region=aws.region, endpoint_url=aws.endpoint_url,
                                   fetched_at=datetime.now(UTC))

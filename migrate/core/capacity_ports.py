@@ -139,6 +139,10 @@ class ProvisionerSettings(DriverSettings):
         """These settings with what they leave out taken from the rest of the site (e.g. its cloud account)."""
         return self
 
+    def complete(self) -> bool:
+        """Whether these settings (after `for_site`) say where hosts come from (e.g. an account to ask)."""
+        return True
+
     def file_problems(self, file: str, field: str, env: dict[str, str]) -> list[Problem]:
         if self.esxi_password_env and self.esxi_password_env not in env:
             return [Problem(file, f"{field}.esxi_password_env",

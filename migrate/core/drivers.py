@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from migrate.core.errors import InputError, OperationalError
+from migrate.core.plugins import load_plugins
 
 if TYPE_CHECKING:
     from migrate.core.block_progress import BlockProgress
@@ -90,17 +90,7 @@ def driver_registry() -> Mapping[str, Driver]:
     global _registry
     with _lock:
         if _registry is None:
-            found: dict[str, Driver] = {}
-            for point in entry_points(group=ENTRY_POINT_GROUP):
-                driver = point.load()
-                if not isinstance(driver, Driver):
-                    raise OperationalError(f"entry point {point.name} = {point.value} ({ENTRY_POINT_GROUP}) is "
-                                           f"not a Driver but {type(driver).__name__}")
-                if driver.name != point.name:
-                    raise OperationalError(f"entry point {point.name} = {point.value} declares driver "
-                                           f"{driver.name!r}: the names must agree")
-                found.setdefault(driver.name, driver)
-            _registry = found
+            _registry = load_plugins(ENTRY_POINT_GROUP, Driver, lambda d: d.name)
         return _registry
 
 

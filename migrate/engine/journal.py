@@ -297,6 +297,22 @@ class Journal:
         handle.flush()
         self._lock_file = handle
 
+    def runner_active(self) -> bool:
+        """Whether a process runs from this journal now (holds the runner lock); read-only, changes nothing."""
+        if self._lock_file is not None:
+            return True
+        try:
+            handle = open(f"{self.path}.lock")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+
     def release_runner_lock(self) -> None:
         """Let another process run from this journal."""
         if self._lock_file is not None:

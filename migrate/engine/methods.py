@@ -21,12 +21,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from migrate.core.config import SiteConfig
 from migrate.core.drivers import Role
 from migrate.core.errors import InputError, OperationalError, Problem
+from migrate.core.plugins import load_plugins
 from migrate.core.ports import ReplatformCatalog
 from migrate.engine.outputs import PhaseOutput
 
@@ -187,17 +187,7 @@ def registry() -> Mapping[str, Method]:
     global _registry
     with _lock:
         if _registry is None:
-            found: dict[str, Method] = {}
-            for point in entry_points(group=ENTRY_POINT_GROUP):
-                method = point.load()
-                if not isinstance(method, Method):
-                    raise OperationalError(f"entry point {point.name} = {point.value} ({ENTRY_POINT_GROUP}) is "
-                                           f"not a Method but {type(method).__name__}")
-                if method.name != point.name:
-                    raise OperationalError(f"entry point {point.name} = {point.value} declares method "
-                                           f"{method.name!r}: the names must agree")
-                found.setdefault(method.name, method)
-            _registry = found
+            _registry = load_plugins(ENTRY_POINT_GROUP, Method, lambda m: m.name)
         return _registry
 
 

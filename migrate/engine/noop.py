@@ -18,7 +18,7 @@ from migrate.engine.context import PhaseContext, wait_operation
 from migrate.engine.methods import Method, Phase, Stage
 from migrate.engine.outputs import SourceState, TargetVm
 
-__all__ = ["NOOP", "NoopCopySource", "NoopTarget"]
+__all__ = ["NOOP", "ListingTarget", "NoopCopySource"]
 
 PROVIDER = "noop"
 
@@ -35,7 +35,7 @@ class NoopCopySource(Protocol):
 
 
 @runtime_checkable
-class NoopTarget(Protocol):
+class ListingTarget(Protocol):
     """A target that lists every VM made for a source, so verify can see a duplicate."""
 
     def ex_find_all(self, source_id: str) -> list[str]: ...
@@ -57,9 +57,9 @@ def _source(ctx: PhaseContext) -> NoopCopySource:
     return source
 
 
-def _target(ctx: PhaseContext) -> NoopTarget:
+def _target(ctx: PhaseContext) -> ListingTarget:
     target = ctx.adapters.target
-    if not isinstance(target, NoopTarget):
+    if not isinstance(target, ListingTarget):
         raise OperationalError("the noop method needs the noop driver as its target (site.yaml target.driver: noop)")
     return target
 

@@ -114,7 +114,7 @@ def observe(plan: RunPlan, adapters: Adapters) -> Reality:
         reality.targets = {k: v for k, v in adapters.target.source_records().items() if k in wanted}
     if "replatform" in methods:
         if not isinstance(adapters.replatformer, CloudLedger):
-            raise OperationalError("reconcile of re-platform waves needs AWS (site.yaml `aws`)")
+            raise OperationalError("reconcile of re-platform waves needs AWS (site.yaml `replatformer`, driver aws)")
         wanted = set(ids)
         reality.resources = [r for r in adapters.replatformer.tagged_resources() if r["source_id"] in wanted]
     return reality

@@ -73,7 +73,7 @@ class ReplatformPlanner:
     def facts(self, vm: Vm, wave_index: int, wave: Wave) -> VmFacts:
         """The VM's facts for the replatform phases; problems go to `self.problems`."""
         if self.catalog is None:   # a problem of the plan already (the method's roles: migrate.execution_plan)
-            instance_type, why, basis = None, "no aws section", "none"
+            instance_type, why, basis = None, "no replatformer section", "none"
         else:
             instance_type, why, basis = self._instance_type(vm, wave_index, wave)
         disks = [{"key": d.key, "label": d.label, "capacity_bytes": d.capacity_bytes,

@@ -20,16 +20,17 @@ __all__ = ["SCHEMAS", "generate_schema", "schema_text"]
 
 BUILT_IN = ("adapters.",)   # the drivers this package ships: the shipped site schema covers those
 
-SCHEMAS: dict[str, type[BaseModel]] = {"site": site_model(), "inventory": Inventory,
-                                       "instance-types": InstanceTypesFile, "plan": Plan, "constraints": Constraints,
-                                       "playbook": Playbook, "report": Report}
+# the site schema (None here) is built from the drivers when asked for: loading them is not free
+SCHEMAS: dict[str, type[BaseModel] | None] = {"site": None, "inventory": Inventory,
+                                              "instance-types": InstanceTypesFile, "plan": Plan,
+                                              "constraints": Constraints, "playbook": Playbook, "report": Report}
 
 
 def generate_schema(name: str, *, built_in: bool = False) -> str:
     """The schema text the model defines now; with `built_in`, the site schema of the shipped drivers only
     (what the shipped file must equal)."""
     model = SCHEMAS[name]
-    if name == "site":
+    if model is None:
         installed = driver_registry().values()
         model = site_model([d for d in installed if d.connect.__module__.startswith(BUILT_IN)] if built_in else None)
     document: dict[str, Any] = model.model_json_schema()

@@ -70,8 +70,13 @@ def test_provisioner_section_is_validated_by_its_driver() -> None:
                                                          "aws": {"region": "eu-west-1"}}})
     assert isinstance(new.provisioner, EvsProvisionerSettings)
     assert new.provisioner.aws == AwsSettings(region="eu-west-1")
-    cases = [({"provisioner": "evs"}, {"provisioner.environment_id", "provisioner.key_name"}),
-             ({"provisioner": {"driver": "ec2", "bogus": 1}}, {"provisioner.bogus"}),
+    bare = CapacityConfig.model_validate({"provisioner": "evs"})   # loads: the ids are needed to add hosts only
+    assert isinstance(bare.provisioner, EvsProvisionerSettings)
+    with pytest.raises(InputError) as missing:
+        bare.provisioner.environment()
+    assert {p.field for p in missing.value.problems} == {"capacity.provisioner.environment_id",
+                                                         "capacity.provisioner.key_name"}
+    cases = [({"provisioner": {"driver": "ec2", "bogus": 1}}, {"provisioner.bogus"}),
              ({"provisioner": {"driver": "ec2"}, "availability_zone": "z"}, {"(top level)"}),
              ({"provisioner": "xen"}, {"provisioner"}), ({"provisioner": 3}, {"provisioner"})]
     for data, fields in cases:

@@ -267,3 +267,36 @@ def test_journal_events_show_a_running_run_with_its_recorded_blocks(tmp_path: Pa
     assert follow(tmp_path / "j.db", None, 0.1, board) == "r1"
     view = board.snapshot()
     assert view.status == "completed" and view.waves[0].done == 2 and not view.in_flight
+
+
+def test_follow_ends_when_no_process_runs_the_run_any_more(tmp_path: Path) -> None:
+    """A run left `running` by a killed runner (its journal lock is free) ends `follow`, not loops forever."""
+    release = threading.Event()
+    plan = make_plan([1])
+
+    def hang(ctx: PhaseContext) -> None:
+        if ctx.phase == "copy_disks":
+            release.wait(10)
+
+    journal = Journal(tmp_path / "j.db")
+    runner = Runner(journal, fake_phases(hang), settings=fast_settings())
+    worker = threading.Thread(target=runner.start, args=(plan,), kwargs={"run_id": "r1"})
+    worker.start()
+    try:
+        with Journal(tmp_path / "j.db", create=False, read_only=True) as reader:
+            def in_copy() -> bool:
+                try:
+                    return any(vm.phase == "copy_disks" for vm in journal_events(reader, "r1")[0].waves[0].vms)
+                except InputError:
+                    return False
+            wait_for(in_copy)
+            assert reader.runner_active()
+            journal.release_runner_lock()   # what kill -9 does to the lock; the run stays `running`
+            assert not reader.runner_active()
+            sleeps: list[float] = []
+            assert follow(tmp_path / "j.db", None, 0.1, ProgressBoard(), sleep=sleeps.append) == "r1"
+            assert sleeps == []
+    finally:
+        release.set()
+        worker.join()
+        journal.close()

@@ -182,11 +182,11 @@ def test_instance_types_file_round_trip(files: dict[str, Path]) -> None:
 
 
 def test_fetch_needs_aws_section(tmp_path: Path) -> None:
-    """`instance-types fetch` with a site.yaml without `aws` is exit 2 naming the field."""
+    """`instance-types fetch` with a site.yaml without an AWS replatformer is exit 2 naming the field."""
     site = tmp_path / "site.yaml"
     site.write_text("version: 1\nsource:\n  name: onprem\n  url: https://vc.example/sdk\n  username: u\n"
                     "  password_env: VC_PASSWORD\n")
     result = CliRunner().invoke(instance_types_group, ["fetch", "--config", str(site), "--out",
                                                        str(tmp_path / "t.json")], env={"VC_PASSWORD": "x"})
-    assert result.exit_code == 2 and f"{site}: aws: no aws section" in result.output
+    assert result.exit_code == 2 and f"{site}: replatformer: needs an AWS account" in result.output
     assert not (tmp_path / "t.json").exists()
