@@ -42,26 +42,16 @@ from rich.console import Console
 from adapters.noop.estate import NoopEstate
 from migrate.cli.live_view import live_board
 from migrate.core.log import configure_logging
-from migrate.engine import Journal, Runner, RunPlan, RunSettings, VmFacts, WavePlan
+from migrate.engine import Journal, Runner, RunSettings
 from migrate.engine.context import PhaseContext, PhaseFn
 from migrate.engine.noop import NOOP
 from migrate.engine.progress import ProgressEvent
 from migrate.progress import ProgressBoard
+from tests.bench.bench_engine import make_plan
 
 GOAL_RATIO = 1.10
 REAL_CHUNK = 2**20  # a datastore read (adapters/vcenter/datastore_http.CHUNK)
 MODES = ("none", "board", "live")
-
-
-def make_plan(vms: int, waves: int = 10) -> RunPlan:
-    """`vms` VMs spread over 200 hosts, 40 datastores and 2 clusters, in `waves` equal waves (bench_engine's)."""
-    facts = [VmFacts(id=f"5012{i:08x}-0000-4000-8000-{i:012x}", name=f"vm-{i:05d}", source_host=f"esx-{i % 200:03d}",
-                     datastores=[f"ds-{i % 40:02d}"], target_cluster=f"Cluster-{i % 2 + 1}",
-                     facts={"power_state": "poweredOff" if i % 7 == 0 else "poweredOn"}) for i in range(vms)]
-    size = -(-vms // waves)
-    plan_waves = [WavePlan(id=w + 1, vms=[vm.id for vm in facts[w * size:(w + 1) * size]], method="noop")
-                  for w in range(waves) if facts[w * size:(w + 1) * size]]
-    return RunPlan(waves=plan_waves, vms=facts)
 
 
 def streamed(copy: PhaseFn, chunks: int, chunk: int) -> PhaseFn:
