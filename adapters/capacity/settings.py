@@ -70,12 +70,14 @@ class EvsProvisionerSettings(AwsProvisionerSettings):
     key_name: str | None = Field(None, min_length=1, validation_alias=AliasChoices("key_name", "evs_key_name"),
                                  description="EC2 key pair of new hosts")
 
+    def missing(self) -> list[Problem]:
+        options = {"environment_id": "--evs-environment", "key_name": "--evs-key-name"}
+        return [Problem("site.yaml", f"capacity.provisioner.{name}", f"needed to add EVS hosts (or {option})")
+                for name, option in options.items() if getattr(self, name) is None]
+
     def environment(self) -> tuple[str, str]:
         """The environment id and key pair; InputError naming each one missing."""
-        options = {"environment_id": "--evs-environment", "key_name": "--evs-key-name"}
-        missing = [Problem("site.yaml", f"capacity.provisioner.{name}", f"needed to add EVS hosts (or {option})")
-                   for name, option in options.items() if getattr(self, name) is None]
-        if missing or self.environment_id is None or self.key_name is None:
-            raise InputError(missing)
+        if self.environment_id is None or self.key_name is None:
+            raise InputError(self.missing())
         return self.environment_id, self.key_name
     esx_version: str | None = Field(None, description="ESX version of new hosts (default: the environment's)")

@@ -13,6 +13,7 @@ import click
 
 from migrate.capacity import open_capacity
 from migrate.cli.output import Reporter, command_errors, json_option
+from migrate.core.capacity_ports import ProvisionerSettings
 from migrate.core.config import CapacityConfig, DriverSettings
 from migrate.core.errors import InputError, Problem
 from migrate.engine.capacity import CapacityPorts, apply_capacity, release_capacity
@@ -119,6 +120,8 @@ def _settings(values: dict[str, Any], site: SiteConfig,
         raise InputError(problems + [_cli_problem(p, config_path) for p in exc.problems]) from None
     problems += [_cli_problem(p, config_path) for p in section.file_problems(CLI, "capacity.provisioner",
                                                                               dict(os.environ))]
+    if isinstance(section, ProvisionerSettings):
+        problems += [_cli_problem(p, config_path) for p in section.missing()]
     if problems:
         raise InputError(problems)
     return settings, section

@@ -143,6 +143,10 @@ class ProvisionerSettings(DriverSettings):
         """Whether these settings (after `for_site`) say where hosts come from (e.g. an account to ask)."""
         return True
 
+    def missing(self) -> list[Problem]:
+        """What adding hosts needs that these settings leave out (checked when hosts are to be added)."""
+        return []
+
     def file_problems(self, file: str, field: str, env: dict[str, str]) -> list[Problem]:
         if self.esxi_password_env and self.esxi_password_env not in env:
             return [Problem(file, f"{field}.esxi_password_env",
