@@ -10,14 +10,13 @@ way as a third-party package's), so a new target is a package, not a change to t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from migrate.core.errors import InputError, OperationalError
-from migrate.core.plugins import load_plugins
+from migrate.core.plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from migrate.core.block_progress import BlockProgress
@@ -81,17 +80,12 @@ class Driver:
             raise OperationalError(f"driver {self.name}: declares no role")
 
 
-_lock = threading.Lock()
-_registry: dict[str, Driver] | None = None
+_plugins = PluginRegistry(ENTRY_POINT_GROUP, Driver, lambda d: d.name)
 
 
 def driver_registry() -> Mapping[str, Driver]:
     """Every installed driver by name (entry points of `migrate.drivers`, loaded once)."""
-    global _registry
-    with _lock:
-        if _registry is None:
-            _registry = load_plugins(ENTRY_POINT_GROUP, Driver, lambda d: d.name)
-        return _registry
+    return _plugins()
 
 
 def driver_names(role: Role | None = None) -> list[str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from migrate.core.errors import OperationalError
 
-__all__ = ["load_plugins"]
+__all__ = ["PluginRegistry", "load_plugins"]
 
 T = TypeVar("T")
 
@@ -37,3 +38,18 @@ def load_plugins(group: str, kind: type[T], name_of: Callable[[T], str]) -> dict
             raise OperationalError(f"{origin} takes the name of {found[point.name][1]}: uninstall one of them")
         found[point.name] = (value, origin)
     return {name: value for name, (value, _) in found.items()}
+
+
+class PluginRegistry(Generic[T]):
+    """The plugins of one entry-point group, loaded on first use (once, whichever thread asks first)."""
+
+    def __init__(self, group: str, kind: type[T], name_of: Callable[[T], str]) -> None:
+        self._group, self._kind, self._name_of = group, kind, name_of
+        self._lock = threading.Lock()
+        self._loaded: dict[str, T] | None = None
+
+    def __call__(self) -> Mapping[str, T]:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = load_plugins(self._group, self._kind, self._name_of)
+            return self._loaded

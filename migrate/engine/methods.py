@@ -17,7 +17,6 @@ Built-in methods register like third-party ones, through the entry-point group `
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from migrate.core.config import SiteConfig
 from migrate.core.drivers import Role
 from migrate.core.errors import InputError, OperationalError, Problem
-from migrate.core.plugins import load_plugins
+from migrate.core.plugins import PluginRegistry
 from migrate.core.ports import ReplatformCatalog
 from migrate.engine.outputs import PhaseOutput
 
@@ -178,17 +177,12 @@ class Method:
         return next((p.name for p in self.phases if p.provides is not None and issubclass(p.provides, output)), None)
 
 
-_lock = threading.Lock()
-_registry: dict[str, Method] | None = None
+_plugins = PluginRegistry(ENTRY_POINT_GROUP, Method, lambda m: m.name)
 
 
 def registry() -> Mapping[str, Method]:
     """Every installed method by name (entry points of `migrate.methods`, loaded once)."""
-    global _registry
-    with _lock:
-        if _registry is None:
-            _registry = load_plugins(ENTRY_POINT_GROUP, Method, lambda m: m.name)
-        return _registry
+    return _plugins()
 
 
 def method_names() -> list[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from migrate.cli.live_view import duration, follow, render, size
 from migrate.core.errors import InputError
-from migrate.engine import Journal, Runner
+from migrate.engine import Journal, Runner, RunPlan
 from migrate.engine.context import PhaseContext, PhaseFn
 from migrate.engine.methods import get_method
 from migrate.engine.progress import (
@@ -226,37 +227,51 @@ def test_a_failing_listener_does_not_fail_the_run(tmp_path: Path) -> None:
     assert result.status == "completed" and result.vms == {"completed": 3}
 
 
-def test_journal_events_show_a_running_run_with_its_recorded_blocks(tmp_path: Path) -> None:
-    """Read back while a run goes on: the snapshot has the VM in flight and its phase, and the EBS blocks the
-    journal has for it as bytes of its disks' capacity; `follow` ends with the run."""
+@contextmanager
+def _run_in_background(tmp_path: Path, plan: RunPlan,
+                       on_phase: Callable[[PhaseContext, Journal, threading.Event], None],
+                       ) -> Iterator[tuple[Journal, Journal]]:
+    """Run `plan` in a thread, its phases calling `on_phase` (which may wait on the event, set at the end);
+    yield the run's journal and a read-only reader of it."""
     release = threading.Event()
-    plan = make_plan([2])
-    disk = {"key": 2000, "capacity_bytes": 8 * EBS_BLOCK}
-    plan = plan.model_copy(update={"vms": [vm.model_copy(update={"facts": {**vm.facts, "disks": [disk]}})
-                                           for vm in plan.vms]})
-
-    def upload(ctx: PhaseContext) -> None:
-        if ctx.phase == "copy_disks" and ctx.vm.id == "vm-0000":
-            journal.record_blocks(ctx.run_id, ctx.vm.id, "2000", "snap-1", [0, 1, 2])
-            release.wait(10)
-
     journal = Journal(tmp_path / "j.db")
-    runner = Runner(journal, fake_phases(upload), settings=fast_settings())
+    runner = Runner(journal, fake_phases(lambda ctx: on_phase(ctx, journal, release)), settings=fast_settings())
     worker = threading.Thread(target=runner.start, args=(plan,), kwargs={"run_id": "r1"})
     worker.start()
     try:
         with Journal(tmp_path / "j.db", create=False, read_only=True) as reader:
-            def moving() -> bool:
-                try:
-                    return any(isinstance(e, BytesCopied) for e in journal_events(reader, "r1"))
-                except InputError:   # the run is not recorded yet
-                    return False
-            wait_for(moving)
-            events = journal_events(reader)
+            yield journal, reader
     finally:
         release.set()
         worker.join()
         journal.close()
+
+
+def _wait_for_events(reader: Journal, seen: Callable[[list[ProgressEvent]], bool]) -> None:
+    """Until the journal's events of run r1 satisfy `seen` (the run may not be recorded yet)."""
+    def ready() -> bool:
+        try:
+            return seen(journal_events(reader, "r1"))
+        except InputError:
+            return False
+    wait_for(ready)
+
+
+def test_journal_events_show_a_running_run_with_its_recorded_blocks(tmp_path: Path) -> None:
+    """Read back while a run goes on: the snapshot has the VM in flight and its phase, and the EBS blocks the
+    journal has for it as bytes of its disks' capacity; `follow` ends with the run."""
+    plan = make_plan([2])
+    disk = {"key": 2000, "capacity_bytes": 8 * EBS_BLOCK}
+    plan = plan.model_copy(update={"vms": [vm.model_copy(update={"facts": {**vm.facts, "disks": [disk]}})
+                                           for vm in plan.vms]})
+    def upload(ctx: PhaseContext, journal: Journal, release: threading.Event) -> None:
+        if ctx.phase == "copy_disks" and ctx.vm.id == "vm-0000":
+            journal.record_blocks(ctx.run_id, ctx.vm.id, "2000", "snap-1", [0, 1, 2])
+            release.wait(10)
+
+    with _run_in_background(tmp_path, plan, upload) as (_, reader):
+        _wait_for_events(reader, lambda events: any(isinstance(e, BytesCopied) for e in events))
+        events = journal_events(reader)
     snapshot = events[0]
     assert isinstance(snapshot, RunStarted) and snapshot.status == "running"
     vm = snapshot.waves[0].vms[0]
@@ -271,32 +286,16 @@ def test_journal_events_show_a_running_run_with_its_recorded_blocks(tmp_path: Pa
 
 def test_follow_ends_when_no_process_runs_the_run_any_more(tmp_path: Path) -> None:
     """A run left `running` by a killed runner (its journal lock is free) ends `follow`, not loops forever."""
-    release = threading.Event()
-    plan = make_plan([1])
-
-    def hang(ctx: PhaseContext) -> None:
+    def hang(ctx: PhaseContext, journal: Journal, release: threading.Event) -> None:
         if ctx.phase == "copy_disks":
             release.wait(10)
 
-    journal = Journal(tmp_path / "j.db")
-    runner = Runner(journal, fake_phases(hang), settings=fast_settings())
-    worker = threading.Thread(target=runner.start, args=(plan,), kwargs={"run_id": "r1"})
-    worker.start()
-    try:
-        with Journal(tmp_path / "j.db", create=False, read_only=True) as reader:
-            def in_copy() -> bool:
-                try:
-                    return any(vm.phase == "copy_disks" for vm in journal_events(reader, "r1")[0].waves[0].vms)
-                except InputError:
-                    return False
-            wait_for(in_copy)
-            assert reader.runner_active()
-            journal.release_runner_lock()   # what kill -9 does to the lock; the run stays `running`
-            assert not reader.runner_active()
-            sleeps: list[float] = []
-            assert follow(tmp_path / "j.db", None, 0.1, ProgressBoard(), sleep=sleeps.append) == "r1"
-            assert sleeps == []
-    finally:
-        release.set()
-        worker.join()
-        journal.close()
+    with _run_in_background(tmp_path, make_plan([1]), hang) as (journal, reader):
+        _wait_for_events(reader, lambda events: isinstance(events[0], RunStarted)
+                         and any(vm.phase == "copy_disks" for vm in events[0].waves[0].vms))
+        assert reader.runner_active()
+        journal.release_runner_lock()   # what kill -9 does to the lock; the run stays `running`
+        assert not reader.runner_active()
+        sleeps: list[float] = []
+        assert follow(tmp_path / "j.db", None, 0.1, ProgressBoard(), sleep=sleeps.append) == "r1"
+        assert sleeps == []
