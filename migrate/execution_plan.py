@@ -182,6 +182,7 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
                 planners[method.name] = method.facts(site, plan_file, site_file, catalog)
             planner = planners[method.name]
         ids = []
+        cutover_at = {}
         for v, ref in enumerate(wave.vms):
             vm = by_id.get(ref) or by_name.get(ref)
             if vm is None:
@@ -189,10 +190,21 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
                                                 f"unknown VM {ref!r}: not in the inventory"))
                 continue
             ids.append(vm.id)
+            for key in (vm.id, vm.name):
+                if key in wave.cutover_at:
+                    cutover_at[vm.id] = wave.cutover_at[key]
             facts.append(planner.facts(vm, w, wave) if planner is not None else builder.facts(vm))
         window = WaveWindow(start=wave.window.start, end=wave.window.end) if wave.window else None
+        builder.problems.extend(Problem(plan_file, f"waves[{w}].cutover_at.{ref}", f"{ref!r} is not a VM of wave "
+                                                                                   f"{wave.id}")
+                                for ref in wave.cutover_at if (ref not in by_id and ref not in by_name)
+                                or (by_id.get(ref) or by_name[ref]).id not in ids)
+        if (wave.cutover_at or wave.precopy_interval is not None) and method is not None and not method.replicates:
+            builder.problems.append(Problem(plan_file, f"waves[{w}]", f"cutover_at and precopy_interval are for "
+                                                                      f"replicating methods (warm), not {method.name}"))
         run_waves.append(WavePlan(id=wave.id, name=wave.name, vms=ids, method=wave.method if method else "cold",
-                                  window=window, policy=policy))
+                                  window=window, policy=policy, cutover_at=cutover_at,
+                                  precopy_interval=wave.precopy_interval or 3600.0))
     builder.mapping_problems()
     for planner in planners.values():
         builder.problems.extend(planner.finish())

@@ -27,7 +27,7 @@ from migrate.engine.capacity import release_capacity
 from migrate.engine.capacity_plan import CapacitySettings, resolve_host_type
 from migrate.engine.capacity_step import capacity_step as engine_capacity_step
 from migrate.engine.dryrun import plan_actions
-from migrate.engine.journal import Journal
+from migrate.engine.journal import CycleRecord, Journal
 from migrate.engine.journal_check import check_playbooks
 from migrate.engine.methods import get_method
 from migrate.engine.plan import Policy, RunPlan
@@ -46,12 +46,28 @@ __all__ = [
     "dry_run",
     "load_run_plan",
     "open_adapters",
+    "replication_status",
+    "request_cutover",
     "resume_run",
     "rollback_run",
     "run_status",
     "start_run",
     "with_capacity",
+    "with_precopy_interval",
 ]
+
+# VM states in which a replicating VM can still be asked to cut over
+_BEFORE_CUTOVER = frozenset({"pending", "prechecked", "ready", "replicating"})
+
+
+def with_precopy_interval(plan: RunPlan, interval: float | str | None) -> RunPlan:
+    """`plan` with every replicating wave's precopy interval set to `interval` (None: as planned)."""
+    if interval is None:
+        return plan
+    waves = [w.model_copy(update={"precopy_interval": interval}) if get_method(w.method).replicates else w
+             for w in plan.waves]
+    return plan.model_copy(update={"waves": waves})
+
 
 def _inventory_path(plan_path: Path, inventory: str | Path | None, plan_inventory: str | None) -> Path:
     if inventory is not None:
@@ -173,8 +189,24 @@ def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook:
     books = _playbooks(plan, playbook)
     settings = with_capacity(settings, site, capacity)
     with Journal(journal) as jr, open_adapters(site, journal=jr) as adapters:
+        _preflight(plan, adapters)
         runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel, progress=progress)
         return runner.start(plan, books, run_id=run_id)
+
+
+def _preflight(plan: RunPlan, adapters: Adapters) -> None:
+    """InputError naming every VM its method cannot move at all (Method.preflight), before anything runs."""
+    problems: list[Problem] = []
+    for wave in plan.waves:
+        check = get_method(wave.method).preflight
+        if check is None:
+            continue
+        for vm_id in wave.vms:
+            vm = plan.vm_index[vm_id]
+            problems.extend(Problem("plan", f"waves[{wave.id}] {vm.name or vm_id}", f"{wave.method}: {problem}")
+                            for problem in check(adapters, vm))
+    if problems:
+        raise InputError(problems)
 
 
 def resume_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = None,
@@ -210,6 +242,64 @@ def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = 
     return result
 
 
+def replication_status(cycles: Sequence[CycleRecord], downtime_s: float | None, requested: bool) -> dict[str, Any]:
+    """A replicating VM's figures: cycles done, bytes per cycle, the last cycle's duration, the downtime a
+    cutover now would take (about the last precopy cycle's copy: the final one copies as much) or, after the
+    cutover, the measured one (source off to target on)."""
+    precopy = [c for c in cycles if c.cycle > 0 and not c.data.get("final")]
+    last = cycles[-1].data if cycles else None
+    return {"cycles": len(cycles), "bytes_per_cycle": [int(c.data.get("bytes") or 0) for c in cycles],
+            "last_cycle_s": float(last["seconds"]) if last else None,
+            "projected_downtime_s": float(precopy[-1].data["seconds"]) if precopy and downtime_s is None else None,
+            "downtime_s": downtime_s, "cutover_requested": requested}
+
+
+def request_cutover(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequence[str] = (),
+                    run_id: str | None = None) -> dict[str, Any]:
+    """Ask a run (running now, or resumed later) to cut these waves or VMs over now; journaled.
+
+    Bad input (exit 2, nothing recorded): an unknown wave or VM, a wave whose method does not replicate,
+    a VM that is not replicating or waiting to (already cutting over, done, failed or of another method).
+    """
+    if not waves and not vms:
+        raise InputError.single("command line", "--wave/--vm", "name at least one wave or VM to cut over")
+    with Journal(journal, create=False) as jr:
+        record = jr.open_run(run_id)
+        plan = record.plan
+        states = jr.vm_states(record.run_id)
+        problems: list[Problem] = []
+        by_name: dict[str, list[str]] = {}
+        for vm in plan.vms:
+            by_name.setdefault(vm.name, []).append(vm.id)
+        wave_of = {vm_id: wave for wave in plan.waves for vm_id in wave.vms}
+        for wave_id in waves:
+            wave = next((w for w in plan.waves if w.id == wave_id), None)
+            if wave is None:
+                problems.append(Problem("--wave", str(wave_id), f"run {record.run_id} has no wave {wave_id}"))
+            elif not get_method(wave.method).replicates:
+                problems.append(Problem("--wave", str(wave_id), f"wave {wave_id} is {wave.method}: it does not "
+                                                                  "replicate, so it has no cutover to ask for"))
+        chosen: list[str] = []
+        for ref in vms:
+            ids = [ref] if ref in plan.vm_index else by_name.get(ref, [])
+            if len(ids) != 1:
+                why = "is not a VM of the run" if not ids else f"names {len(ids)} VMs: give the instanceUuid"
+                problems.append(Problem("--vm", ref, f"{ref!r} {why}"))
+                continue
+            state = states[ids[0]].state if ids[0] in states else "pending"
+            wave = wave_of[ids[0]]
+            if not get_method(wave.method).replicates or state not in _BEFORE_CUTOVER:
+                problems.append(Problem("--vm", ref, f"{ref} is not replicating ({wave.method}, {state})"))
+            chosen.append(ids[0])
+        if problems:
+            raise InputError(problems)
+        for wave_id in waves:
+            jr.request(record.run_id, "cutover", "wave", str(wave_id))
+        for vm_id in chosen:
+            jr.request(record.run_id, "cutover", "vm", vm_id)
+    return {"run_id": record.run_id, "waves": list(waves), "vms": chosen}
+
+
 def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, Any]:
     """What the journal says about a run: per wave and per VM, state, phase, error, target, pending cleanup.
 
@@ -224,14 +314,20 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
         steps = jr.steps(record.run_id, "vm")
         capacity = {s.entity_id: s.outputs for s in jr.steps(record.run_id, "wave")
                     if s.step == "ensure_capacity" and s.status == "finished" and s.outputs}
+        cycles = jr.cycles(record.run_id)
+        requests = jr.requests(record.run_id, "cutover")
     methods = {vm_id: get_method(wave.method) for wave in plan.waves for vm_id in wave.vms}
     targets: dict[str, str] = {}
+    downtimes: dict[str, float] = {}
     unfinished_rollback: dict[str, list[str]] = {}
     for step in steps:
         method = methods.get(step.entity_id)
         target = method.target_in(step.step, step.outputs) if method and step.status == "finished" else None
         if target is not None:
             targets[step.entity_id] = target
+        if method is not None and method.replicates and step.status == "finished" and step.outputs \
+                and step.outputs.get("downtime_s") is not None:
+            downtimes[step.entity_id] = float(step.outputs["downtime_s"])
         if step.step.startswith("rollback:") and step.status != "finished":
             unfinished_rollback.setdefault(step.entity_id, []).append(step.step.removeprefix("rollback:"))
     vms = []
@@ -243,6 +339,10 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
                         "error": state.error if state else None, "target_id": targets.get(vm_id),
                         "pending_cleanup": unfinished_rollback.get(vm_id, []) if state and
                         state.state == "rolled_back" else []})
+            if methods[vm_id].replicates:
+                vms[-1]["replication"] = replication_status(
+                    [c for c in cycles if c.vm == vm_id], downtimes.get(vm_id),
+                    ("vm", vm_id) in requests or ("wave", str(wave.id)) in requests)
     waves = []
     for wave in plan.waves:
         counts: dict[str, int] = {}

@@ -80,6 +80,10 @@ def _reference(value: str) -> str:
 Reference = Annotated[str, AfterValidator(_reference)]
 
 
+# seconds between two precopy cycles of a replicating method, or `adaptive`
+PrecopyInterval = Annotated[float, Field(ge=1, le=43200)] | Literal["adaptive"]
+
+
 class Window(StrictModel):
     """A cutover window: ISO datetimes with a timezone, start before end."""
 
@@ -196,6 +200,13 @@ class Wave(StrictModel):
     instance_types: dict[str, str] = Field(
         default_factory=dict,
         description="replatform waves: VM id or name -> EC2 instance type, overriding right-sizing")
+    precopy_interval: PrecopyInterval | None = Field(
+        None, description="replicating methods (warm): seconds between precopy cycles (1 to 43200), or "
+                          "`adaptive`: the next cycle after min(max(1 h, last cycle / 2), 12 h); default 3600")
+    cutover_at: dict[str, AwareDatetime] = Field(
+        default_factory=dict,
+        description="replicating methods (warm): VM id or name -> when its cutover starts (else the window's "
+                    "start, or `migrate cutover`)")
     size: WaveSize | None = None
     why: WaveWhy | None = None
 

@@ -76,12 +76,22 @@ demo() {
   "$m" graph --inventory "$d/inventory.json" --flows "$d/flows.csv" --out "$d/graph.json"
   say "planning waves of at most 15 VMs, ramping up from 5"
   "$m" plan --inventory "$d/inventory.json" --flows "$d/flows.csv" --max-vms 15 --ramp 5 --out "$d/plan.yaml"
+  say "editing $d/plan.yaml: its smallest wave re-platforms to native EC2 (lab up wrote the subnets), the rest move cold"
+  "$VENV/bin/python" - "$d/plan.yaml" <<'PY'
+import sys
+from planners.plan_io import load_plan, write_plan
+plan = load_plan(sys.argv[1])
+wave = min(reversed(plan.waves), key=lambda w: len(w.vms))   # the smallest wave; the last of equals
+wave.method = "replatform"
+write_plan(plan, sys.argv[1])
+print(f"{wave.name}: {len(wave.vms)} VMs, method replatform")
+PY
   "$m" validate "$d/plan.yaml" --inventory "$d/inventory.json" --flows "$d/flows.csv"
   say "sizing the cloud cluster (i4i.metal hosts) wave by wave"
   "$m" size --inventory "$d/inventory.json" --plan "$d/plan.yaml" --config "$d/site.yaml"
   say "dry-run: every action the run will take, prechecks against both vCenters, into $d/dry-run.json"
   "$m" run "$d/plan.yaml" --config "$d/site.yaml" --dry-run --json >"$d/dry-run.json"
-  say "running the plan: cold migration of every VM into the cloud vCenter, journaled in $d/run.db"
+  say "running the plan: cold migration into the cloud vCenter, one wave re-platformed to EC2, journaled in $d/run.db"
   "$m" run "$d/plan.yaml" --config "$d/site.yaml" --journal "$d/run.db"
   "$m" status --journal "$d/run.db"
   say "the lab keeps running; undo with: $m rollback --config $d/site.yaml --journal $d/run.db"

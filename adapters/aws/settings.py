@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from migrate.core.config import DriverSettings, file_problems
 from migrate.core.errors import InputError, Problem
@@ -46,6 +46,22 @@ class AwsSettings(DriverSettings):
         default_factory=dict,
         description="VMware port group name -> EC2 subnet, security groups and private-IP policy, used when "
                     "re-platforming to native EC2; every NIC's port group needs an entry")
+    test_networks: dict[str, AwsNetworkMapping] = Field(
+        default_factory=dict,
+        description="VMware port group name -> the isolated EC2 subnet and security groups that test "
+                    "migrations launch re-platformed VMs into (same shape as `networks`), kept apart from the "
+                    "production subnets so a test instance never meets its running source; `migrate lab up` "
+                    "writes one isolated test subnet for every lab port group")
+
+    @field_validator("test_networks")
+    @classmethod
+    def _test_networks_isolated(cls, value: dict[str, AwsNetworkMapping],
+                                info: ValidationInfo) -> dict[str, AwsNetworkMapping]:
+        production = {m.subnet_id for m in (info.data.get("networks") or {}).values()}
+        shared = sorted({f"{pg} ({m.subnet_id})" for pg, m in value.items() if m.subnet_id in production})
+        if shared:
+            raise ValueError(f"a test subnet must not be a production subnet of `networks`: {', '.join(shared)}")
+        return value
 
     def relative_to(self, base: Path) -> AwsSettings:
         update = {name: base / value for name in ("credentials_file", "ca_bundle")

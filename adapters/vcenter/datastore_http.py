@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -74,6 +75,47 @@ class DatastoreFiles:
         except requests.RequestException as exc:
             raise AdapterError("vcenter-datastore", "download", f"{type(exc).__name__} for {path}",
                                retryable=is_transient(exc), endpoint=self._where, code=type(exc).__name__) from None
+
+    def _request(self, method: str, op: str, datacenter: str, datastore: str, path: str,
+                 **kwargs: Any) -> requests.Response:
+        try:
+            response = self._http.request(method, self._url(datacenter, datastore, path), timeout=self._timeout,
+                                          **kwargs)
+        except requests.RequestException as exc:
+            raise AdapterError("vcenter-datastore", op, f"{type(exc).__name__} for {path}",
+                               retryable=is_transient(exc), endpoint=self._where, code=type(exc).__name__) from None
+        self._check(response, op, path)
+        return response
+
+    def read_range(self, datacenter: str, datastore: str, path: str, offset: int, length: int) -> bytes:
+        """`length` bytes from `offset` (an HTTP Range request; short only at the file's end)."""
+        if length <= 0:
+            return b""
+        response = self._request("GET", "read range", datacenter, datastore, path,
+                                 headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+        if response.status_code == 200:  # a server that ignores Range sends the whole file
+            return response.content[offset:offset + length]
+        return response.content
+
+    def write_range(self, datacenter: str, datastore: str, path: str, offset: int, data: bytes, total: int) -> None:
+        """Write `data` at `offset` of the file in place (PUT with Content-Range), the file then `total` long
+        at least. Only a datastore that honours Content-Range may be given this (see `ranged_write_problems`
+        of the target): one that does not replaces the whole file with `data`."""
+        if not data:
+            raise ValueError("write_range needs at least one byte")
+        end = offset + len(data) - 1
+        self._request("PUT", "write range", datacenter, datastore, path, data=data,
+                      headers={"Content-Range": f"bytes {offset}-{end}/{max(total, end + 1)}"})
+
+    def size(self, datacenter: str, datastore: str, path: str) -> int | None:
+        """The file's size (HEAD), None if it does not exist."""
+        try:
+            response = self._request("HEAD", "file size", datacenter, datastore, path)
+        except AdapterError as exc:
+            if exc.code == "HTTP 404":
+                return None
+            raise
+        return int(response.headers.get("Content-Length", "0"))
 
     def sha256(self, datacenter: str, datastore: str, path: str) -> tuple[str, int]:
         """sha256 and size of a datastore file, streamed."""

@@ -17,10 +17,11 @@ from pyVmomi import vim
 from adapters.vcenter.client import VCenterClient
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.lookup import find_vm_by_instance_uuid
+from adapters.vcenter.replication import VmReplication
 from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.vm_ops import VmOps
 from migrate.core.errors import AdapterError
-from migrate.core.ports import Operation, PowerState
+from migrate.core.ports import Operation, PowerState, SnapshotDisk
 
 __all__ = ["MARK_FIELD", "MARK_SUFFIX", "VCenterSource", "migrated_name"]
 
@@ -41,6 +42,7 @@ class VCenterSource:
                  shutdown_grace: float = 120.0) -> None:
         self.client = client or VCenterClient(endpoint)
         self.ops = VmOps(self.client, endpoint.datacenter, shutdown_grace=shutdown_grace)
+        self.replication = VmReplication(self.ops)
         self._morefs: dict[str, str] = {}
         self._lock = threading.Lock()
         self._field_lock = threading.Lock()
@@ -88,6 +90,44 @@ class VCenterSource:
     def file_checksum(self, path: str) -> tuple[str, int] | None:
         """sha256 and size of one of the VM's datastore files, or None if it does not exist."""
         return self.ops.file_checksum(path)
+
+    # -- replication of running VMs (migrate.core.ports.ReplicationSource) ---------------------------
+    def change_tracking_problems(self, vm_id: str) -> list[str]:
+        """Why changed block tracking cannot be used or turned on (empty: it can)."""
+        return self.replication.problems(self.moref(vm_id))
+
+    def enable_change_tracking(self, vm_id: str) -> bool:
+        """Turn changed block tracking on; True if it was off."""
+        return self.replication.set_tracking(self.moref(vm_id), True)
+
+    def disable_change_tracking(self, vm_id: str) -> None:
+        """Turn changed block tracking off."""
+        self.replication.set_tracking(self.moref(vm_id), False)
+
+    def snapshots(self, vm_id: str) -> list[dict[str, Any]]:
+        """Every snapshot of the VM (id, name)."""
+        return self.replication.snapshots(self.moref(vm_id))
+
+    def create_snapshot(self, vm_id: str, name: str) -> Operation:
+        """Take a crash-consistent snapshot called `name`; the result is its id."""
+        return self.replication.create_snapshot(self.moref(vm_id), name)
+
+    def remove_snapshot(self, snapshot_id: str) -> Operation:
+        """Remove a snapshot, consolidating its delta; nothing if gone."""
+        return self.replication.remove_snapshot(snapshot_id)
+
+    def snapshot_disks(self, vm_id: str, snapshot_id: str) -> list[SnapshotDisk]:
+        """The VM's disks as the snapshot froze them."""
+        return self.replication.snapshot_disks(snapshot_id)
+
+    def changed_extents(self, vm_id: str, snapshot_id: str, disk: SnapshotDisk,
+                        since: str) -> Iterator[tuple[int, int]]:
+        """Areas of `disk` written after change id `since` ("*": every allocated area), held in the snapshot."""
+        return self.replication.changed_extents(self.moref(vm_id), snapshot_id, disk, since)
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """Bytes of a datastore file (a snapshot's frozen disk)."""
+        return self.ops.read_range(path, offset, length)
 
     def _mark(self, vm_id: str) -> tuple[str, int, dict[str, Any]]:
         with self._field_lock:        # VMs of a wave are marked in parallel: one looks the field up (or adds it)

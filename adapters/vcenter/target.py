@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from xml.parsers.expat import ExpatError
@@ -44,6 +45,7 @@ class VCenterTarget:
         self._tagging: TaggingClient | None = None
         self._category: str | None = None
         self._tag_ids: dict[str, str] = {}
+        self._ranged: dict[str, list[str]] = {}   # datastore -> ranged-write problems (probed once)
 
     @property
     def name(self) -> str:
@@ -275,6 +277,34 @@ class VCenterTarget:
     def delete_file(self, path: str) -> Operation:
         """Delete a target datastore file or folder; nothing if gone."""
         return self.ops.delete_file(path)
+
+    # -- replicas written in place (migrate.core.ports.ReplicaTarget) ---------------------------------
+    def write_range(self, path: str, offset: int, data: bytes, total: int) -> None:
+        """Write `data` at `offset` of a target datastore file, creating it."""
+        self.ops.write_range(path, offset, data, total)
+
+    def file_size(self, path: str) -> int | None:
+        """Size of a target datastore file, None if missing."""
+        return self.ops.file_size(path)
+
+    def ranged_write_problems(self, datastore: str) -> list[str]:
+        """Write two ranges of a probe file out of order and read it back: a datastore whose HTTP PUT ignores
+        Content-Range (it would replace a replica with each range) is named; checked once per datastore."""
+        with self._lock:
+            known = self._ranged.get(datastore)
+        if known is not None:
+            return known
+        probe = f"[{datastore}] .migrate-probe/{uuid.uuid4().hex}.bin"
+        self.ops.write_range(probe, 4, b"BB", 8)
+        self.ops.write_range(probe, 0, b"AA", 8)
+        landed = b"".join(self.ops.read_file(probe))
+        self.ops.wait(self.ops.delete_file(probe), "delete probe file")
+        problems = [] if landed == b"AA\0\0BB\0\0" else [
+            f"datastore {datastore!r} does not write HTTP PUT ranges in place (a probe read back {landed[:16]!r}): "
+            "warm replication needs a target that takes ranged writes"]
+        with self._lock:
+            self._ranged[datastore] = problems
+        return problems
 
     # -- receiving a running VM (migrate.core.ports.LiveRelocation) -----------------------------------
     def _vcenter(self, source: SourceInventory) -> VCenterSource:

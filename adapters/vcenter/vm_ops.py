@@ -74,6 +74,7 @@ class VmOps:
         self.datacenter_name = datacenter
         self.shutdown_grace = shutdown_grace
         self._datacenter: tuple[str, str] | None = None  # name, moref
+        self._folders: set[str] = set()  # datastore folders made for ranged writes
 
     # -- objects -----------------------------------------------------------------------------------
     def vm(self, moref: str) -> Any:
@@ -241,6 +242,28 @@ class VmOps:
             if exc.code == "HTTP 404":
                 return None
             raise
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """`length` bytes of a datastore file from `offset` (retried like every read)."""
+        datastore, rel = split_datastore_path(path)
+        return call_with_retry(lambda: self.client.files().read_range(self.datacenter(), datastore, rel, offset,
+                                                                      length), backoff=self.client.backoff)
+
+    def write_range(self, path: str, offset: int, data: bytes, total: int) -> None:
+        """Write `data` at `offset` of a datastore file in place (the same bytes again are harmless: retried)."""
+        datastore, rel = split_datastore_path(path)
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        if folder and f"[{datastore}] {folder}" not in self._folders:
+            self.make_directory(f"[{datastore}] {folder}")
+            self._folders.add(f"[{datastore}] {folder}")
+        call_with_retry(lambda: self.client.files().write_range(self.datacenter(), datastore, rel, offset, data,
+                                                                total), backoff=self.client.backoff)
+
+    def file_size(self, path: str) -> int | None:
+        """Size of a datastore file, None if it does not exist."""
+        datastore, rel = split_datastore_path(path)
+        return call_with_retry(lambda: self.client.files().size(self.datacenter(), datastore, rel),
+                               backoff=self.client.backoff)
 
     def make_directory(self, path: str) -> None:
         """Create a datastore folder (and its parents); nothing if it exists."""

@@ -7,6 +7,7 @@ import click
 from migrate import __version__
 from migrate.cli.capacity_cmd import capacity
 from migrate.cli.check_cmd import check
+from migrate.cli.cutover_cmd import cutover
 from migrate.cli.discover_cmd import discover_command
 from migrate.cli.graph_cmd import graph
 from migrate.cli.import_cmd import import_group
@@ -48,6 +49,7 @@ cli.add_command(plan)
 cli.add_command(validate)
 cli.add_command(run)
 cli.add_command(resume)
+cli.add_command(cutover)
 cli.add_command(status)
 cli.add_command(rollback)
 cli.add_command(reconcile)

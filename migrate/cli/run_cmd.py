@@ -26,6 +26,23 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 run_id_option = click.option("--run-id", help="A run of the journal (default: the latest).")
 
 
+class PrecopyInterval(click.ParamType[float | str]):
+    """Seconds between precopy cycles (1 to 43200), or `adaptive`."""
+
+    name = "SECONDS|adaptive"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+        if value == "adaptive":
+            return "adaptive"
+        try:
+            seconds = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of seconds nor `adaptive`", param, ctx)
+        if not 1 <= seconds <= 43200:
+            self.fail(f"{seconds:g} s is outside 1 to 43200", param, ctx)
+        return seconds
+
+
 def _ids(text: str | None, option: str) -> list[int] | None:
     if not text:
         return None
@@ -127,14 +144,17 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Before each wave's prechecks, add bare-metal hosts to the target cluster if the wave does not "
                    "fit (site.yaml `capacity`: host type, provisioner, N+1).")
 @_limit_options
+@click.option("--precopy-interval", type=PrecopyInterval(), help="Waves that replicate (warm): seconds between two "
+              "precopy cycles (1 to 43200), or `adaptive` (after min(max(1 h, last cycle / 2), 12 h)). Default: "
+              "the plan's, else 3600.")
 @click.option("--run-id", help="Id for the new run (default: generated).")
 @json_option
 @command_errors
 def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal_path: Path, waves: str | None,
         policy: str, playbook_path: Path | None, dry_run: bool, no_prechecks: bool, capacity: bool,
         concurrency: int | None,
-        per_host: int | None, per_datastore: int | None, per_cluster: int | None, run_id: str | None,
-        as_json: bool) -> None:
+        per_host: int | None, per_datastore: int | None, per_cluster: int | None, precopy_interval: float | str | None,
+        run_id: str | None, as_json: bool) -> None:
     """Run a plan's waves: prechecks, cutover, verification, per VM, journaled.
 
     Each wave runs its method's phases per VM (the method's built-in playbook, or --playbook), with
@@ -152,6 +172,7 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
         raise InputError.single("--no-prechecks", "", "only with --dry-run")
     plan, site = api.load_run_plan(plan_path, config_path, inventory=inventory_path, waves=_ids(waves, "--waves"),
                                    policy=policy)  # type: ignore[arg-type]
+    plan = api.with_precopy_interval(plan, precopy_interval)
     if dry_run:
         actions = api.dry_run(plan, site, playbook=playbook_path, prechecks=not no_prechecks, capacity=capacity)
         Reporter(as_json).result(actions, _render_actions)
@@ -231,6 +252,19 @@ def _vm_ids(refs: tuple[str, ...], run_vms: list[dict[str, Any]]) -> list[str]:
     return [ids[ref][0] if ref in ids else ref for ref in refs]
 
 
+def _replication_detail(rep: dict[str, Any]) -> str:
+    """Cycles, bytes of the last one and its duration, then the projected or measured downtime."""
+    if not rep["cycles"]:
+        return "  replication starting"
+    text = (f"  {rep['cycles']} cycle(s), last {rep['bytes_per_cycle'][-1] / 2**20:.1f} MiB in "
+            f"{rep['last_cycle_s']:.1f} s")
+    if rep["downtime_s"] is not None:
+        return text + f", downtime {rep['downtime_s']:.1f} s"
+    if rep["projected_downtime_s"] is not None:
+        text += f", cutover now ~{rep['projected_downtime_s']:.1f} s of copy"
+    return text + (", cutover requested" if rep["cutover_requested"] else "")
+
+
 def _render_status(data: dict[str, Any]) -> str:
     lines = [f"run {data['run_id']}: {data['status']}"]
     for wave in data["waves"]:
@@ -246,6 +280,8 @@ def _render_status(data: dict[str, Any]) -> str:
             detail += f"  error{' (retryable)' if again else ''}: {vm['error'].get('message')}"
         if vm["pending_cleanup"]:
             detail += f"  cleanup pending: {', '.join(vm['pending_cleanup'])}"
+        if vm.get("replication"):
+            detail += _replication_detail(vm["replication"])
         target = f" -> {vm['target_id']}" if vm["target_id"] else ""
         lines.append(f"    {vm['name']:<28} {vm['state']:<13}{target} {detail}".rstrip())
     failed = sum(1 for vm in data["vms"] if vm["state"] == "failed")

@@ -41,6 +41,9 @@ __all__ = [
     "Relocation",
     "ReplatformCatalog",
     "Replatformer",
+    "ReplicaTarget",
+    "ReplicationSource",
+    "SnapshotDisk",
     "SourceInventory",
     "TargetLedger",
 ]
@@ -182,6 +185,79 @@ class ColdTarget(MigrationTarget, Protocol):
     def file_checksum(self, path: str) -> tuple[str, int] | None: ...
     def delete_file(self, path: str) -> Operation: ...
     def destroy_vm(self, target_id: str) -> Operation: ...
+
+
+@dataclass(frozen=True)
+class SnapshotDisk:
+    """One disk as a snapshot froze it: device key, the frozen (base) file, its size, the change id (None
+    without change tracking) and the disk's capacity."""
+
+    key: int
+    file: str
+    size: int
+    change_id: str | None
+    capacity_bytes: int
+
+
+@runtime_checkable
+class ReplicationSource(DiskSource, Protocol):
+    """A source whose running VMs can be replicated (the warm method): changed block tracking, snapshots
+    named by the caller (so they are found again after a crash), changed extents, ranges of frozen files."""
+
+    def enable_change_tracking(self, vm_id: str) -> bool:
+        """Turn changed block tracking on; True if it was off (False: nothing changed)."""
+        ...
+
+    def disable_change_tracking(self, vm_id: str) -> None:
+        """Turn changed block tracking off (rollback of a VM whose tracking the run turned on)."""
+        ...
+
+    def change_tracking_problems(self, vm_id: str) -> list[str]:
+        """Why tracking cannot be used or turned on (empty: it can)."""
+        ...
+
+    def snapshots(self, vm_id: str) -> list[dict[str, Any]]:
+        """Every snapshot of the VM: `id`, `name` (whoever took it)."""
+        ...
+
+    def create_snapshot(self, vm_id: str, name: str) -> Operation:
+        """Take a snapshot without memory or quiescing; the operation's result is its id."""
+        ...
+
+    def remove_snapshot(self, snapshot_id: str) -> Operation:
+        """Remove one snapshot, consolidating its delta into the parent; nothing if it is gone."""
+        ...
+
+    def snapshot_disks(self, vm_id: str, snapshot_id: str) -> list[SnapshotDisk]:
+        """The VM's disks as the snapshot froze them."""
+        ...
+
+    def changed_extents(self, vm_id: str, snapshot_id: str, disk: SnapshotDisk,
+                        since: str) -> Iterator[tuple[int, int]]:
+        """(offset, length) of every area of `disk` written after change id `since` ("*": every allocated
+        area) and held in the snapshot, in offset order."""
+        ...
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """`length` bytes of a datastore file from `offset` (short only at the file's end)."""
+        ...
+
+
+@runtime_checkable
+class ReplicaTarget(ColdTarget, Protocol):
+    """A target whose datastore files can be written in place, range by range (warm replicas)."""
+
+    def write_range(self, path: str, offset: int, data: bytes, total: int) -> None:
+        """Write `data` at `offset` of a datastore file, creating it; the file is then at least `total` long."""
+        ...
+
+    def file_size(self, path: str) -> int | None:
+        """Size of a datastore file, None if it does not exist."""
+        ...
+
+    def ranged_write_problems(self, datastore: str) -> list[str]:
+        """Why ranged writes do not work on `datastore` (a probe file written and read back; empty: they do)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Che
     return checks
 
 
-def _target_checks(ctx: PhaseContext, facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
+def target_checks(ctx: PhaseContext, facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
     target = target_of(ctx)
     checks: list[Check] = []
     place = facts.get("placement", {})
@@ -139,7 +139,7 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
     """Blocking and warning checks on both sides; records the source's power state and name."""
     facts = ctx.vm.facts
     live = _source(ctx).describe_vm(ctx.vm.id)
-    checks = source_checks(facts, live) + _target_checks(ctx, facts, live)
+    checks = source_checks(facts, live) + target_checks(ctx, facts, live)
     settle(checks, ctx.log)
     return {"power_state": live["power_state"], "name": live["name"], "checks": checks}
 

@@ -21,6 +21,7 @@ from migrate.engine.methods import get_method
 from migrate.engine.outputs import PhaseOutput
 from migrate.engine.plan import VmFacts, WavePlan
 from migrate.engine.progress import NO_PROGRESS, VmProgress
+from migrate.engine.replication import MemoryReplication, Replication
 from migrate.engine.timing import CancelToken, Clock, Interrupted, RetryPolicy, SystemClock
 
 T = TypeVar("T")
@@ -48,6 +49,8 @@ class PhaseContext:
     dry_run: bool = False
     # bytes moved so far, for a live view: `ctx.progress.bytes(done, total)` (a no-op when nobody listens)
     progress: VmProgress = NO_PROGRESS
+    # a replicating method's cycles, chunk progress and cutover schedule (migrate.engine.replication)
+    replication: Replication = field(default_factory=MemoryReplication)
 
     def output(self, kind: type[Out]) -> Out:
         """The typed output of the earlier phase of this VM's method that provides `kind`."""

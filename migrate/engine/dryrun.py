@@ -130,6 +130,10 @@ class _Walk:
                 continue
             self.vm_machine.fire(vm, "make_ready")
             self._hooks(wave, vm.id, "pre", book.hooks.vm.pre)
+            if stages[Stage.REPLICATE]:
+                self.vm_machine.fire(vm, "start_replication")
+                for phase in stages[Stage.REPLICATE]:
+                    self._phase(wave, vm, phase, priors[vm.id])
             self.vm_machine.fire(vm, "start_cutover")
             for phase in stages[Stage.CUTOVER]:
                 self._phase(wave, vm, phase, priors[vm.id])

@@ -1,6 +1,6 @@
 """The run journal (SQLite, WAL): every transition and step of every VM and wave; the one source of truth.
 
-Schema version 2 (`PRAGMA user_version`; a version-1 journal gains the `blocks` table when opened):
+Schema version 3 (`PRAGMA user_version`; an older journal gains the tables it lacks when opened for writing):
 
 - `runs`: run id, status, plan digest, and the plan and playbooks as JSON (resume needs nothing else);
 - `events`: the append-only log. One row per record: a transition of a VM or wave (trigger, src,
@@ -9,6 +9,9 @@ Schema version 2 (`PRAGMA user_version`; a version-1 journal gains the `blocks` 
   (`"{run}:wave-{id}:{step}"` for a wave's hooks), plus run-level events;
 - `blocks`: progress inside a long step (the EBS blocks an upload has put), one row per durable batch,
   so a resumed upload sends only the blocks no row holds.
+- `cycles`: the replication cycles a VM of a replicating method (warm) finished, one row each, with the
+  change ids of its disks the next cycle starts from, and what it copied (bytes, extents, seconds);
+- `requests`: operators' requests to a run (`migrate cutover`), read by the running or a resumed run.
 
 Current states are derived from the log (the latest transition of each VM and wave, the latest event
 of each step), so a record is one INSERT: atomic by construction, and the log can never disagree
@@ -51,6 +54,7 @@ from migrate.engine.store import JournalWriter, Synchronous, connect, connect_re
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CycleRecord",
     "EntityRecord",
     "EventRecord",
     "Journal",
@@ -62,7 +66,7 @@ __all__ = [
     "step_key",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -105,6 +109,23 @@ CREATE TABLE IF NOT EXISTS blocks (
     blocks TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS blocks_by_part ON blocks(run_no, vm, part);
+CREATE TABLE IF NOT EXISTS cycles (
+    id INTEGER PRIMARY KEY,
+    run_no INTEGER NOT NULL REFERENCES runs(run_no),
+    ts REAL NOT NULL,
+    vm TEXT NOT NULL,
+    cycle INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cycles_by_vm ON cycles(run_no, vm);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    run_no INTEGER NOT NULL REFERENCES runs(run_no),
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    entity_id TEXT NOT NULL
+);
 """
 
 _COLUMNS = "run_no, ts, kind, entity_id, event, trigger, src, dst, step, attempt, idem_key, inputs, outputs, error"
@@ -188,6 +209,16 @@ class StepRecord:
     error: dict[str, Any] | None
     started_at: float
     finished_at: float | None
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """One finished replication cycle of a VM (`data`: the disks' change ids, bytes, extents, seconds)."""
+
+    vm: str
+    cycle: int
+    at: datetime
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -464,6 +495,43 @@ class Journal:
                 found.setdefault(row["target"], set()).update(
                     load_json(self.path, f"blocks row {row['id']}", "blocks", row["blocks"]))
         return {name: frozenset(blocks) for name, blocks in found.items()}
+
+    def record_cycle(self, run_id: str, vm_id: str, cycle: int, data: Mapping[str, Any]) -> None:
+        """Durably record that replication cycle `cycle` of a VM finished (`data`: change ids and figures)."""
+        run_no, now, text = self._run_no(run_id), time.time(), json.dumps(dict(data), separators=(",", ":"))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO cycles(run_no, ts, vm, cycle, data) VALUES (?, ?, ?, ?, ?)",
+                         (run_no, now, vm_id, cycle, text))
+
+        self._writer.submit(write, wait=True)
+
+    def cycles(self, run_id: str, vm_id: str | None = None) -> list[CycleRecord]:
+        """Finished replication cycles of a run (of one VM when given), in order."""
+        sql = "SELECT id, ts, vm, cycle, data FROM cycles WHERE run_no=?"
+        args: tuple[Any, ...] = (self._run_no(run_id),)
+        if vm_id is not None:
+            sql, args = sql + " AND vm=?", (*args, vm_id)
+        rows = self._read(sql + " ORDER BY id", args)
+        return [CycleRecord(vm=row["vm"], cycle=int(row["cycle"]), at=datetime.fromtimestamp(row["ts"], UTC),
+                            data=load_json(self.path, f"cycles row {row['id']}", "data", row["data"]) or {})
+                for row in rows]
+
+    def request(self, run_id: str, kind: str, scope: str, entity_id: str) -> None:
+        """Durably record an operator's request (e.g. kind `cutover`, scope `wave` or `vm`)."""
+        run_no, now = self._run_no(run_id), time.time()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO requests(run_no, ts, kind, scope, entity_id) VALUES (?, ?, ?, ?, ?)",
+                         (run_no, now, kind, scope, entity_id))
+
+        self._writer.submit(write, wait=True)
+
+    def requests(self, run_id: str, kind: str) -> set[tuple[str, str]]:
+        """(scope, entity id) of every request of `kind` made to a run."""
+        rows = self._read("SELECT scope, entity_id FROM requests WHERE run_no=? AND kind=?",
+                          (self._run_no(run_id), kind))
+        return {(str(row["scope"]), str(row["entity_id"])) for row in rows}
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._read_lock:

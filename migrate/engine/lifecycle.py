@@ -52,6 +52,7 @@ class VmState(Enum):
     PENDING = "pending"
     PRECHECKED = "prechecked"
     READY = "ready"
+    REPLICATING = "replicating"
     CUTTING_OVER = "cutting_over"
     VERIFYING = "verifying"
     COMPLETED = "completed"
@@ -75,18 +76,20 @@ class WaveState(Enum):
 
 _V = VmState
 _W = WaveState
-_VM_ACTIVE = [_V.PENDING, _V.PRECHECKED, _V.READY, _V.CUTTING_OVER, _V.VERIFYING]
+_VM_ACTIVE = [_V.PENDING, _V.PRECHECKED, _V.READY, _V.REPLICATING, _V.CUTTING_OVER, _V.VERIFYING]
 
 VM_TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "pass_prechecks", "source": _V.PENDING, "dest": _V.PRECHECKED},
     {"trigger": "make_ready", "source": _V.PRECHECKED, "dest": _V.READY},
-    {"trigger": "start_cutover", "source": _V.READY, "dest": _V.CUTTING_OVER},
+    # Methods that replicate while the source runs (warm) copy in `replicating` until their cutover is due.
+    {"trigger": "start_replication", "source": _V.READY, "dest": _V.REPLICATING},
+    {"trigger": "start_cutover", "source": [_V.READY, _V.REPLICATING], "dest": _V.CUTTING_OVER},
     {"trigger": "start_verify", "source": _V.CUTTING_OVER, "dest": _V.VERIFYING},
     {"trigger": "complete", "source": _V.VERIFYING, "dest": _V.COMPLETED},
     {"trigger": "fail", "source": _VM_ACTIVE, "dest": _V.FAILED},
     # Nothing has changed before cutover: such a VM is skipped, not rolled back.
     {"trigger": "skip", "source": [_V.PENDING, _V.PRECHECKED, _V.READY], "dest": _V.SKIPPED},
-    {"trigger": "rollback", "source": [_V.CUTTING_OVER, _V.VERIFYING, _V.COMPLETED, _V.FAILED],
+    {"trigger": "rollback", "source": [_V.REPLICATING, _V.CUTTING_OVER, _V.VERIFYING, _V.COMPLETED, _V.FAILED],
      "dest": _V.ROLLED_BACK},
     # A retried VM starts over; phases it already finished in this run are not run again.
     {"trigger": "retry", "source": [_V.FAILED, _V.SKIPPED], "dest": _V.PENDING},

@@ -3,6 +3,8 @@
 A method lists its phases in order, each with the lifecycle stage it runs in:
 
 - `precheck` phases run while the VM is `pending` (read-only; a blocking problem fails the VM);
+- `replicate` phases run while the VM is `replicating`: the source keeps running while they copy, until
+  the VM's cutover is due (its wave's window opens, its `cutover_at` passes, or `migrate cutover` asks);
 - `cutover` phases run while the VM is `cutting_over` (the changes);
 - `verify` phases run while the VM is `verifying` (checks, then marking the source as migrated).
 
@@ -53,6 +55,7 @@ class Stage(StrEnum):
     """The lifecycle stage a phase runs in (the order of the members is the execution order)."""
 
     PRECHECK = "precheck"
+    REPLICATE = "replicate"
     CUTOVER = "cutover"
     VERIFY = "verify"
 
@@ -117,12 +120,21 @@ class Method:
     playbook: str = ""                     # its default playbook: a built-in's name or `package:path.yaml`; ""
                                            # = the built-in named like the method
     facts: FactsFactory | None = None      # None: the generic vSphere facts (migrate.execution_plan)
+    # what makes a VM impossible to move by this method, asked of every VM before a new run starts (a
+    # non-empty answer is bad input: exit 2, nothing changed): (adapters, the VM's facts) -> problems
+    preflight: Callable[[Any, Any], list[str]] | None = None
     _by_name: dict[str, Phase] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_name.update((p.name, p) for p in self.phases)
         if len(self._by_name) != len(self.phases):
             raise ValueError(f"method {self.name!r} lists a phase twice")
+
+    @property
+    def replicates(self) -> bool:
+        """True when the method copies while the source runs (it has `replicate` phases): its wave's window
+        then schedules the cutover instead of the start."""
+        return any(p.stage is Stage.REPLICATE for p in self.phases)
 
     @property
     def playbook_name(self) -> str:

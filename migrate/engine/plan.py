@@ -63,6 +63,10 @@ class WavePlan(FrozenModel):
     method: str = Field("cold", description="the migration method (migrate.engine.methods)")
     window: WaveWindow | None = None
     policy: Policy = Field("continue", description="when a VM fails: continue, pause the wave, or stop the run")
+    # replicating methods (warm): seconds between precopy cycles or `adaptive`, and per-VM cutover times;
+    # like the window, not part of the digest (a resume may change when, not what)
+    precopy_interval: float | Literal["adaptive"] = Field(3600.0, description="seconds, or adaptive")
+    cutover_at: dict[str, AwareDatetime] = Field(default_factory=dict, description="VM id -> cutover time")
 
 
 class RunPlan(FrozenModel):

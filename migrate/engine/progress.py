@@ -47,7 +47,7 @@ __all__ = [
 
 BYTES_INTERVAL = 0.25       # seconds between two byte counts of one VM at most
 EBS_BLOCK = 512 * 1024      # the EBS direct APIs' fixed block size (the journal's `blocks` table counts them)
-IN_FLIGHT = frozenset({VmState.CUTTING_OVER.value, VmState.VERIFYING.value})
+IN_FLIGHT = frozenset({VmState.REPLICATING.value, VmState.CUTTING_OVER.value, VmState.VERIFYING.value})
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ _FORWARD = [("pass_prechecks", "pending", "prechecked"), ("make_ready", "prechec
             ("start_cutover", "ready", "cutting_over"), ("start_verify", "cutting_over", "verifying"),
             ("complete", "verifying", "completed")]
 _REACH = {"pending": 0, "prechecked": 1, "ready": 2, "cutting_over": 3, "verifying": 4, "completed": 5}
+# a replicating VM is rebuilt as `cutting_over`: its idempotent phases find the replica and go on
 
 
 @dataclass
@@ -260,7 +261,7 @@ def _stage(method: str, step: str) -> int:
     stage = declared.phase(step).stage if declared is not None and declared.has_phase(step) else None
     if stage is Stage.PRECHECK:
         return 0
-    if stage is Stage.CUTOVER or step.startswith("hook:pre"):
+    if stage in (Stage.REPLICATE, Stage.CUTOVER) or step.startswith("hook:pre"):
         return 3
     return 4 if stage is Stage.VERIFY or step.startswith("hook:post") else 5
 

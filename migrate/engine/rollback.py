@@ -27,8 +27,8 @@ __all__ = ["ROLLBACK_STATES", "RollbackResult", "RollbackSteps", "pending_cleanu
 
 RollbackSteps = Sequence[RollbackStep]
 # States a VM can be rolled back from (rolled_back again: to retry its pending cleanup).
-ROLLBACK_STATES = frozenset({VmState.CUTTING_OVER, VmState.VERIFYING, VmState.COMPLETED, VmState.FAILED,
-                             VmState.ROLLED_BACK})
+ROLLBACK_STATES = frozenset({VmState.REPLICATING, VmState.CUTTING_OVER, VmState.VERIFYING, VmState.COMPLETED,
+                             VmState.FAILED, VmState.ROLLED_BACK})
 
 
 @dataclass

@@ -14,6 +14,7 @@ from migrate.engine.journal import RedactedJson, error_info, redacted_json
 from migrate.engine.lifecycle import VmModel, VmState
 from migrate.engine.methods import Phase, Stage, get_method
 from migrate.engine.playbook import Hook
+from migrate.engine.replication import JournalReplication
 from migrate.engine.run_state import RunState
 from migrate.engine.timing import Interrupted
 
@@ -105,6 +106,7 @@ def _phase_runner(rs: RunState, vm: VmModel, log: Any) -> Callable[[str], None]:
     # The VM's facts are in the run's plan (digest-checked) and prior outputs in earlier steps: reference them.
     inputs = redacted_json({"vm": vm.id, "wave": wave.id, "method": wave.method})
     prior = rs.done[("vm", vm.id)]
+    replication = JournalReplication(rs.journal, rs.run_id, wave, vm.id, rs.settings.clock)
 
     def run_phase(phase: str) -> None:
         fn, declared = registry[phase], method.phase(phase)
@@ -112,7 +114,8 @@ def _phase_runner(rs: RunState, vm: VmModel, log: Any) -> Callable[[str], None]:
 
         def body(attempt: int, key: str) -> Mapping[str, Any]:
             ctx = PhaseContext(run_id=rs.run_id, wave=wave, vm=facts, phase=phase, attempt=attempt, key=key,
-                               adapters=rs.adapters, prior=prior, log=log, clock=rs.settings.clock, cancel=rs.cancel)
+                               adapters=rs.adapters, prior=prior, log=log, clock=rs.settings.clock, cancel=rs.cancel,
+                               replication=replication)
             return typed_outputs(declared, fn(ctx))
 
         run_step(rs, "vm", vm.id, phase, inputs, body, log, durable_start=not declared.changes_nothing)
@@ -179,6 +182,11 @@ def drive_vm(rs: RunState, vm: VmModel) -> VmOutcome:
             run_hooks(rs, "vm", vm.id, "pre", hooks.pre, variables, log)
             if rs.cancel.is_interrupt:
                 raise Interrupted("stopped before cutover")
+            replicate = rs.stage_phases(wave, Stage.REPLICATE)
+            rs.fire_vm(vm, "start_replication" if replicate else "start_cutover")
+        if vm.state is VmState.REPLICATING:
+            for phase in rs.stage_phases(wave, Stage.REPLICATE):
+                run_phase(phase)
             rs.fire_vm(vm, "start_cutover")
         if vm.state is VmState.CUTTING_OVER:
             for phase in rs.stage_phases(wave, Stage.CUTOVER):

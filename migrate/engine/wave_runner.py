@@ -20,6 +20,7 @@ from typing import Any
 from migrate.core.errors import OperationalError
 from migrate.engine.lifecycle import TERMINAL_VM_STATES, VmModel, VmState, WaveModel, WaveState
 from migrate.engine.limits import Limiter
+from migrate.engine.methods import get_method
 from migrate.engine.plan import WavePlan
 from migrate.engine.run_state import RunState, WaveStep, WaveStepContext
 from migrate.engine.steps import StepFailed, VmOutcome, drive_vm, precheck_vm, run_hooks, run_step
@@ -27,7 +28,7 @@ from migrate.engine.timing import Interrupted
 
 __all__ = ["WindowError", "run_wave"]
 
-_IN_FLIGHT = (VmState.CUTTING_OVER, VmState.VERIFYING)
+_IN_FLIGHT = (VmState.REPLICATING, VmState.CUTTING_OVER, VmState.VERIFYING)
 
 
 class WindowError(OperationalError):
@@ -73,8 +74,8 @@ def _to_retry(rs: RunState, wave: WaveModel, vms: list[VmModel]) -> tuple[bool, 
 def _window_gate(rs: RunState, plan: WavePlan, vms: list[VmModel], log: Any) -> str | None:
     """Wait for the window; a reason to cancel if it cannot fit or a cancel came while waiting."""
     window = plan.window
-    if window is None:
-        return None
+    if window is None or get_method(plan.method).replicates:
+        return None   # a replicating method starts now: its window schedules the cutover (engine.replication)
     clock = rs.settings.clock
     left = [vm.id for vm in vms if vm.state not in TERMINAL_VM_STATES]
     estimate = rs.settings.estimate(plan, left) if rs.settings.estimate else 0.0

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, make_estate
 from migrate.config import load_site_config
@@ -36,6 +36,9 @@ LAB_REGION = "us-east-1"
 _OWNED = ("site.yaml", "flows.csv", "estate.json", STATE_FILE, ".lock")
 _OWNED_DIRS = ("tls", "secrets", "run", "logs", "datastores")
 log = get_logger(__name__)
+
+if TYPE_CHECKING:
+    from adapters.lab.aws_network import LabNetworks
 
 
 @dataclass
@@ -213,7 +216,8 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> 
     wait_for_port(moto_port, moto, 60)
     info.endpoints["aws"] = f"https://127.0.0.1:{moto_port}"
 
-    site = _site_document(info, certs.ca_file, bare)
+    networks = _aws_networks(info, aws_credentials, certs.ca_file, bare)
+    site = _site_document(info, certs.ca_file, bare, networks)
     write_yaml(directory / "site.yaml", site, header="# Written by `migrate lab up`: the built-in lab.\n")
     config = load_site_config(directory / "site.yaml")
 
@@ -235,7 +239,38 @@ def _save(info: LabInfo) -> None:
     write_json(info.directory / STATE_FILE, info.to_dict())
 
 
-def _site_document(info: LabInfo, ca_file: Path, bare: bool) -> dict[str, Any]:
+def _network_map(bare: bool) -> dict[str, str]:
+    """On-prem port group -> cloud segment (site.yaml `mappings.networks`)."""
+    return {"DC0_DVPG0": "seg-app", "VM Network": "seg-app"} if bare else dict(NETWORK_MAP)
+
+
+def _aws_networks(info: LabInfo, credentials: Path, ca_file: Path, bare: bool) -> LabNetworks:
+    """The VPC, one subnet per mapped segment, the isolated test subnet and the security groups, in moto."""
+    from adapters.aws.settings import AwsSettings
+    from adapters.lab.aws_network import ensure_lab_networks
+
+    settings = AwsSettings(region=LAB_REGION, endpoint_url=info.endpoints["aws"], credentials_file=credentials,
+                           ca_bundle=ca_file)
+    segments = {segment: CLOUD.portgroups[segment] for segment in sorted(set(_network_map(bare).values()))}
+    networks = ensure_lab_networks(settings, segments)
+    info.extras["aws_networks"] = networks.to_dict()
+    _save(info)
+    return networks
+
+
+def _replatform_networks(networks: LabNetworks, bare: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """site.yaml `replatformer.networks` and `test_networks`: every port group a lab VM sits on (on-prem port
+    groups, to re-platform from the on-prem vCenter, and cloud segments, from the cloud one) -> its segment's
+    subnet, or the isolated test subnet."""
+    portgroups = {**_network_map(bare), **{s: s for s in networks.subnets}}
+    production = {pg: {"subnet_id": networks.subnets[segment], "security_group_ids": [networks.security_group_id]}
+                  for pg, segment in portgroups.items()}
+    test = {pg: {"subnet_id": networks.test_subnet_id, "security_group_ids": [networks.test_security_group_id]}
+            for pg in portgroups}
+    return production, test
+
+
+def _site_document(info: LabInfo, ca_file: Path, bare: bool, aws_networks: LabNetworks) -> dict[str, Any]:
     def endpoint(name: str, topo_target: bool) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "name": name,
@@ -252,14 +287,15 @@ def _site_document(info: LabInfo, ca_file: Path, bare: bool) -> dict[str, Any]:
             doc["datacenter"] = "DC0" if bare else ONPREM.datacenter
         return doc
 
-    networks = {"DC0_DVPG0": "seg-app", "VM Network": "seg-app"} if bare else NETWORK_MAP
     datastores = {"LocalDS_0": "WorkloadDatastore"} if bare else DATASTORE_MAP
+    production, test = _replatform_networks(aws_networks, bare)
     return {
         "version": 1,
         "source": endpoint("onprem", False),
         "target": endpoint("cloud", True),
         "replatformer": {"driver": "aws", "region": LAB_REGION, "endpoint_url": info.endpoints["aws"],
                          "credentials_file": "secrets/aws-credentials",
-                         "ca_bundle": os.path.relpath(ca_file, info.directory)},
-        "mappings": {"networks": dict(networks), "datastores": dict(datastores)},
+                         "ca_bundle": os.path.relpath(ca_file, info.directory),
+                         "networks": production, "test_networks": test},
+        "mappings": {"networks": _network_map(bare), "datastores": dict(datastores)},
     }

@@ -9,6 +9,11 @@
 // model is created (used by `migrate lab up --bare` for scale runs).
 // The password comes from the VCSIM_PASSWORD environment variable so that it
 // never appears on a command line.
+//
+// The lab adds CBT, snapshot disk semantics, a guest-write endpoint and ranged datastore
+// writes (disks.go, query.go, soap.go, http.go). To add them without changing vcsim, the
+// lab's own HTTPS server listens on -listen and sends every request vcsim does not need
+// changed to vcsim's ServeMux; vcsim's own server is closed right after it starts.
 package main
 
 import (
@@ -17,9 +22,12 @@ import (
 	"fmt"
 	"io/ioutil"
 	"log"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
@@ -41,6 +49,8 @@ func main() {
 	pools := flag.Int("pool", 0, "child resource pools per cluster (model mode)")
 	hostCores := flag.Int("host-cores", 0, "physical cores per host (0 keeps the simulator default)")
 	hostMemoryMB := flag.Int64("host-memory-mb", 0, "memory per host in MiB (0 keeps the simulator default)")
+	pageBytes := flag.Int64("cbt-page-bytes", 64<<20,
+		"QueryChangedDiskAreas covers at most this many bytes of the disk per call (0: the whole disk)")
 	flag.Parse()
 
 	setHostHardware(int16(*hostCores), *hostMemoryMB)
@@ -75,22 +85,45 @@ func main() {
 	if password == "" {
 		log.Fatal("VCSIM_PASSWORD is not set")
 	}
-	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, password)}
+	// vcsim's own server only registers its handlers: it listens on a throw-away port and is
+	// closed once the lab's server (which wraps the same mux) listens on -listen.
+	model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(*username, password)}
 	model.Service.RegisterEndpoints = true
 
+	var tlsConfig *tls.Config
 	if *certFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 		if err != nil {
 			log.Fatalf("load TLS key pair: %v", err)
 		}
-		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		model.Service.TLS = tlsConfig
 	}
 
-	server := model.Service.NewServer()
-	defer server.Close()
+	inner := model.Service.NewServer()
+	innerHost := inner.URL.Host
+	inner.Close()
 
-	u := *server.URL
-	u.User = nil
+	listener, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatalf("listen on %s: %v", *listen, err)
+	}
+	u := url.URL{Scheme: "http", Host: listener.Addr().String(), Path: inner.URL.Path}
+	if tlsConfig != nil {
+		u.Scheme = "https"
+		listener = tls.NewListener(listener, tlsConfig)
+	}
+	retarget(innerHost, u.Host)
+
+	lab := newLab(model.Service, *username, password, *pageBytes)
+	front := &http.Server{Handler: lab.handler(model.Service.ServeMux), ErrorLog: log.New(ioutil.Discard, "", 0)}
+	go func() {
+		if err := front.Serve(listener); err != nil && err != http.ErrServerClosed {
+			log.Fatalf("serve: %v", err)
+		}
+	}()
+	defer front.Close()
+
 	if *urlFile != "" {
 		tmp := *urlFile + ".tmp"
 		if err := ioutil.WriteFile(tmp, []byte(u.String()+"\n"), 0o644); err != nil {
@@ -122,5 +155,18 @@ func setHostHardware(cores int16, memoryMB int64) {
 	if memoryMB > 0 {
 		esx.HostHardwareInfo.MemorySize = memoryMB * 1024 * 1024
 		hw.MemorySize = memoryMB * 1024 * 1024
+	}
+}
+
+// retarget points what vcsim advertises about itself (service host name, "*.uri" and
+// vcsim.server.url options) from its closed server to the lab's.
+func retarget(from, to string) {
+	simulator.Map.SessionManager().ServiceHostName = to
+	m := simulator.Map.OptionManager()
+	for i := range m.Setting {
+		setting := m.Setting[i].GetOptionValue()
+		if value, ok := setting.Value.(string); ok && strings.Contains(value, from) {
+			setting.Value = strings.ReplaceAll(value, from, to)
+		}
 	}
 }

@@ -1,0 +1,117 @@
+"""What a replicating method's phases need from the run: its finished cycles, chunk progress, and when to cut over.
+
+A replicating method (warm) copies while the source runs, in cycles; each finished cycle is one journal
+row (the disks' change ids the next cycle starts from and what it copied), and the chunks a cycle has
+copied are recorded in batches like EBS blocks (migrate.core.block_progress), so a resumed cycle copies
+only what no record holds. The cutover of a VM is due when its `cutover_at` passes, its wave's window
+opens, or an operator asked for it (`migrate cutover`, a journaled request read by the running run).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from migrate.core.block_progress import BlockProgress
+from migrate.engine.plan import WavePlan
+from migrate.engine.timing import Clock, SystemClock
+
+__all__ = [
+    "CYCLE_CEILING",
+    "CYCLE_FLOOR",
+    "JournalReplication",
+    "MemoryReplication",
+    "Replication",
+    "next_cycle_after",
+]
+
+CYCLE_FLOOR = 3600.0      # adaptive interval: at least an hour between two cycles...
+CYCLE_CEILING = 43200.0   # ...at most twelve hours (Azure Migrate's rule: min(max(1 h, last / 2), 12 h))
+
+
+def next_cycle_after(interval: float | str, last_seconds: float) -> float:
+    """Seconds from the end of a cycle that took `last_seconds` to the start of the next one."""
+    if interval == "adaptive":
+        return min(max(CYCLE_FLOOR, last_seconds / 2), CYCLE_CEILING)
+    return float(interval)
+
+
+class Replication(Protocol):
+    """The run's side of one VM's replication (module docstring)."""
+
+    blocks: BlockProgress
+
+    def cycles(self) -> list[Mapping[str, Any]]:
+        """The VM's finished cycles in order (each: `cycle`, `at` ISO time, and the recorded data)."""
+        ...
+
+    def record_cycle(self, cycle: int, data: Mapping[str, Any]) -> None:
+        """Durably record that `cycle` finished."""
+        ...
+
+    def cutover_due(self) -> str | None:
+        """Why the VM's cutover is due now, or None while it is not."""
+        ...
+
+
+@dataclass
+class JournalReplication:
+    """Replication state of one VM in the run journal."""
+
+    journal: Any              # migrate.engine.journal.Journal (cycles, record_cycle, requests)
+    run_id: str
+    wave: WavePlan
+    vm_id: str
+    clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        self.blocks = BlockProgress(self.journal)
+
+    def cycles(self) -> list[Mapping[str, Any]]:
+        return [{**record.data, "cycle": record.cycle, "at": record.at.isoformat()}
+                for record in self.journal.cycles(self.run_id, self.vm_id)]
+
+    def record_cycle(self, cycle: int, data: Mapping[str, Any]) -> None:
+        self.journal.record_cycle(self.run_id, self.vm_id, cycle, data)
+
+    def cutover_due(self) -> str | None:
+        return cutover_reason(self.wave, self.vm_id, self.clock.now(),
+                              self.journal.requests(self.run_id, "cutover"))
+
+
+def cutover_reason(wave: WavePlan, vm_id: str, now: datetime, requests: set[tuple[str, str]]) -> str | None:
+    """Why `vm_id`'s cutover is due at `now` given the run's cutover `requests`, or None."""
+    at = wave.cutover_at.get(vm_id)
+    if at is not None and now >= at:
+        return f"its cutover_at {at.isoformat()} has come"
+    if wave.window is not None and now >= wave.window.start:
+        return f"wave {wave.id}'s window opened at {wave.window.start.isoformat()}"
+    if ("vm", vm_id) in requests:
+        return "an operator asked for it (migrate cutover --vm)"
+    if ("wave", str(wave.id)) in requests:
+        return f"an operator asked for wave {wave.id} (migrate cutover --wave)"
+    return None
+
+
+@dataclass
+class MemoryReplication:
+    """Replication state kept in memory (tests of the phases); the cutover is due when `due` says."""
+
+    due: str | None = "immediately"
+    blocks: BlockProgress = field(default_factory=lambda: BlockProgress(None))
+    _cycles: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cycles(self) -> list[Mapping[str, Any]]:
+        with self._lock:
+            return list(self._cycles)
+
+    def record_cycle(self, cycle: int, data: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._cycles.append({**data, "cycle": cycle, "at": SystemClock().now().isoformat()})
+
+    def cutover_due(self) -> str | None:
+        return self.due

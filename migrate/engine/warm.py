@@ -1,0 +1,330 @@
+"""The `warm` method: replicate a running VM into the cloud vCenter in cycles, then a short cutover.
+
+Replication (the source keeps running): turn changed block tracking on, copy every allocated area of
+every disk from a snapshot (cycle 0), then precopy cycles at the wave's `precopy_interval` (or adaptive):
+snapshot, the areas written since the last cycle's change id, copy only those ranges into the replica
+files on the target datastore (written in place), remove the snapshot. Cutover, once due (the window
+opens, the VM's `cutover_at` passes, or `migrate cutover` asks): guest shutdown, a final cycle, then the
+target VM as the cold method builds it (hardware, mapped networks, MACs, tag), powered on, verified,
+the source marked. `downtime_s` is measured from the source off to the target on.
+
+Crash safety: each finished cycle is a journal row with the disks' change ids; the chunks a cycle copied
+are recorded in batches (migrate.engine.replication), so a resumed cycle copies only what no record
+holds. Snapshots are named `migrate-warm <run> cycle <n>` and found again by name after a crash: the
+current cycle's is reused, older ones of ours are removed. Rollback removes the target VM, the replica
+files, every snapshot of ours, and turns tracking off again if the run turned it on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from migrate.core.drivers import Role
+from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.ports import Adapters, ReplicaTarget, ReplicationSource, SnapshotDisk, missing_port
+from migrate.engine import cold
+from migrate.engine.context import PhaseContext, retry_unit, wait_operation
+from migrate.engine.methods import Method, Phase, RollbackStep, Stage
+from migrate.engine.outputs import CopiedDisks, SourceState, TargetVm
+from migrate.engine.plan import VmFacts
+from migrate.engine.replication import next_cycle_after
+from migrate.engine.timing import Interrupted
+from migrate.engine.vm_checks import Check, check, settle
+
+__all__ = ["CHUNK", "SNAPSHOT_PREFIX", "WARM", "replica_path", "snapshot_name"]
+
+PROVIDER = "vcenter"
+CHUNK = 1024 * 1024          # bytes per ranged read and write (and per recorded unit of progress)
+SNAPSHOT_PREFIX = "migrate-warm"
+POLL_SECONDS = 2.0           # how often a waiting replication looks for a due cutover
+_INDEPENDENT = ("independent_persistent", "independent_nonpersistent")
+
+
+def snapshot_name(run_id: str, cycle: int) -> str:
+    """The name of this run's snapshot for `cycle` (found again by it after a crash)."""
+    return f"{SNAPSHOT_PREFIX} {run_id} cycle {cycle}"
+
+
+def _source(ctx: PhaseContext) -> ReplicationSource:
+    source = ctx.adapters.source
+    if not isinstance(source, ReplicationSource):
+        raise missing_port(source, "ReplicationSource", "source", "warm")
+    return source
+
+
+def _target(ctx: PhaseContext) -> ReplicaTarget:
+    target = ctx.adapters.target
+    if not isinstance(target, ReplicaTarget):
+        raise missing_port(target, "ReplicaTarget", "target", "warm")
+    return target
+
+
+def replica_path(ctx: PhaseContext, disk_key: int) -> str:
+    """Where the replica of the VM's disk `disk_key` lives on the target datastore."""
+    for disk in ctx.vm.facts.get("disks", []):
+        if int(disk["key"]) == disk_key:
+            return cold.target_file(str(disk["source"]), str(disk["target_datastore"]), ctx.vm.facts["folder"])
+    raise OperationalError(f"disk {disk_key} of {ctx.vm.name or ctx.vm.id} is not in the plan")
+
+
+def _ours(snapshot: Mapping[str, Any]) -> bool:
+    return str(snapshot["name"]).startswith(f"{SNAPSHOT_PREFIX} ")
+
+
+# -- precheck ----------------------------------------------------------------------------------------
+
+def precheck(ctx: PhaseContext) -> dict[str, Any]:
+    """Cold's checks on both sides (our own snapshots aside), plus tracking, independent disks, ranged writes."""
+    source, facts = _source(ctx), ctx.vm.facts
+    live = source.describe_vm(ctx.vm.id)
+    ours = [s for s in source.snapshots(ctx.vm.id) if _ours(s)]
+    seen = {**live, "snapshots": max(0, int(live.get("snapshots") or 0) - len(ours))}
+    checks: list[Check] = cold.source_checks(facts, seen) + cold.target_checks(ctx, facts, live)
+    checks.extend(check("change_tracking", "block", problem) for problem in source.change_tracking_problems(ctx.vm.id))
+    checks.extend(check("independent_disk", "block", f"disk {d['key']} is {d['mode']}: a snapshot does not freeze it")
+                  for d in facts.get("disks", []) if d.get("mode") in _INDEPENDENT)
+    if not ctx.dry_run:   # the probe writes a scratch file: a dry-run changes nothing
+        target = _target(ctx)
+        for datastore in sorted({str(d["target_datastore"]) for d in facts.get("disks", [])}):
+            checks.extend(check("ranged_writes", "block", p) for p in target.ranged_write_problems(datastore))
+    settle(checks, ctx.log)
+    return {"power_state": live["power_state"], "name": live["name"], "checks": checks}
+
+
+# -- replication -------------------------------------------------------------------------------------
+
+def enable_change_tracking(ctx: PhaseContext) -> dict[str, Any]:
+    """Turn changed block tracking on (the first snapshot makes it take effect)."""
+    return {"enabled": _source(ctx).enable_change_tracking(ctx.vm.id)}
+
+
+def _chunks(extents: Iterator[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """The extents cut into ranges of at most CHUNK bytes, clipped to the file's `size`."""
+    ranges = []
+    for offset, length in extents:
+        end = min(offset + length, size)
+        while offset < end:
+            step = min(CHUNK, end - offset)
+            ranges.append((offset, step))
+            offset += step
+    return ranges
+
+
+def _changed(ctx: PhaseContext, snapshot_id: str, disk: SnapshotDisk, since: str) -> list[tuple[int, int]]:
+    """The ranges to copy; everything allocated when the last change id is not known any more (tracking was
+    reset on the source: the vCenter refuses the id), as every tool does then."""
+    source = _source(ctx)
+    try:
+        return _chunks(source.changed_extents(ctx.vm.id, snapshot_id, disk, since), disk.size)
+    except AdapterError as exc:
+        if exc.retryable or since == "*":
+            raise
+        ctx.log.warning("change id refused: copying the whole disk again", disk=disk.key, since=since, error=str(exc))
+        return _chunks(source.changed_extents(ctx.vm.id, snapshot_id, disk, "*"), disk.size)
+
+
+def _snapshot(ctx: PhaseContext, cycle: int) -> str:
+    """The snapshot of `cycle`: this run's found by name, or a new one; older ones of ours are removed."""
+    source, name = _source(ctx), snapshot_name(ctx.run_id, cycle)
+    existing = None
+    for snapshot in source.snapshots(ctx.vm.id):
+        if snapshot["name"] == name and existing is None:
+            existing = str(snapshot["id"])
+        elif _ours(snapshot):   # a finished cycle's, whose removal a crash interrupted
+            wait_operation(source.remove_snapshot(str(snapshot["id"])), ctx, provider=PROVIDER,
+                           what="remove old snapshot", poll_seconds=0.2)
+    if existing is not None:
+        return existing
+    return str(wait_operation(source.create_snapshot(ctx.vm.id, name), ctx, provider=PROVIDER,
+                              what="create snapshot", poll_seconds=0.2))
+
+
+def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDisk, since: str) -> tuple[int, int]:
+    """Copy the disk's changed ranges into its replica; (bytes changed, ranges) of the cycle."""
+    source, target = _source(ctx), _target(ctx)
+    path = replica_path(ctx, disk.key)
+    ranges = _changed(ctx, snapshot_id, disk, since)
+    part, label = f"disk-{disk.key}", f"cycle-{cycle}"
+    blocks = ctx.replication.blocks
+    done = blocks.done(ctx.run_id, ctx.vm.id, part, label)
+    total = sum(length for _, length in ranges)
+    moved = sum(length for i, (_, length) in enumerate(ranges) if i in done)
+    with blocks.recorder(ctx.run_id, ctx.vm.id, part, label) as record:
+        for index, (offset, length) in enumerate(ranges):
+            if index in done:
+                continue
+            if ctx.cancel.is_interrupt:
+                raise Interrupted(f"stopped in cycle {cycle} of disk {disk.key}")
+
+            def copy(offset: int = offset, length: int = length) -> None:
+                target.write_range(path, offset, source.read_range(disk.file, offset, length), disk.size)
+
+            retry_unit(ctx, f"copy {disk.file} @{offset}", copy)
+            record(index)
+            moved += length
+            ctx.progress.bytes(moved, total)
+    # the replica as long as the frozen disk, even when its last area holds nothing (or the disk is empty)
+    if target.file_size(path) != disk.size:
+        if disk.size == 0:
+            target.write_file(path, iter([b""]))
+        else:
+            target.write_range(path, disk.size - 1, source.read_range(disk.file, disk.size - 1, 1), disk.size)
+    return total, len(ranges)
+
+
+def _cycle(ctx: PhaseContext, cycle: int, *, final: bool = False) -> Mapping[str, Any]:
+    """Run (or finish) replication cycle `cycle`: snapshot, copy what changed, record it, remove the snapshot."""
+    source = _source(ctx)
+    finished = {int(c["cycle"]): c for c in ctx.replication.cycles()}
+    if cycle in finished:
+        return finished[cycle]
+    previous = finished.get(cycle - 1, {}).get("disks", {})
+    started = time.monotonic()
+    snapshot_id = _snapshot(ctx, cycle)
+    planned = {int(d["key"]) for d in ctx.vm.facts.get("disks", [])}
+    changes: dict[str, str | None] = {}
+    moved = ranges = 0
+    for disk in source.snapshot_disks(ctx.vm.id, snapshot_id):
+        if disk.key not in planned:
+            continue
+        since = previous.get(str(disk.key)) or "*"
+        if disk.change_id is None:
+            since = "*"   # no tracking on this disk: copy all of it every cycle
+        disk_bytes, disk_ranges = _copy_disk(ctx, cycle, snapshot_id, disk, since)
+        moved += disk_bytes
+        ranges += disk_ranges
+        changes[str(disk.key)] = disk.change_id
+    data = {"disks": changes, "bytes": moved, "ranges": ranges, "seconds": round(time.monotonic() - started, 3),
+            "final": final}
+    ctx.replication.record_cycle(cycle, data)
+    wait_operation(source.remove_snapshot(snapshot_id), ctx, provider=PROVIDER, what="remove snapshot",
+                   poll_seconds=0.2)
+    ctx.log.info("replication cycle done", cycle=cycle, bytes=moved, ranges=ranges, final=final)
+    return {**data, "cycle": cycle}
+
+
+def replicate(ctx: PhaseContext) -> dict[str, Any]:
+    """The initial full copy, then precopy cycles until the cutover is due."""
+    while True:
+        cycles = ctx.replication.cycles()
+        if not cycles:
+            _cycle(ctx, 0)
+            continue
+        last = cycles[-1]
+        why = ctx.replication.cutover_due()
+        if why is not None:
+            ctx.log.info("cutover due", why=why, cycles=len(cycles))
+            return {"cycles": len(cycles), "bytes": sum(int(c["bytes"]) for c in cycles), "cutover": why}
+        next_at = datetime.fromisoformat(str(last["at"])).timestamp() + next_cycle_after(
+            ctx.wave.precopy_interval, float(last["seconds"]))
+        wait = next_at - ctx.clock.now().timestamp()
+        if wait <= 0:
+            _cycle(ctx, int(last["cycle"]) + 1)
+        elif ctx.clock.sleep(min(POLL_SECONDS, wait), ctx.cancel.requested):
+            raise Interrupted("stopped replicating (a resume goes on from the last cycle)")
+
+
+# -- cutover -----------------------------------------------------------------------------------------
+
+def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
+    """Shut the source down (the downtime starts)."""
+    return {**cold.power_off_source(ctx), "off_at": ctx.clock.now().isoformat()}
+
+
+def final_sync(ctx: PhaseContext) -> dict[str, Any]:
+    """The last cycle, with the source off: the replicas now equal the source disks."""
+    cycles = ctx.replication.cycles()
+    last = cycles[-1] if cycles else None
+    if last is not None and last.get("final"):
+        final = last
+    else:
+        final = _cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
+    disks = []
+    for disk in ctx.vm.facts.get("disks", []):
+        path = replica_path(ctx, int(disk["key"]))
+        disks.append({"key": int(disk["key"]), "file": path, "files": [{"target": path}]})
+    return {"disks": disks, "cycle": final["cycle"], "bytes": final["bytes"], "seconds": final["seconds"]}
+
+
+def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
+    """Power the target on (the downtime ends: `downtime_s` from the source's power-off)."""
+    result = cold.power_on_target(ctx)
+    now = ctx.clock.now()
+    off = ctx.prior.get("power_off_source", {}).get("off_at")
+    downtime = round((now - datetime.fromisoformat(off)).total_seconds(), 3) if off else None
+    return {**result, "on_at": now.isoformat(), "downtime_s": downtime}
+
+
+# -- rollback ----------------------------------------------------------------------------------------
+
+def remove_replicas(ctx: PhaseContext) -> dict[str, Any]:
+    """Delete the replica files (those Destroy_Task left, or of a replication that never cut over)."""
+    target = _target(ctx)
+    deleted = []
+    for disk in ctx.vm.facts.get("disks", []):
+        path = replica_path(ctx, int(disk["key"]))
+        if target.file_size(path) is not None:
+            wait_operation(target.delete_file(path), ctx, provider=PROVIDER, what="delete replica", poll_seconds=0.2)
+            deleted.append(path)
+    return {"deleted": deleted}
+
+
+def remove_snapshots(ctx: PhaseContext) -> dict[str, Any]:
+    """Remove every snapshot of ours the VM still has (a crash may leave one)."""
+    source = _source(ctx)
+    removed = []
+    for snapshot in source.snapshots(ctx.vm.id):
+        if _ours(snapshot):
+            wait_operation(source.remove_snapshot(str(snapshot["id"])), ctx, provider=PROVIDER,
+                           what="remove snapshot", poll_seconds=0.2)
+            removed.append(snapshot["name"])
+    return {"removed": removed}
+
+
+def restore_change_tracking(ctx: PhaseContext) -> dict[str, Any]:
+    """Turn tracking off again if this run turned it on."""
+    if not ctx.prior.get("enable_change_tracking", {}).get("enabled"):
+        return {"disabled": False}
+    _source(ctx).disable_change_tracking(ctx.vm.id)
+    return {"disabled": True}
+
+
+def preflight(adapters: Adapters, vm: VmFacts) -> list[str]:
+    """Before a run starts: the source must be able to track changes of the VM's disks."""
+    source = adapters.source
+    if not isinstance(source, ReplicationSource):
+        return [str(missing_port(source, "ReplicationSource", "source", "warm"))]
+    return [f"changed block tracking: {p}" for p in source.change_tracking_problems(vm.id)]
+
+
+WARM = Method(
+    name="warm",
+    description="Replicate the running source into the cloud vCenter (changed block tracking, precopy cycles), "
+                "then a short cutover: shut down, final delta, the same VM on the target, power on, verify.",
+    phases=(
+        Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
+        Phase("enable_change_tracking", Stage.REPLICATE, enable_change_tracking),
+        Phase("replicate", Stage.REPLICATE, replicate),
+        Phase("power_off_source", Stage.CUTOVER, power_off_source),
+        Phase("final_sync", Stage.CUTOVER, final_sync, provides=CopiedDisks),
+        Phase("create_target_vm", Stage.CUTOVER, cold.create_target_vm, requires=(CopiedDisks,), provides=TargetVm),
+        Phase("tag_target", Stage.CUTOVER, cold.tag_target, requires=(TargetVm,)),
+        Phase("power_on_target", Stage.CUTOVER, power_on_target, requires=(SourceState, TargetVm)),
+        Phase("verify", Stage.VERIFY, cold.verify, reads_only=True, requires=(SourceState, CopiedDisks, TargetVm)),
+        Phase("mark_source_migrated", Stage.VERIFY, cold.mark_source_migrated, requires=(TargetVm,)),
+    ),
+    rollback=(
+        RollbackStep("remove_target", cold.remove_target, "target"),
+        RollbackStep("remove_replicas", remove_replicas, "target"),
+        RollbackStep("remove_snapshots", remove_snapshots, "source"),
+        RollbackStep("restore_change_tracking", restore_change_tracking, "source"),
+        RollbackStep("restore_source_name", cold.restore_source_name, "source"),
+        RollbackStep("restore_source_power", cold.restore_source_power, "after_target"),
+    ),
+    roles=frozenset({Role.SOURCE, Role.TARGET}),
+    grows_cluster=True,
+    preflight=preflight,
+)

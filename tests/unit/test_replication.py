@@ -1,0 +1,103 @@
+"""Replication bookkeeping of replicating methods (warm): cycle schedule, cutover triggers, journaled cycles
+and cutover requests, `migrate cutover`'s bad input, and the warm method's declaration."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from migrate.core.errors import InputError
+from migrate.engine.journal import Journal
+from migrate.engine.methods import Stage, get_method
+from migrate.engine.plan import RunPlan, VmFacts, WavePlan, WaveWindow
+from migrate.engine.replication import CYCLE_CEILING, CYCLE_FLOOR, cutover_reason, next_cycle_after
+from migrate.engine.warm import _chunks, snapshot_name
+from migrate.run import replication_status, request_cutover, with_precopy_interval
+from tests.helpers import run_cli
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+BOOKS = {"warm": {"name": "warm"}, "noop": {"name": "noop"}}
+
+
+def _plan() -> RunPlan:
+    return RunPlan(waves=[WavePlan(id=1, vms=["a", "b"], method="warm"), WavePlan(id=2, vms=["c"], method="noop")],
+                   vms=[VmFacts(id="a", name="app-a"), VmFacts(id="b", name="app-b"), VmFacts(id="c", name="db-c")])
+
+
+def test_fixed_and_adaptive_intervals() -> None:
+    assert next_cycle_after(90.0, 5000.0) == 90.0
+    assert next_cycle_after("adaptive", 60.0) == CYCLE_FLOOR                 # short cycles: one an hour
+    assert next_cycle_after("adaptive", 4 * 3600.0) == 2 * 3600.0           # half the last cycle
+    assert next_cycle_after("adaptive", 48 * 3600.0) == CYCLE_CEILING       # at most twelve hours
+
+
+def test_cutover_is_due_at_cutover_at_the_window_or_on_request() -> None:
+    wave = WavePlan(id=3, vms=["a", "b"], method="warm", cutover_at={"a": NOW + timedelta(minutes=5)})
+    assert cutover_reason(wave, "a", NOW, set()) is None
+    assert "cutover_at" in str(cutover_reason(wave, "a", NOW + timedelta(minutes=5), set()))
+    assert cutover_reason(wave, "b", NOW + timedelta(days=1), set()) is None   # no schedule: only on request
+    assert "--vm" in str(cutover_reason(wave, "b", NOW, {("vm", "b")}))
+    assert "wave 3" in str(cutover_reason(wave, "b", NOW, {("wave", "3")}))
+    assert cutover_reason(wave, "b", NOW, {("wave", "4"), ("vm", "a")}) is None
+    windowed = wave.model_copy(update={"window": WaveWindow(start=NOW, end=NOW + timedelta(hours=2))})
+    assert "window" in str(cutover_reason(windowed, "b", NOW, set()))
+    assert cutover_reason(windowed, "b", NOW - timedelta(seconds=1), set()) is None
+
+
+def test_extents_are_cut_into_chunks_and_clipped_to_the_file() -> None:
+    mib = 1024 * 1024
+    ranges = _chunks(iter([(0, 2 * mib + 10), (5 * mib, mib), (9 * mib, 4 * mib)]), 10 * mib)
+    assert ranges == [(0, mib), (mib, mib), (2 * mib, 10), (5 * mib, mib), (9 * mib, mib)]
+    assert snapshot_name("run-1", 4) == "migrate-warm run-1 cycle 4"
+
+
+def test_journal_keeps_cycles_and_requests_and_checks_them(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    with Journal(path) as jr:
+        jr.create_run(_plan(), BOOKS, run_id="r1")
+        jr.record_cycle("r1", "a", 0, {"disks": {"2000": "52 aa/1"}, "bytes": 4096, "seconds": 0.5})
+        jr.record_cycle("r1", "a", 1, {"disks": {"2000": "52 aa/2"}, "bytes": 512, "seconds": 0.1})
+        jr.request("r1", "cutover", "wave", "1")
+    with Journal(path, create=False, read_only=True) as jr:
+        cycles = jr.cycles("r1", "a")
+        assert [c.cycle for c in cycles] == [0, 1] and cycles[1].data["disks"] == {"2000": "52 aa/2"}
+        assert jr.requests("r1", "cutover") == {("wave", "1")}
+        assert jr.pragma("user_version") == 3
+    figures = replication_status(cycles, None, True)
+    assert figures["cycles"] == 2 and figures["bytes_per_cycle"] == [4096, 512]
+    assert figures["projected_downtime_s"] == 0.1 and figures["cutover_requested"]
+    with sqlite3.connect(path) as conn:   # damage: a cycle row whose data is not an object
+        conn.execute("UPDATE cycles SET data='[1]' WHERE cycle=1")
+    with pytest.raises(InputError, match="cycles"):
+        Journal(path, create=False, read_only=True)
+
+
+def test_request_cutover_validates_before_recording(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    with Journal(path) as jr:
+        jr.create_run(_plan(), BOOKS, run_id="r1")
+    with pytest.raises(InputError) as caught:
+        request_cutover(path, waves=[2, 7], vms=["db-c", "nope", "app-a"])
+    text = str(caught.value)
+    assert "wave 2 is noop" in text and "no wave 7" in text and "db-c is not replicating" in text
+    assert "'nope' is not a VM" in text
+    with Journal(path, create=False, read_only=True) as jr:
+        assert jr.requests("r1", "cutover") == set()          # nothing recorded
+    assert request_cutover(path, vms=["app-a"], waves=[1]) == {"run_id": "r1", "waves": [1], "vms": ["a"]}
+    with Journal(path, create=False, read_only=True) as jr:
+        assert jr.requests("r1", "cutover") == {("wave", "1"), ("vm", "a")}
+    cli = run_cli("cutover", "--journal", path)
+    assert cli.code == 2 and "at least one" in cli.stderr, cli
+
+
+def test_warm_declares_a_replicate_stage_and_the_interval_override() -> None:
+    warm = get_method("warm")
+    assert warm.replicates and not get_method("cold").replicates
+    assert [p.name for p in warm.phases if p.stage is Stage.REPLICATE] == ["enable_change_tracking", "replicate"]
+    changed = with_precopy_interval(_plan(), "adaptive")
+    assert [w.precopy_interval for w in changed.waves] == ["adaptive", 3600.0]
+    bad = run_cli("run", "plan.yaml", "--config", "site.yaml", "--precopy-interval", "0.5")
+    assert bad.code == 2 and "outside 1 to 43200" in bad.stderr, bad
