@@ -98,15 +98,28 @@ class VmReplication:
         disks = []
         for dev in devices:
             if isinstance(dev, vim.vm.device.VirtualDisk):
-                path = str(getattr(dev.backing, "fileName", ""))
-                size = self.ops.file_size(path)
-                if size is None:
-                    raise AdapterError("vcenter", "read snapshot", f"disk {dev.key}: {path} does not exist",
-                                       endpoint=self.client.where, code="FileNotFound")
-                disks.append(SnapshotDisk(key=int(dev.key), file=path, size=size,
+                files, data, size = self._frozen_files(dev.key, str(getattr(dev.backing, "fileName", "")))
+                disks.append(SnapshotDisk(key=int(dev.key), file=data, size=size, files=files,
                                           change_id=getattr(dev.backing, "changeId", None) or None,
                                           capacity_bytes=int(dev.capacityInBytes or dev.capacityInKB * 1024)))
         return disks
+
+    def _frozen_files(self, key: int, descriptor: str) -> tuple[tuple[str, ...], str, int]:
+        """(every file of the disk, the one holding its data, that one's size): a flat disk's data is in its
+        `-flat.vmdk` extent next to the descriptor; without a non-empty one (the lab's disks) in the file itself."""
+        size = self.ops.file_size(descriptor)
+        if size is None:
+            raise AdapterError("vcenter", "read snapshot", f"disk {key}: {descriptor} does not exist",
+                               endpoint=self.client.where, code="FileNotFound")
+        if not descriptor.endswith(".vmdk"):
+            return (descriptor,), descriptor, size
+        flat = descriptor.removesuffix(".vmdk") + "-flat.vmdk"
+        flat_size = self.ops.file_size(flat)
+        if flat_size is None:
+            return (descriptor,), descriptor, size
+        if flat_size:
+            return (descriptor, flat), flat, flat_size
+        return (descriptor, flat), descriptor, size
 
     def changed_extents(self, moref: str, snapshot_id: str, disk: SnapshotDisk,
                         since: str) -> Iterator[tuple[int, int]]:

@@ -9,6 +9,7 @@ import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import OperationalError
+from migrate.lab.churn import churn as run_lab_churn
 from migrate.lab.manager import DEFAULT_LAB_DIR, lab_down, lab_status, lab_up
 from migrate.lab.summary import lab_summary, render_lab_summary
 
@@ -69,3 +70,29 @@ def status(directory: Path, as_json: bool) -> None:
     Reporter(as_json).result(data, render_lab_summary)
     if not data["running"]:
         raise SystemExit(1)
+
+
+def _render_churn(data: dict[str, Any]) -> str:
+    lines = [f"wrote {data['bytes'] / 2**20:.1f} MiB in {data['writes']} writes over {data['seconds']:.1f} s "
+             f"({data['mib_per_s']} MiB/s asked, {data['block_bytes'] // 1024} KiB blocks)"]
+    for name, vm in data["vms"].items():
+        lines.append(f"  {name} ({vm['moref']}): {vm['writes']} writes, {vm['bytes'] / 2**20:.1f} MiB")
+    for name, why in data["stopped"].items():
+        lines.append(f"  {name}: stopped taking writes: {why}")
+    return "\n".join(lines)
+
+
+@lab.command()
+@dir_option
+@click.option("--vm", "vm_names", multiple=True, metavar="NAME",
+              help="A powered-on on-prem VM to write to (repeat; default: every powered-on VM).")
+@click.option("--mib-per-s", type=float, required=True, help="Total write rate over all the VMs, MiB/s.")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="How long to write.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the offsets and bytes written.")
+@json_option
+@command_errors
+def churn(directory: Path, vm_names: tuple[str, ...], mib_per_s: float, seconds: float, seed: int,
+          as_json: bool) -> None:
+    """Write to running VMs' disks as their guests would (for warm migration tests); CBT records the writes."""
+    result = run_lab_churn(directory, vms=list(vm_names) or None, mib_per_s=mib_per_s, seconds=seconds, seed=seed)
+    Reporter(as_json).result(result.to_dict(), _render_churn)

@@ -189,14 +189,16 @@ class ColdTarget(MigrationTarget, Protocol):
 
 @dataclass(frozen=True)
 class SnapshotDisk:
-    """One disk as a snapshot froze it: device key, the frozen (base) file, its size, the change id (None
-    without change tracking) and the disk's capacity."""
+    """One disk as a snapshot froze it: device key, the frozen file holding its data (read by ranges), its
+    size, the change id (None without change tracking), the disk's capacity, and every file of the frozen
+    disk (descriptor and extents, the data file among them) a replica needs."""
 
     key: int
     file: str
     size: int
     change_id: str | None
     capacity_bytes: int
+    files: tuple[str, ...] = ()
 
 
 @runtime_checkable

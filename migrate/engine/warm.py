@@ -62,12 +62,26 @@ def _target(ctx: PhaseContext) -> ReplicaTarget:
     return target
 
 
-def replica_path(ctx: PhaseContext, disk_key: int) -> str:
-    """Where the replica of the VM's disk `disk_key` lives on the target datastore."""
+def _planned(ctx: PhaseContext, disk_key: int) -> Mapping[str, Any]:
     for disk in ctx.vm.facts.get("disks", []):
         if int(disk["key"]) == disk_key:
-            return cold.target_file(str(disk["source"]), str(disk["target_datastore"]), ctx.vm.facts["folder"])
+            return dict(disk)
     raise OperationalError(f"disk {disk_key} of {ctx.vm.name or ctx.vm.id} is not in the plan")
+
+
+def replica_path(ctx: PhaseContext, disk_key: int, source_path: str | None = None) -> str:
+    """Where the replica of a file of the VM's disk `disk_key` (its descriptor by default) lives on the target."""
+    disk = _planned(ctx, disk_key)
+    return cold.target_file(source_path or str(disk["source"]), str(disk["target_datastore"]),
+                            ctx.vm.facts["folder"])
+
+
+def _replica_files(ctx: PhaseContext, disk_key: int) -> list[str]:
+    """The replica files of a disk that exist on the target: its descriptor and, for a flat disk, the extent."""
+    target, descriptor = _target(ctx), replica_path(ctx, disk_key)
+    candidates = [descriptor, descriptor.removesuffix(".vmdk") + "-flat.vmdk"] if descriptor.endswith(".vmdk") \
+        else [descriptor]
+    return [path for path in candidates if target.file_size(path) is not None]
 
 
 def _ours(snapshot: Mapping[str, Any]) -> bool:
@@ -145,7 +159,13 @@ def _snapshot(ctx: PhaseContext, cycle: int) -> str:
 def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDisk, since: str) -> tuple[int, int]:
     """Copy the disk's changed ranges into its replica; (bytes changed, ranges) of the cycle."""
     source, target = _source(ctx), _target(ctx)
-    path = replica_path(ctx, disk.key)
+    path = replica_path(ctx, disk.key, disk.file)
+    for other in disk.files:   # the descriptor (or the lab's empty extent): small, copied whole once
+        replica = replica_path(ctx, disk.key, other)
+        if other != disk.file and target.file_size(replica) is None:
+            def copy_whole(other: str = other, replica: str = replica) -> str:
+                return target.write_file(replica, source.read_file(other))
+            retry_unit(ctx, f"copy {other}", copy_whole)
     ranges = _changed(ctx, snapshot_id, disk, since)
     part, label = f"disk-{disk.key}", f"cycle-{cycle}"
     blocks = ctx.replication.blocks
@@ -244,8 +264,9 @@ def final_sync(ctx: PhaseContext) -> dict[str, Any]:
         final = _cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
     disks = []
     for disk in ctx.vm.facts.get("disks", []):
-        path = replica_path(ctx, int(disk["key"]))
-        disks.append({"key": int(disk["key"]), "file": path, "files": [{"target": path}]})
+        key = int(disk["key"])
+        disks.append({"key": key, "file": replica_path(ctx, key),
+                      "files": [{"target": path} for path in _replica_files(ctx, key)]})
     return {"disks": disks, "cycle": final["cycle"], "bytes": final["bytes"], "seconds": final["seconds"]}
 
 
@@ -265,8 +286,7 @@ def remove_replicas(ctx: PhaseContext) -> dict[str, Any]:
     target = _target(ctx)
     deleted = []
     for disk in ctx.vm.facts.get("disks", []):
-        path = replica_path(ctx, int(disk["key"]))
-        if target.file_size(path) is not None:
+        for path in _replica_files(ctx, int(disk["key"])):
             wait_operation(target.delete_file(path), ctx, provider=PROVIDER, what="delete replica", poll_seconds=0.2)
             deleted.append(path)
     return {"deleted": deleted}

@@ -97,7 +97,7 @@ DAMAGE: list[tuple[str, bool, Callable[[Path], None], str]] = [
     ("header-page-size", False, _flip(lambda p: 16, 0x03), "page size"),
     ("header-encoding", False, _flip(lambda p: 59, 0x06), "text encoding"),
     ("page-type", False, _flip(_events_page, 0x5A), "malformed"),
-    ("newer-schema", False, _sql("PRAGMA user_version=3"), "journal schema 3 is newer"),
+    ("newer-schema", False, _sql("PRAGMA user_version=4"), "journal schema 4 is newer"),
     ("missing-table", False, _sql("DROP TABLE events"), "table events: missing"),
     ("missing-column", False, _sql("ALTER TABLE events DROP COLUMN outputs"), "column(s) outputs missing"),
     ("plan-not-json", False, _sql("UPDATE runs SET plan='{\"waves\": ['"), "plan = '{\"waves\": [': not a JSON"),

@@ -55,7 +55,8 @@ package main
 // quiescing; the `consolidate=false` option (always consolidates); layoutEx entries of delta files;
 // the delta's redo-log format (a delta is a sparse flat file, as long as its parent, holding only
 // the guest's writes); CBT state surviving a restart of the simulator (it lives in memory).
-// Writes through datastore HTTP PUT are not guest writes: they are not tracked.
+// Writes through datastore HTTP PUT are not guest writes: they are not tracked. vcsim fills only
+// capacityInKB of a disk (capacityInBytes stays unset): clients take capacityInKB*1024 then, as the lab does.
 
 import (
 	"crypto/rand"

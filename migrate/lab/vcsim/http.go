@@ -12,6 +12,13 @@ package main
 //	delta while a snapshot exists, else the base file) and, with CBT on, are recorded in the
 //	disk's open epoch. 200 with JSON {vm, key, file, offset, length, changeId}.
 //
+// GET /lab/guest/vms   (same authentication)
+//
+//	The VMs a guest workload can write to: JSON {"vms": [{moref, name, powerState,
+//	changeTrackingEnabled, disks: [{key, file, capacity, size}]}]}, where file is the disk's
+//	current backing (a delta while a snapshot exists) and size that file's length, as a datastore
+//	HTTP HEAD of it would give.
+//
 // PUT /folder/<path>?dcPath=..&dsName=.. with "Content-Range: bytes A-B/TOTAL"
 //
 //	A random-access writer of the target site's disks (what VDDK/NBD gives a real migration
@@ -30,6 +37,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -46,6 +54,8 @@ func (l *lab) handler(inner http.Handler) http.Handler {
 		switch {
 		case r.URL.Path == "/lab/guest/write":
 			l.guestWrite(w, r)
+		case r.URL.Path == "/lab/guest/vms":
+			l.guestVMs(w, r)
 		case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/folder/") && r.Header.Get("Content-Range") != "":
 			l.rangedPut(w, r)
 		case r.Method == http.MethodPost && isSDKPath(r.URL.Path):
@@ -164,6 +174,66 @@ func (l *lab) guestWrite(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]interface{}{
 		"vm": ref.Value, "key": key, "file": file, "offset": offset, "length": len(data), "changeId": td.changeID(),
 	})
+}
+
+type guestDisk struct {
+	Key      int32  `json:"key"`
+	File     string `json:"file"`
+	Capacity int64  `json:"capacity"`
+	Size     int64  `json:"size"`
+}
+
+type guestVM struct {
+	Moref      string      `json:"moref"`
+	Name       string      `json:"name"`
+	PowerState string      `json:"powerState"`
+	CBT        bool        `json:"changeTrackingEnabled"`
+	Disks      []guestDisk `json:"disks"`
+	dsRefs     []types.ManagedObjectReference
+}
+
+func (l *lab) guestVMs(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		httpError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	if !l.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="vcsim-lab"`)
+		httpError(w, http.StatusUnauthorized, "log in: HTTP basic or a vim session cookie")
+		return
+	}
+	vms := []guestVM{}
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		item := guestVM{Moref: vm.Self.Value, Disks: []guestDisk{}}
+		simulator.Map.WithLock(vm, func() {
+			item.Name, item.PowerState, item.CBT = vm.Name, string(vm.Runtime.PowerState), cbtOn(vm)
+			item.dsRefs = append(item.dsRefs, vm.Datastore...)
+			if vm.Config == nil {
+				return
+			}
+			for _, dev := range vm.Config.Hardware.Device {
+				if disk, backing := asDisk(dev); disk != nil {
+					item.Disks = append(item.Disks, guestDisk{Key: disk.Key, File: backing.FileName, Capacity: capacityOf(disk)})
+				}
+			}
+		})
+		for i := range item.Disks {
+			if local, err := localPath(item.dsRefs, item.Disks[i].File); err == nil {
+				if info, err := os.Stat(local); err == nil {
+					item.Disks[i].Size = info.Size()
+				}
+			}
+		}
+		vms = append(vms, item)
+	}
+	sort.Slice(vms, func(a, b int) bool { return vms[a].Name < vms[b].Name })
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]interface{}{"vms": vms})
 }
 
 var contentRange = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+|\*)$`)

@@ -116,6 +116,7 @@ func main() {
 	retarget(innerHost, u.Host)
 
 	lab := newLab(model.Service, *username, password, *pageBytes)
+	simulator.Map.AddHandler(taskEntities{})
 	front := &http.Server{Handler: lab.handler(model.Service.ServeMux), ErrorLog: log.New(ioutil.Discard, "", 0)}
 	go func() {
 		if err := front.Serve(listener); err != nil && err != http.ErrServerClosed {

@@ -11,7 +11,8 @@ package main
 //   - ReconfigVM_Task: vcsim's task runs, then a changeTrackingEnabled edit takes effect.
 //
 // vcsim runs these tasks synchronously inside the SOAP call, so by the time a client sees the
-// task (success or error), the lab's part is done.
+// task (success or error), the lab's part is done. Every task's info.entity is made a ManagedEntity
+// (taskEntities, below), so that pyVmomi can read the TaskInfo of snapshot and FileManager tasks.
 
 import (
 	"bytes"
@@ -24,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
@@ -281,3 +283,36 @@ func writeFault(w http.ResponseWriter, f *methodFault) {
 	fault.Detail.Fault = &faultDetail{Fault: f.fault}
 	writeEnvelope(w, http.StatusInternalServerError, struct{ Fault *soapFault }{fault})
 }
+
+// taskEntities is a registry handler that makes every new task's info.entity a ManagedEntity, as
+// TaskInfo.entity is in the vSphere API ("managed entity to which the operation applies"). vcsim
+// names the object the method was called on, which for VirtualMachineSnapshot, FileManager or
+// VirtualDiskManager methods is no ManagedEntity, and pyVmomi then cannot read the TaskInfo at all
+// (wait_for_task on RemoveSnapshot_Task or DeleteDatastoreFile_Task failed). A snapshot's task names
+// its VM, as vCenter's does; the other tasks name no entity.
+type taskEntities struct{}
+
+func (taskEntities) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "LabTaskEntities", Value: "lab"}
+}
+
+func (taskEntities) PutObject(item mo.Reference) {
+	task, ok := item.(*simulator.Task)
+	if !ok || task.Info.Entity == nil {
+		return
+	}
+	switch obj := simulator.Map.Get(*task.Info.Entity).(type) {
+	case mo.Entity:
+	case *simulator.VirtualMachineSnapshot:
+		if vm := getVM(obj.Vm); vm != nil {
+			ref := vm.Self
+			task.Info.Entity, task.Info.EntityName = &ref, vm.Name
+		}
+	default:
+		task.Info.Entity, task.Info.EntityName = nil, ""
+	}
+}
+
+func (taskEntities) UpdateObject(mo.Reference, []types.PropertyChange) {}
+
+func (taskEntities) RemoveObject(types.ManagedObjectReference) {}

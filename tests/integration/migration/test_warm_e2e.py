@@ -82,7 +82,7 @@ def snapshots_of(lab: LabInfo) -> dict[str, list[str]]:
     try:
         found: dict[str, list[str]] = {}
         for _, props in read_view(source.si, vim.VirtualMachine, ["name", "snapshot"]):
-            names, stack = [], list(props["snapshot"].rootSnapshotList) if props["snapshot"] else []
+            names, stack = [], list(props["snapshot"].rootSnapshotList) if props.get("snapshot") else []
             while stack:
                 node = stack.pop()
                 names.append(node.name)
@@ -121,7 +121,8 @@ def warm_run(wlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     running = [vm["name"] for vm in estate(wlab)["vms"] if vm["name"] in names and vm["powered_on"]]
     assert running, "the first wave has no running VM to replicate"
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config", str(wlab.site_config),
-                             "--waves", str(wave["id"]), "--journal", str(journal), "--json"],
+                             "--waves", str(wave["id"]), "--journal", str(journal), "--json",
+                             "--per-host", "8", "--per-datastore", "8"],   # every VM replicates at once
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop = threading.Event()
     written: dict[str, Any] = {}

@@ -1,0 +1,71 @@
+"""kill -9 of a warm run at random points of replication and cutover, then resume: the replicas end equal to the
+sources at power-off, every VM is on the target once, and no snapshot of ours is left."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from migrate.lab.churn import churn
+from migrate.lab.manager import LabInfo
+from tests.helpers import run_cli
+from tests.integration.migration.conftest import assert_migrated_once, estate, migrate_cli, start_lab
+from tests.integration.migration.test_cold_crash import _has_run, _killed
+from tests.integration.migration.test_warm_e2e import disks_equal, snapshots_of, warm_plan
+
+TRIALS = 4
+LIMITS = ["--per-host", "8", "--per-datastore", "8"]
+
+
+@pytest.fixture(scope="module")
+def crash_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    yield from start_lab(tmp_path_factory, "warm-crash", 10, 13)
+
+
+def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: Path) -> None:
+    plan, wave = warm_plan(crash_lab, tmp_path, interval=1.0, max_vms=3)
+    names = set(wave.get("vm_names") or [])
+    vms = [vm for vm in estate(crash_lab)["vms"] if vm["name"] in names]
+    running = [vm["name"] for vm in vms if vm["powered_on"]]
+    uuids = {vm["instance_uuid"] for vm in vms}
+    site, journal, log = crash_lab.site_config, tmp_path / "run.db", tmp_path / "crash.log"
+    rng = random.Random(20261206)
+    stop = threading.Event()
+    churner = threading.Thread(target=lambda: churn(crash_lab.directory, vms=running, mib_per_s=1.0, seconds=900,
+                                                    seed=9, stop=stop), daemon=True)
+    churner.start()
+    crashes = 0
+    try:
+        for trial in range(TRIALS):
+            if trial == TRIALS // 2:  # the later kills land in the cutover: ask for it now
+                stop.set()
+                churner.join(timeout=60)
+                asked = run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]))
+                assert asked.code == 0, asked
+            if _has_run(journal):
+                args = ["resume", "--config", site, "--journal", journal, *LIMITS]
+            else:
+                args = ["run", plan, "--config", site, "--journal", journal, "--waves", str(wave["id"]), *LIMITS]
+            crashes += _killed(args, rng.uniform(1.5, 6.0), log)
+    finally:
+        stop.set()
+        churner.join(timeout=60)
+    if not _has_run(journal):
+        first = run_cli("run", plan, "--config", site, "--journal", journal, "--waves", str(wave["id"]), *LIMITS)
+        assert first.code == 0, first
+    run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]))  # asked again: harmless, journaled once more
+    final = run_cli("resume", "--config", site, "--journal", journal, "--json", *LIMITS, timeout=600)
+    assert final.code == 0, (final, log.read_text()[-3000:])
+    assert final.json()["status"] == "completed"
+    assert crashes >= TRIALS - 1, f"only {crashes} kills hit a running process"
+    assert_migrated_once(crash_lab, uuids)
+    pairs = disks_equal(crash_lab, uuids)
+    assert pairs and all(src == tgt for src, tgt in pairs.values()), pairs
+    left = {vm: n for vm, n in snapshots_of(crash_lab).items() if any(s.startswith("migrate-warm") for s in n)}
+    assert not left, left
+    back = migrate_cli(crash_lab, "rollback", "--journal", journal, "--json")
+    assert back.code == 0, back
