@@ -27,7 +27,7 @@ from migrate.lab.manager import LabInfo
 
 pytestmark = pytest.mark.lab
 
-PAGE = 64 * 1024 * 1024            # the lab's default -cbt-page-bytes
+PAGE = 64 * 1024 * 1024            # the lab's default -cbt-page-bytes (a span with changes is at most this long)
 CHANGE_ID = re.compile(r"^52( [0-9a-f]{2}){7}-[0-9a-f]{2}( [0-9a-f]{2}){7}/\d+$")
 # VMs other integration tests name: left alone here
 OTHERS_USE = {"shop-db-02", "shop-db-01", "reporting-web-01", "reporting-db-01", "crm-app-01", "placed-db-01",
@@ -71,7 +71,8 @@ def _areas(vm: Any, snapshot: Any, key: int, change_id: str, capacity: int) -> t
     while offset < capacity:
         info = vm.QueryChangedDiskAreas(snapshot=snapshot, deviceKey=key, startOffset=offset, changeId=change_id)
         assert isinstance(info, vim.VirtualMachine.DiskChangeInfo)
-        assert info.startOffset == offset and 0 < info.length <= PAGE
+        assert info.startOffset == offset and 0 < info.length
+        assert info.length <= PAGE or not info.changedArea   # an empty span reaches on to the next change
         for area in info.changedArea:
             assert offset <= area.start and area.start + area.length <= offset + info.length
         areas += [(a.start, a.length) for a in info.changedArea]
@@ -155,7 +156,7 @@ def test_snapshots_freeze_cbt_tracks_and_removal_consolidates(
 
     allocated, calls = _areas(vm, s1, subject.key, "*", subject.capacity)
     assert allocated == [(0, len(subject.original))]
-    assert calls == -(-subject.capacity // PAGE) > 1
+    assert calls == 2                            # the page with the data, then one empty span to the end
 
     result = churn(lab.directory, vms=[subject.name], mib_per_s=16, seconds=0.5, seed=5)
     churned = result.disk(subject.name, subject.key)

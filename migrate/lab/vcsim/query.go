@@ -146,6 +146,18 @@ func (l *lab) queryChangedDiskAreas(req *types.QueryChangedDiskAreas) (*types.Di
 	length := capacity - req.StartOffset
 	if l.pageBytes > 0 && length > l.pageBytes {
 		length = l.pageBytes
+		// A span with no changed area reaches on to the next changed area (or the end of the disk), as
+		// vCenter's answers are bounded by what they carry: a big, mostly unchanged disk costs a few
+		// calls, not one per page.
+		if len(clipExtents(areas, req.StartOffset, req.StartOffset+length)) == 0 {
+			length = capacity - req.StartOffset
+			for _, e := range areas {
+				if e.start >= req.StartOffset+l.pageBytes {
+					length = e.start - req.StartOffset
+					break
+				}
+			}
+		}
 	}
 	info := &types.DiskChangeInfo{StartOffset: req.StartOffset, Length: length}
 	for _, e := range clipExtents(areas, req.StartOffset, req.StartOffset+length) {

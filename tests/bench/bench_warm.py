@@ -1,0 +1,400 @@
+"""Warm vs cold benchmark (run by hand: .venv/bin/python tests/bench/bench_warm.py [--sizes 256,1024,4096] [--json]).
+
+One lab (two vcsim vCenters with CBT), one powered-on VM of it with one disk, migrated to the cloud vCenter and
+rolled back again, by both methods at each disk size, in the same run:
+  size   before anything runs, the disk's data file (the file its backing names) is replaced through datastore
+         HTTP by SIZE MiB of seeded random data (every byte allocated), checked by a HEAD of its length; the
+         disk's capacity must be at least that (the lab's disks are 20 GB and more);
+  cold   a one-VM plan (`migrate run`, method cold): power off, copy the whole disk files, create, power on;
+  warm   the same plan with method warm, precopy every --interval s, run in a subprocess: after cycle 0 and one
+         precopy cycle, 1% of the disk is written as a guest would (distinct 64 KiB-aligned blocks, seeded,
+         through the lab's guest-write endpoint); once a precopy cycle that started after those writes has
+         finished, another 1% (the bytes changed since the last cycle), then the cutover is asked for
+         (`request_cutover`, what `migrate cutover --vm` calls) and the run finishes.
+Each run is rolled back (`migrate rollback`) and the VM checked to be on the source, powered on, before the next.
+Downtime, both methods alike: from the start of phase power_off_source to the end of phase power_on_target
+(journal steps); for warm also status' `downtime_s` (the source's power-off done -> the target on).
+Bytes at cutover: the final cycle's bytes (the last of status' `bytes_per_cycle`) against the bytes changed since
+the last precopy cycle. Prints a table of ratios measured in the same run (never an absolute goal).
+Goals: warm downtime <= 20% of cold at 1 GiB, the ratio falling as the disk grows; bytes at cutover <= 2x changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import yaml
+
+from adapters.lab.estate import ONPREM
+from adapters.vcenter.connection import connect
+from adapters.vcenter.datastore_http import DatastoreFiles, split_datastore_path
+from adapters.vcenter.settings import VCenterEndpoint, resolve_password
+from migrate.config import load_site_config
+from migrate.core.errors import InputError
+from migrate.core.log import configure_logging
+from migrate.engine.journal import Journal
+from migrate.lab.churn import GuestClient
+from migrate.lab.manager import LabInfo, lab_down, lab_up
+from migrate.run import request_cutover
+from tests.helpers import CliResult, run_cli
+
+MIB = 1024 * 1024
+BLOCK = 64 * 1024            # the guest's write unit (what `lab churn` writes)
+CHANGED = 0.01               # the share of the disk written between two cycles
+GOAL_DOWNTIME_RATIO = 0.20   # warm / cold at 1 GiB
+GOAL_BYTES_RATIO = 2.0       # final cycle's bytes / bytes changed since the last precopy cycle
+GOAL_SIZE = 1024             # MiB
+RUN_TIMEOUT = 1800.0
+
+
+class BenchError(Exception):
+    """The lab or a method misbehaved: what was seen."""
+
+
+@dataclass
+class Vm:
+    name: str
+    id: str          # instanceUuid
+    moref: str
+    key: int         # the disk's device key
+    file: str        # the data file its backing names ("[ds] vm/vm.vmdk")
+    capacity: int    # bytes
+
+
+@dataclass
+class Result:
+    size_mib: int
+    cold_downtime_s: float = 0.0
+    warm_downtime_s: float = 0.0            # journal steps, like cold's
+    warm_status_downtime_s: float | None = None
+    final_bytes: int = 0
+    changed_bytes: int = 0
+    bytes_per_cycle: list[int] = field(default_factory=list)
+    cycles_before_cutover: int = 0
+    race: str | None = None                 # a precopy cycle ran inside the measured window
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def downtime_ratio(self) -> float:
+        return self.warm_downtime_s / self.cold_downtime_s if self.cold_downtime_s else float("nan")
+
+    @property
+    def bytes_ratio(self) -> float:
+        return self.final_bytes / self.changed_bytes if self.changed_bytes else float("nan")
+
+
+# -- the lab ---------------------------------------------------------------------------------------------------
+
+class Lab:
+    """The running lab's source side: its guest endpoint, its datastore files, the CLI against it."""
+
+    def __init__(self, info: LabInfo, work: Path) -> None:
+        self.info, self.work = info, work
+        site = load_site_config(info.site_config)
+        endpoint = site.source
+        if not isinstance(endpoint, VCenterEndpoint):
+            raise BenchError(f"{info.site_config}: the source is not a vCenter")
+        self.endpoint = endpoint
+        self.guest = GuestClient(endpoint, resolve_password(endpoint))
+
+    def cli(self, *args: str | Path, timeout: float = RUN_TIMEOUT) -> CliResult:
+        return run_cli(*args, timeout=timeout)
+
+    def listing(self, vm: Vm) -> dict[str, Any]:
+        """The VM as the guest endpoint shows it (power state, disks with current file and its length)."""
+        found = next((v for v in self.guest.vms() if v["moref"] == vm.moref), None)
+        if found is None:
+            raise BenchError(f"VM {vm.name} ({vm.moref}) is gone from the on-prem vCenter")
+        return found
+
+    def disk(self, vm: Vm) -> dict[str, Any]:
+        return dict(next(d for d in self.listing(vm)["disks"] if int(d["key"]) == vm.key))
+
+    def choose_vm(self, biggest_mib: int) -> Vm:
+        """The first powered-on VM (by name) with one disk whose capacity holds `biggest_mib`."""
+        estate = json.loads((self.info.directory / "estate.json").read_text())
+        uuids = {vm["name"]: vm["instance_uuid"] for vm in estate["vms"]}
+        for listed in sorted(self.guest.vms(), key=lambda v: str(v["name"])):
+            disks = listed["disks"]
+            if listed["powerState"] == "poweredOn" and len(disks) == 1 and int(disks[0]["capacity"]) >= biggest_mib * MIB:
+                return Vm(name=listed["name"], id=uuids[listed["name"]], moref=listed["moref"],
+                          key=int(disks[0]["key"]), file=str(disks[0]["file"]), capacity=int(disks[0]["capacity"]))
+        raise BenchError(f"no powered-on VM with one disk of at least {biggest_mib} MiB in the lab")
+
+    def fill_disk(self, vm: Vm, size_mib: int, seed: int) -> None:
+        """Replace the disk's data file by `size_mib` MiB of seeded random data; check its length after."""
+        disk = self.disk(vm)
+        if disk["file"] != vm.file:
+            raise BenchError(f"{vm.name}: the disk's backing is {disk['file']}, not {vm.file} (a snapshot left?)")
+        if int(disk["capacity"]) < size_mib * MIB:
+            raise BenchError(f"{vm.name}: disk capacity {disk['capacity']} < {size_mib} MiB")
+        rng = random.Random(f"{seed}:{vm.name}:{size_mib}")  # noqa: S311 - benchmark data, not security
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(size_mib):
+                yield rng.randbytes(MIB)
+
+        datastore, path = split_datastore_path(vm.file)
+        session = connect(self.endpoint)
+        files = DatastoreFiles(session, timeout=600)
+        try:
+            files.upload(ONPREM.datacenter, datastore, path, chunks())
+            length = files.size(ONPREM.datacenter, datastore, path)
+        finally:
+            files.close()
+            session.close()
+        listed = int(self.disk(vm)["size"])
+        if length != size_mib * MIB or listed != size_mib * MIB:
+            raise BenchError(f"{vm.file}: {length} bytes by HEAD, {listed} by the lab after writing {size_mib} MiB")
+
+    def write_blocks(self, vm: Vm, offsets: list[int], seed: int) -> int:
+        """Write one seeded random BLOCK at each offset as the guest; bytes written."""
+        rng = random.Random(seed)  # noqa: S311 - benchmark data, not security
+        for offset in offsets:
+            self.guest.write(vm.moref, vm.key, offset, rng.randbytes(BLOCK))
+        return len(offsets) * BLOCK
+
+    def back_on_source(self, vm: Vm) -> None:
+        """After a rollback: the VM on the source, powered on, under its own name, on its base disk file."""
+        listed = self.listing(vm)
+        disk = next(d for d in listed["disks"] if int(d["key"]) == vm.key)
+        if listed["powerState"] != "poweredOn" or listed["name"] != vm.name or disk["file"] != vm.file:
+            raise BenchError(f"after rollback {vm.name} is {listed['powerState']}, named {listed['name']!r}, "
+                             f"on {disk['file']}")
+
+    def close(self) -> None:
+        self.guest.close()
+
+
+# -- plans and journals ----------------------------------------------------------------------------------------
+
+def make_plan(lab: Lab, vm: Vm, method: str, interval: float, out: Path) -> Path:
+    """The lab's discovered plan cut down to one wave holding only `vm`, with `method`."""
+    doc = yaml.safe_load((lab.work / "plan.yaml").read_text())
+    wave = dict(doc["waves"][0])
+    wave.update(id=1, name=f"bench-{method}", vms=[vm.id], vm_names=[vm.name], method=method, cutover_at={})
+    wave.pop("window", None)
+    wave.pop("size", None)
+    wave.pop("why", None)
+    if method == "warm":
+        wave["precopy_interval"] = interval
+    else:
+        wave.pop("precopy_interval", None)
+    doc["waves"] = [wave]
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+def step_times(journal: Path, run_id: str, vm_id: str) -> dict[str, tuple[float, float | None]]:
+    """(started_at, finished_at) of each of the VM's steps."""
+    with Journal(journal, create=False, read_only=True) as jr:
+        return {s.step: (s.started_at, s.finished_at) for s in jr.steps(run_id, "vm", vm_id)}
+
+
+def journal_downtime(journal: Path, run_id: str, vm_id: str) -> float:
+    """From the start of power_off_source to the end of power_on_target."""
+    steps = step_times(journal, run_id, vm_id)
+    off, on = steps.get("power_off_source"), steps.get("power_on_target")
+    if off is None or on is None or on[1] is None:
+        raise BenchError(f"{journal}: no finished power_off_source/power_on_target steps: {sorted(steps)}")
+    return on[1] - off[0]
+
+
+def cycles(journal: Path, run_id: str, vm_id: str) -> list[dict[str, Any]]:
+    """The VM's finished cycles: number, start and end (epoch s), bytes, final."""
+    if not journal.exists():
+        return []
+    try:
+        with Journal(journal, create=False, read_only=True) as jr:
+            if not any(r.run_id == run_id for r in jr.runs()):
+                return []
+            records = jr.cycles(run_id, vm_id)
+    except InputError:   # the run is still creating its journal (an empty file, no run yet)
+        return []
+    return [{"cycle": r.cycle, "end": r.at.timestamp(), "start": r.at.timestamp() - float(r.data["seconds"]),
+             "bytes": int(r.data["bytes"]), "final": bool(r.data.get("final"))} for r in records]
+
+
+def rollback(lab: Lab, vm: Vm, journal: Path, run_id: str) -> float:
+    began = time.perf_counter()
+    back = lab.cli("rollback", "--journal", journal, "--run-id", run_id, "--config", lab.info.site_config, "--json")
+    if back.code != 0:
+        raise BenchError(f"migrate rollback of {run_id} failed: {back}")
+    lab.back_on_source(vm)
+    return time.perf_counter() - began
+
+
+# -- the two methods -------------------------------------------------------------------------------------------
+
+def run_cold(lab: Lab, vm: Vm, result: Result) -> None:
+    size = result.size_mib
+    plan, journal, run_id = (make_plan(lab, vm, "cold", 0, lab.work / f"plan-cold-{size}.yaml"),
+                             lab.work / f"cold-{size}.db", f"bench-cold-{size}")
+    began = time.perf_counter()
+    run = lab.cli("run", plan, "--config", lab.info.site_config, "--journal", journal, "--run-id", run_id, "--json")
+    result.seconds["cold_run"] = time.perf_counter() - began
+    if run.code != 0 or json.loads(run.stdout).get("status") != "completed":
+        raise BenchError(f"cold run {run_id} failed: {run}")
+    result.cold_downtime_s = journal_downtime(journal, run_id, vm.id)
+    result.seconds["cold_rollback"] = rollback(lab, vm, journal, run_id)
+
+
+def wait_cycles(journal: Path, run_id: str, vm_id: str, proc: subprocess.Popen[bytes], log: Path,
+                done: Any, timeout: float = RUN_TIMEOUT) -> list[dict[str, Any]]:
+    """Poll the journal until `done(cycles)`; the cycles then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = cycles(journal, run_id, vm_id)
+        if done(found):
+            return found
+        if proc.poll() is not None:
+            raise BenchError(f"warm run {run_id} ended (exit {proc.returncode}) while replicating: "
+                             f"{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+    raise BenchError(f"warm run {run_id}: no progress in {timeout} s; cycles {cycles(journal, run_id, vm_id)}")
+
+
+def run_warm(lab: Lab, vm: Vm, result: Result, interval: float, seed: int) -> None:
+    size = result.size_mib
+    plan, journal, run_id = (make_plan(lab, vm, "warm", interval, lab.work / f"plan-warm-{size}.yaml"),
+                             lab.work / f"warm-{size}.db", f"bench-warm-{size}")
+    blocks = size * MIB // BLOCK
+    count = max(1, round(blocks * CHANGED))
+    offsets = [b * BLOCK for b in random.Random(f"{seed}:{size}:offsets").sample(range(blocks), 2 * count)]  # noqa: S311
+    out, err = lab.work / f"warm-{size}.out", lab.work / f"warm-{size}.err"
+    began = time.perf_counter()
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config",
+                                 str(lab.info.site_config), "--journal", str(journal), "--run-id", run_id, "--json"],
+                                stdout=stdout, stderr=stderr)
+        try:
+            # cycle 0 (the full copy) and one precopy cycle
+            wait_cycles(journal, run_id, vm.id, proc, err, lambda c: len(c) >= 2)
+            result.seconds["warm_to_cycle_1"] = time.perf_counter() - began
+            lab.write_blocks(vm, offsets[:count], seed=seed * 1000 + size)
+            written = time.time()
+            # the last precopy cycle: one that started after the first 1% was written (so it holds all of it)
+            seen = wait_cycles(journal, run_id, vm.id, proc, err,
+                               lambda c: any(x["start"] >= written for x in c))
+            last = seen[-1]
+            changed = lab.write_blocks(vm, offsets[count:], seed=seed * 1000 + size + 1)
+            request_cutover(journal, vms=[vm.id], run_id=run_id)
+            code = proc.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    result.seconds["warm_run"] = time.perf_counter() - began
+    report = out.read_text()
+    if code != 0 or json.loads(report or "{}").get("status") != "completed":
+        raise BenchError(f"warm run {run_id} failed (exit {code}): {report[-2000:]} {err.read_text()[-3000:]}")
+    status = lab.cli("status", "--journal", journal, "--run-id", run_id, "--json")
+    if status.code != 0:
+        raise BenchError(f"migrate status of {run_id} failed: {status}")
+    replication = next(v for v in status.json()["vms"] if v["id"] == vm.id)["replication"]
+    done = cycles(journal, run_id, vm.id)
+    result.bytes_per_cycle = [int(b) for b in replication["bytes_per_cycle"]]
+    result.final_bytes = result.bytes_per_cycle[-1]
+    result.changed_bytes = changed
+    result.cycles_before_cutover = len(done) - 1
+    result.warm_status_downtime_s = replication["downtime_s"]
+    result.warm_downtime_s = journal_downtime(journal, run_id, vm.id)
+    final = done[-1]
+    if not final["final"]:
+        raise BenchError(f"warm run {run_id}: the last cycle is not the final one: {done}")
+    if final["cycle"] != last["cycle"] + 1:
+        result.race = (f"precopy cycle(s) {list(range(last['cycle'] + 1, final['cycle']))} ran between the second "
+                       f"1% and the cutover (raise --interval)")
+    result.seconds["warm_rollback"] = rollback(lab, vm, journal, run_id)
+
+
+# -- the table -------------------------------------------------------------------------------------------------
+
+def print_table(results: list[Result]) -> None:
+    print(f"{'size MiB':>9}{'cold down s':>13}{'warm down s':>13}{'(status) s':>12}{'warm/cold':>11}"
+          f"{'final bytes':>13}{'changed bytes':>15}{'final/changed':>15}{'cycles':>8}  note")
+    for r in results:
+        status = f"{r.warm_status_downtime_s:.2f}" if r.warm_status_downtime_s is not None else "-"
+        print(f"{r.size_mib:>9}{r.cold_downtime_s:>13.2f}{r.warm_downtime_s:>13.2f}{status:>12}"
+              f"{r.downtime_ratio:>11.3f}{r.final_bytes:>13,}{r.changed_bytes:>15,}{r.bytes_ratio:>15.3f}"
+              f"{r.cycles_before_cutover:>8}  {r.race or ''}")
+
+
+def goals(results: list[Result]) -> dict[str, bool | None]:
+    at_goal = next((r for r in results if r.size_mib == GOAL_SIZE), None)
+    ratios = [r.downtime_ratio for r in sorted(results, key=lambda r: r.size_mib)]
+    clean = [r for r in results if r.race is None]
+    return {
+        "downtime_ratio_at_1GiB": None if at_goal is None else at_goal.downtime_ratio <= GOAL_DOWNTIME_RATIO,
+        "falling_with_size": None if len(ratios) < 2 else all(b < a for a, b in zip(ratios, ratios[1:])),
+        "bytes_ratio": None if not clean else all(r.bytes_ratio <= GOAL_BYTES_RATIO for r in clean),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="256,1024", help="disk sizes in MiB, comma-separated (manual: 256,1024,4096)")
+    parser.add_argument("--interval", type=float, default=3.0, help="warm precopy_interval, seconds")
+    parser.add_argument("--seed", type=int, default=7, help="the lab's seed and the data's")
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    args = parser.parse_args()
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    configure_logging("warning", json_logs=True)
+    print(f"warm vs cold benchmark: disk sizes {sizes} MiB, {CHANGED:.0%} of the disk changed between cycles "
+          f"({BLOCK // 1024} KiB blocks), precopy every {args.interval:g} s; one lab, one VM")
+    began = time.perf_counter()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
+        work = Path(tmp)
+        lab_dir = work / "lab"
+        try:
+            info = lab_up(lab_dir, vms=10, seed=args.seed)
+            lab = Lab(info, work)
+            try:
+                for command in (("discover", "--config", info.site_config, "--out", work / "inventory.json"),
+                                ("plan", "--inventory", work / "inventory.json", "--flows", info.directory / "flows.csv",
+                                 "--out", work / "plan.yaml")):
+                    done = lab.cli(*command)
+                    if done.code != 0:
+                        raise BenchError(f"migrate {command[0]} failed: {done}")
+                vm = lab.choose_vm(max(sizes))
+                print(f"VM {vm.name} ({vm.id}), disk {vm.key} {vm.file}, capacity {vm.capacity / 2**30:.0f} GiB")
+                for size in sizes:
+                    result = Result(size)
+                    lab.fill_disk(vm, size, args.seed)
+                    run_cold(lab, vm, result)
+                    run_warm(lab, vm, result, args.interval, args.seed)
+                    results.append(result)
+                    print(f"  {size} MiB done: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
+                          flush=True)
+            finally:
+                lab.close()
+        finally:
+            lab_down(lab_dir)
+    print_table(results)
+    verdict = goals(results)
+    words = {True: "holds", False: "FAILS", None: "not measured"}
+    print(f"goals: warm/cold downtime <= {GOAL_DOWNTIME_RATIO:.2f} at {GOAL_SIZE} MiB: "
+          f"{words[verdict['downtime_ratio_at_1GiB']]}; ratio falling as the disk grows: "
+          f"{words[verdict['falling_with_size']]}; final/changed bytes <= {GOAL_BYTES_RATIO:g}: "
+          f"{words[verdict['bytes_ratio']]}   (wall {time.perf_counter() - began:.0f} s)")
+    if args.json:
+        print(json.dumps({"sizes": [{**asdict(r), "downtime_ratio": r.downtime_ratio, "bytes_ratio": r.bytes_ratio}
+                                    for r in results], "goals": verdict, "interval_s": args.interval,
+                          "changed_share": CHANGED, "block_bytes": BLOCK}))
+
+
+if __name__ == "__main__":
+    main()
