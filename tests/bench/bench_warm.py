@@ -22,6 +22,7 @@ Goals: warm downtime <= 20% of cold at 1 GiB, the ratio falling as the disk grow
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import subprocess
@@ -85,6 +86,7 @@ class Result:
     cycles_before_cutover: int = 0
     race: str | None = None                 # a precopy cycle ran inside the measured window
     seconds: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)   # method -> cutover phase -> seconds
 
     @property
     def downtime_ratio(self) -> float:
@@ -128,7 +130,8 @@ class Lab:
         uuids = {vm["name"]: vm["instance_uuid"] for vm in estate["vms"]}
         for listed in sorted(self.guest.vms(), key=lambda v: str(v["name"])):
             disks = listed["disks"]
-            if listed["powerState"] == "poweredOn" and len(disks) == 1 and int(disks[0]["capacity"]) >= biggest_mib * MIB:
+            fits = len(disks) == 1 and int(disks[0]["capacity"]) >= biggest_mib * MIB
+            if listed["powerState"] == "poweredOn" and fits:
                 return Vm(name=listed["name"], id=uuids[listed["name"]], moref=listed["moref"],
                           key=int(disks[0]["key"]), file=str(disks[0]["file"]), capacity=int(disks[0]["capacity"]))
         raise BenchError(f"no powered-on VM with one disk of at least {biggest_mib} MiB in the lab")
@@ -140,7 +143,7 @@ class Lab:
             raise BenchError(f"{vm.name}: the disk's backing is {disk['file']}, not {vm.file} (a snapshot left?)")
         if int(disk["capacity"]) < size_mib * MIB:
             raise BenchError(f"{vm.name}: disk capacity {disk['capacity']} < {size_mib} MiB")
-        rng = random.Random(f"{seed}:{vm.name}:{size_mib}")  # noqa: S311 - benchmark data, not security
+        rng = random.Random(f"{seed}:{vm.name}:{size_mib}")
 
         def chunks() -> Iterator[bytes]:
             for _ in range(size_mib):
@@ -161,7 +164,7 @@ class Lab:
 
     def write_blocks(self, vm: Vm, offsets: list[int], seed: int) -> int:
         """Write one seeded random BLOCK at each offset as the guest; bytes written."""
-        rng = random.Random(seed)  # noqa: S311 - benchmark data, not security
+        rng = random.Random(seed)
         for offset in offsets:
             self.guest.write(vm.moref, vm.key, offset, rng.randbytes(BLOCK))
         return len(offsets) * BLOCK
@@ -203,13 +206,15 @@ def step_times(journal: Path, run_id: str, vm_id: str) -> dict[str, tuple[float,
         return {s.step: (s.started_at, s.finished_at) for s in jr.steps(run_id, "vm", vm_id)}
 
 
-def journal_downtime(journal: Path, run_id: str, vm_id: str) -> float:
-    """From the start of power_off_source to the end of power_on_target."""
+def journal_downtime(journal: Path, run_id: str, vm_id: str) -> tuple[float, dict[str, float]]:
+    """From the start of power_off_source to the end of power_on_target; and the seconds of each step between."""
     steps = step_times(journal, run_id, vm_id)
     off, on = steps.get("power_off_source"), steps.get("power_on_target")
     if off is None or on is None or on[1] is None:
         raise BenchError(f"{journal}: no finished power_off_source/power_on_target steps: {sorted(steps)}")
-    return on[1] - off[0]
+    between = {step: round(end - start, 3) for step, (start, end) in steps.items()
+               if end is not None and start >= off[0] and end <= on[1]}
+    return on[1] - off[0], between
 
 
 def cycles(journal: Path, run_id: str, vm_id: str) -> list[dict[str, Any]]:
@@ -247,7 +252,7 @@ def run_cold(lab: Lab, vm: Vm, result: Result) -> None:
     result.seconds["cold_run"] = time.perf_counter() - began
     if run.code != 0 or json.loads(run.stdout).get("status") != "completed":
         raise BenchError(f"cold run {run_id} failed: {run}")
-    result.cold_downtime_s = journal_downtime(journal, run_id, vm.id)
+    result.cold_downtime_s, result.phases["cold"] = journal_downtime(journal, run_id, vm.id)
     result.seconds["cold_rollback"] = rollback(lab, vm, journal, run_id)
 
 
@@ -272,7 +277,7 @@ def run_warm(lab: Lab, vm: Vm, result: Result, interval: float, seed: int) -> No
                              lab.work / f"warm-{size}.db", f"bench-warm-{size}")
     blocks = size * MIB // BLOCK
     count = max(1, round(blocks * CHANGED))
-    offsets = [b * BLOCK for b in random.Random(f"{seed}:{size}:offsets").sample(range(blocks), 2 * count)]  # noqa: S311
+    offsets = [b * BLOCK for b in random.Random(f"{seed}:{size}:offsets").sample(range(blocks), 2 * count)]
     out, err = lab.work / f"warm-{size}.out", lab.work / f"warm-{size}.err"
     began = time.perf_counter()
     with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -310,7 +315,7 @@ def run_warm(lab: Lab, vm: Vm, result: Result, interval: float, seed: int) -> No
     result.changed_bytes = changed
     result.cycles_before_cutover = len(done) - 1
     result.warm_status_downtime_s = replication["downtime_s"]
-    result.warm_downtime_s = journal_downtime(journal, run_id, vm.id)
+    result.warm_downtime_s, result.phases["warm"] = journal_downtime(journal, run_id, vm.id)
     final = done[-1]
     if not final["final"]:
         raise BenchError(f"warm run {run_id}: the last cycle is not the final one: {done}")
@@ -338,14 +343,15 @@ def goals(results: list[Result]) -> dict[str, bool | None]:
     clean = [r for r in results if r.race is None]
     return {
         "downtime_ratio_at_1GiB": None if at_goal is None else at_goal.downtime_ratio <= GOAL_DOWNTIME_RATIO,
-        "falling_with_size": None if len(ratios) < 2 else all(b < a for a, b in zip(ratios, ratios[1:])),
+        "falling_with_size": None if len(ratios) < 2 else all(b < a for a, b in itertools.pairwise(ratios)),
         "bytes_ratio": None if not clean else all(r.bytes_ratio <= GOAL_BYTES_RATIO for r in clean),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="256,1024", help="disk sizes in MiB, comma-separated (manual: 256,1024,4096)")
+    parser.add_argument("--sizes", default="256,1024",
+                        help="disk sizes in MiB, comma-separated (the manual run: 256,1024,4096)")
     parser.add_argument("--interval", type=float, default=3.0, help="warm precopy_interval, seconds")
     parser.add_argument("--seed", type=int, default=7, help="the lab's seed and the data's")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
@@ -363,8 +369,9 @@ def main() -> None:
             info = lab_up(lab_dir, vms=10, seed=args.seed)
             lab = Lab(info, work)
             try:
-                for command in (("discover", "--config", info.site_config, "--out", work / "inventory.json"),
-                                ("plan", "--inventory", work / "inventory.json", "--flows", info.directory / "flows.csv",
+                inventory = work / "inventory.json"
+                for command in (("discover", "--config", info.site_config, "--out", inventory),
+                                ("plan", "--inventory", inventory, "--flows", info.directory / "flows.csv",
                                  "--out", work / "plan.yaml")):
                     done = lab.cli(*command)
                     if done.code != 0:
@@ -379,6 +386,8 @@ def main() -> None:
                     results.append(result)
                     print(f"  {size} MiB done: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
                           flush=True)
+                    for method, phases in result.phases.items():
+                        print(f"    {method} downtime phases: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
             finally:
                 lab.close()
         finally:
