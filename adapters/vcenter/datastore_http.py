@@ -91,11 +91,20 @@ class DatastoreFiles:
         """`length` bytes from `offset` (an HTTP Range request; short only at the file's end)."""
         if length <= 0:
             return b""
-        response = self._request("GET", "read range", datacenter, datastore, path,
-                                 headers={"Range": f"bytes={offset}-{offset + length - 1}"})
-        if response.status_code == 200:  # a server that ignores Range sends the whole file
-            return response.content[offset:offset + length]
-        return response.content
+        with self._request("GET", "read range", datacenter, datastore, path, stream=True,
+                           headers={"Range": f"bytes={offset}-{offset + length - 1}"}) as response:
+            if response.status_code != 206:   # it would send the whole file, for every range
+                raise AdapterError("vcenter-datastore", "read range", f"HTTP {response.status_code} for {path}: the "
+                                   "server ignores Range requests", endpoint=self._where, code="RangeIgnored")
+            data = response.content
+            start, _, rest = response.headers.get("Content-Range", "").removeprefix("bytes ").partition("-")
+            end, _, total = rest.partition("/")
+        whole = start.isdigit() and end.isdigit() and int(start) == offset and len(data) == int(end) - offset + 1
+        if not whole or (len(data) != length and not (total.isdigit() and int(end) + 1 == int(total))):
+            raise AdapterError("vcenter-datastore", "read range", f"{path}: asked for {length} bytes at {offset}, got "
+                               f"{len(data)} (Content-Range {start}-{rest})", retryable=True, endpoint=self._where,
+                               code="ShortRange")
+        return data
 
     def write_range(self, datacenter: str, datastore: str, path: str, offset: int, data: bytes, total: int) -> None:
         """Write `data` at `offset` of the file in place (PUT with Content-Range), the file then `total` long

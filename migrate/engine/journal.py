@@ -506,8 +506,14 @@ class Journal:
 
         self._writer.submit(write, wait=True)
 
+    def _has(self, table: str) -> bool:
+        """Whether the file has `table` (a journal of an older schema, opened read-only, is not upgraded)."""
+        return bool(self._read("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)))
+
     def cycles(self, run_id: str, vm_id: str | None = None) -> list[CycleRecord]:
         """Finished replication cycles of a run (of one VM when given), in order."""
+        if not self._has("cycles"):
+            return []
         sql = "SELECT id, ts, vm, cycle, data FROM cycles WHERE run_no=?"
         args: tuple[Any, ...] = (self._run_no(run_id),)
         if vm_id is not None:
@@ -529,6 +535,8 @@ class Journal:
 
     def requests(self, run_id: str, kind: str) -> set[tuple[str, str]]:
         """(scope, entity id) of every request of `kind` made to a run."""
+        if not self._has("requests"):
+            return set()
         rows = self._read("SELECT scope, entity_id FROM requests WHERE run_no=? AND kind=?",
                           (self._run_no(run_id), kind))
         return {(str(row["scope"]), str(row["entity_id"])) for row in rows}

@@ -43,11 +43,16 @@ from migrate.engine.replatform import REPLATFORM
 __all__ = ["VmDecision", "decide", "wave_state", "write_run"]
 
 REASON = "reconciled"
-_FORWARD = [("pass_prechecks", "pending", "prechecked"), ("make_ready", "prechecked", "ready"),
-            ("start_cutover", "ready", "cutting_over"), ("start_verify", "cutting_over", "verifying"),
-            ("complete", "verifying", "completed")]
-_REACH = {"pending": 0, "prechecked": 1, "ready": 2, "cutting_over": 3, "verifying": 4, "completed": 5}
-# a replicating VM is rebuilt as `cutting_over`: its idempotent phases find the replica and go on
+# the transitions a rebuilt VM goes through, in order; a replicating method's (warm) replicate in between
+_TRIGGERS = {"prechecked": "pass_prechecks", "ready": "make_ready", "replicating": "start_replication",
+             "cutting_over": "start_cutover", "verifying": "start_verify", "completed": "complete"}
+
+
+def _chain(method: str) -> list[str]:
+    """The states a VM of `method` passes through, pending to completed."""
+    declared = registry().get(method)
+    middle = ["replicating"] if declared is not None and declared.replicates else []
+    return ["pending", "prechecked", "ready", *middle, "cutting_over", "verifying", "completed"]
 
 
 @dataclass
@@ -257,29 +262,36 @@ def wave_state(decisions: list[VmDecision]) -> str:
 # -- writing -------------------------------------------------------------------------------------------
 
 def _stage(method: str, step: str) -> int:
+    """Where in the method's chain of states `step` runs."""
     declared = registry().get(method)
     stage = declared.phase(step).stage if declared is not None and declared.has_phase(step) else None
+    chain = _chain(method)
     if stage is Stage.PRECHECK:
         return 0
-    if stage in (Stage.REPLICATE, Stage.CUTOVER) or step.startswith("hook:pre"):
-        return 3
-    return 4 if stage is Stage.VERIFY or step.startswith("hook:post") else 5
+    if stage is Stage.REPLICATE:
+        return chain.index("replicating")
+    if stage is Stage.CUTOVER or step.startswith("hook:pre"):
+        return chain.index("cutting_over")
+    return chain.index("verifying") if stage is Stage.VERIFY or step.startswith("hook:post") else len(chain) - 1
 
 
 def _write_vm(jr: Journal, run_id: str, decision: VmDecision) -> None:
     inputs = {"vm": decision.vm, "wave": decision.wave, "method": decision.method, REASON: True}
-    reach = _REACH.get(decision.state)
-    if reach is None:  # failed, rolled_back, skipped: as far as its steps went, then the final trigger
+    chain = _chain(decision.method)
+    if decision.state in chain:
+        reach = chain.index(decision.state)
+    else:  # failed, rolled_back, skipped: as far as its steps went, then the final trigger
         stages = [_stage(decision.method, s) for s, _ in decision.steps]
-        reach = min(max(stages, default=0), 4) if decision.state != "skipped" else 0
-        reach = 3 if decision.state == "rolled_back" and reach < 3 else reach
+        reach = min(max(stages, default=0), chain.index("verifying")) if decision.state != "skipped" else 0
+        if decision.state == "rolled_back":   # rolled back from replicating on, at least
+            reach = max(reach, chain.index("replicating" if "replicating" in chain else "cutting_over"))
     at = 0
 
     def forward(upto: int) -> None:
         nonlocal at
         while at < upto:
-            trigger, src, dst = _FORWARD[at]
-            jr.record_transition(run_id, "vm", decision.vm, trigger, src, dst, {"reason": REASON}, wait=False)
+            src, dst = chain[at], chain[at + 1]
+            jr.record_transition(run_id, "vm", decision.vm, _TRIGGERS[dst], src, dst, {"reason": REASON}, wait=False)
             at += 1
 
     for step, outputs in sorted(decision.steps, key=lambda s: min(_stage(decision.method, s[0]), reach)):
@@ -290,7 +302,7 @@ def _write_vm(jr: Journal, run_id: str, decision: VmDecision) -> None:
         forward(min(_stage(decision.method, step), reach))
         jr.step_started(run_id, "vm", decision.vm, step, inputs, attempt=1, wait=False)
     forward(reach)
-    current = _FORWARD[at - 1][2] if at else "pending"
+    current = chain[at]
     final = {"failed": "fail", "rolled_back": "rollback", "skipped": "skip"}.get(decision.state)
     if final is not None:
         data: dict[str, Any] = {"reason": REASON}
@@ -316,7 +328,8 @@ def _write_wave(jr: Journal, run_id: str, wave: int, state: str, steps: Mapping[
 def write_run(jr: Journal, plan: RunPlan, playbooks: Mapping[str, Any], run_id: str | None,
               decisions: list[VmDecision], journal: JournalView | None = None,
               old: Journal | None = None) -> tuple[str, dict[int, str]]:
-    """Record a run of `plan` holding `decisions` (and the old journal's wave steps and EBS block progress);
+    """Record a run of `plan` holding `decisions` (and the old journal's wave steps, EBS block progress and
+    replication cycles);
     returns the run id and each wave's state."""
     record = jr.create_run(plan, playbooks, run_id)
     run_id = record.run_id
@@ -334,6 +347,9 @@ def write_run(jr: Journal, plan: RunPlan, playbooks: Mapping[str, Any], run_id: 
                 for disk in decision_disks(plan.vm_index[decision.vm]):
                     for snapshot, blocks in old.blocks_done(journal.run_id, decision.vm, disk).items():
                         jr.record_blocks(run_id, decision.vm, disk, snapshot, sorted(blocks))
+            if old is not None and journal is not None and "replicating" in _chain(decision.method):
+                for cycle in old.cycles(journal.run_id, decision.vm):   # the next cycle goes on from their ids
+                    jr.record_cycle(run_id, decision.vm, cycle.cycle, cycle.data)
     states = list(waves.values())
     status = "completed" if set(states) == {"completed"} else "interrupted"
     counts: dict[str, int] = {}

@@ -4,7 +4,8 @@ A replicating method (warm) copies while the source runs, in cycles; each finish
 row (the disks' change ids the next cycle starts from and what it copied), and the chunks a cycle has
 copied are recorded in batches like EBS blocks (migrate.core.block_progress), so a resumed cycle copies
 only what no record holds. The cutover of a VM is due when its `cutover_at` passes, its wave's window
-opens, or an operator asked for it (`migrate cutover`, a journaled request read by the running run).
+is open (not after its end: a missed window waits for a request), or an operator asked for it (`migrate
+cutover`, a journaled request read by the running run).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def cutover_reason(wave: WavePlan, vm_id: str, now: datetime, requests: set[tupl
     at = wave.cutover_at.get(vm_id)
     if at is not None and now >= at:
         return f"its cutover_at {at.isoformat()} has come"
-    if wave.window is not None and now >= wave.window.start:
+    if wave.window is not None and wave.window.contains(now):   # a missed window waits for `migrate cutover`
         return f"wave {wave.id}'s window opened at {wave.window.start.isoformat()}"
     if ("vm", vm_id) in requests:
         return "an operator asked for it (migrate cutover --vm)"

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from migrate.core.drivers import Role
@@ -37,15 +39,18 @@ from migrate.engine.vm_checks import Check, check, settle
 __all__ = ["CHUNK", "SNAPSHOT_PREFIX", "WARM", "replica_path", "snapshot_name"]
 
 PROVIDER = "vcenter"
-CHUNK = 1024 * 1024          # bytes per ranged read and write (and per recorded unit of progress)
+CHUNK = 4 * 1024 * 1024      # bytes per ranged read and write (and per recorded unit of progress)
 SNAPSHOT_PREFIX = "migrate-warm"
+GAP = 64 * 1024              # changed areas this close are copied as one range
+COPY_THREADS = 4             # ranges of one disk copied at once
 POLL_SECONDS = 2.0           # how often a waiting replication looks for a due cutover
 _INDEPENDENT = ("independent_persistent", "independent_nonpersistent")
 
 
-def snapshot_name(run_id: str, cycle: int) -> str:
-    """The name of this run's snapshot for `cycle` (found again by it after a crash)."""
-    return f"{SNAPSHOT_PREFIX} {run_id} cycle {cycle}"
+def snapshot_name(run_id: str, cycle: int, *, final: bool = False) -> str:
+    """The name of this run's snapshot for `cycle` (found again by it after a crash); the final cycle's has a
+    name of its own, so it is never one a precopy cycle took before the source was shut down."""
+    return f"{SNAPSHOT_PREFIX} {run_id} {'final' if final else f'cycle {cycle}'}"
 
 
 def _source(ctx: PhaseContext) -> ReplicationSource:
@@ -116,33 +121,42 @@ def enable_change_tracking(ctx: PhaseContext) -> dict[str, Any]:
 
 
 def _chunks(extents: Iterator[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """The extents cut into ranges of at most CHUNK bytes, clipped to the file's `size`."""
-    ranges = []
+    """The extents as ranges of at most CHUNK bytes, clipped to the file's `size`; areas at most GAP apart are
+    one range (fewer requests for a few more bytes: the gap's unchanged bytes are copied again)."""
+    ranges: list[list[int]] = []
     for offset, length in extents:
         end = min(offset + length, size)
+        if offset >= end:
+            continue
+        if ranges and offset - sum(ranges[-1]) <= GAP and end - ranges[-1][0] <= CHUNK:
+            ranges[-1][1] = max(ranges[-1][1], end - ranges[-1][0])
+            continue
         while offset < end:
             step = min(CHUNK, end - offset)
-            ranges.append((offset, step))
+            ranges.append([offset, step])
             offset += step
-    return ranges
+    return [(offset, length) for offset, length in ranges]
 
 
 def _changed(ctx: PhaseContext, snapshot_id: str, disk: SnapshotDisk, since: str) -> list[tuple[int, int]]:
     """The ranges to copy; everything allocated when the last change id is not known any more (tracking was
     reset on the source: the vCenter refuses the id), as every tool does then."""
     source = _source(ctx)
+    if disk.change_id is None:   # no tracking on this disk (the API has no answer then): all of it, every cycle
+        return _chunks(iter([(0, disk.size)]), disk.size)
     try:
         return _chunks(source.changed_extents(ctx.vm.id, snapshot_id, disk, since), disk.size)
     except AdapterError as exc:
-        if exc.retryable or since == "*":
+        if exc.code != "FileFault" or since == "*":
             raise
         ctx.log.warning("change id refused: copying the whole disk again", disk=disk.key, since=since, error=str(exc))
         return _chunks(source.changed_extents(ctx.vm.id, snapshot_id, disk, "*"), disk.size)
 
 
-def _snapshot(ctx: PhaseContext, cycle: int) -> str:
-    """The snapshot of `cycle`: this run's found by name, or a new one; older ones of ours are removed."""
-    source, name = _source(ctx), snapshot_name(ctx.run_id, cycle)
+def _snapshot(ctx: PhaseContext, name: str) -> str:
+    """The snapshot called `name`: found (a crash came after it was taken), or a new one; every other one of
+    ours is removed (a finished cycle's whose removal was cut short, or an unfinished cycle's)."""
+    source = _source(ctx)
     existing = None
     for snapshot in source.snapshots(ctx.vm.id):
         if snapshot["name"] == name and existing is None:
@@ -156,36 +170,44 @@ def _snapshot(ctx: PhaseContext, cycle: int) -> str:
                               what="create snapshot", poll_seconds=0.2))
 
 
-def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDisk, since: str) -> tuple[int, int]:
+def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDisk, since: str, *,
+               final: bool) -> tuple[int, int]:
     """Copy the disk's changed ranges into its replica; (bytes changed, ranges) of the cycle."""
     source, target = _source(ctx), _target(ctx)
     path = replica_path(ctx, disk.key, disk.file)
-    for other in disk.files:   # the descriptor (or the lab's empty extent): small, copied whole once
+    for other in disk.files:   # the descriptor (or the lab's empty extent): small, copied whole first and last
         replica = replica_path(ctx, disk.key, other)
-        if other != disk.file and target.file_size(replica) is None:
+        if other != disk.file and (final or target.file_size(replica) is None):
             def copy_whole(other: str = other, replica: str = replica) -> str:
                 return target.write_file(replica, source.read_file(other))
             retry_unit(ctx, f"copy {other}", copy_whole)
     ranges = _changed(ctx, snapshot_id, disk, since)
-    part, label = f"disk-{disk.key}", f"cycle-{cycle}"
+    # recorded positions index this very list: the label names everything it depends on
+    part, label = f"disk-{disk.key}", f"cycle-{cycle} {snapshot_id} since {since} chunk {CHUNK} gap {GAP}"
     blocks = ctx.replication.blocks
     done = blocks.done(ctx.run_id, ctx.vm.id, part, label)
     total = sum(length for _, length in ranges)
     moved = sum(length for i, (_, length) in enumerate(ranges) if i in done)
-    with blocks.recorder(ctx.run_id, ctx.vm.id, part, label) as record:
-        for index, (offset, length) in enumerate(ranges):
-            if index in done:
-                continue
+    todo = [(index, where) for index, where in enumerate(ranges) if index not in done]
+
+    def copy(offset: int, length: int) -> None:
+        target.write_range(path, offset, source.read_range(disk.file, offset, length), disk.size)
+
+    # a few ranges at once (each a GET and a PUT: latency, not bandwidth, bounds a cycle of scattered changes),
+    # recorded in order as they land; a failure leaves the unrecorded ones to be copied again
+    with blocks.recorder(ctx.run_id, ctx.vm.id, part, label) as record, \
+            ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="warm-copy") as pool:
+        for start in range(0, len(todo), 2 * COPY_THREADS):
             if ctx.cancel.is_interrupt:
                 raise Interrupted(f"stopped in cycle {cycle} of disk {disk.key}")
-
-            def copy(offset: int = offset, length: int = length) -> None:
-                target.write_range(path, offset, source.read_range(disk.file, offset, length), disk.size)
-
-            retry_unit(ctx, f"copy {disk.file} @{offset}", copy)
-            record(index)
-            moved += length
-            ctx.progress.bytes(moved, total)
+            batch = todo[start:start + 2 * COPY_THREADS]
+            futures = [pool.submit(retry_unit, ctx, f"copy {disk.file} @{offset}", partial(copy, offset, length))
+                       for _, (offset, length) in batch]
+            for (index, (_, length)), future in zip(batch, futures, strict=True):
+                future.result()
+                record(index)
+                moved += length
+                ctx.progress.bytes(moved, total)
     # the replica as long as the frozen disk, even when its last area holds nothing (or the disk is empty)
     if target.file_size(path) != disk.size:
         if disk.size == 0:
@@ -203,7 +225,7 @@ def _cycle(ctx: PhaseContext, cycle: int, *, final: bool = False) -> Mapping[str
         return finished[cycle]
     previous = finished.get(cycle - 1, {}).get("disks", {})
     started = time.monotonic()
-    snapshot_id = _snapshot(ctx, cycle)
+    snapshot_id = _snapshot(ctx, snapshot_name(ctx.run_id, cycle, final=final))
     planned = {int(d["key"]) for d in ctx.vm.facts.get("disks", [])}
     changes: dict[str, str | None] = {}
     moved = ranges = 0
@@ -211,9 +233,7 @@ def _cycle(ctx: PhaseContext, cycle: int, *, final: bool = False) -> Mapping[str
         if disk.key not in planned:
             continue
         since = previous.get(str(disk.key)) or "*"
-        if disk.change_id is None:
-            since = "*"   # no tracking on this disk: copy all of it every cycle
-        disk_bytes, disk_ranges = _copy_disk(ctx, cycle, snapshot_id, disk, since)
+        disk_bytes, disk_ranges = _copy_disk(ctx, cycle, snapshot_id, disk, since, final=final)
         moved += disk_bytes
         ranges += disk_ranges
         changes[str(disk.key)] = disk.change_id
@@ -250,8 +270,11 @@ def replicate(ctx: PhaseContext) -> dict[str, Any]:
 # -- cutover -----------------------------------------------------------------------------------------
 
 def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
-    """Shut the source down (the downtime starts)."""
-    return {**cold.power_off_source(ctx), "off_at": ctx.clock.now().isoformat()}
+    """Shut the source down (the downtime starts). Found off (a crash came after the shutdown, or it was off
+    before the run): when it went off is not known, so no downtime is measured rather than a wrong one."""
+    started = ctx.clock.now()
+    result = cold.power_off_source(ctx)
+    return {**result, "off_at": started.isoformat() if result["powered_off"] else None}
 
 
 def final_sync(ctx: PhaseContext) -> dict[str, Any]:
@@ -260,6 +283,7 @@ def final_sync(ctx: PhaseContext) -> dict[str, Any]:
     last = cycles[-1] if cycles else None
     if last is not None and last.get("final"):
         final = last
+        _remove_ours(ctx)   # a crash may have come between recording it and removing its snapshot
     else:
         final = _cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
     disks = []
@@ -292,16 +316,21 @@ def remove_replicas(ctx: PhaseContext) -> dict[str, Any]:
     return {"deleted": deleted}
 
 
-def remove_snapshots(ctx: PhaseContext) -> dict[str, Any]:
-    """Remove every snapshot of ours the VM still has (a crash may leave one)."""
+def _remove_ours(ctx: PhaseContext) -> list[str]:
+    """Remove every snapshot of ours the VM still has; their names."""
     source = _source(ctx)
     removed = []
     for snapshot in source.snapshots(ctx.vm.id):
         if _ours(snapshot):
             wait_operation(source.remove_snapshot(str(snapshot["id"])), ctx, provider=PROVIDER,
                            what="remove snapshot", poll_seconds=0.2)
-            removed.append(snapshot["name"])
-    return {"removed": removed}
+            removed.append(str(snapshot["name"]))
+    return removed
+
+
+def remove_snapshots(ctx: PhaseContext) -> dict[str, Any]:
+    """Remove every snapshot of ours the VM still has (a crash may leave one)."""
+    return {"removed": _remove_ours(ctx)}
 
 
 def restore_change_tracking(ctx: PhaseContext) -> dict[str, Any]:

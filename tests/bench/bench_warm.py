@@ -145,9 +145,13 @@ class Lab:
             raise BenchError(f"{vm.name}: disk capacity {disk['capacity']} < {size_mib} MiB")
         rng = random.Random(f"{seed}:{vm.name}:{size_mib}")
 
+        tail = {"byte": b""}
+
         def chunks() -> Iterator[bytes]:
             for _ in range(size_mib):
-                yield rng.randbytes(MIB)
+                chunk = rng.randbytes(MIB)
+                tail["byte"] = chunk[-1:]
+                yield chunk
 
         datastore, path = split_datastore_path(vm.file)
         session = connect(self.endpoint)
@@ -155,12 +159,14 @@ class Lab:
         try:
             files.upload(ONPREM.datacenter, datastore, path, chunks())
             length = files.size(ONPREM.datacenter, datastore, path)
+            last = files.read_range(ONPREM.datacenter, datastore, path, size_mib * MIB - 1, 2)   # GET past the end
         finally:
             files.close()
             session.close()
         listed = int(self.disk(vm)["size"])
-        if length != size_mib * MIB or listed != size_mib * MIB:
-            raise BenchError(f"{vm.file}: {length} bytes by HEAD, {listed} by the lab after writing {size_mib} MiB")
+        if length != size_mib * MIB or listed != size_mib * MIB or last != tail["byte"]:
+            raise BenchError(f"{vm.file}: {length} bytes by HEAD, {listed} by the lab, last byte {last!r} by GET "
+                             f"(wrote {size_mib} MiB ending in {tail['byte']!r})")
 
     def write_blocks(self, vm: Vm, offsets: list[int], seed: int) -> int:
         """Write one seeded random BLOCK at each offset as the guest; bytes written."""
@@ -355,6 +361,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=3.0, help="warm precopy_interval, seconds")
     parser.add_argument("--seed", type=int, default=7, help="the lab's seed and the data's")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    parser.add_argument("--work", help="keep the plans, journals and run logs here (default: a temporary directory)")
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     configure_logging("warning", json_logs=True)
@@ -363,7 +370,8 @@ def main() -> None:
     began = time.perf_counter()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
-        work = Path(tmp)
+        work = Path(args.work or tmp).resolve()
+        work.mkdir(parents=True, exist_ok=True)
         lab_dir = work / "lab"
         try:
             info = lab_up(lab_dir, vms=10, seed=args.seed)

@@ -71,7 +71,7 @@ def _areas(vm: Any, snapshot: Any, key: int, change_id: str, capacity: int) -> t
     while offset < capacity:
         info = vm.QueryChangedDiskAreas(snapshot=snapshot, deviceKey=key, startOffset=offset, changeId=change_id)
         assert isinstance(info, vim.VirtualMachine.DiskChangeInfo)
-        assert info.startOffset == offset and 0 < info.length
+        assert info.startOffset == offset and info.length > 0
         assert info.length <= PAGE or not info.changedArea   # an empty span reaches on to the next change
         for area in info.changedArea:
             assert offset <= area.start and area.start + area.length <= offset + info.length

@@ -14,12 +14,13 @@ from migrate.engine.journal import Journal
 from migrate.engine.methods import Stage, get_method
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan, WaveWindow
 from migrate.engine.replication import CYCLE_CEILING, CYCLE_FLOOR, cutover_reason, next_cycle_after
-from migrate.engine.warm import _chunks, snapshot_name
-from migrate.run import replication_status, request_cutover, with_precopy_interval
+from migrate.engine.warm import CHUNK, GAP, _chunks, snapshot_name
+from migrate.run import replication_status, request_cutover, run_status, with_precopy_interval
 from tests.helpers import run_cli
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-BOOKS = {"warm": {"name": "warm"}, "noop": {"name": "noop"}}
+BOOKS = {"warm": {"version": 1, "name": "warm", "method": "warm", "phases": ["precheck"]},
+         "noop": {"version": 1, "name": "noop", "method": "noop", "phases": ["precheck"]}}
 
 
 def _plan() -> RunPlan:
@@ -45,12 +46,15 @@ def test_cutover_is_due_at_cutover_at_the_window_or_on_request() -> None:
     windowed = wave.model_copy(update={"window": WaveWindow(start=NOW, end=NOW + timedelta(hours=2))})
     assert "window" in str(cutover_reason(windowed, "b", NOW, set()))
     assert cutover_reason(windowed, "b", NOW - timedelta(seconds=1), set()) is None
+    assert cutover_reason(windowed, "b", NOW + timedelta(hours=2), set()) is None    # missed: only on request
 
 
 def test_extents_are_cut_into_chunks_and_clipped_to_the_file() -> None:
-    mib = 1024 * 1024
-    ranges = _chunks(iter([(0, 2 * mib + 10), (5 * mib, mib), (9 * mib, 4 * mib)]), 10 * mib)
-    assert ranges == [(0, mib), (mib, mib), (2 * mib, 10), (5 * mib, mib), (9 * mib, mib)]
+    c = CHUNK
+    ranges = _chunks(iter([(0, 2 * c + 10), (5 * c, c), (9 * c, 4 * c)]), 10 * c)
+    assert ranges == [(0, c), (c, c), (2 * c, 10), (5 * c, c), (9 * c, c)]
+    close = _chunks(iter([(0, 100), (100 + GAP, 50), (10 * GAP, 10), (11 * GAP + 11, 5)]), 10 * c)
+    assert close == [(0, 150 + GAP), (10 * GAP, 10), (11 * GAP + 11, 5)]   # only a gap <= GAP is bridged
     assert snapshot_name("run-1", 4) == "migrate-warm run-1 cycle 4"
 
 
@@ -101,3 +105,20 @@ def test_warm_declares_a_replicate_stage_and_the_interval_override() -> None:
     assert [w.precopy_interval for w in changed.waves] == ["adaptive", 3600.0]
     bad = run_cli("run", "plan.yaml", "--config", "site.yaml", "--precopy-interval", "0.5")
     assert bad.code == 2 and "outside 1 to 43200" in bad.stderr, bad
+
+
+def test_status_reads_a_journal_of_the_previous_schema(tmp_path: Path) -> None:
+    """A schema-2 journal (no cycles or requests tables), opened read-only, is not upgraded and reads empty."""
+    path = tmp_path / "old.db"
+    with Journal(path) as jr:
+        jr.create_run(_plan(), BOOKS, run_id="r1")
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE cycles")
+        conn.execute("DROP TABLE requests")
+        conn.execute("PRAGMA user_version=2")
+    with Journal(path, create=False, read_only=True) as jr:
+        assert jr.cycles("r1") == [] and jr.requests("r1", "cutover") == set()
+    data = run_status(path)
+    assert [vm.get("replication", {}).get("cycles") for vm in data["vms"]] == [0, 0, None]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2

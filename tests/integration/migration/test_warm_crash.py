@@ -48,22 +48,22 @@ def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: 
     churner = threading.Thread(target=lambda: churn(crash_lab.directory, vms=running, mib_per_s=1.0, seconds=900,
                                                     seed=9, stop=stop), daemon=True)
     churner.start()
-    try:   # replicating never ends by itself: every kill lands in a cycle (or between two)
-        for _ in range(REPLICATING_KILLS):
+    try:   # the guests write until they are shut down
+        for _ in range(REPLICATING_KILLS):   # replicating never ends by itself: every kill lands in it
             assert _killed(again if _has_run(journal) else start, rng.uniform(2.0, 6.0), log)
+        if not _has_run(journal):
+            pytest.fail(f"three runs were killed before the journal had a run: {log.read_text()[-2000:]}")
+        asked = run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]))
+        assert asked.code == 0, asked
+        in_cutover = 0
+        for _ in range(CUTOVER_TRIES):   # now the kills land in the cutover, until a resume finishes it
+            if not _killed(again, rng.uniform(1.0, 3.0), log):
+                break
+            in_cutover += bool(_states(journal) & {"cutting_over", "verifying"})
+        final = run_cli("resume", "--config", site, "--journal", journal, "--json", *LIMITS, timeout=600)
     finally:
         stop.set()
         churner.join(timeout=60)
-    if not _has_run(journal):
-        pytest.fail(f"three runs were killed before the journal had a run: {log.read_text()[-2000:]}")
-    asked = run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]))
-    assert asked.code == 0, asked
-    in_cutover = 0
-    for _ in range(CUTOVER_TRIES):   # now the kills land in the cutover, until a resume finishes it
-        if not _killed(again, rng.uniform(1.0, 3.0), log):
-            break
-        in_cutover += bool(_states(journal) & {"cutting_over", "verifying"})
-    final = run_cli("resume", "--config", site, "--journal", journal, "--json", *LIMITS, timeout=600)
     assert final.code == 0, (final, log.read_text()[-3000:])
     assert final.json()["status"] == "completed"
     assert in_cutover >= 1, "no kill landed inside the cutover"

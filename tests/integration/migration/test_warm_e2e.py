@@ -21,6 +21,8 @@ from pyVmomi import vim
 
 from adapters.lab.estate import CLOUD, ONPREM
 from adapters.vcenter.collector import read_view
+from adapters.vcenter.datastore_http import DatastoreFiles, split_datastore_path
+from migrate.engine.journal import Journal
 from migrate.lab.churn import churn
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
@@ -132,16 +134,16 @@ def warm_run(wlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
     churner = threading.Thread(target=write, daemon=True)
     churner.start()
-    try:
+    try:   # the guests write until they are shut down: the final cycle must catch their last writes
         replicating = wait_for_cycles(journal, proc, CYCLES_BEFORE_CUTOVER)
+        asked = run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]), "--json")
+        out, err = proc.communicate(timeout=300)
     finally:
         stop.set()
         churner.join(timeout=60)
-    asked = run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]), "--json")
-    out, err = proc.communicate(timeout=300)
     return {"plan": plan, "wave": wave, "journal": journal, "running": running, "replicating": replicating,
             "asked": asked, "code": proc.returncode, "out": out, "err": err, "written": written.get("result"),
-            "uuids": {vm["instance_uuid"] for vm in estate(wlab)["vms"]
+            "names": names, "uuids": {vm["instance_uuid"] for vm in estate(wlab)["vms"]
                                                      if vm["name"] in names}}
 
 
@@ -149,7 +151,9 @@ def test_replicates_while_running_then_cuts_over_on_request(warm_run: dict[str, 
     assert warm_run["asked"].code == 0, warm_run["asked"]
     assert warm_run["code"] == 0, (warm_run["out"], warm_run["err"][-3000:])
     assert json.loads(warm_run["out"])["status"] == "completed"
-    assert warm_run["written"] is not None and warm_run["written"].bytes > 0
+    churned = warm_run["written"]
+    assert churned is not None and churned.bytes > 0
+    assert set(churned.stopped) == set(warm_run["running"])   # every guest wrote until its shutdown
     states = {vm["state"] for vm in warm_run["replicating"]["vms"]}
     assert states == {"replicating"}, states
 
@@ -197,6 +201,18 @@ def test_rollback_removes_targets_replicas_and_restores_the_sources(warm_run: di
             assert not props["name"].endswith("(migrated)")
         running = {vm["instance_uuid"] for vm in estate(wlab)["vms"] if vm["name"] in warm_run["running"]}
         assert {u for u in running if on_source[u][0]["runtime.powerState"] == "poweredOn"} == running
+        tracking = {props["name"]: props.get("config.changeTrackingEnabled")
+                    for _, props in read_view(source.si, vim.VirtualMachine, ["name", "config.changeTrackingEnabled"])}
+        assert not any(tracking[name] for name in warm_run["names"]), tracking   # turned off again
+        with Journal(warm_run["journal"], create=False, read_only=True) as jr:   # Destroy_Task or remove_replicas
+            replicas = [f["target"] for step in jr.steps(jr.runs()[-1].run_id, "vm") if step.step == "final_sync"
+                        for disk in step.outputs["disks"] for f in disk["files"]]
+        assert len(replicas) >= len(warm_run["uuids"]), replicas
+        files = DatastoreFiles(target)
+        try:
+            assert all(files.size(CLOUD.datacenter, *split_datastore_path(path)) is None for path in replicas)
+        finally:
+            files.close()
     finally:
         source.close()
         target.close()
