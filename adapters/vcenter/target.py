@@ -294,11 +294,14 @@ class VCenterTarget:
             known = self._ranged.get(datastore)
         if known is not None:
             return known
-        probe = f"[{datastore}] .migrate-probe/{uuid.uuid4().hex}.bin"
-        self.ops.write_range(probe, 4, b"BB", 8)
-        self.ops.write_range(probe, 0, b"AA", 8)
-        landed = b"".join(self.ops.read_file(probe))
-        self.ops.wait(self.ops.delete_file(probe), "delete probe file")
+        folder = f"[{datastore}] .migrate-probe-{uuid.uuid4().hex}"
+        probe = f"{folder}/probe.bin"
+        try:
+            self.ops.write_range(probe, 4, b"BB", 8)
+            self.ops.write_range(probe, 0, b"AA", 8)
+            landed = b"".join(self.ops.read_file(probe))
+        finally:
+            self.ops.wait(self.ops.delete_file(folder), "delete probe folder")
         problems = [] if landed == b"AA\0\0BB\0\0" else [
             f"datastore {datastore!r} does not write HTTP PUT ranges in place (a probe read back {landed[:16]!r}): "
             "warm replication needs a target that takes ranged writes"]
