@@ -68,6 +68,8 @@ class _Builder:
                 self.unmapped_networks[nic.network or "(none)"].append(vm.name)
             nics.append({"key": nic.key, "mac": nic.mac, "adapter": nic.adapter, "network": nic.network,
                          "target_network": mapped, "connected": nic.connected})
+            if self.site.mappings.test_networks:   # only then: plans of sites without test networks stay as they were
+                nics[-1]["test_network"] = self.site.mappings.test_networks.get(nic.network or "")
         facts: dict[str, Any] = {
             "name": vm.name, "power_state": vm.power_state, "cpus": vm.cpus, "cores_per_socket": vm.cores_per_socket,
             "memory_mb": vm.memory_mb, "guest_id": vm.guest.guest_id, "firmware": vm.firmware,

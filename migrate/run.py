@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,12 @@ __all__ = [
     "open_adapters",
     "replication_status",
     "request_cutover",
+    "request_test",
     "resume_run",
     "rollback_run",
     "run_status",
     "start_run",
+    "test_outcomes",
     "with_capacity",
     "with_precopy_interval",
 ]
@@ -242,16 +244,17 @@ def rollback_run(site: SiteConfig, journal: str | Path, *, run_id: str | None = 
     return result
 
 
-def replication_status(cycles: Sequence[CycleRecord], downtime_s: float | None, requested: bool) -> dict[str, Any]:
+def replication_status(cycles: Sequence[CycleRecord], downtime_s: float | None, requested: bool,
+                       test: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A replicating VM's figures: cycles done, bytes per cycle, the last cycle's duration, the downtime a
     cutover now would take (about the last precopy cycle's copy: the final one copies as much) or, after the
-    cutover, the measured one (source off to target on)."""
+    cutover, the measured one (source off to target on); and its latest test request's outcome."""
     precopy = [c for c in cycles if c.cycle > 0 and not c.data.get("final")]
     last = cycles[-1].data if cycles else None
     return {"cycles": len(cycles), "bytes_per_cycle": [int(c.data.get("bytes") or 0) for c in cycles],
             "last_cycle_s": float(last["seconds"]) if last else None,
             "projected_downtime_s": float(precopy[-1].data["seconds"]) if precopy and downtime_s is None else None,
-            "downtime_s": downtime_s, "cutover_requested": requested}
+            "downtime_s": downtime_s, "cutover_requested": requested, "last_test": dict(test) if test else None}
 
 
 def request_cutover(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequence[str] = (),
@@ -265,39 +268,93 @@ def request_cutover(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequ
         raise InputError.single("command line", "--wave/--vm", "name at least one wave or VM to cut over")
     with Journal(journal, create=False) as jr:
         record = jr.open_run(run_id)
-        plan = record.plan
-        states = jr.vm_states(record.run_id)
-        problems: list[Problem] = []
-        by_name: dict[str, list[str]] = {}
-        for vm in plan.vms:
-            by_name.setdefault(vm.name, []).append(vm.id)
-        wave_of = {vm_id: wave for wave in plan.waves for vm_id in wave.vms}
-        for wave_id in waves:
-            wave = next((w for w in plan.waves if w.id == wave_id), None)
-            if wave is None:
-                problems.append(Problem("--wave", str(wave_id), f"run {record.run_id} has no wave {wave_id}"))
-            elif not get_method(wave.method).replicates:
-                problems.append(Problem("--wave", str(wave_id), f"wave {wave_id} is {wave.method}: it does not "
-                                                                  "replicate, so it has no cutover to ask for"))
-        chosen: list[str] = []
-        for ref in vms:
-            ids = [ref] if ref in plan.vm_index else by_name.get(ref, [])
-            if len(ids) != 1:
-                why = "is not a VM of the run" if not ids else f"names {len(ids)} VMs: give the instanceUuid"
-                problems.append(Problem("--vm", ref, f"{ref!r} {why}"))
-                continue
-            state = states[ids[0]].state if ids[0] in states else "pending"
-            wave = wave_of[ids[0]]
-            if not get_method(wave.method).replicates or state not in _BEFORE_CUTOVER:
-                problems.append(Problem("--vm", ref, f"{ref} is not replicating ({wave.method}, {state})"))
-            chosen.append(ids[0])
+        _, vm_ids, problems = _replicating_vms(record.plan, jr.vm_states(record.run_id), waves, vms, "cutover")
         if problems:
             raise InputError(problems)
         for wave_id in waves:
             jr.request(record.run_id, "cutover", "wave", str(wave_id))
-        for vm_id in chosen:
+        for vm_id in vm_ids:
             jr.request(record.run_id, "cutover", "vm", vm_id)
-    return {"run_id": record.run_id, "waves": list(waves), "vms": chosen}
+    return {"run_id": record.run_id, "waves": list(waves), "vms": vm_ids}
+
+
+def _replicating_vms(plan: RunPlan, states: Mapping[str, Any], waves: Sequence[int], vms: Sequence[str],
+                     what: str) -> tuple[list[str], list[str], list[Problem]]:
+    """The ids of the VMs of `waves` that replicate and have not cut over yet, the ids of `vms` (names or
+    ids), and what is wrong (unknown, ambiguous, not replicating)."""
+    problems: list[Problem] = []
+    by_name: dict[str, list[str]] = {}
+    for vm in plan.vms:
+        by_name.setdefault(vm.name, []).append(vm.id)
+    wave_of = {vm_id: wave for wave in plan.waves for vm_id in wave.vms}
+
+    def state(vm_id: str) -> str:
+        return str(states[vm_id].state) if vm_id in states else "pending"
+
+    chosen: list[str] = []
+    named: list[str] = []
+    for wave_id in waves:
+        wave = next((w for w in plan.waves if w.id == wave_id), None)
+        if wave is None:
+            problems.append(Problem("--wave", str(wave_id), f"the run has no wave {wave_id}"))
+        elif not get_method(wave.method).replicates:
+            problems.append(Problem("--wave", str(wave_id), f"wave {wave_id} is {wave.method}: it does not "
+                                                              f"replicate, so it has no {what}"))
+        else:
+            chosen += [vm_id for vm_id in wave.vms if state(vm_id) in _BEFORE_CUTOVER]
+    for ref in vms:
+        ids = [ref] if ref in plan.vm_index else by_name.get(ref, [])
+        if len(ids) != 1:
+            why = "is not a VM of the run" if not ids else f"names {len(ids)} VMs: give the instanceUuid"
+            problems.append(Problem("--vm", ref, f"{ref!r} {why}"))
+            continue
+        wave = wave_of[ids[0]]
+        if not get_method(wave.method).replicates or state(ids[0]) not in _BEFORE_CUTOVER:
+            problems.append(Problem("--vm", ref, f"{ref} is not replicating ({wave.method}, {state(ids[0])})"))
+        named.append(ids[0])
+    return chosen, named, problems
+
+
+def request_test(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequence[str] = (), cleanup: bool = False,
+                 run_id: str | None = None) -> dict[str, Any]:
+    """Ask a replicating run for test copies of these waves' or VMs' latest replicas (or, with `cleanup`, to
+    remove them); journaled, done by the running run (or a resumed one) between two cycles.
+
+    Bad input (exit 2, nothing recorded): as for `request_cutover`, plus a VM with a NIC whose port group
+    site.yaml's `mappings.test_networks` did not map when the run was planned.
+    """
+    kind = "test_cleanup" if cleanup else "test"
+    if not waves and not vms:
+        raise InputError.single("command line", "--wave/--vm", "name at least one wave or VM")
+    with Journal(journal, create=False) as jr:
+        record = jr.open_run(run_id)
+        plan = record.plan
+        in_waves, named, problems = _replicating_vms(plan, jr.vm_states(record.run_id), waves, vms, "test copy")
+        chosen = list(dict.fromkeys(in_waves + named))
+        for vm_id in chosen if not cleanup else []:
+            facts = plan.vm_index[vm_id]
+            unmapped = sorted({str(n.get("network")) for n in facts.facts.get("nics", []) if not n.get("test_network")})
+            problems += [Problem("site.yaml", f"mappings.test_networks.{pg}", f"no test network for port group {pg!r} "
+                                 f"of {facts.name or vm_id} (map it, then plan and run again)") for pg in unmapped]
+        if problems:
+            raise InputError(problems)
+        if not chosen:
+            raise InputError.single("command line", "--wave", "no VM of these waves is replicating")
+        for wave_id in waves:
+            jr.request(record.run_id, kind, "wave", str(wave_id))
+        for vm_id in named:
+            jr.request(record.run_id, kind, "vm", vm_id)
+        ids = [request for request, _, _, _ in jr.request_rows(record.run_id, (kind,))]
+        active = jr.runner_active()
+    asked = ids[-(len(waves) + len(named)):]
+    return {"run_id": record.run_id, "kind": kind, "requests": asked, "vms": chosen, "running": active}
+
+
+def test_outcomes(journal: str | Path, run_id: str, requests: Sequence[int], vms: Sequence[str]) -> dict[str, Any]:
+    """The outcome of each VM's test request among `requests` (None while not done), read-only."""
+    with Journal(journal, create=False, read_only=True) as jr:
+        found = {vm: data for request, vm, _, data in jr.outcomes(run_id) if request in requests}
+    return {vm: found.get(vm) for vm in vms}
 
 
 def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, Any]:
@@ -316,6 +373,7 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
                     if s.step == "ensure_capacity" and s.status == "finished" and s.outputs}
         cycles = jr.cycles(record.run_id)
         requests = jr.requests(record.run_id, "cutover")
+        tests = {vm: data for _, vm, _, data in jr.outcomes(record.run_id)}   # each VM's latest
     methods = {vm_id: get_method(wave.method) for wave in plan.waves for vm_id in wave.vms}
     targets: dict[str, str] = {}
     downtimes: dict[str, float] = {}
@@ -342,7 +400,7 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
             if methods[vm_id].replicates:
                 vms[-1]["replication"] = replication_status(
                     [c for c in cycles if c.vm == vm_id], downtimes.get(vm_id),
-                    ("vm", vm_id) in requests or ("wave", str(wave.id)) in requests)
+                    ("vm", vm_id) in requests or ("wave", str(wave.id)) in requests, tests.get(vm_id))
     waves = []
     for wave in plan.waves:
         counts: dict[str, int] = {}

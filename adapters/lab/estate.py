@@ -58,7 +58,7 @@ CLOUD = Topology(
     clusters={"Cluster-1": [f"i4i-metal-{i:02d}.sddc.internal" for i in range(1, 4)]},
     datastores={"WorkloadDatastore": "Cluster-1"},
     switch="sddc-cgw",
-    portgroups={"seg-infra": 100, "seg-web": 110, "seg-app": 120, "seg-db": 130},
+    portgroups={"seg-infra": 100, "seg-web": 110, "seg-app": 120, "seg-db": 130, "seg-test": 250},
     host_cores=64,
     host_memory_mb=1024 * 1024,
     vm_folder="Workloads",
@@ -66,6 +66,8 @@ CLOUD = Topology(
 )
 
 NETWORK_MAP = {"pg-infra": "seg-infra", "pg-web": "seg-web", "pg-app": "seg-app", "pg-db": "seg-db"}
+# test migrations (`migrate test`) put every NIC on the SDDC's isolated test segment
+TEST_NETWORK_MAP = dict.fromkeys(NETWORK_MAP, "seg-test")
 DATASTORE_MAP = dict.fromkeys(ONPREM.datastores, "WorkloadDatastore")
 
 

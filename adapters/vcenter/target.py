@@ -25,7 +25,7 @@ from adapters.vcenter.rest import RestClient, TaggingClient
 from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.source import VCenterSource
 from adapters.vcenter.vm_ops import DoneOperation, VmOps
-from adapters.vcenter.vm_spec import SOURCE_KEY, config_spec
+from adapters.vcenter.vm_spec import SOURCE_KEY, TEST_KEY, config_spec
 from migrate.core.errors import AdapterError, OperationalError
 from migrate.core.ports import Operation, PowerState, Relocation, SourceInventory
 
@@ -286,6 +286,26 @@ class VCenterTarget:
     def file_size(self, path: str) -> int | None:
         """Size of a target datastore file, None if missing."""
         return self.ops.file_size(path)
+
+    def copy_file(self, source_path: str, target_path: str) -> Operation:
+        """Copy a target datastore file to another path on the target, replacing it (a server-side copy)."""
+        def start(si: Any) -> Any:
+            dc = self.ops.datacenter_object(si)
+            return si.content.fileManager.CopyDatastoreFile_Task(
+                sourceName=source_path, sourceDatacenter=dc, destinationName=target_path, destinationDatacenter=dc,
+                force=True)
+        folder = target_path.rsplit("/", 1)[0]
+        if "/" in target_path:
+            self.ops.make_directory(folder)
+        return self.client.task("copy file", start)
+
+    def find_test_vms(self, source_id: str) -> list[str]:
+        """Every test copy of `source_id` (extraConfig `migrate.testOf`)."""
+        def scan(si: Any) -> list[str]:
+            return sorted(vm._moId for vm, props in read_view(si, vim.VirtualMachine, ["config.extraConfig"])
+                          if any(o.key == TEST_KEY and o.value == source_id
+                                 for o in props.get("config.extraConfig") or []))
+        return self.client.call("find test vms", scan)
 
     def ranged_write_problems(self, datastore: str) -> list[str]:
         """Write two ranges of a probe file out of order and read it back: a datastore whose HTTP PUT ignores

@@ -19,9 +19,10 @@ from typing import Any
 
 from pyVmomi import vim
 
-__all__ = ["SOURCE_KEY", "config_spec", "controller_kinds", "nic_backing"]
+__all__ = ["SOURCE_KEY", "TEST_KEY", "config_spec", "controller_kinds", "nic_backing"]
 
 SOURCE_KEY = "migrate.sourceInstanceUuid"
+TEST_KEY = "migrate.testOf"   # on a test copy (migrate test): the source it copies
 
 _CONTROLLER_TYPES: dict[str, type] = {
     "pvscsi": vim.vm.device.ParaVirtualSCSIController,
@@ -88,11 +89,12 @@ def _nic(nic: Mapping[str, Any], key: int) -> Any:
 def config_spec(spec: Mapping[str, Any]) -> Any:
     """The vim.vm.ConfigSpec for CreateVM_Task."""
     source_id = str(spec["source_id"])
+    test = bool(spec.get("test"))   # a test copy: its own instanceUuid, and never taken for the migrated VM
     config = vim.vm.ConfigSpec(
         name=spec["name"], numCPUs=int(spec["cpus"]), memoryMB=int(spec["memory_mb"]),
-        guestId=spec.get("guest_id") or "otherGuest64", instanceUuid=source_id,
+        guestId=spec.get("guest_id") or "otherGuest64", instanceUuid=None if test else source_id,
         files=vim.vm.FileInfo(vmPathName=spec["vm_path"]),
-        extraConfig=[vim.option.OptionValue(key=SOURCE_KEY, value=source_id)])
+        extraConfig=[vim.option.OptionValue(key=TEST_KEY if test else SOURCE_KEY, value=source_id)])
     if spec.get("cores_per_socket"):
         config.numCoresPerSocket = int(spec["cores_per_socket"])
     if spec.get("firmware"):

@@ -19,6 +19,7 @@ from migrate.cli.report_cmd import report
 from migrate.cli.run_cmd import resume, rollback, run, status
 from migrate.cli.schema_cmd import schema
 from migrate.cli.size_cmd import instance_types_group, size
+from migrate.cli.test_cmd import test_command
 from migrate.cli.validate_cmd import validate
 from migrate.core.log import configure_logging
 
@@ -50,6 +51,7 @@ cli.add_command(validate)
 cli.add_command(run)
 cli.add_command(resume)
 cli.add_command(cutover)
+cli.add_command(test_command)
 cli.add_command(status)
 cli.add_command(rollback)
 cli.add_command(reconcile)

@@ -262,6 +262,10 @@ def _replication_detail(rep: dict[str, Any]) -> str:
         return text + f", downtime {rep['downtime_s']:.1f} s"
     if rep["projected_downtime_s"] is not None:
         text += f", cutover now ~{rep['projected_downtime_s']:.1f} s of copy"
+    test = rep.get("last_test")
+    if test and test.get("kind") == "test":
+        text += f", test {'passed' if test.get('ok') else 'failed'}" + (f" ({test['test_vm']})" if test.get("test_vm")
+                                                                        else "")
     return text + (", cutover requested" if rep["cutover_requested"] else "")
 
 

@@ -196,6 +196,9 @@ class Mappings(StrictModel):
 
     networks: dict[str, str] = Field(default_factory=dict)
     datastores: dict[str, str] = Field(default_factory=dict)
+    test_networks: dict[str, str] = Field(
+        default_factory=dict, description="source port group -> an isolated target network for test migrations "
+                                          "(`migrate test`); the VM's own networks are never used for a test copy")
 
 
 class SiteConfig(StrictModel):

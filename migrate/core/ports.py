@@ -261,6 +261,14 @@ class ReplicaTarget(ColdTarget, Protocol):
         """Why ranged writes do not work on `datastore` (a probe file written and read back; empty: they do)."""
         ...
 
+    def copy_file(self, source_path: str, target_path: str) -> Operation:
+        """Copy a datastore file on the target to another path there, replacing it (test copies of replicas)."""
+        ...
+
+    def find_test_vms(self, source_id: str) -> list[str]:
+        """The test copies of `source_id` (created with `test: True` in the spec: never found by `find_vm`)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Relocation:

@@ -212,25 +212,37 @@ def copy_disks(ctx: PhaseContext) -> dict[str, Any]:
     return {"disks": disks}
 
 
-def _spec(ctx: PhaseContext) -> dict[str, Any]:
+def vm_spec(ctx: PhaseContext, disk_files: Mapping[int, str], *, test: bool = False) -> dict[str, Any]:
+    """The target VM's spec (plain data) around `disk_files` (disk key -> target file): the source's hardware,
+    its NICs on the mapped networks with its MACs; a `test` copy gets the test networks and new MACs."""
     facts = ctx.vm.facts
-    copied = {d.key: d.file for d in ctx.output(CopiedDisks).disks}
-    names = sorted({n["target_network"] for n in facts.get("nics", [])})
+    field = "test_network" if test else "target_network"
+    unmapped = [str(n.get("network")) for n in facts.get("nics", []) if not n.get(field)]
+    if unmapped:
+        mapping = "test_networks" if test else "networks"
+        raise OperationalError(f"site.yaml has no `mappings.{mapping}` entry for port group(s) {sorted(set(unmapped))}")
+    names = sorted({n[field] for n in facts.get("nics", [])})
     networks = target_of(ctx).networks(names)
     missing = [name for name, found in networks.items() if found is None]
     if missing:
         raise OperationalError(f"target has no network(s) {missing}")
     first = facts["disks"][0]["target_datastore"] if facts.get("disks") else facts["placement"]["datastore"]
     return {
-        "name": facts["name"], "source_id": ctx.vm.id, "vm_path": f"[{first}]",
+        "name": f"{facts['name']}-test" if test else facts["name"], "source_id": ctx.vm.id, "test": test,
+        "vm_path": f"[{first}]",
         "cpus": facts["cpus"], "cores_per_socket": facts.get("cores_per_socket"), "memory_mb": facts["memory_mb"],
         "guest_id": facts.get("guest_id"), "firmware": facts.get("firmware"),
         "hardware_version": facts.get("hardware_version"), "placement": facts["placement"],
-        "disks": [{"file": copied[int(d["key"])], "capacity_bytes": d["capacity_bytes"], "controller": d["controller"],
-                   "unit": d["unit"], "thin": d.get("thin"), "mode": d.get("mode")} for d in facts.get("disks", [])],
-        "nics": [{"mac": n.get("mac"), "adapter": n.get("adapter"), "connected": n.get("connected"),
-                  "network": networks[n["target_network"]]} for n in facts.get("nics", [])],
+        "disks": [{"file": disk_files[int(d["key"])], "capacity_bytes": d["capacity_bytes"],
+                   "controller": d["controller"], "unit": d["unit"], "thin": d.get("thin"), "mode": d.get("mode")}
+                  for d in facts.get("disks", [])],
+        "nics": [{"mac": None if test else n.get("mac"), "adapter": n.get("adapter"), "connected": n.get("connected"),
+                  "network": networks[n[field]]} for n in facts.get("nics", [])],
     }
+
+
+def _spec(ctx: PhaseContext) -> dict[str, Any]:
+    return vm_spec(ctx, {d.key: d.file for d in ctx.output(CopiedDisks).disks})
 
 
 def create_target_vm(ctx: PhaseContext) -> dict[str, Any]:

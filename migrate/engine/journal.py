@@ -11,7 +11,8 @@ Schema version 3 (`PRAGMA user_version`; an older journal gains the tables it la
   so a resumed upload sends only the blocks no row holds.
 - `cycles`: the replication cycles a VM of a replicating method (warm) finished, one row each, with the
   change ids of its disks the next cycle starts from, and what it copied (bytes, extents, seconds);
-- `requests`: operators' requests to a run (`migrate cutover`), read by the running or a resumed run.
+- `requests`: operators' requests to a run (`migrate cutover`, `migrate test`), read by the running or a
+  resumed run; `outcomes`: what a request did to a VM (a test copy's result), one row per request and VM.
 
 Current states are derived from the log (the latest transition of each VM and wave, the latest event
 of each step), so a record is one INSERT: atomic by construction, and the log can never disagree
@@ -125,6 +126,14 @@ CREATE TABLE IF NOT EXISTS requests (
     kind TEXT NOT NULL,
     scope TEXT NOT NULL,
     entity_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    id INTEGER PRIMARY KEY,
+    run_no INTEGER NOT NULL REFERENCES runs(run_no),
+    ts REAL NOT NULL,
+    request INTEGER NOT NULL,
+    vm TEXT NOT NULL,
+    data TEXT NOT NULL
 );
 """
 
@@ -540,6 +549,37 @@ class Journal:
         rows = self._read("SELECT scope, entity_id FROM requests WHERE run_no=? AND kind=?",
                           (self._run_no(run_id), kind))
         return {(str(row["scope"]), str(row["entity_id"])) for row in rows}
+
+    def request_rows(self, run_id: str, kinds: tuple[str, ...]) -> list[tuple[int, str, str, str]]:
+        """(id, kind, scope, entity id) of the requests of these kinds made to a run, in order."""
+        if not self._has("requests"):
+            return []
+        marks = ",".join("?" * len(kinds))
+        rows = self._read(f"SELECT id, kind, scope, entity_id FROM requests WHERE run_no=? AND kind IN ({marks}) "  # noqa: S608
+                          "ORDER BY id", (self._run_no(run_id), *kinds))
+        return [(int(r["id"]), str(r["kind"]), str(r["scope"]), str(r["entity_id"])) for r in rows]
+
+    def record_outcome(self, run_id: str, request: int, vm_id: str, data: Mapping[str, Any]) -> None:
+        """Durably record what request `request` did to a VM."""
+        run_no, now, text = self._run_no(run_id), time.time(), json.dumps(redact(dict(data)), separators=(",", ":"))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO outcomes(run_no, ts, request, vm, data) VALUES (?, ?, ?, ?, ?)",
+                         (run_no, now, request, vm_id, text))
+
+        self._writer.submit(write, wait=True)
+
+    def outcomes(self, run_id: str, vm_id: str | None = None) -> list[tuple[int, str, datetime, dict[str, Any]]]:
+        """(request, vm, when, data) of every outcome of a run (of one VM when given), in order."""
+        if not self._has("outcomes"):
+            return []
+        sql = "SELECT id, request, vm, ts, data FROM outcomes WHERE run_no=?"
+        args: tuple[Any, ...] = (self._run_no(run_id),)
+        if vm_id is not None:
+            sql, args = sql + " AND vm=?", (*args, vm_id)
+        return [(int(r["request"]), str(r["vm"]), datetime.fromtimestamp(r["ts"], UTC),
+                 load_json(self.path, f"outcomes row {r['id']}", "data", r["data"]) or {})
+                for r in self._read(sql + " ORDER BY id", args)]
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._read_lock:

@@ -57,6 +57,19 @@ class Replication(Protocol):
         """Why the VM's cutover is due now, or None while it is not."""
         ...
 
+    def tests_asked(self) -> list[tuple[int, str]]:
+        """(request id, `test` or `test_cleanup`) of the test requests for the VM not done yet, in order."""
+        ...
+
+    def record_outcome(self, request: int, data: Mapping[str, Any]) -> None:
+        """Durably record what a test request did."""
+        ...
+
+    @property
+    def post_hooks(self) -> list[Any]:
+        """The VM post hooks of the method's playbook (health checks a test copy runs too)."""
+        ...
+
 
 @dataclass
 class JournalReplication:
@@ -67,9 +80,23 @@ class JournalReplication:
     wave: WavePlan
     vm_id: str
     clock: Clock = field(default_factory=SystemClock)
+    hooks: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.blocks = BlockProgress(self.journal)
+
+    @property
+    def post_hooks(self) -> list[Any]:
+        return self.hooks
+
+    def tests_asked(self) -> list[tuple[int, str]]:
+        done = {request for request, _, _, _ in self.journal.outcomes(self.run_id, self.vm_id)}
+        return [(request, kind) for request, kind, scope, entity in
+                self.journal.request_rows(self.run_id, ("test", "test_cleanup"))
+                if request not in done and (scope, entity) in (("vm", self.vm_id), ("wave", str(self.wave.id)))]
+
+    def record_outcome(self, request: int, data: Mapping[str, Any]) -> None:
+        self.journal.record_outcome(self.run_id, request, self.vm_id, data)
 
     def cycles(self) -> list[Mapping[str, Any]]:
         return [{**record.data, "cycle": record.cycle, "at": record.at.isoformat()}
@@ -103,6 +130,8 @@ class MemoryReplication:
 
     due: str | None = "immediately"
     blocks: BlockProgress = field(default_factory=lambda: BlockProgress(None))
+    asked: list[tuple[int, str]] = field(default_factory=list)
+    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
     _cycles: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -116,3 +145,15 @@ class MemoryReplication:
 
     def cutover_due(self) -> str | None:
         return self.due
+
+    def tests_asked(self) -> list[tuple[int, str]]:
+        with self._lock:
+            return [asked for asked in self.asked if asked[0] not in self.outcomes]
+
+    def record_outcome(self, request: int, data: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.outcomes[request] = dict(data)
+
+    @property
+    def post_hooks(self) -> list[Any]:
+        return []

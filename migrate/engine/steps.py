@@ -106,7 +106,8 @@ def _phase_runner(rs: RunState, vm: VmModel, log: Any) -> Callable[[str], None]:
     # The VM's facts are in the run's plan (digest-checked) and prior outputs in earlier steps: reference them.
     inputs = redacted_json({"vm": vm.id, "wave": wave.id, "method": wave.method})
     prior = rs.done[("vm", vm.id)]
-    replication = JournalReplication(rs.journal, rs.run_id, wave, vm.id, rs.settings.clock)
+    replication = JournalReplication(rs.journal, rs.run_id, wave, vm.id, rs.settings.clock,
+                                     list(rs.playbooks[wave.method].hooks.vm.post))
 
     def run_phase(phase: str) -> None:
         fn, declared = registry[phase], method.phase(phase)

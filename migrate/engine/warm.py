@@ -18,17 +18,18 @@ files, every snapshot of ours, and turns tracking off again if the run turned it
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from migrate.core.drivers import Role
-from migrate.core.errors import AdapterError, OperationalError
+from migrate.core.errors import AdapterError, MigrateError, OperationalError
 from migrate.core.ports import Adapters, ReplicaTarget, ReplicationSource, SnapshotDisk, missing_port
 from migrate.engine import cold
 from migrate.engine.context import PhaseContext, retry_unit, wait_operation
+from migrate.engine.hooks import run_hook
 from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import CopiedDisks, SourceState, TargetVm
 from migrate.engine.plan import VmFacts
@@ -42,6 +43,7 @@ PROVIDER = "vcenter"
 CHUNK = 4 * 1024 * 1024      # bytes per ranged read and write (and per recorded unit of progress)
 SNAPSHOT_PREFIX = "migrate-warm"
 GAP = 64 * 1024              # changed areas this close are copied as one range
+TEST_SUFFIX = "-test"        # test copies: the VM's folder and name with this
 COPY_THREADS = 4             # ranges of one disk copied at once
 POLL_SECONDS = 2.0           # how often a waiting replication looks for a due cutover
 _INDEPENDENT = ("independent_persistent", "independent_nonpersistent")
@@ -246,13 +248,82 @@ def _cycle(ctx: PhaseContext, cycle: int, *, final: bool = False) -> Mapping[str
     return {**data, "cycle": cycle}
 
 
+# -- test copies (migrate test) ------------------------------------------------------------------------
+
+def _test_file(ctx: PhaseContext, disk_key: int, replica: str) -> str:
+    """Where the test copy of a replica file goes: the VM's folder with `-test`."""
+    datastore = str(_planned(ctx, disk_key)["target_datastore"])
+    return cold.target_file(replica, datastore, f"{ctx.vm.facts['folder']}{TEST_SUFFIX}")
+
+
+def remove_test_copies(ctx: PhaseContext) -> dict[str, Any]:
+    """Destroy every test copy of the VM and delete its disk copies (none is fine)."""
+    target = _target(ctx)
+    removed = []
+    for test_id in target.find_test_vms(ctx.vm.id):
+        wait_operation(target.destroy_vm(test_id), ctx, provider=PROVIDER, what="destroy test vm", poll_seconds=0.2)
+        removed.append(test_id)
+    deleted = []
+    for disk in ctx.vm.facts.get("disks", []):
+        for replica in _replica_files(ctx, int(disk["key"])):
+            copy = _test_file(ctx, int(disk["key"]), replica)
+            if target.file_size(copy) is not None:
+                wait_operation(target.delete_file(copy), ctx, provider=PROVIDER, what="delete test copy",
+                               poll_seconds=0.2)
+                deleted.append(copy)
+    return {"removed": removed, "deleted": deleted}
+
+
+def _test_copy(ctx: PhaseContext) -> dict[str, Any]:
+    """Between two cycles (the replicas are consistent): copy them, start a VM on them on the test networks,
+    run the playbook's VM post hooks against it. The source runs on; replication goes on after."""
+    target = _target(ctx)
+    remove_test_copies(ctx)   # a new test replaces the last one
+    disk_files = {}
+    for disk in ctx.vm.facts.get("disks", []):
+        key = int(disk["key"])
+        for replica in _replica_files(ctx, key):
+            wait_operation(target.copy_file(replica, _test_file(ctx, key, replica)), ctx, provider=PROVIDER,
+                           what="copy replica for a test", poll_seconds=0.2)
+        disk_files[key] = _test_file(ctx, key, replica_path(ctx, key))
+    test_id = str(wait_operation(target.create_vm(ctx.vm.id, cold.vm_spec(ctx, disk_files, test=True)), ctx,
+                                 provider=PROVIDER, what="create test vm", poll_seconds=0.2))
+    wait_operation(target.power_on_vm(test_id), ctx, provider=PROVIDER, what="power on test vm", poll_seconds=0.2)
+    variables = {"run_id": ctx.run_id, "wave": str(ctx.wave.id), "vm": ctx.vm.id, "vm_name": ctx.vm.name or ctx.vm.id,
+                 "target_id": test_id, "target_ip": ""}
+    checks, ok = [], True
+    for index, hook in enumerate(ctx.replication.post_hooks):
+        try:
+            checks.append({"hook": index, "kind": hook.kind, "ok": True,
+                           "outputs": run_hook(hook, variables, clock=ctx.clock, cancel=ctx.cancel, approver=None)})
+        except (MigrateError, OSError) as exc:
+            checks.append({"hook": index, "kind": hook.kind, "ok": False, "error": str(exc)})
+            ok = ok and not hook.blocking
+    cycle = ctx.replication.cycles()[-1]
+    return {"test_vm": test_id, "power_state": target.vm_power_state(test_id), "cycle": cycle["cycle"],
+            "replica_at": cycle["at"], "checks": checks, "ok": ok}
+
+
+def _serve_tests(ctx: PhaseContext) -> None:
+    """Do what `migrate test` asked of this VM; a test that fails is recorded, replication goes on."""
+    for request, kind in ctx.replication.tests_asked():
+        action: Callable[[PhaseContext], dict[str, Any]] = _test_copy if kind == "test" else remove_test_copies
+        try:
+            outcome = {"kind": kind, **retry_unit(ctx, kind, partial(action, ctx))}
+        except MigrateError as exc:
+            outcome = {"kind": kind, "ok": False, "error": str(exc)}
+        ctx.log.info("test request done", request=request, kind=kind, ok=outcome.get("ok", True))
+        ctx.replication.record_outcome(request, outcome)
+
+
 def replicate(ctx: PhaseContext) -> dict[str, Any]:
-    """The initial full copy, then precopy cycles until the cutover is due."""
+    """The initial full copy, then precopy cycles until the cutover is due; test copies between cycles."""
     while True:
         cycles = ctx.replication.cycles()
         if not cycles:
             _cycle(ctx, 0)
             continue
+        _serve_tests(ctx)
         last = cycles[-1]
         why = ctx.replication.cutover_due()
         if why is not None:
@@ -366,6 +437,7 @@ WARM = Method(
         Phase("mark_source_migrated", Stage.VERIFY, cold.mark_source_migrated, requires=(TargetVm,)),
     ),
     rollback=(
+        RollbackStep("remove_test_copies", remove_test_copies, "target"),
         RollbackStep("remove_target", cold.remove_target, "target"),
         RollbackStep("remove_replicas", remove_replicas, "target"),
         RollbackStep("remove_snapshots", remove_snapshots, "source"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, make_estate
+from adapters.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, TEST_NETWORK_MAP, make_estate
 from migrate.config import load_site_config
 from migrate.core.errors import InputError, LabError
 from migrate.core.fileio import atomic_write, write_json, write_yaml
@@ -297,5 +297,6 @@ def _site_document(info: LabInfo, ca_file: Path, bare: bool, aws_networks: LabNe
                          "credentials_file": "secrets/aws-credentials",
                          "ca_bundle": os.path.relpath(ca_file, info.directory),
                          "networks": production, "test_networks": test},
-        "mappings": {"networks": _network_map(bare), "datastores": dict(datastores)},
+        "mappings": {"networks": _network_map(bare), "datastores": dict(datastores),
+                     **({} if bare else {"test_networks": dict(TEST_NETWORK_MAP)})},
     }

@@ -15,7 +15,7 @@ from migrate.engine.methods import Stage, get_method
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan, WaveWindow
 from migrate.engine.replication import CYCLE_CEILING, CYCLE_FLOOR, cutover_reason, next_cycle_after
 from migrate.engine.warm import CHUNK, GAP, _chunks, snapshot_name
-from migrate.run import replication_status, request_cutover, run_status, with_precopy_interval
+from migrate.run import replication_status, request_cutover, request_test, run_status, with_precopy_interval
 from tests.helpers import run_cli
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -122,3 +122,26 @@ def test_status_reads_a_journal_of_the_previous_schema(tmp_path: Path) -> None:
     assert [vm.get("replication", {}).get("cycles") for vm in data["vms"]] == [0, 0, None]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_request_test_needs_test_networks_and_a_replicating_vm(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    plan = RunPlan(waves=[WavePlan(id=1, vms=["a", "b"], method="warm"), WavePlan(id=2, vms=["c"], method="noop")],
+                   vms=[VmFacts(id="a", name="app-a", facts={"nics": [{"network": "pg-app", "test_network": "seg-t"}]}),
+                        VmFacts(id="b", name="app-b", facts={"nics": [{"network": "pg-db", "test_network": None}]}),
+                        VmFacts(id="c", name="db-c")])
+    with Journal(path) as jr:
+        jr.create_run(plan, BOOKS, run_id="r1")
+    with pytest.raises(InputError) as caught:
+        request_test(path, waves=[1])
+    assert "mappings.test_networks.pg-db" in str(caught.value) and "app-b" in str(caught.value)
+    with pytest.raises(InputError, match="wave 2 is noop"):
+        request_test(path, waves=[2])
+    asked = request_test(path, vms=["app-a"])
+    assert asked["vms"] == ["a"] and asked["kind"] == "test" and not asked["running"]
+    assert request_test(path, waves=[1], cleanup=True)["vms"] == ["a", "b"]   # cleanup needs no test network
+    with Journal(path, create=False, read_only=True) as jr:
+        assert [(kind, scope, entity) for _, kind, scope, entity in jr.request_rows("r1", ("test", "test_cleanup"))] \
+            == [("test", "vm", "a"), ("test_cleanup", "wave", "1")]
+    cli = run_cli("test", "--journal", path, "--vm", "db-c")
+    assert cli.code == 2 and "not replicating" in cli.stderr, cli

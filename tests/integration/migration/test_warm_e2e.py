@@ -19,6 +19,7 @@ import pytest
 import yaml
 from pyVmomi import vim
 
+import migrate.playbooks
 from adapters.lab.estate import CLOUD, ONPREM
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.datastore_http import DatastoreFiles, split_datastore_path
@@ -122,7 +123,11 @@ def warm_run(wlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     names = set(wave.get("vm_names") or [])
     running = [vm["name"] for vm in estate(wlab)["vms"] if vm["name"] in names and vm["powered_on"]]
     assert running, "the first wave has no running VM to replicate"
+    book = work / "warm.yaml"   # the built-in playbook plus a VM post hook: test copies run it too
+    book.write_text(Path(migrate.playbooks.__file__).with_name("warm.yaml").read_text().replace(
+        "vm: {pre: [], post: []}", "vm: {pre: [], post: [{name: settle, wait: {seconds: 0}}]}"))
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config", str(wlab.site_config),
+                             "--playbook", str(book),
                              "--waves", str(wave["id"]), "--journal", str(journal), "--json",
                              "--per-host", "8", "--per-datastore", "8"],   # every VM replicates at once
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -136,6 +141,10 @@ def warm_run(wlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     churner.start()
     try:   # the guests write until they are shut down: the final cycle must catch their last writes
         replicating = wait_for_cycles(journal, proc, CYCLES_BEFORE_CUTOVER)
+        tested = run_cli("test", "--journal", journal, "--vm", running[0], "--wait", "120", "--json")
+        test_vms = target_vm_names(wlab)
+        cleaned = run_cli("test", "--journal", journal, "--vm", running[0], "--cleanup", "--wait", "120", "--json")
+        after_cleanup = target_vm_names(wlab)
         asked = run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]), "--json")
         out, err = proc.communicate(timeout=300)
     finally:
@@ -143,6 +152,7 @@ def warm_run(wlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         churner.join(timeout=60)
     return {"plan": plan, "wave": wave, "journal": journal, "running": running, "replicating": replicating,
             "asked": asked, "code": proc.returncode, "out": out, "err": err, "written": written.get("result"),
+            "tested": tested, "test_vms": test_vms, "cleaned": cleaned, "after_cleanup": after_cleanup,
             "names": names, "uuids": {vm["instance_uuid"] for vm in estate(wlab)["vms"]
                                                      if vm["name"] in names}}
 
@@ -178,6 +188,36 @@ def test_no_snapshot_of_ours_is_left_and_status_shows_cycles_and_downtime(warm_r
         assert rep["bytes_per_cycle"][0] > 0                       # the full copy
     text = run_cli("status", "--journal", warm_run["journal"])
     assert "cycle(s)" in text.stdout and "downtime" in text.stdout, text.stdout
+
+
+def target_vm_names(lab: LabInfo) -> dict[str, dict[str, Any]]:
+    """Every target VM by name: power state, instanceUuid, network names of its NICs."""
+    source, target = sessions(lab)
+    source.close()
+    try:
+        networks = {obj._moId: props["name"] for obj, props in read_view(target.si, vim.Network, ["name"])}
+        found = {}
+        for _, props in read_view(target.si, vim.VirtualMachine, ["name", "runtime.powerState", "config.instanceUuid",
+                                                                    "network"]):
+            found[props["name"]] = {"power": props["runtime.powerState"], "uuid": props["config.instanceUuid"],
+                                    "networks": sorted(networks[n._moId] for n in props.get("network") or [])}
+        return found
+    finally:
+        target.close()
+
+
+def test_a_test_copy_runs_on_the_test_network_and_cleanup_removes_it(warm_run: dict[str, Any]) -> None:
+    tested, cleaned = warm_run["tested"], warm_run["cleaned"]
+    assert tested.code == 0, tested
+    name = warm_run["running"][0]
+    (outcome,) = tested.json()["outcomes"].values()
+    assert outcome["ok"] and outcome["cycle"] >= CYCLES_BEFORE_CUTOVER - 1, outcome
+    assert [c["kind"] for c in outcome["checks"]] == ["wait"] and outcome["checks"][0]["ok"]
+    copy = warm_run["test_vms"][f"{name}-test"]
+    assert copy["power"] == "poweredOn" and copy["networks"] == ["seg-test"], copy
+    assert copy["uuid"] not in warm_run["uuids"]          # never taken for the migrated VM
+    assert cleaned.code == 0, cleaned
+    assert f"{name}-test" not in warm_run["after_cleanup"]
 
 
 def test_cutover_of_a_finished_vm_is_bad_input(warm_run: dict[str, Any]) -> None:
