@@ -8,11 +8,13 @@ opens, the VM's `cutover_at` passes, or `migrate cutover` asks): guest shutdown,
 target VM as the cold method builds it (hardware, mapped networks, MACs, tag), powered on, verified,
 the source marked. `downtime_s` is measured from the source off to the target on.
 
-Crash safety: each finished cycle is a journal row with the disks' change ids; the chunks a cycle copied
-are recorded in batches (migrate.engine.replication), so a resumed cycle copies only what no record
-holds. Snapshots are named `migrate-warm <run> cycle <n>` and found again by name after a crash: the
-current cycle's is reused, older ones of ours are removed. Rollback removes the target VM, the replica
-files, every snapshot of ours, and turns tracking off again if the run turned it on.
+Crash safety: each finished cycle is a journal row with the disks' change ids; the ranges a cycle copied
+are recorded in batches (migrate.engine.replication), keyed by everything their list depends on, so a
+resumed cycle copies only what no record holds. Snapshots are named `migrate-warm <run> cycle <n>` (the
+final one `... final`, taken after the shutdown) and found again by name after a crash: the current
+cycle's is reused, every other one of ours is removed. Test copies (`migrate test`) are made between two
+cycles. Rollback removes test copies, the target VM, the replica files, every snapshot of ours, and turns
+tracking off again if the run turned it on.
 """
 
 from __future__ import annotations

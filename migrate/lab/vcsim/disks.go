@@ -67,6 +67,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -324,7 +325,7 @@ func (l *lab) afterCreateSnapshot(vm *simulator.VirtualMachine, snap *simulator.
 			td.deltas[delta] = nil
 		}
 		snap.Config.Hardware.Device = snapDevices
-		simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.hardware.device", Val: vmDevices}})
+		simulator.Map.Update(vm, configChanged(vmDevices))
 	})
 	return ferr
 }
@@ -427,7 +428,7 @@ func (l *lab) consolidate(vm *simulator.VirtualMachine, victims []types.ManagedO
 			}
 		}
 		if changed {
-			simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.hardware.device", Val: vmDevices}})
+			simulator.Map.Update(vm, configChanged(vmDevices))
 		}
 	})
 	return ferr
@@ -526,6 +527,19 @@ func (l *lab) afterReconfigure(vm *simulator.VirtualMachine, spec *types.Virtual
 			nd.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ChangeId = td.changeID()
 			devices[i] = nd
 		}
-		simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+		simulator.Map.Update(vm, configChanged(devices))
 	})
+}
+
+// configChanged is what vCenter publishes when a VM's devices change (a snapshot switches its disks to
+// deltas, a consolidation back, tracking gets a new identity): the devices, and a new config.changeVersion
+// and config.modified, as on any configuration change (vcsim itself never moves them), so readers that
+// look at changeVersion to know what to read again (incremental discovery) see it.
+func configChanged(devices interface{}) []types.PropertyChange {
+	now := time.Now().UTC()
+	return []types.PropertyChange{
+		{Name: "config.hardware.device", Val: devices},
+		{Name: "config.changeVersion", Val: now.Format(time.RFC3339Nano)},
+		{Name: "config.modified", Val: now},
+	}
 }

@@ -256,3 +256,29 @@ def test_rollback_removes_targets_replicas_and_restores_the_sources(warm_run: di
     finally:
         source.close()
         target.close()
+
+
+def test_a_vm_whose_tracking_cannot_be_turned_on_is_refused_before_the_run(warm_run: dict[str, Any], wlab: LabInfo,
+                                                                            tmp_path: Path) -> None:
+    """Someone's snapshot on a VM with tracking off (it can only be turned on without snapshots): exit 2 naming
+    the VM, before anything runs (after the rollback above, the wave's VMs are back as they were)."""
+    name = warm_run["running"][0]
+    source, target = sessions(wlab)
+    target.close()
+    try:
+        vm = next(obj for obj, props in read_view(source.si, vim.VirtualMachine, ["name"]) if props["name"] == name)
+        task = vm.CreateSnapshot_Task(name="nightly backup", memory=False, quiesce=False)
+        while task.info.state in ("queued", "running"):
+            time.sleep(0.05)
+        journal = tmp_path / "refused.db"
+        refused = migrate_cli(wlab, "run", warm_run["plan"], "--waves", str(warm_run["wave"]["id"]),
+                              "--journal", journal)
+        assert refused.code == 2, refused
+        assert name in refused.stderr and "without snapshots" in refused.stderr, refused.stderr
+        assert snapshots_of(wlab)[name] == ["nightly backup"]   # nothing of ours was taken
+        assert "holds no run" in run_cli("status", "--journal", journal).stderr
+    finally:
+        for _, props in read_view(source.si, vim.VirtualMachine, ["name", "snapshot"]):
+            if props["name"] == name and props.get("snapshot"):
+                props["snapshot"].rootSnapshotList[0].snapshot.RemoveSnapshot_Task(removeChildren=True)
+        source.close()
