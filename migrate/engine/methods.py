@@ -28,8 +28,9 @@ from migrate.core.config import SiteConfig
 from migrate.core.drivers import Role
 from migrate.core.errors import InputError, OperationalError, Problem
 from migrate.core.plugins import PluginRegistry
-from migrate.core.ports import ReplatformCatalog
+from migrate.core.ports import Adapters, ReplatformCatalog
 from migrate.engine.outputs import PhaseOutput
+from migrate.engine.plan import VmFacts
 
 if TYPE_CHECKING:
     from migrate.engine.context import PhaseFn
@@ -122,7 +123,7 @@ class Method:
     facts: FactsFactory | None = None      # None: the generic vSphere facts (migrate.execution_plan)
     # what makes a VM impossible to move by this method, asked of every VM before a new run starts (a
     # non-empty answer is bad input: exit 2, nothing changed): (adapters, the VM's facts) -> problems
-    preflight: Callable[[Any, Any], list[str]] | None = None
+    preflight: Callable[[Adapters, VmFacts], list[str]] | None = None
     _by_name: dict[str, Phase] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
