@@ -3,8 +3,13 @@ sources at power-off, every VM is on the target once, and no snapshot of ours is
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +24,10 @@ from tests.integration.migration.test_cold_crash import _has_run, _killed
 from tests.integration.migration.test_warm_e2e import disks_equal, snapshots_of, warm_plan
 
 REPLICATING_KILLS = 3
-CUTOVER_TRIES = 8
+CUTOVER_KILLS = 3
+# the phases of the cutover: a kill lands in one of them at a random point of its first 0.3 s
+CUTOVER_PHASES = frozenset({"power_off_source", "final_sync", "create_target_vm", "tag_target", "power_on_target",
+                            "verify", "mark_source_migrated"})
 LIMITS = ["--per-host", "8", "--per-datastore", "8"]
 
 
@@ -28,10 +36,32 @@ def crash_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
     yield from start_lab(tmp_path_factory, "warm-crash", 10, 13)
 
 
-def _states(journal: Path) -> set[str]:
+def _cutover_started(journal: Path, since: float) -> bool:
+    """Whether a cutover phase started after `since` (epoch seconds)."""
     with Journal(journal, create=False, read_only=True) as jr:
-        runs = jr.runs()
-        return {e.state for e in jr.vm_states(runs[-1].run_id).values()} if runs else set()
+        run = jr.runs()[-1].run_id
+        return any(s.step in CUTOVER_PHASES and s.started_at >= since for s in jr.steps(run, "vm"))
+
+
+def _kill_in_cutover(args: list[str | Path], journal: Path, rng: random.Random, log: Path) -> bool:
+    """Start the CLI and kill -9 it a random moment (0-0.3 s) after it starts a cutover phase; True if it was
+    killed there, False if it ended first (the cutover was done)."""
+    since = time.time()
+    with log.open("a") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "migrate", *map(str, args)], stdout=subprocess.DEVNULL,
+                                stderr=err, env={**os.environ, "MIGRATE_LOG_LEVEL": "info"})
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _cutover_started(journal, since):
+                time.sleep(rng.uniform(0.0, 0.3))
+                alive = proc.poll() is None
+                if alive:
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return alive
+            time.sleep(0.02)
+        proc.wait()
+    return False
 
 
 def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: Path) -> None:
@@ -56,10 +86,10 @@ def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: 
         asked = run_cli("cutover", "--journal", journal, "--wave", str(wave["id"]))
         assert asked.code == 0, asked
         in_cutover = 0
-        for _ in range(CUTOVER_TRIES):   # now the kills land in the cutover, until a resume finishes it
-            if not _killed(again, rng.uniform(1.0, 3.0), log):
+        for _ in range(CUTOVER_KILLS):   # now each kill lands in the cutover, until a resume finishes it
+            if not _kill_in_cutover(again, journal, rng, log):
                 break
-            in_cutover += bool(_states(journal) & {"cutting_over", "verifying"})
+            in_cutover += 1
         final = run_cli("resume", "--config", site, "--journal", journal, "--json", *LIMITS, timeout=600)
     finally:
         stop.set()
