@@ -46,6 +46,7 @@ __all__ = [
     "dry_run",
     "load_run_plan",
     "open_adapters",
+    "outcomes_of_tests",
     "replication_status",
     "request_cutover",
     "request_test",
@@ -53,7 +54,6 @@ __all__ = [
     "rollback_run",
     "run_status",
     "start_run",
-    "test_outcomes",
     "with_capacity",
     "with_precopy_interval",
 ]
@@ -350,7 +350,7 @@ def request_test(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequenc
     return {"run_id": record.run_id, "kind": kind, "requests": asked, "vms": chosen, "running": active}
 
 
-def test_outcomes(journal: str | Path, run_id: str, requests: Sequence[int], vms: Sequence[str]) -> dict[str, Any]:
+def outcomes_of_tests(journal: str | Path, run_id: str, requests: Sequence[int], vms: Sequence[str]) -> dict[str, Any]:
     """The outcome of each VM's test request among `requests` (None while not done), read-only."""
     with Journal(journal, create=False, read_only=True) as jr:
         found = {vm: data for request, vm, _, data in jr.outcomes(run_id) if request in requests}

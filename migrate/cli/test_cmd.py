@@ -63,7 +63,7 @@ def test_command(journal_path: Path, run_id: str | None, waves: tuple[int, ...],
     deadline = time.monotonic() + wait_s
     while asked["running"] and wait_s and None in outcomes.values() and time.monotonic() < deadline:
         time.sleep(1.0)
-        outcomes = api.test_outcomes(journal_path, asked["run_id"], asked["requests"], asked["vms"])
+        outcomes = api.outcomes_of_tests(journal_path, asked["run_id"], asked["requests"], asked["vms"])
     data = {**asked, "outcomes": outcomes}
     Reporter(as_json).result(data, _render)
     failed = any(o is None or o.get("ok") is False for o in outcomes.values()) if asked["running"] and wait_s else False
