@@ -56,13 +56,7 @@ class DatastoreFiles:
                 digest.update(chunk)
                 yield chunk
 
-        try:
-            response = self._http.put(self._url(datacenter, datastore, path), data=hashed(),
-                                      timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise AdapterError("vcenter-datastore", "upload", f"{type(exc).__name__} for {path}",
-                               retryable=is_transient(exc), endpoint=self._where, code=type(exc).__name__) from None
-        self._check(response, "upload", path)
+        self._request("PUT", "upload", datacenter, datastore, path, data=hashed())
         return digest.hexdigest()
 
     def download(self, datacenter: str, datastore: str, path: str) -> Iterator[bytes]:

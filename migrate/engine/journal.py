@@ -268,6 +268,7 @@ class Journal:
         self.path = Path(path)
         self.synchronous = synchronous
         self.read_only = read_only
+        self._tables: set[str] = set()   # tables known to exist (see `_has`)
         if not self.path.exists():
             if not create or read_only:
                 raise InputError.single(str(self.path), "", "no such journal (start a run with `migrate run`)")
@@ -516,8 +517,12 @@ class Journal:
         self._writer.submit(write, wait=True)
 
     def _has(self, table: str) -> bool:
-        """Whether the file has `table` (a journal of an older schema, opened read-only, is not upgraded)."""
-        return bool(self._read("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)))
+        """Whether the file has `table` (a journal of an older schema, opened read-only, is not upgraded);
+        a table found is not asked for again (the replication loop asks every few seconds)."""
+        if table not in self._tables and self._read("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                                    (table,)):
+            self._tables.add(table)
+        return table in self._tables
 
     def cycles(self, run_id: str, vm_id: str | None = None) -> list[CycleRecord]:
         """Finished replication cycles of a run (of one VM when given), in order."""

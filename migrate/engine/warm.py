@@ -48,7 +48,6 @@ GAP = 64 * 1024              # changed areas this close are copied as one range
 TEST_SUFFIX = "-test"        # test copies: the VM's folder and name with this
 COPY_THREADS = 4             # ranges of one disk copied at once
 POLL_SECONDS = 2.0           # how often a waiting replication looks for a due cutover
-_INDEPENDENT = ("independent_persistent", "independent_nonpersistent")
 
 
 def snapshot_name(run_id: str, cycle: int, *, final: bool = False) -> str:
@@ -100,15 +99,14 @@ def _ours(snapshot: Mapping[str, Any]) -> bool:
 # -- precheck ----------------------------------------------------------------------------------------
 
 def precheck(ctx: PhaseContext) -> dict[str, Any]:
-    """Cold's checks on both sides (our own snapshots aside), plus tracking, independent disks, ranged writes."""
+    """Cold's checks on both sides (our own snapshots aside), plus tracking (the source names independent disks,
+    physical RDMs, old hardware) and ranged writes."""
     source, facts = _source(ctx), ctx.vm.facts
     live = source.describe_vm(ctx.vm.id)
     ours = [s for s in source.snapshots(ctx.vm.id) if _ours(s)]
     seen = {**live, "snapshots": max(0, int(live.get("snapshots") or 0) - len(ours))}
     checks: list[Check] = cold.source_checks(facts, seen) + cold.target_checks(ctx, facts, live)
     checks.extend(check("change_tracking", "block", problem) for problem in source.change_tracking_problems(ctx.vm.id))
-    checks.extend(check("independent_disk", "block", f"disk {d['key']} is {d['mode']}: a snapshot does not freeze it")
-                  for d in facts.get("disks", []) if d.get("mode") in _INDEPENDENT)
     if not ctx.dry_run:   # the probe writes a scratch file: a dry-run changes nothing
         target = _target(ctx)
         for datastore in sorted({str(d["target_datastore"]) for d in facts.get("disks", [])}):

@@ -80,15 +80,23 @@ func httpError(w http.ResponseWriter, status int, format string, args ...interfa
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
-func (l *lab) guestWrite(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "use POST")
-		return
+// admit answers 405 for another method and 401 without credentials; true when the request may go on.
+func (l *lab) admit(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		httpError(w, http.StatusMethodNotAllowed, "use "+method)
+		return false
 	}
 	if !l.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="vcsim-lab"`)
 		httpError(w, http.StatusUnauthorized, "log in: HTTP basic or a vim session cookie")
+		return false
+	}
+	return true
+}
+
+func (l *lab) guestWrite(w http.ResponseWriter, r *http.Request) {
+	if !l.admit(w, r, http.MethodPost) {
 		return
 	}
 	q := r.URL.Query()
@@ -193,14 +201,7 @@ type guestVM struct {
 }
 
 func (l *lab) guestVMs(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		httpError(w, http.StatusMethodNotAllowed, "use GET")
-		return
-	}
-	if !l.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="vcsim-lab"`)
-		httpError(w, http.StatusUnauthorized, "log in: HTTP basic or a vim session cookie")
+	if !l.admit(w, r, http.MethodGet) {
 		return
 	}
 	vms := []guestVM{}
