@@ -20,6 +20,7 @@ __all__ = [
     "TAG_KEY",
     "TAG_RUN",
     "TAG_SOURCE",
+    "TAG_TEST",
     "TAG_UPLOAD",
     "TAG_WAVE",
     "AwsClients",
@@ -37,6 +38,7 @@ TAG_RUN = "migrate:run-id"
 TAG_WAVE = "migrate:wave"
 TAG_KEY = "migrate:idempotency-key"           # finds what an interrupted phase already made
 TAG_UPLOAD = "migrate:upload"                 # on snapshots: "complete:<aggregated sha256>" once sealed
+TAG_TEST = "migrate:test"                     # on a test migration's image and instance: "true"
 
 
 T = TypeVar("T")

@@ -35,7 +35,8 @@ from adapters.aws.ebs_blocks import (
 )
 from migrate.core.errors import AdapterError
 
-__all__ = ["BlockCallback", "ResumePoint", "UploadResult", "find_pending_snapshot", "upload_snapshot"]
+__all__ = ["BlockCallback", "ResumePoint", "UploadResult", "find_pending_snapshot", "put_blocks", "upload_blocks",
+           "upload_snapshot"]
 
 BlockCallback = Callable[[int, str], None]   # (block index, Base64 sha256) once the block is accepted
 DEFAULT_TIMEOUT_MINUTES = 1440               # an unfinished snapshot survives a day of crash/resume
@@ -78,12 +79,14 @@ class UploadResult:
 
 
 def start_snapshot(ebs: Any, *, size_gib: int, key: str, tags: Mapping[str, str], description: str,
-                   timeout_minutes: int, retry: RetryPolicy) -> str:
-    """StartSnapshot with a ClientToken derived from `key` (a retried start returns the same snapshot)."""
+                   timeout_minutes: int, retry: RetryPolicy, parent_id: str | None = None) -> str:
+    """StartSnapshot with a ClientToken derived from `key` (a retried start returns the same snapshot); with
+    `parent_id` the snapshot starts as that completed snapshot (only the blocks put into it differ)."""
     all_tags = {**tags, TAG_KEY: key}
+    extra = {"ParentSnapshotId": parent_id} if parent_id else {}
     response = retry.call(lambda: ebs.start_snapshot(
         VolumeSize=size_gib, ClientToken=client_token(key, "start_snapshot"), Tags=tag_list(all_tags),
-        Description=description[:255], Timeout=timeout_minutes), "start_snapshot", endpoint_of(ebs))
+        Description=description[:255], Timeout=timeout_minutes, **extra), "start_snapshot", endpoint_of(ebs))
     snapshot_id: str = response["SnapshotId"]
     return snapshot_id
 
@@ -127,14 +130,36 @@ def upload_snapshot(clients: AwsClients, chunks: Iterable[bytes], size_bytes: in
     the stream's length differs from `size_bytes`; whatever `on_block` raises stops the upload.
     """
     retry = retry or RetryPolicy()
-    ebs = clients.ebs
-    limit = max(1, max_in_flight or 2 * workers)
     gib = volume_size_gib(size_bytes, volume_gib)
-    done = resume.done if resume else frozenset()
     snapshot_id = resume.snapshot_id if resume else start_snapshot(
-        ebs, size_gib=gib, key=key, tags=tags, description=description, timeout_minutes=timeout_minutes,
+        clients.ebs, size_gib=gib, key=key, tags=tags, description=description, timeout_minutes=timeout_minutes,
         retry=retry)
     result = UploadResult(snapshot_id=snapshot_id, volume_size_gib=gib, total_blocks=block_count(size_bytes))
+    put_blocks(clients, result, iter_blocks(chunks, size_bytes), done=resume.done if resume else frozenset(),
+               skip_zero=True, on_block=on_block, workers=workers, max_in_flight=max_in_flight, retry=retry)
+    _complete(clients.ebs, clients.ec2, result, retry)
+    return result
+
+
+def upload_blocks(clients: AwsClients, blocks: Iterable[tuple[int, bytes]], *, snapshot_id: str, volume_gib: int,
+                  total_blocks: int, done: frozenset[int] = frozenset(), skip_zero: bool = False,
+                  on_block: BlockCallback | None = None, workers: int = 8,
+                  retry: RetryPolicy | None = None) -> UploadResult:
+    """Put these (index, 512 KiB block) into a started snapshot, except those in `done` (hashed only), then seal
+    it. A child of a parent snapshot needs its zero blocks put too (they replace data); a first one can skip them."""
+    retry = retry or RetryPolicy()
+    result = UploadResult(snapshot_id=snapshot_id, volume_size_gib=volume_gib, total_blocks=total_blocks)
+    put_blocks(clients, result, blocks, done=done, skip_zero=skip_zero, on_block=on_block, workers=workers, retry=retry)
+    _complete(clients.ebs, clients.ec2, result, retry)
+    return result
+
+
+def put_blocks(clients: AwsClients, result: UploadResult, blocks: Iterable[tuple[int, bytes]], *,
+               done: frozenset[int], skip_zero: bool, on_block: BlockCallback | None, workers: int,
+               retry: RetryPolicy, max_in_flight: int | None = None) -> None:
+    """Put the blocks into `result`'s snapshot with a bounded pool; counts and digests go into `result`."""
+    ebs, snapshot_id = clients.ebs, result.snapshot_id
+    limit = max(1, max_in_flight or 2 * workers)
     pending: dict[Future[bytes], tuple[int, int]] = {}
 
     def settle(block_until: int) -> None:
@@ -151,8 +176,8 @@ def upload_snapshot(clients: AwsClients, chunks: Iterable[bytes], size_bytes: in
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ebs-put")
     try:
-        for index, block in iter_blocks(chunks, size_bytes):
-            if is_zero(block):
+        for index, block in blocks:
+            if skip_zero and is_zero(block):
                 result.zero_blocks += 1
                 continue
             if index in done:
@@ -164,8 +189,6 @@ def upload_snapshot(clients: AwsClients, chunks: Iterable[bytes], size_bytes: in
         settle(0)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    _complete(ebs, clients.ec2, result, retry)
-    return result
 
 
 def _complete(ebs: Any, ec2: Any, result: UploadResult, retry: RetryPolicy) -> None:

@@ -15,11 +15,12 @@ from typing import Any
 
 import botocore.exceptions
 
-from adapters.aws.cleanup import list_leftovers, list_tagged, rollback
+from adapters.aws.cleanup import delete_snapshots, list_leftovers, list_tagged, rollback
 from adapters.aws.common import (
     TAG_KEY,
     TAG_RUN,
     TAG_SOURCE,
+    TAG_TEST,
     TAG_UPLOAD,
     TAG_WAVE,
     AwsClients,
@@ -32,6 +33,7 @@ from adapters.aws.ebs import (
     ResumePoint,
     find_pending_snapshot,
     start_snapshot,
+    upload_blocks,
     upload_snapshot,
 )
 from adapters.aws.ebs_blocks import is_zero, iter_blocks
@@ -47,7 +49,7 @@ from adapters.aws.instances import (
 from adapters.aws.session import aws_client
 from adapters.aws.settings import AwsSettings
 from migrate.core.block_progress import BlockProgress
-from migrate.core.errors import InputError
+from migrate.core.errors import AdapterError, InputError
 
 __all__ = ["AwsReplatformer"]
 
@@ -85,9 +87,10 @@ class AwsReplatformer:
                     raise aws_error(exc, "client", self.settings.endpoint_url) from None
             return self._clients
 
-    def tags(self, owner: Owner, key: str) -> dict[str, str]:
-        """Our tags for a resource made for `owner` under idempotency key `key`."""
-        return resource_tags(owner["source_id"], key, run_id=owner.get("run_id"), wave=owner.get("wave"))
+    def tags(self, owner: Owner, key: str, *, test: bool = False) -> dict[str, str]:
+        """Our tags for a resource made for `owner` under idempotency key `key` (a test migration's: marked)."""
+        return resource_tags(owner["source_id"], key, run_id=owner.get("run_id"), wave=owner.get("wave"),
+                             extra={TAG_TEST: "true"} if test else None)
 
     # -- prechecks -------------------------------------------------------------------------------------
     def launch_problems(self, *, vm: str, instance_type: str, architecture: str, boot_mode: str | None,
@@ -101,7 +104,14 @@ class AwsReplatformer:
         return []
 
     def instances_of(self, source_id: str) -> list[dict[str, Any]]:
-        """Live instances (any run) carrying the source's tag, described."""
+        """Live instances (any run) carrying the source's tag, described; test migrations' are not counted."""
+        return [i for i in self._described(source_id) if not i["test"]]
+
+    def test_instances_of(self, source_id: str) -> list[dict[str, Any]]:
+        """Live test instances (`migrate test`) of the source, described."""
+        return [i for i in self._described(source_id) if i["test"]]
+
+    def _described(self, source_id: str) -> list[dict[str, Any]]:
         found = list_leftovers(self.clients.ec2, {TAG_SOURCE: source_id}).instances
         return [d for d in (self.describe_instance(i) for i in found) if d is not None]
 
@@ -121,10 +131,49 @@ class AwsReplatformer:
         """The unsealed snapshot an earlier attempt with `key` started, if any."""
         return find_pending_snapshot(self.clients.ec2, key)
 
-    def start_disk_snapshot(self, *, owner: Owner, key: str, volume_gib: int, description: str) -> str:
-        """Start the snapshot of one disk (a ClientToken from `key`: a retried start gets the same one)."""
+    def start_disk_snapshot(self, *, owner: Owner, key: str, volume_gib: int, description: str,
+                            parent_id: str | None = None) -> str:
+        """Start the snapshot of one disk (a ClientToken from `key`: a retried start gets the same one); with
+        `parent_id`, a child holding the parent's blocks until others are put."""
         return start_snapshot(self.clients.ebs, size_gib=volume_gib, key=key, tags=self.tags(owner, key),
-                              description=description, timeout_minutes=DEFAULT_TIMEOUT_MINUTES, retry=RetryPolicy())
+                              description=description, timeout_minutes=DEFAULT_TIMEOUT_MINUTES, retry=RetryPolicy(),
+                              parent_id=parent_id)
+
+    def upload_blocks(self, blocks: Iterable[tuple[int, bytes]], *, snapshot_id: str, volume_gib: int,
+                      total_blocks: int, done: frozenset[int] = frozenset(), skip_zero: bool = False,
+                      on_block: Callable[[int, str], None] | None = None) -> dict[str, Any]:
+        """Put (index, 512 KiB block) into a started snapshot (those in `done` are only hashed) and seal it.
+        Each put carries the block's sha256, which EBS checks; the seal carries the aggregate of them all."""
+        result = upload_blocks(self.clients, blocks, snapshot_id=snapshot_id, volume_gib=volume_gib,
+                               total_blocks=total_blocks, done=done, skip_zero=skip_zero, on_block=on_block,
+                               workers=self.workers)
+        return result.to_dict()
+
+    def verify_chain(self, snapshot_id: str, chunks: Iterable[bytes], size_bytes: int) -> dict[str, Any]:
+        """Read every block of the last snapshot of a chain back and compare it with the source stream."""
+        expected = {i: hashlib.sha256(b).digest() for i, b in iter_blocks(chunks, size_bytes) if not is_zero(b)}
+        check = verify_snapshot(self.clients, snapshot_id, expected, workers=self.workers, chain=True)
+        return {"snapshot_id": snapshot_id, "blocks_expected": len(expected), **_verification(check)}
+
+    def prune_snapshots(self, owner: Owner, key_prefix: str, keep: Iterable[str]) -> list[str]:
+        """Delete the owner's snapshots whose idempotency key starts with `key_prefix`, except `keep` (and
+        those an image still uses: EBS refuses them, they go with the image). Returns the ones deleted."""
+        try:
+            snapshots = self.clients.ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+                {"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(self._owner_tags(owner).items())])["Snapshots"]
+        except Exception as exc:
+            raise aws_error(exc, "describe_snapshots", self.settings.endpoint_url) from None
+        kept = set(keep)
+        stale = [str(s["SnapshotId"]) for s in snapshots if str(s["SnapshotId"]) not in kept
+                 and str({t["Key"]: t["Value"] for t in s.get("Tags", [])}.get(TAG_KEY, "")).startswith(key_prefix)]
+        deleted = []
+        for snapshot_id in stale:
+            try:
+                deleted += delete_snapshots(self.clients.ec2, [snapshot_id])
+            except AdapterError as exc:
+                if exc.code != "InvalidSnapshot.InUse":
+                    raise
+        return deleted
 
     def upload_disk(self, chunks: Iterable[bytes], size_bytes: int, *, owner: Owner, key: str, volume_gib: int,
                     description: str, resume_snapshot: str | None = None, done: frozenset[int] = frozenset(),
@@ -150,7 +199,7 @@ class AwsReplatformer:
 
     # -- image and instance ----------------------------------------------------------------------------
     def register_image(self, *, owner: Owner, key: str, vm_name: str, firmware: str | None,
-                       guest_id: str | None, disks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+                       guest_id: str | None, disks: Sequence[Mapping[str, Any]], test: bool = False) -> dict[str, Any]:
         """Register (or find again) the AMI of the uploaded disks (root first), then wait until available.
 
         The disks' verifications are rebuilt from what upload recorded plus the snapshots' live state
@@ -158,7 +207,7 @@ class AwsReplatformer:
         """
         checks = [self._rechecked(d) for d in disks]
         image = register_image(self.clients, vm_name=vm_name, firmware=firmware, guest_id=guest_id,
-                               root=checks[0], data=checks[1:], key=key, tags=self.tags(owner, key))
+                               root=checks[0], data=checks[1:], key=key, tags=self.tags(owner, key, test=test))
         state = wait_image_available(self.clients.ec2, image.image_id, poll=self.poll)
         return {**image.to_dict(), "state": state}
 
@@ -173,7 +222,7 @@ class AwsReplatformer:
 
     def launch(self, *, owner: Owner, key: str, vm: str, image: Mapping[str, Any],
                disks: Sequence[Mapping[str, Any]], instance_type: str,
-               nics: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+               nics: Sequence[Mapping[str, Any]], test: bool = False) -> dict[str, Any]:
         """Launch (or find again by `key`) the instance of `image` in the mapped subnets."""
         sizes = [SnapshotVerification(snapshot_id=str(d["snapshot_id"]), state="completed", sealed_checksum=None,
                                       expected_checksum="", volume_size_gib=int(d["volume_size_gib"]),
@@ -184,7 +233,7 @@ class AwsReplatformer:
                              data_snapshot_ids=tuple(s.snapshot_id for s in sizes[1:]),
                              launch_devices=block_device_mappings(sizes[0], sizes[1:], with_root_snapshot=False))
         launched = launch_instance(self.clients, vm=vm, image=record, instance_type=instance_type,
-                                   nics=_placements(nics), key=key, tags=self.tags(owner, key))
+                                   nics=_placements(nics), key=key, tags=self.tags(owner, key, test=test))
         return launched.to_dict()
 
     def find_instance(self, key: str) -> str | None:
@@ -218,7 +267,7 @@ class AwsReplatformer:
                 "instance_type": item["InstanceType"], "image_id": item.get("ImageId"),
                 "subnet_id": item.get("SubnetId"), "private_ip": item.get("PrivateIpAddress"),
                 "source_id": tags.get(TAG_SOURCE), "run_id": tags.get(TAG_RUN), "wave": tags.get(TAG_WAVE),
-                "name": tags.get("Name"),
+                "name": tags.get("Name"), "test": tags.get(TAG_TEST) == "true",
                 "nics": [{"subnet_id": n.get("SubnetId"), "private_ip": n.get("PrivateIpAddress"),
                           "security_group_ids": sorted(g["GroupId"] for g in n.get("Groups", []))} for n in nics]}
 
@@ -231,6 +280,12 @@ class AwsReplatformer:
     def remove(self, owner: Owner) -> dict[str, Any]:
         """Terminate, deregister and delete everything tagged with the owner's source and run."""
         tags = self._owner_tags(owner)
+        found = rollback(self.clients, tags, poll=self.poll)
+        return {"removed": found.to_dict(), "left": list_leftovers(self.clients.ec2, tags).to_dict()}
+
+    def remove_tests(self, owner: Owner) -> dict[str, Any]:
+        """Terminate the owner's test instances and deregister their images (the replica snapshots stay)."""
+        tags = {**self._owner_tags(owner), TAG_TEST: "true"}
         found = rollback(self.clients, tags, poll=self.poll)
         return {"removed": found.to_dict(), "left": list_leftovers(self.clients.ec2, tags).to_dict()}
 

@@ -19,48 +19,45 @@ tracking off again if the run turned it on.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from migrate.core.drivers import Role
-from migrate.core.errors import AdapterError, MigrateError, OperationalError
-from migrate.core.ports import Adapters, ReplicaTarget, ReplicationSource, SnapshotDisk, missing_port
+from migrate.core.errors import OperationalError
+from migrate.core.ports import ReplicaTarget, SnapshotDisk, missing_port
 from migrate.engine import cold
 from migrate.engine.context import PhaseContext, retry_unit, wait_operation
-from migrate.engine.hooks import run_hook
 from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import CopiedDisks, SourceState, TargetVm
-from migrate.engine.plan import VmFacts
-from migrate.engine.replication import next_cycle_after
 from migrate.engine.timing import Interrupted
 from migrate.engine.vm_checks import Check, check, settle
+from migrate.engine.warm_cycles import (
+    PROVIDER,
+    SNAPSHOT_PREFIX,
+    enable_change_tracking,
+    last_cycle,
+    ours,
+    power_off_source,
+    preflight,
+    remove_ours,
+    remove_snapshots,
+    restore_change_tracking,
+    run_cycle,
+    snapshot_name,
+    source,
+    test_checks,
+)
+from migrate.engine.warm_cycles import downtime_s as _downtime
+from migrate.engine.warm_cycles import replicate as _replicate
 
 __all__ = ["CHUNK", "SNAPSHOT_PREFIX", "WARM", "replica_path", "snapshot_name"]
 
-PROVIDER = "vcenter"
 CHUNK = 4 * 1024 * 1024      # bytes per ranged read and write (and per recorded unit of progress)
-SNAPSHOT_PREFIX = "migrate-warm"
 GAP = 64 * 1024              # changed areas this close are copied as one range
 TEST_SUFFIX = "-test"        # test copies: the VM's folder and name with this
 COPY_THREADS = 4             # ranges of one disk copied at once
-POLL_SECONDS = 2.0           # how often a waiting replication looks for a due cutover
-
-
-def snapshot_name(run_id: str, cycle: int, *, final: bool = False) -> str:
-    """The name of this run's snapshot for `cycle` (found again by it after a crash); the final cycle's has a
-    name of its own, so it is never one a precopy cycle took before the source was shut down."""
-    return f"{SNAPSHOT_PREFIX} {run_id} {'final' if final else f'cycle {cycle}'}"
-
-
-def _source(ctx: PhaseContext) -> ReplicationSource:
-    source = ctx.adapters.source
-    if not isinstance(source, ReplicationSource):
-        raise missing_port(source, "ReplicationSource", "source", "warm")
-    return source
 
 
 def _target(ctx: PhaseContext) -> ReplicaTarget:
@@ -92,21 +89,17 @@ def _replica_files(ctx: PhaseContext, disk_key: int) -> list[str]:
     return [path for path in candidates if target.file_size(path) is not None]
 
 
-def _ours(snapshot: Mapping[str, Any]) -> bool:
-    return str(snapshot["name"]).startswith(f"{SNAPSHOT_PREFIX} ")
-
-
 # -- precheck ----------------------------------------------------------------------------------------
 
 def precheck(ctx: PhaseContext) -> dict[str, Any]:
     """Cold's checks on both sides (our own snapshots aside), plus tracking (the source names independent disks,
     physical RDMs, old hardware) and ranged writes."""
-    source, facts = _source(ctx), ctx.vm.facts
-    live = source.describe_vm(ctx.vm.id)
-    ours = [s for s in source.snapshots(ctx.vm.id) if _ours(s)]
-    seen = {**live, "snapshots": max(0, int(live.get("snapshots") or 0) - len(ours))}
+    src, facts = source(ctx), ctx.vm.facts
+    live = src.describe_vm(ctx.vm.id)
+    mine = [s for s in src.snapshots(ctx.vm.id) if ours(s)]
+    seen = {**live, "snapshots": max(0, int(live.get("snapshots") or 0) - len(mine))}
     checks: list[Check] = cold.source_checks(facts, seen) + cold.target_checks(ctx, facts, live)
-    checks.extend(check("change_tracking", "block", problem) for problem in source.change_tracking_problems(ctx.vm.id))
+    checks.extend(check("change_tracking", "block", problem) for problem in src.change_tracking_problems(ctx.vm.id))
     if not ctx.dry_run:   # the probe writes a scratch file: a dry-run changes nothing
         target = _target(ctx)
         for datastore in sorted({str(d["target_datastore"]) for d in facts.get("disks", [])}):
@@ -116,11 +109,6 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
 
 
 # -- replication -------------------------------------------------------------------------------------
-
-def enable_change_tracking(ctx: PhaseContext) -> dict[str, Any]:
-    """Turn changed block tracking on (the first snapshot makes it take effect)."""
-    return {"enabled": _source(ctx).enable_change_tracking(ctx.vm.id)}
-
 
 def _chunks(extents: Iterator[tuple[int, int]], size: int) -> list[tuple[int, int]]:
     """The extents as ranges of at most CHUNK bytes, clipped to the file's `size`; areas at most GAP apart are
@@ -140,50 +128,18 @@ def _chunks(extents: Iterator[tuple[int, int]], size: int) -> list[tuple[int, in
     return [(offset, length) for offset, length in ranges]
 
 
-def _changed(ctx: PhaseContext, snapshot_id: str, disk: SnapshotDisk, since: str) -> list[tuple[int, int]]:
-    """The ranges to copy; everything allocated when the last change id is not known any more (tracking was
-    reset on the source: the vCenter refuses the id), as every tool does then."""
-    source = _source(ctx)
-    if disk.change_id is None:   # no tracking on this disk (the API has no answer then): all of it, every cycle
-        return _chunks(iter([(0, disk.size)]), disk.size)
-    try:
-        return _chunks(source.changed_extents(ctx.vm.id, snapshot_id, disk, since), disk.size)
-    except AdapterError as exc:
-        if exc.code != "FileFault" or since == "*":
-            raise
-        ctx.log.warning("change id refused: copying the whole disk again", disk=disk.key, since=since, error=str(exc))
-        return _chunks(source.changed_extents(ctx.vm.id, snapshot_id, disk, "*"), disk.size)
-
-
-def _snapshot(ctx: PhaseContext, name: str) -> str:
-    """The snapshot called `name`: found (a crash came after it was taken), or a new one; every other one of
-    ours is removed (a finished cycle's whose removal was cut short, or an unfinished cycle's)."""
-    source = _source(ctx)
-    existing = None
-    for snapshot in source.snapshots(ctx.vm.id):
-        if snapshot["name"] == name and existing is None:
-            existing = str(snapshot["id"])
-        elif _ours(snapshot):   # a finished cycle's, whose removal a crash interrupted
-            wait_operation(source.remove_snapshot(str(snapshot["id"])), ctx, provider=PROVIDER,
-                           what="remove old snapshot", poll_seconds=0.2)
-    if existing is not None:
-        return existing
-    return str(wait_operation(source.create_snapshot(ctx.vm.id, name), ctx, provider=PROVIDER,
-                              what="create snapshot", poll_seconds=0.2))
-
-
-def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDisk, since: str, *,
-               final: bool) -> tuple[int, int]:
-    """Copy the disk's changed ranges into its replica; (bytes changed, ranges) of the cycle."""
-    source, target = _source(ctx), _target(ctx)
+def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDisk, since: str,
+               extents: list[tuple[int, int]], previous: Mapping[str, Any], *, final: bool) -> dict[str, Any]:
+    """Copy the disk's changed ranges into its replica file, written in place."""
+    src, target = source(ctx), _target(ctx)
     path = replica_path(ctx, disk.key, disk.file)
     for other in disk.files:   # the descriptor (or the lab's empty extent): small, copied whole first and last
         replica = replica_path(ctx, disk.key, other)
         if other != disk.file and (final or target.file_size(replica) is None):
             def copy_whole(other: str = other, replica: str = replica) -> str:
-                return target.write_file(replica, source.read_file(other))
+                return target.write_file(replica, src.read_file(other))
             retry_unit(ctx, f"copy {other}", copy_whole)
-    ranges = _changed(ctx, snapshot_id, disk, since)
+    ranges = _chunks(iter(extents), disk.size)
     # recorded positions index this very list: the label names everything it depends on
     part, label = f"disk-{disk.key}", f"cycle-{cycle} {snapshot_id} since {since} chunk {CHUNK} gap {GAP}"
     blocks = ctx.replication.blocks
@@ -193,7 +149,7 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
     todo = [(index, where) for index, where in enumerate(ranges) if index not in done]
 
     def copy(offset: int, length: int) -> None:
-        target.write_range(path, offset, source.read_range(disk.file, offset, length), disk.size)
+        target.write_range(path, offset, src.read_range(disk.file, offset, length), disk.size)
 
     # a few ranges at once (each a GET and a PUT: latency, not bandwidth, bounds a cycle of scattered changes),
     # recorded in order as they land; a failure leaves the unrecorded ones to be copied again
@@ -215,37 +171,13 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
         if disk.size == 0:
             target.write_file(path, iter([b""]))
         else:
-            target.write_range(path, disk.size - 1, source.read_range(disk.file, disk.size - 1, 1), disk.size)
-    return total, len(ranges)
+            target.write_range(path, disk.size - 1, src.read_range(disk.file, disk.size - 1, 1), disk.size)
+    return {"bytes": total, "ranges": len(ranges)}
 
 
 def _cycle(ctx: PhaseContext, cycle: int, *, final: bool = False) -> Mapping[str, Any]:
-    """Run (or finish) replication cycle `cycle`: snapshot, copy what changed, record it, remove the snapshot."""
-    source = _source(ctx)
-    finished = {int(c["cycle"]): c for c in ctx.replication.cycles()}
-    if cycle in finished:
-        return finished[cycle]
-    previous = finished.get(cycle - 1, {}).get("disks", {})
-    started = time.monotonic()
-    snapshot_id = _snapshot(ctx, snapshot_name(ctx.run_id, cycle, final=final))
-    planned = {int(d["key"]) for d in ctx.vm.facts.get("disks", [])}
-    changes: dict[str, str | None] = {}
-    moved = ranges = 0
-    for disk in source.snapshot_disks(ctx.vm.id, snapshot_id):
-        if disk.key not in planned:
-            continue
-        since = previous.get(str(disk.key)) or "*"
-        disk_bytes, disk_ranges = _copy_disk(ctx, cycle, snapshot_id, disk, since, final=final)
-        moved += disk_bytes
-        ranges += disk_ranges
-        changes[str(disk.key)] = disk.change_id
-    data = {"disks": changes, "bytes": moved, "ranges": ranges, "seconds": round(time.monotonic() - started, 3),
-            "final": final}
-    ctx.replication.record_cycle(cycle, data)
-    wait_operation(source.remove_snapshot(snapshot_id), ctx, provider=PROVIDER, what="remove snapshot",
-                   poll_seconds=0.2)
-    ctx.log.info("replication cycle done", cycle=cycle, bytes=moved, ranges=ranges, final=final)
-    return {**data, "cycle": cycle}
+    """Run (or finish) replication cycle `cycle` into the replica files on the target datastore."""
+    return run_cycle(ctx, cycle, _copy_disk, final=final)
 
 
 # -- test copies (migrate test) ------------------------------------------------------------------------
@@ -289,72 +221,25 @@ def _test_copy(ctx: PhaseContext) -> dict[str, Any]:
     test_id = str(wait_operation(target.create_vm(ctx.vm.id, cold.vm_spec(ctx, disk_files, test=True)), ctx,
                                  provider=PROVIDER, what="create test vm", poll_seconds=0.2))
     wait_operation(target.power_on_vm(test_id), ctx, provider=PROVIDER, what="power on test vm", poll_seconds=0.2)
-    variables = {"run_id": ctx.run_id, "wave": str(ctx.wave.id), "vm": ctx.vm.id, "vm_name": ctx.vm.name or ctx.vm.id,
-                 "target_id": test_id, "target_ip": ""}
-    checks, ok = [], True
-    for index, hook in enumerate(ctx.replication.post_hooks):
-        try:
-            checks.append({"hook": index, "kind": hook.kind, "ok": True,
-                           "outputs": run_hook(hook, variables, clock=ctx.clock, cancel=ctx.cancel, approver=None)})
-        except (MigrateError, OSError) as exc:
-            checks.append({"hook": index, "kind": hook.kind, "ok": False, "error": str(exc)})
-            ok = ok and not hook.blocking
+    checks, ok = test_checks(ctx, test_id, "")
     cycle = ctx.replication.cycles()[-1]
     return {"test_vm": test_id, "power_state": target.vm_power_state(test_id), "cycle": cycle["cycle"],
             "replica_at": cycle["at"], "checks": checks, "ok": ok}
 
 
-def _serve_tests(ctx: PhaseContext) -> None:
-    """Do what `migrate test` asked of this VM; a test that fails is recorded, replication goes on."""
-    for request, kind in ctx.replication.tests_asked():
-        action: Callable[[PhaseContext], dict[str, Any]] = _test_copy if kind == "test" else remove_test_copies
-        try:
-            outcome = {"kind": kind, **retry_unit(ctx, kind, partial(action, ctx))}
-        except MigrateError as exc:
-            outcome = {"kind": kind, "ok": False, "error": str(exc)}
-        ctx.log.info("test request done", request=request, kind=kind, ok=outcome.get("ok", True))
-        ctx.replication.record_outcome(request, outcome)
-
-
 def replicate(ctx: PhaseContext) -> dict[str, Any]:
     """The initial full copy, then precopy cycles until the cutover is due; test copies between cycles."""
-    while True:
-        cycles = ctx.replication.cycles()
-        if not cycles:
-            _cycle(ctx, 0)
-            continue
-        _serve_tests(ctx)
-        last = cycles[-1]
-        why = ctx.replication.cutover_due()
-        if why is not None:
-            ctx.log.info("cutover due", why=why, cycles=len(cycles))
-            return {"cycles": len(cycles), "bytes": sum(int(c["bytes"]) for c in cycles), "cutover": why}
-        next_at = datetime.fromisoformat(str(last["at"])).timestamp() + next_cycle_after(
-            ctx.wave.precopy_interval, float(last["seconds"]))
-        wait = next_at - ctx.clock.now().timestamp()
-        if wait <= 0:
-            _cycle(ctx, int(last["cycle"]) + 1)
-        elif ctx.clock.sleep(min(POLL_SECONDS, wait), ctx.cancel.requested):
-            raise Interrupted("stopped replicating (a resume goes on from the last cycle)")
+    return _replicate(ctx, _cycle, _test_copy, remove_test_copies)
 
 
 # -- cutover -----------------------------------------------------------------------------------------
 
-def power_off_source(ctx: PhaseContext) -> dict[str, Any]:
-    """Shut the source down (the downtime starts). Found off (a crash came after the shutdown, or it was off
-    before the run): when it went off is not known, so no downtime is measured rather than a wrong one."""
-    started = ctx.clock.now()
-    result = cold.power_off_source(ctx)
-    return {**result, "off_at": started.isoformat() if result["powered_off"] else None}
-
-
 def final_sync(ctx: PhaseContext) -> dict[str, Any]:
     """The last cycle, with the source off: the replicas now equal the source disks."""
-    cycles = ctx.replication.cycles()
-    last = cycles[-1] if cycles else None
+    last = last_cycle(ctx)
     if last is not None and last.get("final"):
         final = last
-        _remove_ours(ctx)   # a crash may have come between recording it and removing its snapshot
+        remove_ours(ctx)   # a crash may have come between recording it and removing its snapshot
     else:
         final = _cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
     disks = []
@@ -367,11 +252,7 @@ def final_sync(ctx: PhaseContext) -> dict[str, Any]:
 
 def power_on_target(ctx: PhaseContext) -> dict[str, Any]:
     """Power the target on (the downtime ends: `downtime_s` from the source's power-off)."""
-    result = cold.power_on_target(ctx)
-    now = ctx.clock.now()
-    off = ctx.prior.get("power_off_source", {}).get("off_at")
-    downtime = round((now - datetime.fromisoformat(off)).total_seconds(), 3) if off else None
-    return {**result, "on_at": now.isoformat(), "downtime_s": downtime}
+    return {**cold.power_on_target(ctx), **_downtime(ctx)}
 
 
 # -- rollback ----------------------------------------------------------------------------------------
@@ -385,39 +266,6 @@ def remove_replicas(ctx: PhaseContext) -> dict[str, Any]:
             wait_operation(target.delete_file(path), ctx, provider=PROVIDER, what="delete replica", poll_seconds=0.2)
             deleted.append(path)
     return {"deleted": deleted}
-
-
-def _remove_ours(ctx: PhaseContext) -> list[str]:
-    """Remove every snapshot of ours the VM still has; their names."""
-    source = _source(ctx)
-    removed = []
-    for snapshot in source.snapshots(ctx.vm.id):
-        if _ours(snapshot):
-            wait_operation(source.remove_snapshot(str(snapshot["id"])), ctx, provider=PROVIDER,
-                           what="remove snapshot", poll_seconds=0.2)
-            removed.append(str(snapshot["name"]))
-    return removed
-
-
-def remove_snapshots(ctx: PhaseContext) -> dict[str, Any]:
-    """Remove every snapshot of ours the VM still has (a crash may leave one)."""
-    return {"removed": _remove_ours(ctx)}
-
-
-def restore_change_tracking(ctx: PhaseContext) -> dict[str, Any]:
-    """Turn tracking off again if this run turned it on."""
-    if not ctx.prior.get("enable_change_tracking", {}).get("enabled"):
-        return {"disabled": False}
-    _source(ctx).disable_change_tracking(ctx.vm.id)
-    return {"disabled": True}
-
-
-def preflight(adapters: Adapters, vm: VmFacts) -> list[str]:
-    """Before a run starts: the source must be able to track changes of the VM's disks."""
-    source = adapters.source
-    if not isinstance(source, ReplicationSource):
-        return [str(missing_port(source, "ReplicationSource", "source", "warm"))]
-    return [f"changed block tracking: {p}" for p in source.change_tracking_problems(vm.id)]
 
 
 WARM = Method(

@@ -204,7 +204,7 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> 
                  mode=0o600)
     moto_env = {**os.environ, "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
                 "MOTO_ENABLE_AMI_VALIDATION": "true"}
-    moto = start_process("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port),
+    moto = start_process("moto", [sys.executable, "-m", "migrate.lab.moto_ebs", "-H", "127.0.0.1", "-p", str(moto_port),
                                   "-c", str(certs.cert_file), "-k", str(certs.key_file)],
                          directory / "logs" / "moto.log", env=moto_env)
     info.processes.append(moto)

@@ -134,7 +134,9 @@ def _ports(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fakes pass the warm method's port checks (they implement what these phases call)."""
     import migrate.engine.cold as cold
     import migrate.engine.warm as warm
-    monkeypatch.setattr(warm, "_source", lambda ctx: ctx.adapters.source)
+    import migrate.engine.warm_cycles as cycles
+    monkeypatch.setattr(cycles, "source", lambda ctx: ctx.adapters.source)
+    monkeypatch.setattr(warm, "source", lambda ctx: ctx.adapters.source)
     monkeypatch.setattr(warm, "_target", lambda ctx: ctx.adapters.target)
     monkeypatch.setattr(cold, "_inventory", lambda ctx: ctx.adapters.source)
 
