@@ -119,6 +119,9 @@ class _GivenTypes:
     def network_of(self, portgroup: str) -> NetworkPlacement | None:
         return self._catalog.network_of(portgroup)
 
+    def test_network_of(self, portgroup: str) -> NetworkPlacement | None:
+        return self._catalog.test_network_of(portgroup)
+
 
 def _catalog(site: SiteConfig, site_file: str, instance_types: Sequence[InstanceType] | InstanceTypeSource | None,
              problems: list[Problem]) -> ReplatformCatalog | None:

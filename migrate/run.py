@@ -20,7 +20,7 @@ from migrate.capacity import grows_cluster, open_capacity, open_provisioner, pro
 from migrate.config import ROLE_SECTIONS, load_site_config
 from migrate.core.block_progress import BlockProgress
 from migrate.core.config import SiteConfig
-from migrate.core.drivers import ConnectOptions, get_driver
+from migrate.core.drivers import ConnectOptions, Role, get_driver
 from migrate.core.errors import InputError, Problem
 from migrate.core.ports import Adapters
 from migrate.engine.capacity import release_capacity
@@ -333,8 +333,10 @@ def request_test(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequenc
         chosen = list(dict.fromkeys(in_waves + named))
         for vm_id in chosen if not cleanup else []:
             facts = plan.vm_index[vm_id]
+            method = get_method(next(w.method for w in plan.waves if vm_id in w.vms))
+            mapping = "replatformer.test_networks" if Role.REPLATFORMER in method.roles else "mappings.test_networks"
             unmapped = sorted({str(n.get("network")) for n in facts.facts.get("nics", []) if not n.get("test_network")})
-            problems += [Problem("site.yaml", f"mappings.test_networks.{pg}", f"no test network for port group {pg!r} "
+            problems += [Problem("site.yaml", f"{mapping}.{pg}", f"no test network for port group {pg!r} "
                                  f"of {facts.name or vm_id} (map it, then plan and run again)") for pg in unmapped]
         if problems:
             raise InputError(problems)

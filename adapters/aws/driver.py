@@ -9,7 +9,7 @@ from typing import Any
 from adapters.aws.instance_types import fetch_instance_types
 from adapters.aws.replatformer import AwsReplatformer
 from adapters.aws.session import check_aws
-from adapters.aws.settings import AwsSettings
+from adapters.aws.settings import AwsNetworkMapping, AwsSettings
 from migrate.core.drivers import ConnectOptions, Driver, Role
 from migrate.core.ports import NetworkPlacement
 
@@ -33,11 +33,17 @@ class AwsCatalog:
         return fetch_instance_types(self.settings, None if names is None else list(names))
 
     def network_of(self, portgroup: str) -> NetworkPlacement | None:
-        mapping = self.settings.networks.get(portgroup)
-        if mapping is None:
-            return None
-        return NetworkPlacement(subnet_id=mapping.subnet_id, security_group_ids=tuple(mapping.security_group_ids),
-                                keep_private_ip=mapping.keep_private_ip)
+        return _placement(self.settings.networks.get(portgroup))
+
+    def test_network_of(self, portgroup: str) -> NetworkPlacement | None:
+        return _placement(self.settings.test_networks.get(portgroup))
+
+
+def _placement(mapping: AwsNetworkMapping | None) -> NetworkPlacement | None:
+    if mapping is None:
+        return None
+    return NetworkPlacement(subnet_id=mapping.subnet_id, security_group_ids=tuple(mapping.security_group_ids),
+                            keep_private_ip=mapping.keep_private_ip)
 
 
 def _connect(role: Role, settings: AwsSettings, options: ConnectOptions) -> AwsReplatformer:

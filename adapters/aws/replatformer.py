@@ -127,6 +127,11 @@ class AwsReplatformer:
         sealed = sorted((s for s in snapshots if s.get("State") != "error"), key=lambda s: s["StartTime"])
         return str(sealed[-1]["SnapshotId"]) if sealed else None
 
+    def sealed_checksum(self, snapshot_id: str) -> str | None:
+        """The aggregate checksum a sealed snapshot was completed with (None when it is not sealed)."""
+        seal = str(snapshot_info(self.clients.ec2, snapshot_id)["TagMap"].get(TAG_UPLOAD, ""))
+        return seal.removeprefix("complete:") if seal.startswith("complete:") else None
+
     def find_pending_snapshot(self, key: str) -> str | None:
         """The unsealed snapshot an earlier attempt with `key` started, if any."""
         return find_pending_snapshot(self.clients.ec2, key)

@@ -33,7 +33,7 @@ from migrate.engine.replatform_facts import ReplatformPlanner
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 
 __all__ = ["MAX_DATA_DISKS", "REPLATFORM", "LaunchedInstance", "RegisteredImage", "ReplatformTarget",
-           "UploadedDisk", "UploadedDisks", "disk_image", "owner"]
+           "UploadedDisk", "UploadedDisks", "cloud_checks", "disk_image", "owner", "plan_of"]
 
 GIB = 1024 ** 3
 MAX_VOLUME_BYTES = 16 * 1024 ** 4      # a gp3 volume holds at most 16 TiB
@@ -88,7 +88,8 @@ def owner(ctx: PhaseContext) -> dict[str, str]:
     return {"source_id": ctx.vm.id, "run_id": ctx.run_id, "wave": str(ctx.wave.id)}
 
 
-def _plan(ctx: PhaseContext) -> Mapping[str, Any]:
+def plan_of(ctx: PhaseContext) -> Mapping[str, Any]:
+    """The VM's re-platform facts fixed with the plan: instance type, architecture, boot mode, NIC placements."""
     rp: Mapping[str, Any] = ctx.vm.facts["replatform"]
     return rp
 
@@ -127,10 +128,10 @@ def _source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Ch
     return checks
 
 
-def precheck(ctx: PhaseContext) -> dict[str, Any]:
-    """Source VM, disks, instance type and network placement checked (read-only); records the power state."""
-    facts, rp = ctx.vm.facts, _plan(ctx)
-    live = _source(ctx).describe_vm(ctx.vm.id)
+def cloud_checks(ctx: PhaseContext, live: Mapping[str, Any]) -> list[Check]:
+    """The source checks against `live` (describe_vm), then the instance type, placement and no live instance
+    of another run on the cloud side (read-only)."""
+    facts, rp = ctx.vm.facts, plan_of(ctx)
     checks = _source_checks(facts, live)
     cloud = _cloud(ctx)
     checks.extend({"check": "launch", "status": "block", "message": problem}
@@ -142,8 +143,14 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
             checks.append({"check": "instance", "status": "block",
                            "message": f"{instance['instance_id']} already runs this VM (run {instance.get('run_id')}):"
                                       " roll that run back first"})
-    settle(checks, ctx.log)
-    return {"power_state": live["power_state"], "name": live["name"], "instance_type": rp["instance_type"],
+    return checks
+
+
+def precheck(ctx: PhaseContext) -> dict[str, Any]:
+    """Source VM, disks, instance type and network placement checked (read-only); records the power state."""
+    live = _source(ctx).describe_vm(ctx.vm.id)
+    checks = settle(cloud_checks(ctx, live), ctx.log)
+    return {"power_state": live["power_state"], "name": live["name"], "instance_type": plan_of(ctx)["instance_type"],
             "checks": checks}
 
 
@@ -226,7 +233,7 @@ def register_image(ctx: PhaseContext) -> dict[str, Any]:
 
 def launch_instance(ctx: PhaseContext) -> dict[str, Any]:
     """Launch the right-sized instance in the mapped subnets, unless an earlier attempt did."""
-    rp = _plan(ctx)
+    rp = plan_of(ctx)
     return _cloud(ctx).launch(owner=owner(ctx), key=ctx.key, vm=ctx.vm.facts["name"],
                               image=ctx.output(RegisteredImage).model_dump(),
                               disks=ctx.output(UploadedDisks).model_dump()["disks"],
@@ -246,7 +253,7 @@ def wait_ready(ctx: PhaseContext) -> dict[str, Any]:
 
 def verify(ctx: PhaseContext) -> dict[str, Any]:
     """Exactly one live instance for this VM: running, the planned type, subnets, IPs, groups and tags."""
-    cloud, rp = _cloud(ctx), _plan(ctx)
+    cloud, rp = _cloud(ctx), plan_of(ctx)
     instance_id = _instance_id(ctx)
     live = [i for i in cloud.instances_of(ctx.vm.id) if i["state"] not in ("terminated", "shutting-down")]
     problems = []

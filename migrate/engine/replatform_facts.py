@@ -41,8 +41,9 @@ class ReplatformPlanner:
     """
 
     def __init__(self, site: SiteConfig, *, plan_file: str, site_file: str,
-                 catalog: ReplatformCatalog | None = None) -> None:
+                 catalog: ReplatformCatalog | None = None, tests: bool = False) -> None:
         self.site = site
+        self.tests = tests          # a method with test migrations: each NIC's test placement too
         self.plan_file = plan_file
         self.site_file = site_file
         self.catalog = catalog
@@ -89,6 +90,8 @@ class ReplatformPlanner:
                            "architecture": architecture_of(vm.guest.guest_id),
                            "boot_mode": boot_mode_of(vm.firmware), "nics": self._nics(vm)},
         }
+        if self.tests:
+            self._test_nics(vm, facts)
         return VmFacts(id=vm.id, name=vm.name, source_host=vm.host,
                        datastores=sorted({d.datastore for d in vm.disks if d.datastore}), target_cluster=None,
                        facts=facts)
@@ -133,6 +136,18 @@ class ReplatformPlanner:
                            "security_group_ids": list(mapping.security_group_ids),
                            "private_ip": ip if mapping.keep_private_ip else None})
         return placed
+
+    def _test_nics(self, vm: Vm, facts: dict[str, Any]) -> None:
+        """Where a test instance's NICs go (`replatformer.test_networks`; no kept IP: the source still runs).
+        An unmapped port group is no problem of the plan: `migrate test` refuses the VM, naming it."""
+        placed = []
+        for nic, fact in zip(vm.nics, facts["nics"], strict=True):
+            mapping = self.catalog.test_network_of(nic.network or "(none)") if self.catalog is not None else None
+            fact["test_network"] = mapping.subnet_id if mapping is not None else None
+            if mapping is not None:
+                placed.append({"portgroup": nic.network or "(none)", "subnet_id": mapping.subnet_id,
+                               "security_group_ids": list(mapping.security_group_ids), "private_ip": None})
+        facts["replatform"]["test_nics"] = placed
 
     def finish(self) -> list[Problem]:
         """Every problem found, unmapped port groups last (one each, naming a few VMs)."""

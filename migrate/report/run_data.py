@@ -25,6 +25,8 @@ DOWNTIME_PHASES: dict[str, tuple[str, str]] = {
     "cold": ("power_off_source", "power_on_target"),
     "noop": ("power_off_source", "power_on_target"),
     "replatform": ("power_off_source", "wait_ready"),
+    "warm": ("power_off_source", "power_on_target"),
+    "warm_replatform": ("power_off_source", "wait_ready"),
 }
 
 

@@ -58,6 +58,9 @@ class _Catalog:
     def network_of(self, portgroup: str) -> NetworkPlacement | None:
         return AwsCatalog(AWS).network_of(portgroup)
 
+    def test_network_of(self, portgroup: str) -> NetworkPlacement | None:
+        return AwsCatalog(AWS).test_network_of(portgroup)
+
 
 def _vm(name: str, *, cpus: int = 2, memory_mb: int = 8192, nets: tuple[str, ...] = ("pg-app",),
         ips: tuple[str, ...] = ("10.0.1.5",), util: float | None = None) -> Vm:
