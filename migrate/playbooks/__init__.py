@@ -1,1 +1,1 @@
-"""The built-in playbooks (cold, live, noop, replatform, warm, warm_replatform): package data read through importlib.resources."""
+"""The built-in playbooks (cold, live, noop, replatform, warm, warm_replatform), read via importlib.resources."""
