@@ -1,4 +1,4 @@
-"""`migrate import rvtools FILE.xlsx --out inventory.json`: an inventory from an export, without vCenter."""
+"""`migrate import rvtools EXPORT... --out inventory.json`: an inventory from RVTools exports, without vCenter."""
 
 from __future__ import annotations
 
@@ -21,18 +21,20 @@ def import_group() -> None:
 
 
 @import_group.command("rvtools")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("exports", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the inventory (written atomically).")
 @json_option
 @command_errors
-def rvtools(file: Path, out: Path, as_json: bool) -> None:
-    """Read an RVTools xlsx export into an inventory.
+def rvtools(exports: tuple[Path, ...], out: Path, as_json: bool) -> None:
+    """Read RVTools exports into one inventory.
 
-    Needs the vInfo, vDisk and vNetwork sheets; uses vHost, vCluster and vDatastore when present.
-    Exit 2 lists every problem by sheet, row and column; nothing is written then.
+    EXPORTS are xlsx workbooks, per-tab CSV files (RVTools_tabvInfo.csv, ...; those of one directory are one
+    export) or directories holding either, typically one per vCenter; each VM keeps its vCenter. Needs the
+    vInfo, vDisk and vNetwork sheets; uses vCPU, vMemory, vSnapshot, vTools, vHost, vCluster and vDatastore
+    when present. Exit 2 lists every problem by file, sheet, row and column; nothing is written then.
     """
-    inventory = import_rvtools(file)
+    inventory = import_rvtools(*exports)
     save_inventory(inventory, out)
     Reporter(as_json).result({"output": str(out), **inventory_summary(inventory)}, _human)
 
@@ -46,6 +48,7 @@ def inventory_summary(inventory: Inventory) -> dict[str, Any]:
         disk_files[(disk.datastore, disk.path) if disk.path else n] = disk.capacity_bytes
     return {
         "source": inventory.provenance.source,
+        "vcenters": len({vm.source_instance_uuid or vm.source for vm in inventory.vms} - {None}),
         "vms": len(vms),
         "templates": len(inventory.vms) - len(vms),
         "powered_on": sum(vm.power_state == "poweredOn" for vm in vms),
@@ -65,7 +68,7 @@ def inventory_summary(inventory: Inventory) -> dict[str, Any]:
 
 def _human(data: dict[str, Any]) -> str:
     return "\n".join([
-        f"Imported {data['source']}:",
+        f"Imported {data['source']} ({data['vcenters']} vCenter(s)):",
         f"  VMs         {data['vms']} ({data['powered_on']} powered on, {data['powered_off']} powered off, "
         f"{data['suspended']} suspended) and {data['templates']} template(s)",
         f"  disks       {data['disks']} on {data['datastores']} datastore(s)",

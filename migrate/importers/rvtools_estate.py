@@ -6,7 +6,7 @@ from typing import Literal
 
 from migrate.core.models.inventory import MAX_HOST_BYTES, MAX_VCPUS, Cluster, Datastore, Host, Network, VApp, Vm
 from migrate.importers.rvtools_columns import MIB
-from migrate.importers.rvtools_table import Table
+from migrate.importers.rvtools_table import Row, Table
 
 __all__ = [
     "dvswitch_names",
@@ -47,32 +47,38 @@ def networks(pairs: list[tuple[str, str | None]], distributed: set[str]) -> list
     return sorted(found.values(), key=lambda n: n.name)
 
 
-def read_hosts(vhost: Table | None) -> list[Host]:
-    """Hosts from vHost: id is the moref ("Object ID") when the export has it, else the host name."""
-    hosts: list[Host] = []
+def _vcenter(row: Row, export: str) -> str:
+    return row.text("sdk_uuid") or row.text("sdk_server") or export
+
+
+def read_hosts(vhost: Table | None, export: str) -> list[tuple[str, Host]]:
+    """(vCenter, host) from vHost: id is the moref ("Object ID") when the export has it, else the host name."""
+    hosts: list[tuple[str, Host]] = []
     for row in vhost.rows() if vhost else ():
         name = row.text("name")
         sockets = row.integer("sockets", maximum=MAX_VCPUS)
         per_socket = row.integer("cores_per_socket", maximum=MAX_VCPUS)
         cores, speed, memory = row.integer("cores"), row.integer("speed"), row.decimal("memory", maximum=_MAX_MIB)
-        maintenance = row.flag("maintenance")
+        maintenance, hyperthreading = row.flag("maintenance"), row.flag("ht_active")
         if name is None:
             row.bad("name", "host name is empty")
             continue
         if cores is None and sockets is not None and per_socket is not None:
             cores = sockets * per_socket
-        hosts.append(Host(
+        threads = None if cores is None or hyperthreading is None else cores * (2 if hyperthreading else 1)
+        hosts.append((_vcenter(row, export), Host(
             id=row.text("object_id") or name, name=name, cluster=row.text("cluster"),
-            datacenter=row.text("datacenter"), cpu_cores=cores, cpu_mhz=speed,
+            datacenter=row.text("datacenter"), cpu_cores=cores, cpu_threads=threads, cpu_mhz=speed,
             memory_bytes=None if memory is None else round(memory * MIB),
             connection_state=row.text("connection"), maintenance_mode=maintenance, version=row.text("version"),
-        ))
+            cpu_model=row.text("cpu_model"), evc_mode=row.text("evc"), max_evc_mode=row.text("max_evc"),
+        )))
     return hosts
 
 
-def read_clusters(vcluster: Table | None, hosts: list[Host]) -> list[Cluster]:
-    """Clusters from vCluster; their hosts (and datacenter, which vCluster lacks) come from vHost."""
-    clusters: list[Cluster] = []
+def read_clusters(vcluster: Table | None, hosts: list[tuple[str, Host]], export: str) -> list[tuple[str, Cluster]]:
+    """(vCenter, cluster) from vCluster; its hosts (and datacenter, which vCluster lacks) come from vHost."""
+    clusters: list[tuple[str, Cluster]] = []
     for row in vcluster.rows() if vcluster else ():
         name = row.text("name")
         ha, drs = row.flag("ha"), row.flag("drs")
@@ -80,10 +86,11 @@ def read_clusters(vcluster: Table | None, hosts: list[Host]) -> list[Cluster]:
         if name is None:
             row.bad("name", "cluster name is empty")
             continue
-        members = [h for h in hosts if h.cluster == name]
+        vcenter = _vcenter(row, export)
+        members = [h for v, h in hosts if h.cluster == name and v == vcenter]
         datacenter = row.text("datacenter") or next((h.datacenter for h in members if h.datacenter), None)
-        clusters.append(Cluster(id=row.text("object_id") or name, name=name, datacenter=datacenter,
-                                hosts=sorted(h.name for h in members), ha_enabled=ha, drs_enabled=drs))
+        clusters.append((vcenter, Cluster(id=row.text("object_id") or name, name=name, datacenter=datacenter,
+                                          hosts=sorted(h.name for h in members), ha_enabled=ha, drs_enabled=drs)))
     return clusters
 
 
@@ -100,20 +107,20 @@ def with_referenced_clusters(clusters: list[Cluster], vms: list[Vm], hosts: list
     return clusters + sorted(extra.values(), key=lambda c: c.name)
 
 
-def read_datastores(vdatastore: Table | None) -> list[Datastore]:
-    """Datastores from vDatastore; sizes are MiB (MB in older exports) x 2**20."""
-    datastores: list[Datastore] = []
+def read_datastores(vdatastore: Table | None, export: str) -> list[tuple[str, Datastore]]:
+    """(vCenter, datastore) from vDatastore; sizes are MiB (MB in older exports) x 2**20."""
+    datastores: list[tuple[str, Datastore]] = []
     for row in vdatastore.rows() if vdatastore else ():
         name = row.text("name")
         capacity, free = row.decimal("capacity", maximum=_MAX_MIB), row.decimal("free", maximum=_MAX_MIB)
         if name is None:
             row.bad("name", "datastore name is empty")
             continue
-        datastores.append(Datastore(
+        datastores.append((_vcenter(row, export), Datastore(
             id=row.text("object_id") or name, name=name, type=row.text("type"),
             capacity_bytes=None if capacity is None else round(capacity * MIB),
             free_bytes=None if free is None else round(free * MIB), url=row.text("url"),
-        ))
+        )))
     return datastores
 
 
@@ -125,9 +132,12 @@ def with_referenced_datastores(datastores: list[Datastore], vms: list[Vm]) -> li
 
 
 def vapps(vms: list[Vm]) -> list[VApp]:
-    """vApps from the VMs' "vApp" column, with their members' ids."""
-    members: dict[str, list[str]] = {}
+    """vApps from the VMs' "vApp" column, with their members' ids; a name used in several vCenters is one vApp
+    per vCenter, its id qualified by the vCenter ("<vCenter>:<name>")."""
+    members: dict[tuple[str, str], list[str]] = {}
     for vm in vms:
         if vm.vapp:
-            members.setdefault(vm.vapp, []).append(vm.id)
-    return [VApp(id=name, name=name, vms=ids) for name, ids in sorted(members.items())]
+            members.setdefault((vm.source_instance_uuid or vm.source or "", vm.vapp), []).append(vm.id)
+    names = [name for _, name in members]
+    return [VApp(id=f"{vcenter}:{name}" if names.count(name) > 1 else name, name=name, vms=ids)
+            for (vcenter, name), ids in sorted(members.items(), key=lambda item: (item[0][1], item[0][0]))]

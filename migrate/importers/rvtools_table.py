@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from migrate.core.errors import Problem
@@ -15,14 +16,21 @@ __all__ = ["Problems", "Row", "Table", "find_sheet", "read_table"]
 
 _TRUE = frozenset({"true", "yes", "1", "on", "enabled"})
 _FALSE = frozenset({"false", "no", "0", "off", "disabled"})
+# RVTools writes local time without a zone, in the format of the exporting machine's locale
+_DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S",
+                 "%d.%m.%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S")
 
 
 class Problems:
-    """Collects every problem of one input file."""
+    """Collects the problems of one input file into a list that several files' collectors can share."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, items: list[Problem] | None = None) -> None:
         self.file = file
-        self.items: list[Problem] = []
+        self.items: list[Problem] = [] if items is None else items
+
+    def for_file(self, file: str) -> Problems:
+        """A collector for another file, adding to the same list."""
+        return Problems(file, self.items)
 
     def add(self, field: str, message: str) -> None:
         self.items.append(Problem(self.file, field, message))
@@ -40,6 +48,10 @@ class Table:
     columns: dict[str, tuple[int, str]]  # logical key -> (index, header as written)
     raw_rows: list[tuple[int, tuple[Any, ...]]]
     problems: Problems
+
+    @property
+    def file(self) -> str:
+        return self.problems.file
 
     def has(self, key: str) -> bool:
         return key in self.columns
@@ -109,6 +121,26 @@ class Row:
             self.bad(key, f"must be at most {maximum:g}, got {number:g}")
             return False
         return True
+
+    def date(self, key: str) -> datetime | None:
+        """A date and time cell (a real xlsx date, or text in one of RVTools' formats), taken as UTC."""
+        value = self.raw(key)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        text = cell_text(value)
+        if text is None:
+            return None
+        for pattern in _DATE_FORMATS:
+            try:
+                return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+            except ValueError:
+                continue
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            self.bad(key, f"not a date and time: {_shown(value)!r}")
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
     def flag(self, key: str) -> bool | None:
         value = self.raw(key)

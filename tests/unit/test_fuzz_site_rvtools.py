@@ -1,4 +1,5 @@
-"""Fuzzing site.yaml (load_site_config, as `check`, `run` and `size --config` read it) and RVTools exports.
+"""Fuzzing site.yaml (load_site_config, as `check`, `run` and `size --config` read it) and RVTools exports
+(xlsx workbooks and per-tab CSV files).
 
 site.yaml is loaded through the library (the verbs that read it go on to the network); path fields get
 paths the OS refuses (too long, a file used as a folder, a symlink loop, a folder, a NUL byte).
@@ -37,7 +38,7 @@ from tests.unit.fuzz_support import (
     text_damage,
     yaml_text,
 )
-from tests.unit.rvtools_fixture import build_workbook
+from tests.unit.rvtools_fixture import build_workbook, write_csv
 
 BAD_PATHS = ["p" * 5000, "pw.txt/inside", "loop", ".", "dir/", "bad\x00path", "/proc/self/nonexistent", ""]
 ENV = {"FUZZ_PW": "secret"}
@@ -153,3 +154,32 @@ def test_fuzz_rvtools(data: bytes) -> None:
                 log.write(f"FAIL rvtools: {outcome.result.output[-600:]}\n")
             return
         check_outcome(outcome, [path], allowed=lambda code: code in (0, 2))
+
+
+_CSV_EXPORT: dict[str, bytes] = {}
+
+
+def _csv_export() -> dict[str, bytes]:
+    """The fixture's 4.x export as tab CSV files (name -> bytes), written once."""
+    if not _CSV_EXPORT:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = write_csv(Path(tmp) / "export")
+            _CSV_EXPORT.update({p.name: p.read_bytes() for p in sorted(directory.iterdir())})
+    return _CSV_EXPORT
+
+
+@fuzz_settings(ci_examples=15)
+@given(data=st.data())
+def test_fuzz_rvtools_csv(data: st.DataObject) -> None:
+    """A per-tab CSV export with one tab damaged: exit 0 or 2 naming a file of the export, in bounded memory."""
+    files = dict(_csv_export())
+    name = data.draw(st.sampled_from(sorted(files)))
+    files[name] = data.draw(text_damage(files[name].decode("utf-8-sig")))
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "export"
+        directory.mkdir()
+        for file, content in files.items():
+            (directory / file).write_bytes(content)
+        outcome = invoke(["import", "rvtools", directory, "--out", Path(tmp) / "inventory.json"],
+                         sorted(directory.iterdir()))
+        check_outcome(outcome, [directory], allowed=lambda code: code in (0, 2))

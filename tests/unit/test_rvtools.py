@@ -1,4 +1,6 @@
-"""`migrate import rvtools`: an RVTools xlsx export read into the inventory format."""
+"""`migrate import rvtools`: an RVTools xlsx export read into the inventory format (both generations).
+
+CSV exports, several vCenters merged, and the facts issue 19 asked for are in test_rvtools_estates.py."""
 
 from __future__ import annotations
 
@@ -228,7 +230,7 @@ def test_vm_uuid_joins_despite_duplicate_names(tmp_path: Path) -> None:
     inventory = import_rvtools(write_rvtools(tmp_path / "dupes.xlsx", edit=rename))
     twins = [vm for vm in inventory.vms if vm.name == "web-01"]
     assert [vm.id for vm in twins] == [vm_uuid("web-01"), vm_uuid("web-02")]
-    assert [vm.disks[0].path for vm in twins] == ["web-01/web-01.vmdk", "web-02/web-02.vmdk"]
+    assert [vm.disks[0].path for vm in twins] == ["web-01/web-01.vmdk", "web-02/web-02-000001.vmdk"]
     assert [vm.nics[0].mac for vm in twins] == ["00:50:56:aa:01:01", "00:50:56:aa:02:01"]
 
 
@@ -312,19 +314,24 @@ def test_ambiguous_vm_name_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_duplicate_vm_uuid_and_unknown_vm(tmp_path: Path) -> None:
-    """A VM UUID used twice in vInfo and a NIC of a VM vInfo lacks are both reported."""
+    """A VM UUID used twice in vInfo and a NIC of a VM vInfo lacks are reported, and every row of the dropped VM."""
     def spoil(wb: Workbook) -> None:
         set_cell(wb, "vInfo", "VM UUID", vm_uuid("web-01"), VM="web-02")
         set_cell(wb, "vNetwork", "VM UUID", "50000099-0000-0000-0000-000000000099", VM="ldap-01")
 
     path = write_rvtools(tmp_path / "dup.xlsx", edit=spoil)
     nic_row = 12  # ldap-01's NIC: after 1 header and 10 rows of NICs of the other VMs (app-01 has two)
+    lost = f"no VM with UUID '{vm_uuid('web-02')}' in vInfo"
     assert [(p.field, p.message) for p in _problems(path)] == [
         ('vInfo row 3, column "VM UUID"', f"duplicate VM id '{vm_uuid('web-01')}' (also in row 2)"),
-        ('vDisk row 3, column "VM UUID"', f"no VM with UUID '{vm_uuid('web-02')}' in vInfo"),
-        ('vNetwork row 3, column "VM UUID"', f"no VM with UUID '{vm_uuid('web-02')}' in vInfo"),
+        ('vDisk row 3, column "VM UUID"', lost),
+        ('vNetwork row 3, column "VM UUID"', lost),
         (f'vNetwork row {nic_row}, column "VM UUID"',
          "no VM with UUID '50000099-0000-0000-0000-000000000099' in vInfo"),
+        ('vCPU row 3, column "VM UUID"', lost),
+        ('vMemory row 3, column "VM UUID"', lost),
+        ('vSnapshot row 2, column "VM UUID"', lost),  # web-02 has the first snapshot row
+        ('vTools row 3, column "VM UUID"', lost),
     ]
 
 
@@ -342,15 +349,15 @@ def test_rdm_without_mode_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_not_an_xlsx_file(tmp_path: Path) -> None:
-    """A CSV, or garbage named .xlsx, is bad input naming the file, not a crash."""
+    """A CSV not named like an RVTools tab, or garbage named .xlsx, is bad input naming the file, not a crash."""
     csv = tmp_path / "export.csv"
     csv.write_text("VM,CPUs\nweb-01,2\n")
     fake = tmp_path / "fake.xlsx"
     fake.write_text("this is not a zip file")
-    for path in (csv, fake):
+    for path, start in ((csv, "not an RVTools tab CSV"), (fake, "not an xlsx workbook")):
         (problem,) = _problems(path)
         assert problem.file == str(path)
-        assert problem.message.startswith("not an xlsx workbook")
+        assert problem.message.startswith(start)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -392,9 +399,10 @@ def test_cli_json_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(import_group, ["rvtools", str(export), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert body == {"output": str(out), "source": "estate.xlsx", "vms": 9, "templates": 1, "powered_on": 7,
-                    "powered_off": 1, "suspended": 1, "disks": 14, "nics": 11, "hosts": 4, "clusters": 2,
-                    "datastores": 3, "networks": 5, "vcpus": 30, "memory_gib": 89.0, "storage_gib": 2324.0}
+    assert body == {"output": str(out), "source": "estate.xlsx", "vcenters": 1, "vms": 9, "templates": 1,
+                    "powered_on": 7, "powered_off": 1, "suspended": 1, "disks": 14, "nics": 11, "hosts": 4,
+                    "clusters": 2, "datastores": 3, "networks": 5, "vcpus": 30, "memory_gib": 89.0,
+                    "storage_gib": 2324.0}
 
 
 def test_cli_bad_input_exit_2_and_nothing_written(tmp_path: Path) -> None:

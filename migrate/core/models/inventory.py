@@ -91,6 +91,7 @@ class Guest(StrictModel):
     guest_id: str | None = None
     full_name: str | None = None
     tools_status: str | None = None
+    tools_version: str | None = Field(None, description="VMware Tools version number (guest.toolsVersion)")
 
 
 class Utilisation(StrictModel):
@@ -134,6 +135,24 @@ class Vm(StrictModel):
     snapshots: int = Field(0, ge=0, le=MAX_SNAPSHOTS)
     devices: list[str] = Field(default_factory=list, description="notable devices: usb, serial, parallel, cdrom")
     utilisation: Utilisation | None = None
+    # Optional facts (None: not known). An RVTools import fills them; readiness reads them.
+    instance_uuid: str | None = Field(
+        None, description="the VM's instanceUuid in its vCenter, when `id` is not it: an id qualified by its vCenter "
+                          "(<vCenter instanceUuid>:<instanceUuid>) because two vCenters hold the same instanceUuid")
+    source: str | None = Field(None, description="vCenter the VM was read from (host name; RVTools 'VI SDK Server')")
+    source_instance_uuid: str | None = Field(
+        None, description="about.instanceUuid of that vCenter (RVTools 'VI SDK UUID')")
+    change_tracking: bool | None = Field(None, description="changed block tracking on (config.changeTrackingEnabled)")
+    running_on_snapshot: bool | None = Field(
+        None, description="a disk is a snapshot delta (-00000N.vmdk): the VM runs on a snapshot")
+    consolidation_needed: bool | None = Field(None, description="runtime.consolidationNeeded")
+    oldest_snapshot: datetime | None = Field(None, description="creation time of the VM's oldest snapshot")
+    cpu_hot_add: bool | None = Field(None, description="config.cpuHotAddEnabled")
+    cpu_hot_remove: bool | None = Field(None, description="config.cpuHotRemoveEnabled")
+    memory_hot_add: bool | None = Field(None, description="config.memoryHotAddEnabled")
+    fault_tolerance_state: str | None = Field(None, description="runtime.faultToleranceState: notConfigured, ...")
+    secure_boot: bool | None = Field(None, description="EFI secure boot on (config.bootOptions.efiSecureBootEnabled)")
+    min_evc_mode: str | None = Field(None, description="minimum EVC mode the VM needs (runtime.minRequiredEVCModeKey)")
 
     @property
     def storage_bytes(self) -> int:
@@ -152,6 +171,9 @@ class Host(StrictModel):
     connection_state: str | None = None
     maintenance_mode: bool | None = None
     version: str | None = None
+    cpu_model: str | None = None
+    evc_mode: str | None = Field(None, description="current EVC mode key of the host")
+    max_evc_mode: str | None = Field(None, description="highest EVC mode key the host supports")
 
 
 class DrsRule(StrictModel):
