@@ -127,8 +127,8 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
     sealed = cloud.find_sealed_snapshot(key)
     if sealed is not None:   # a crash came after the seal, before the cycle was journaled
         checksum = cloud.sealed_checksum(sealed)
-        return {"bytes": len(indices) * BLOCK, "ranges": len(indices), "snapshot_id": sealed,
-                "parent_id": parent, "volume_size_gib": volume_gib, "checksum": checksum}
+        return {"bytes": len(indices) * BLOCK, "ranges": len(indices), "snapshot_id": sealed, "parent_id": parent,
+                "volume_size_gib": volume_gib, "checksum": checksum, "file": disk.file, "size": disk.size}
     ebs_id = cloud.find_pending_snapshot(key) or cloud.start_disk_snapshot(
         owner=replatform.owner(ctx), key=key, volume_gib=volume_gib, parent_id=parent,
         description=f"{ctx.vm.facts['name']} disk {disk.key} cycle {cycle}")
@@ -140,7 +140,7 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
                                      volume_gib=volume_gib, total_blocks=-(-disk.size // BLOCK), done=done,
                                      skip_zero=parent is None, on_block=record)
     return {"bytes": len(indices) * BLOCK, "ranges": len(indices), "snapshot_id": ebs_id, "parent_id": parent,
-            "volume_size_gib": volume_gib, "checksum": result["checksum"],
+            "volume_size_gib": volume_gib, "checksum": result["checksum"], "file": disk.file, "size": disk.size,
             "blocks_sent": result["blocks_sent"], "blocks_resumed": result["blocks_resumed"]}
 
 
@@ -239,17 +239,18 @@ def verify_disks(ctx: PhaseContext) -> dict[str, Any]:
     src, cloud = source(ctx), _cloud(ctx)
     if src.vm_power_state(ctx.vm.id) != "poweredOff":
         raise OperationalError("the source is no longer off: its disks may differ from the final snapshots")
-    live = {int(d["key"]): d for d in src.describe_vm(ctx.vm.id)["disks"]}
+    final = last_cycle(ctx)
+    if final is None or not final.get("final"):
+        raise OperationalError("no final cycle is recorded: the cutover did not sync the last changes")
     checked = []
     for disk in ctx.output(UploadedDisks).disks:
-        path, size = replatform.disk_image(live[disk.key])
-        if size is None:
-            size = sum(len(chunk) for chunk in src.read_file(path))
+        replica = final["replicas"][str(disk.key)]   # the file the cycles read (its snapshot is consolidated now)
+        path, size = str(replica["file"]), int(replica["size"])
         result = cloud.verify_chain(disk.snapshot_id, src.read_file(path), size)
         if not result["verified"]:
             raise OperationalError(f"disk {disk.key}: snapshot {disk.snapshot_id} does not match the source: "
                                    + "; ".join(result["problems"]))
-        checked.append({"key": disk.key, "snapshot_id": disk.snapshot_id, "bytes": size,
+        checked.append({"key": disk.key, "snapshot_id": disk.snapshot_id, "file": path, "bytes": size,
                         "blocks_checked": result["blocks_checked"]})
     return {"disks": checked}
 

@@ -95,7 +95,7 @@ def _list_changed_blocks(self: EBSBackend, first_snapshot_id: str,
 
 def install() -> None:
     """Patch moto's EBS backend and handler in this process (idempotent)."""
-    EBSResponse.start_snapshot = _start_snapshot   # type: ignore[method-assign]
+    EBSResponse.start_snapshot = _start_snapshot   # type: ignore[method-assign,assignment]
     EBSBackend.list_changed_blocks = _list_changed_blocks   # type: ignore[assignment,method-assign]
 
 
