@@ -12,7 +12,7 @@ the source is marked. That read-back comes after the launch so the downtime does
 source stays off until it passed, and a failure leaves the VM to roll back. Each block put carries its sha256,
 which EBS checks, and each snapshot is sealed with the aggregate of its blocks.
 
-Crash safety: a cycle's snapshots carry an idempotency key (run, VM, cycle, disk) and are found again after
+Crash safety: a cycle's snapshots carry an idempotency key (run, VM, cycle, source snapshot, disk) and are found after
 a crash: a sealed one is kept, a pending one resumed (the blocks recorded in the journal are not put again).
 Test migrations (`migrate test`) register an AMI from the latest cycle and launch a test instance in
 `replatformer.test_networks`, tagged as a test: verify, resume and the replatform checks never count it;
@@ -121,7 +121,8 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
     extents are the changes since it, else a new full one."""
     cloud = _cloud(ctx)
     parent = str(previous["snapshot_id"]) if since != "*" and previous.get("snapshot_id") else None
-    key = f"{_line(ctx)}cycle-{cycle}:disk-{disk.key}"
+    # the source snapshot is in the key: a precopy cycle killed after its seal must not stand for the final one
+    key = f"{_line(ctx)}cycle-{cycle}:{snapshot_id}:disk-{disk.key}"
     volume_gib = _volume_gib(ctx, disk)
     indices = blocks_of(extents)
     sealed = cloud.find_sealed_snapshot(key)

@@ -12,16 +12,23 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from adapters.aws.cleanup import list_leftovers
+from adapters.aws.common import TAG_SOURCE, make_clients
+from adapters.aws.settings import aws_settings
+from migrate.config import load_site_config
 from migrate.engine.journal import Journal
 from migrate.lab.churn import churn
 from migrate.lab.manager import LabInfo
-from tests.helpers import run_cli
-from tests.integration.migration.conftest import assert_migrated_once, estate, migrate_cli, start_lab
+from tests.helpers import CliResult, run_cli
+from tests.integration.migration.conftest import assert_migrated_once, estate, migrate_cli, plan_lab, start_lab
 from tests.integration.migration.test_cold_crash import _has_run, _killed
 from tests.integration.migration.test_warm_e2e import disks_equal, snapshots_of, warm_plan
+from tests.integration.migration.test_warm_replatform_e2e import assert_final_snapshots_equal_sources, steps
 
 REPLICATING_KILLS = 3
 CUTOVER_KILLS = 3
@@ -36,14 +43,15 @@ def crash_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
     yield from start_lab(tmp_path_factory, "warm-crash", 10, 13)
 
 
-def _cutover_started(journal: Path, since: float) -> bool:
+def _cutover_started(journal: Path, since: float, phases: frozenset[str]) -> bool:
     """Whether a cutover phase started after `since` (epoch seconds)."""
     with Journal(journal, create=False, read_only=True) as jr:
         run = jr.runs()[-1].run_id
-        return any(s.step in CUTOVER_PHASES and s.started_at >= since for s in jr.steps(run, "vm"))
+        return any(s.step in phases and s.started_at >= since for s in jr.steps(run, "vm"))
 
 
-def _kill_in_cutover(args: list[str | Path], journal: Path, rng: random.Random, log: Path) -> bool:
+def _kill_in_cutover(args: list[str | Path], journal: Path, rng: random.Random, log: Path,
+                     phases: frozenset[str] = CUTOVER_PHASES) -> bool:
     """Start the CLI and kill -9 it a random moment (0-0.3 s) after it starts a cutover phase; True if it was
     killed there, False if it ended first (the cutover was done)."""
     since = time.time()
@@ -52,7 +60,7 @@ def _kill_in_cutover(args: list[str | Path], journal: Path, rng: random.Random, 
                                 stderr=err, env={**os.environ, "MIGRATE_LOG_LEVEL": "info"})
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
-            if _cutover_started(journal, since):
+            if _cutover_started(journal, since, phases):
                 time.sleep(rng.uniform(0.0, 0.3))
                 alive = proc.poll() is None
                 if alive:
@@ -64,19 +72,22 @@ def _kill_in_cutover(args: list[str | Path], journal: Path, rng: random.Random, 
     return False
 
 
-def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: Path) -> None:
-    plan, wave = warm_plan(crash_lab, tmp_path, interval=1.0, max_vms=3)
+def _crash_and_resume(lab: LabInfo, plan: Path, wave: dict[str, Any], work: Path, seed: int,
+                      phases: frozenset[str]) -> tuple[CliResult, int, set[str], Path]:
+    """Run the wave while its guests write; kill -9 it REPLICATING_KILLS times while replicating (resuming each
+    time), ask for the cutover, kill -9 inside it up to CUTOVER_KILLS times, then resume to the end.
+    (the last resume, kills that landed in the cutover, the wave's VM uuids, the journal)"""
     names = set(wave.get("vm_names") or [])
-    vms = [vm for vm in estate(crash_lab)["vms"] if vm["name"] in names]
+    vms = [vm for vm in estate(lab)["vms"] if vm["name"] in names]
     running = [vm["name"] for vm in vms if vm["powered_on"]]
-    uuids = {vm["instance_uuid"] for vm in vms}
-    site, journal, log = crash_lab.site_config, tmp_path / "run.db", tmp_path / "crash.log"
-    start = ["run", plan, "--config", site, "--journal", journal, "--waves", str(wave["id"]), *LIMITS]
-    again = ["resume", "--config", site, "--journal", journal, *LIMITS]
-    rng = random.Random(20261206)
+    assert running, "the wave has no running VM to replicate"
+    site, journal, log = lab.site_config, work / "run.db", work / "crash.log"
+    start: list[str | Path] = ["run", plan, "--config", site, "--journal", journal, "--waves", str(wave["id"]), *LIMITS]
+    again: list[str | Path] = ["resume", "--config", site, "--journal", journal, *LIMITS]
+    rng = random.Random(seed)
     stop = threading.Event()
-    churner = threading.Thread(target=lambda: churn(crash_lab.directory, vms=running, mib_per_s=1.0, seconds=900,
-                                                    seed=9, stop=stop), daemon=True)
+    churner = threading.Thread(target=lambda: churn(lab.directory, vms=running, mib_per_s=1.0, seconds=900,
+                                                    seed=seed % 1000, stop=stop), daemon=True)
     churner.start()
     try:   # the guests write until they are shut down
         for _ in range(REPLICATING_KILLS):   # replicating never ends by itself: every kill lands in it
@@ -87,7 +98,7 @@ def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: 
         assert asked.code == 0, asked
         in_cutover = 0
         for _ in range(CUTOVER_KILLS):   # now each kill lands in the cutover, until a resume finishes it
-            if not _kill_in_cutover(again, journal, rng, log):
+            if not _kill_in_cutover(again, journal, rng, log, phases):
                 break
             in_cutover += 1
         final = run_cli("resume", "--config", site, "--journal", journal, "--json", *LIMITS, timeout=600)
@@ -95,6 +106,12 @@ def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: 
         stop.set()
         churner.join(timeout=60)
     assert final.code == 0, (final, log.read_text()[-3000:])
+    return final, in_cutover, {vm["instance_uuid"] for vm in vms}, journal
+
+
+def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: Path) -> None:
+    plan, wave = warm_plan(crash_lab, tmp_path, interval=1.0, max_vms=3)
+    final, in_cutover, uuids, journal = _crash_and_resume(crash_lab, plan, wave, tmp_path, 20261206, CUTOVER_PHASES)
     assert final.json()["status"] == "completed"
     assert in_cutover >= 1, "no kill landed inside the cutover"
     assert_migrated_once(crash_lab, uuids)
@@ -104,3 +121,36 @@ def test_kill9_in_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: 
     assert not left, left
     back = migrate_cli(crash_lab, "rollback", "--journal", journal, "--json")
     assert back.code == 0, back
+
+
+REPLATFORM_CUTOVER = frozenset({"power_off_source", "final_sync", "register_image", "launch_instance", "wait_ready",
+                                "verify_disks", "verify", "mark_source_migrated"})
+
+
+def test_kill9_in_warm_replatform_precopy_and_cutover_then_resume(crash_lab: LabInfo, tmp_path: Path) -> None:
+    """The same kills for a wave replicating into EBS: each disk's final snapshot equals the source at power-off,
+    one instance per VM, no snapshot of ours left on the source, only the final snapshots left in EBS."""
+    plan = plan_lab(crash_lab, tmp_path, max_vms=3)
+    doc = yaml.safe_load(plan.read_text())
+    wave = next(w for w in doc["waves"][1:] if any(vm["powered_on"] for vm in estate(crash_lab)["vms"]
+                                                   if vm["name"] in set(w.get("vm_names") or [])))
+    wave.update(method="warm_replatform", precopy_interval=1.0)
+    plan.write_text(yaml.safe_dump(doc, sort_keys=False))
+    final, in_cutover, uuids, journal = _crash_and_resume(crash_lab, plan, wave, tmp_path, 20261207,
+                                                          REPLATFORM_CUTOVER)
+    assert final.json()["status"] == "completed"
+    assert in_cutover >= 1, "no kill landed inside the cutover"
+    settings = aws_settings(load_site_config(crash_lab.site_config).replatformer)
+    assert settings is not None
+    clients = make_clients(settings)
+    launched, synced = steps(journal, "launch_instance"), steps(journal, "final_sync")
+    for uuid in uuids:
+        left = list_leftovers(clients.ec2, {TAG_SOURCE: uuid})
+        assert left.instances == [launched[uuid]["instance_id"]], left
+        assert sorted(left.snapshots) == sorted(d["snapshot_id"] for d in synced[uuid]["disks"]), left
+    assert_final_snapshots_equal_sources(crash_lab, clients, journal, uuids)
+    ours = {vm: n for vm, n in snapshots_of(crash_lab).items() if any(s.startswith("migrate-warm") for s in n)}
+    assert not ours, ours
+    back = migrate_cli(crash_lab, "rollback", "--journal", journal, "--json")
+    assert back.code == 0, back
+    assert all(list_leftovers(clients.ec2, {TAG_SOURCE: uuid}).empty() for uuid in uuids)
