@@ -194,3 +194,26 @@ def test_shipped_playbook_matches_the_catalog() -> None:
     book = load_playbook("replatform")
     assert book.method == "replatform" and book.phases == [p.name for p in method.phases]
     assert {p.name for p in method.phases if p.changes_nothing} == {"precheck", "wait_ready", "verify"}
+
+
+def test_warm_replatform_facts_carry_test_placements_and_replatform_facts_do_not() -> None:
+    """A warm_replatform VM's NICs name their `test_networks` subnet (no kept IP: the source still runs), an
+    unmapped one None (`migrate test` refuses it); plain replatform facts stay as they were."""
+    site = SiteConfig(source=SOURCE, replatformer=AWS.model_copy(update={"test_networks": {
+        "pg-app": AwsNetworkMapping(subnet_id="subnet-0c", security_group_ids=["sg-t"])}}))
+    vms = [_vm("db-01", nets=("pg-app", "pg-web"), ips=("10.0.1.5", "10.0.2.5"))]
+    warm = build_run_plan(_plan(vms, "warm_replatform"), _inv(vms), site, instance_types=TYPES).vm_index["uuid-db-01"]
+    assert warm.facts["replatform"]["test_nics"] == [
+        {"portgroup": "pg-app", "subnet_id": "subnet-0c", "security_group_ids": ["sg-t"], "private_ip": None}]
+    assert [n["test_network"] for n in warm.facts["nics"]] == ["subnet-0c", None]
+    cold = build_run_plan(_plan(vms), _inv(vms), site, instance_types=TYPES).vm_index["uuid-db-01"]
+    assert "test_nics" not in cold.facts["replatform"] and all("test_network" not in n for n in cold.facts["nics"])
+
+
+def test_shipped_warm_replatform_playbook_matches_the_method() -> None:
+    from migrate.engine.methods import get_method
+
+    method = get_method("warm_replatform")
+    book = load_playbook("warm_replatform")
+    assert book.method == "warm_replatform" and book.phases == [p.name for p in method.phases]
+    assert method.replicates and not method.grows_cluster

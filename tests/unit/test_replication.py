@@ -145,3 +145,17 @@ def test_request_test_needs_test_networks_and_a_replicating_vm(tmp_path: Path) -
             == [("test", "vm", "a"), ("test_cleanup", "wave", "1")]
     cli = run_cli("test", "--journal", path, "--vm", "db-c")
     assert cli.code == 2 and "not replicating" in cli.stderr, cli
+
+
+def test_a_warm_replatform_test_names_the_replatformer_test_networks_field(tmp_path: Path) -> None:
+    """A re-platformed VM's test instance needs `replatformer.test_networks` for each port group (exit 2 naming
+    that field and the VM, nothing recorded)."""
+    path = tmp_path / "run.db"
+    plan = RunPlan(waves=[WavePlan(id=1, vms=["a"], method="warm_replatform")],
+                   vms=[VmFacts(id="a", name="app-a", facts={"nics": [{"network": "pg-app", "test_network": None}]})])
+    with Journal(path) as jr:
+        jr.create_run(plan, BOOKS, run_id="r1")
+    cli = run_cli("test", "--journal", path, "--vm", "app-a")
+    assert cli.code == 2 and "replatformer.test_networks.pg-app" in cli.stderr and "app-a" in cli.stderr, cli
+    with Journal(path, create=False, read_only=True) as jr:
+        assert jr.request_rows("r1", ("test",)) == []
