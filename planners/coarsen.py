@@ -25,11 +25,13 @@ Level = tuple[Instance, list[int]]      # a coarser instance and the map from th
 def coarsen(inst: Instance, rng: random.Random, max_count: float, max_gb: float) -> Level | None:
     """One level of heavy-edge matching; None when it would barely shrink the instance."""
     n = inst.units
-    kinds: dict[tuple[tuple[int, ...], tuple[int, ...], int | None], int] = {((), (), None): 0}
+    kinds: dict[tuple[tuple[int, ...], tuple[int, ...], int | None, int, int], int] = {((), (), None, 0, -1): 0}
     signature = [0] * n
     for u in range(n):
-        if inst.before_of[u] or inst.after_of[u] or inst.pin[u] is not None:
-            key = (tuple(inst.before_of[u]), tuple(inst.after_of[u]), inst.pin[u])
+        if (inst.before_of[u] or inst.after_of[u] or inst.pin[u] is not None or inst.min_wave[u]
+                or inst.env_class[u] >= 0):
+            key = (tuple(inst.before_of[u]), tuple(inst.after_of[u]), inst.pin[u], inst.min_wave[u],
+                   inst.env_class[u])
             signature[u] = kinds.setdefault(key, len(kinds))
     partners = [set(p) for p in inst.partners]
     count, gb = inst.count, inst.gb
@@ -65,6 +67,7 @@ def _contract(inst: Instance, cmap: list[int], units: int) -> Instance:
     partners: list[set[int]] = [set() for _ in range(units)]
     pin: list[int | None] = [None] * units
     pin_field: dict[int, str] = {}
+    min_wave, env_class = [0] * units, [-1] * units
     before_of: list[list[int]] = [[] for _ in range(units)]
     after_of: list[list[int]] = [[] for _ in range(units)]
     fine_adj, fine_partners, fine_members = inst.adj, inst.partners, inst.members
@@ -83,16 +86,18 @@ def _contract(inst: Instance, cmap: list[int], units: int) -> Instance:
         if inst.pin[u] is not None:
             pin[c] = inst.pin[u]
             pin_field[c] = inst.pin_field[u]
+        min_wave[c], env_class[c] = inst.min_wave[u], inst.env_class[u]     # the same in merged units
         if inst.before_of[u] or inst.after_of[u]:       # merged units have the same memberships
             before_of[c] = inst.before_of[u]
             after_of[c] = inst.after_of[u]
     precedence = [PrecedenceSet(sorted({cmap[u] for u in p.before}), sorted({cmap[u] for u in p.after}),
-                                p.label, p.text) for p in inst.precedence]
+                                p.label, p.text, p.gap) for p in inst.precedence]
     unit_of = [cmap[u] for u in inst.unit_of]
     pairs = sorted({(min(cmap[a], cmap[b]), max(cmap[a], cmap[b]), r) for a, b, r in inst.keep_apart_pairs})
     return replace(inst, unit_of=unit_of, members=members, count=count, gb=gb, adj=adj,
                    partners=[sorted(p) for p in partners], keep_apart_pairs=pairs, precedence=precedence,
-                   before_of=before_of, after_of=after_of, pin=pin, pin_field=pin_field)
+                   before_of=before_of, after_of=after_of, pin=pin, pin_field=pin_field, min_wave=min_wave,
+                   env_class=env_class, extra_reasons={}, rules=None)
 
 
 def hierarchy(inst: Instance, rng: random.Random, waves: int, *, target: int) -> list[Level]:

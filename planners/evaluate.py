@@ -14,6 +14,7 @@ import networkx as nx
 
 from planners.feasibility import lower_bound
 from planners.plan_model import Constraints, Plan, PlanMetrics, Violation, WaveMetrics
+from planners.rule_report import hard_rule_violations, rule_outcomes
 from planners.units import Instance, build_instance, edge_weight, names_text
 
 __all__ = ["evaluate", "evaluate_instance"]
@@ -106,10 +107,10 @@ def _rules(ck: _Checker, inst: Instance, constraints: Constraints, prefix: str) 
     for rule in inst.precedence:
         before = [(ck.pos[vm], vm) for u in rule.before for k in inst.members[u] if (vm := inst.ids[k]) in ck.pos]
         after = [(ck.pos[vm], vm) for u in rule.after for k in inst.members[u] if (vm := inst.ids[k]) in ck.pos]
-        if before and after and max(before)[0] >= min(after)[0]:
+        if before and after and max(before)[0] + rule.gap > min(after)[0]:
             (wb, vb), (wa, va) = max(before), min(after)
             ck.add(ck.where[va], f"{rule.label} ({rule.text}): {ck.name(vb)} is in wave {wb + 1} but must move "
-                   f"before {ck.name(va)}, in wave {wa + 1}", [vb, va])
+                   f"{'before' if rule.gap else 'no later than'} {ck.name(va)}, in wave {wa + 1}", [vb, va])
     for unit, pin in enumerate(inst.pin):
         if pin is None:
             continue
@@ -123,6 +124,10 @@ def _rules(ck: _Checker, inst: Instance, constraints: Constraints, prefix: str) 
             ck.add(ck.where[vm], f"{ck.name(vm)} is excluded by {exclusion.field} ({exclusion.reason}) but is in "
                    f"wave {ck.pos[vm] + 1}", [vm])
     _windows(ck, constraints, prefix)
+    if inst.rules is not None:
+        pos = [ck.pos.get(vm) for vm in inst.ids]
+        for where, message, vms in hard_rule_violations(inst, inst.rules, pos):
+            ck.add(where, message, [inst.ids[k] for k in vms])
 
 
 def _windows(ck: _Checker, constraints: Constraints, prefix: str) -> None:
@@ -169,6 +174,7 @@ def _metrics(ck: _Checker, inst: Instance) -> PlanMetrics:
         if gb[i] > cap.gb(i) + _EPS:
             ck.add(f"waves[{i}].vms", f"wave {i + 1} has {gb[i]:g} GB, more than max_gb {cap.gb(i):g}")
     bound = lower_bound(inst)
+    outcomes = rule_outcomes(inst.rules, [ck.pos.get(vm) for vm in inst.ids]) if inst.rules is not None else None
     return PlanMetrics(
         waves=k, lower_bound=bound.value, lower_bound_by=bound.parts, cut_weight=round(cut, 6),
         total_weight=round(total, 6),
@@ -176,6 +182,7 @@ def _metrics(ck: _Checker, inst: Instance) -> PlanMetrics:
         max_wave_vms=max(vms, default=0), max_wave_gb=round(max(gb, default=0.0), 3),
         per_wave=[WaveMetrics(wave=i + 1, vms=vms[i], gb=round(gb[i], 3), internal_weight=round(internal[i], 6),
                               cut_weight=round(cut_by[i], 6)) for i in range(k)],
+        rules=outcomes, rule_cost=round(sum(o.cost for o in outcomes.values()), 6) if outcomes is not None else None,
         violations=len(ck.violations), violation_list=list(ck.violations))
 
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from planners.graph import hard_reasons
 from planners.plan_model import WaveFlow, WaveGroup, WaveSize, WaveWhy
+from planners.rule_report import wave_rule_lines
 from planners.units import Instance, edge_weight
 
 __all__ = ["TOP_FLOWS", "TOP_GROUPS", "wave_sizes", "wave_whys"]
@@ -52,6 +53,7 @@ def wave_whys(inst: Instance, vm_wave: list[int], waves: int) -> list[WaveWhy]:
             heapq.heappush(top, item)
         elif item > top[0]:
             heapq.heapreplace(top, item)
+    rule_lines = wave_rule_lines(inst, inst.rules, vm_wave, waves) if inst.rules is not None else None
     groups: list[list[int]] = [[] for _ in range(waves)]
     for unit, members in enumerate(inst.members):
         if len(members) > 1:
@@ -62,5 +64,6 @@ def wave_whys(inst: Instance, vm_wave: list[int], waves: int) -> list[WaveWhy]:
         shown = [WaveGroup(vms=sorted(inst.unit_names(u)), reasons=list(reasons[u])) for u in units[:TOP_GROUPS]]
         flows = [WaveFlow(a=a, b=b, weight=round(weight, 6), kinds=kinds)
                  for weight, a, b, kinds in sorted(heaviest[w], key=lambda t: (-t[0], t[1], t[2]))]
-        out.append(WaveWhy(groups=shown, more_groups=max(0, len(units) - TOP_GROUPS), heaviest=flows))
+        out.append(WaveWhy(groups=shown, more_groups=max(0, len(units) - TOP_GROUPS), heaviest=flows,
+                           rules=rule_lines[w] if rule_lines else None))
     return out

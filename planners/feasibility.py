@@ -40,7 +40,7 @@ def topological_order(inst: Instance) -> tuple[list[int], list[int]]:
 def earliest_waves(inst: Instance, order: list[int]) -> tuple[list[int], list[int]]:
     """The earliest wave of every unit (pins as lower bounds) and the predecessor unit that forces it (-1)."""
     units = inst.units
-    early = [p if p is not None else 0 for p in inst.pin] + [0] * len(inst.precedence)
+    early = [p if p is not None else inst.min_wave[u] for u, p in enumerate(inst.pin)] + [0] * len(inst.precedence)
     via = [-1] * (units + len(inst.precedence))
     for node in order:
         if node < units:
@@ -48,9 +48,10 @@ def earliest_waves(inst: Instance, order: list[int]) -> tuple[list[int], list[in
                 if early[node] >= early[units + r] and (via[units + r] == -1 or early[node] > early[units + r]):
                     early[units + r], via[units + r] = early[node], node
         else:
-            for v in inst.precedence[node - units].after:
-                if early[node] + 1 > early[v]:
-                    early[v], via[v] = early[node] + 1, node
+            rule = inst.precedence[node - units]
+            for v in rule.after:
+                if early[node] + rule.gap > early[v]:
+                    early[v], via[v] = early[node] + rule.gap, node
     return early[:units], via
 
 
@@ -63,8 +64,9 @@ def latest_waves(inst: Instance, order: list[int], waves: int) -> list[int]:
             for r in inst.after_of[node]:
                 late[units + r] = min(late[units + r], late[node])
         else:
-            for u in inst.precedence[node - units].before:
-                late[u] = min(late[u], late[node] - 1)
+            rule = inst.precedence[node - units]
+            for u in rule.before:
+                late[u] = min(late[u], late[node] - rule.gap)
     return late[:units]
 
 
@@ -170,6 +172,10 @@ def _pinned_waves(inst: Instance) -> list[Problem]:
         if gb > cap.gb(wave) + _EPS:
             problems.append(Problem(inst.constraints_file, fields, (
                 f"wave {wave + 1} would hold {gb:g} GB of pinned VMs ({names}), more than max_gb {cap.max_gb:g}")))
+        if len({inst.env_class[u] for u in units} - {-1}) > 1:
+            problems.append(Problem(inst.constraints_file, fields, (
+                f"wave {wave + 1} would hold pinned VMs of several environments ({names}), but no wave may "
+                "mix environments (rules.no_mixed_environments)")))
         inside = set(units)
         for u in units:
             for v in inst.partners[u]:
@@ -178,6 +184,16 @@ def _pinned_waves(inst: Instance) -> list[Problem]:
                         f"{inst.describe(u)} and {inst.describe(v)} must stay apart but are both pinned to "
                         f"wave {wave + 1}")))
     return problems
+
+
+def _class_bound(inst: Instance) -> int:
+    """no_mixed_environments (hard): each environment fills waves of its own, at most max_vms VMs each."""
+    counts: dict[int, int] = defaultdict(int)
+    for u, c in enumerate(inst.env_class):
+        if c >= 0:
+            counts[c] += inst.count[u]
+    cap = inst.capacity.max_vms
+    return sum(1 if cap is None else math.ceil(n / cap) for n in counts.values())
 
 
 @dataclass(frozen=True)
@@ -230,4 +246,8 @@ def lower_bound(inst: Instance, order: list[int] | None = None) -> LowerBound:
         parts["pins"] = max(pins) + 1
     if inst.keep_apart_pairs:
         parts["keep_apart"] = 2
+    if any(inst.min_wave):
+        parts["critical"] = max(inst.min_wave) + 1
+    if any(c >= 0 for c in inst.env_class):
+        parts["environments"] = _class_bound(inst)
     return LowerBound(max(parts.values(), default=0), {k: v for k, v in parts.items() if v or k == "vms"})

@@ -267,6 +267,7 @@ class FlowEdge:
     connections: int = 0
     rows: int = 0
     services: set[str] = field(default_factory=set)
+    providers: set[str] = field(default_factory=set)    # the rows' dst VMs: what the other end depends on
 
     def reason(self) -> str:
         """A short human description, e.g. 'flows 6.3 GiB, 27035 connections (tcp/5432)'."""
@@ -335,6 +336,7 @@ def resolve_flows(rows: Iterable[FlowRow], index: EndpointIndex) -> FlowResoluti
             stats["unresolved"] += 1
             continue
         a, b = sorted(ends)
+        provider = ends[1]
         if a == b:
             stats["self"] += 1
             continue
@@ -346,6 +348,7 @@ def resolve_flows(rows: Iterable[FlowRow], index: EndpointIndex) -> FlowResoluti
         edge.bytes += row.bytes or 0
         edge.connections += row.connections or 0
         edge.rows += 1
+        edge.providers.add(provider)
         if row.protocol or row.dst_port is not None:
             edge.services.add("/".join(str(p) for p in (row.protocol, row.dst_port) if p is not None))
 

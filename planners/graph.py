@@ -9,7 +9,12 @@ undirected edge per VM pair carries:
 - `weight`: the soft cost of cutting the edge across waves, in MiB of observed traffic (flows:
   bytes / 2**20, see planners.flows for rows without bytes), plus the application weight and
   declared weights in the same unit. Hard ties add no weight (they are never cut);
-- `bytes`, `connections`: flow totals, both directions (0 without flows); `reasons`: short texts.
+- `bytes`, `connections`: flow totals, both directions (0 without flows); `reasons`: short texts;
+- `providers` (only on edges with flows): the VMs that are a flow's `dst`, i.e. the ones the other
+  end depends on (both ends when rows go both ways).
+
+Nodes also carry `tags` (category -> names, but the app category: that is `app`) and `attributes` (custom
+attributes) when the VM has any.
 
 Application weight: VMs sharing an `app` tag are linked so that separating one VM from the rest of
 its application costs `app_weight` (default 100, i.e. as much as 100 MiB of traffic): a clique for
@@ -73,6 +78,7 @@ class _Edge:
     bytes: int = 0
     connections: int = 0
     reasons: list[str] = field(default_factory=list)
+    providers: set[str] = field(default_factory=set)
 
 
 class _Edges:
@@ -186,8 +192,15 @@ def _vapps(edges: _Edges, inventory: Inventory, warnings: list[str]) -> None:
 
 def _node(vm: Vm) -> dict[str, Any]:
     apps = vm_app(vm)
-    return {"name": vm.name, "app": apps[0] if apps else None, "gb": round(vm.storage_bytes / 2**30, 3),
-            "vcpu": vm.cpus, "memory_mb": vm.memory_mb, "powered_on": vm.power_state == "poweredOn"}
+    node: dict[str, Any] = {"name": vm.name, "app": apps[0] if apps else None,
+                            "gb": round(vm.storage_bytes / 2**30, 3), "vcpu": vm.cpus, "memory_mb": vm.memory_mb,
+                            "powered_on": vm.power_state == "poweredOn"}
+    tags = {category: sorted(names) for category, names in sorted(vm.tags.items()) if category.lower() != "app"}
+    if tags:
+        node["tags"] = tags
+    if vm.custom_attributes:
+        node["attributes"] = dict(sorted(vm.custom_attributes.items()))
+    return node
 
 
 def _load_inputs(flows: FlowsInput | None, links: LinksInput | None) -> tuple[FlowTable | None, LinksFile | None]:
@@ -247,6 +260,7 @@ def build_graph(inventory: Inventory, flows: FlowsInput | None = None, links: Li
             edge = edges.add(a, b, "flow", flow.reason(), weight=flow.weight)
             edge.bytes += flow.bytes
             edge.connections += flow.connections
+            edge.providers.update(flow.providers)
         graph.graph["flow_stats"] = flow_result.stats
         unknown = [r.to_dict() for r in flow_result.unknown]
         ambiguous = [r.to_dict() for r in flow_result.ambiguous]
@@ -264,8 +278,9 @@ def build_graph(inventory: Inventory, flows: FlowsInput | None = None, links: Li
     for vm in inventory.vms:
         graph.add_node(vm.id, **_node(vm))
     for (a, b), edge in sorted(edges.edges.items()):
+        extra = {"providers": sorted(edge.providers)} if edge.providers else {}
         graph.add_edge(a, b, kinds=sorted(edge.kinds), weight=round(edge.weight, 6), hard=edge.hard,
-                       bytes=edge.bytes, connections=edge.connections, reasons=list(edge.reasons))
+                       bytes=edge.bytes, connections=edge.connections, reasons=list(edge.reasons), **extra)
     graph.graph.update(
         keep_apart=[{"a": a, "b": b, "reason": "; ".join(dict.fromkeys(reasons))}
                     for (a, b), reasons in sorted(keep_apart.items())],

@@ -7,7 +7,8 @@
 - GraphML from other tools (e.g. microservice dependency graphs) reads too: every node is a VM
   (`name` from a name or label attribute, else the node id; gb, vcpu, memory_mb optional, default 0),
   every edge a soft "declared" dependency of weight 1 unless it has a numeric `weight`; directed and
-  parallel edges merge into one undirected edge whose weights add up; self-loops are dropped.
+  parallel edges merge into one undirected edge whose weights add up; self-loops are dropped. A
+  directed edge a -> b records b in the edge's `providers` (a calls b: b is what a depends on).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ __all__ = ["GRAPH_VERSION", "MAX_EDGE_WEIGHT", "read_graph", "write_graph"]
 GRAPH_VERSION = 1
 FORMAT_NAME = "migrate-graph"
 _JSON_GRAPH_KEYS = ("keep_apart", "unknown_endpoints", "ambiguous_endpoints", "warnings", "flow_stats", "sources")
-_LIST_EDGE_KEYS = ("kinds", "reasons")
+_LIST_EDGE_KEYS = ("kinds", "reasons", "providers")
+_JSON_NODE_KEYS = ("tags", "attributes")     # dicts, kept in GraphML as JSON text
 _LABEL_KEYS = ("label", "edgelabel", "relation", "type")
 MAX_EDGE_WEIGHT = 1e15          # MiB of traffic between two VMs (summed flows and links), about an exabyte
 MAX_EDGE_COUNT = 2**63          # bytes and connections an edge records
@@ -79,7 +81,8 @@ def _flatten(graph: nx.Graph) -> nx.Graph:
             flat.graph[key] = value
     flat.graph.update(format=FORMAT_NAME, format_version=GRAPH_VERSION)
     for node, data in graph.nodes(data=True):
-        flat.add_node(node, **{k: v for k, v in ((k, _flat_value(v)) for k, v in data.items()) if v is not None})
+        flat.add_node(node, **{k: v for k, v in ((k, json.dumps(v, sort_keys=True) if k in _JSON_NODE_KEYS
+                                                  else _flat_value(v)) for k, v in data.items()) if v is not None})
     for a, b, data in graph.edges(data=True):
         flat.add_edge(a, b, **{k: v for k, v in ((k, _flat_value(v)) for k, v in data.items()) if v is not None})
     return flat
@@ -238,7 +241,10 @@ def _read_graphml(raw: bytes, file: str) -> nx.Graph:
     for a, b, data in source.edges(data=True):
         if a == b:
             continue
-        _merge_edge(graph, a, b, _edge_attrs(data, file, f"edge {a} - {b}", problems))
+        attrs = _edge_attrs(data, file, f"edge {a} - {b}", problems)
+        if source.is_directed() and "providers" not in data:
+            attrs["providers"] = [str(b)]           # a -> b: a calls b, so b is what a depends on
+        _merge_edge(graph, a, b, attrs)
     if problems:
         raise InputError(problems)
     return graph
@@ -278,7 +284,16 @@ def _node_attrs(node: str, data: dict[str, Any], file: str, problems: list[Probl
         "vcpu": int(_number(data, "vcpu", 0, file, where, problems)),
         "memory_mb": int(_number(data, "memory_mb", 0, file, where, problems)),
         "powered_on": _bool(data.get("powered_on"), True),
+        **{key: value for key in _JSON_NODE_KEYS if isinstance(value := _json_dict(data.get(key)), dict)},
     }
+
+
+def _json_dict(value: Any) -> Any:
+    """A dict kept as JSON text (tags, custom attributes), or None."""
+    try:
+        return json.loads(value) if isinstance(value, str) else None
+    except (json.JSONDecodeError, RecursionError):
+        return None
 
 
 def _split(value: Any) -> list[str]:
@@ -297,6 +312,7 @@ def _edge_attrs(data: dict[str, Any], file: str, where: str, problems: list[Prob
         "bytes": int(_number(data, "bytes", 0, file, where, problems)),
         "connections": int(_number(data, "connections", 0, file, where, problems)),
         "reasons": reasons,
+        **({"providers": _split(data["providers"])} if "providers" in data else {}),
     }
 
 
@@ -311,3 +327,5 @@ def _merge_edge(graph: nx.Graph, a: str, b: str, attrs: dict[str, Any]) -> None:
     edge["bytes"] += attrs["bytes"]
     edge["connections"] += attrs["connections"]
     edge["reasons"] = list(dict.fromkeys(edge["reasons"] + attrs["reasons"]))
+    if "providers" in attrs:
+        edge["providers"] = sorted(set(edge.get("providers", [])) | set(attrs["providers"]))

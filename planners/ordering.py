@@ -47,11 +47,14 @@ class _Order:
             after = {wave[u] for u in rule.after}
             mask = sum(1 << x for x in before)
             for y in after:
-                self.preds[y] |= mask
+                self.preds[y] |= mask & ~(1 << y)        # gap-0 rules may hold both sides in one wave
         self.cap = [(inst.capacity.vms(p), inst.capacity.gb(p)) for p in range(k)]
+        self.min_pos = [0] * k                   # critical_not_before (hard): the earliest position of a wave
+        for u, a in enumerate(wave):
+            self.min_pos[a] = max(self.min_pos[a], inst.min_wave[u])
 
     def fits(self, x: int, pos: int) -> bool:
-        if self.pinned[x] is not None and self.pinned[x] != pos:
+        if (self.pinned[x] is not None and self.pinned[x] != pos) or pos < self.min_pos[x]:
             return False
         cap_c, cap_g = self.cap[pos]
         return self.load_c[x] <= cap_c and self.load_g[x] <= cap_g + _EPS

@@ -37,12 +37,18 @@ class _Grower:
         self.waiting = [len(inst.after_of[u]) for u in range(n)]
         self.rule_left = [len(p.before) for p in inst.precedence]
         self.noise = [rng.random() for _ in range(n)]
+        self.late_starters: dict[int, list[int]] = {}       # critical_not_before (hard): first wave -> units
+        for u in range(n):
+            if inst.min_wave[u]:
+                self.late_starters.setdefault(inst.min_wave[u], []).append(u)
         self.heap: list[tuple[int, float, float, float, int]] = []
         self.touched: list[int] = []
         self.current: list[int] = []
         self.load_c = 0
         self.load_g = 0.0
         self.blocked: set[int] = set()                      # partners of units in the current wave
+        self.index = 0                                      # the wave being filled
+        self.wave_class = -1                                # its environment (no_mixed_environments, hard)
 
     def key(self, u: int) -> tuple[int, float, float, float, int]:
         """Frontier units (tied to the wave) first, by least cut after adding them; then new seeds."""
@@ -54,12 +60,23 @@ class _Grower:
         heapq.heappush(self.heap, self.key(u))
 
     def free(self, u: int) -> bool:
-        return self.wave[u] == -1 and self.waiting[u] == 0 and self.inst.pin[u] is None
+        inst = self.inst
+        return self.wave[u] == -1 and self.waiting[u] == 0 and inst.pin[u] is None and inst.min_wave[u] <= self.index
 
     def fits(self, u: int, index: int) -> bool:
-        cap = self.inst.capacity
-        return (self.load_c + self.inst.count[u] <= cap.vms(index)
-                and self.load_g + self.inst.gb[u] <= cap.gb(index) + _EPS and u not in self.blocked)
+        inst = self.inst
+        cap = inst.capacity
+        cls = inst.env_class[u]
+        return (self.load_c + inst.count[u] <= cap.vms(index)
+                and self.load_g + inst.gb[u] <= cap.gb(index) + _EPS and u not in self.blocked
+                and (cls < 0 or self.wave_class < 0 or cls == self.wave_class))
+
+    def release(self, r: int) -> None:
+        """Rule r's `before` side is placed: its `after` units may be placed from now on."""
+        for v in self.inst.precedence[r].after:
+            self.waiting[v] -= 1
+            if self.free(v):
+                self.push(v)
 
     def place(self, u: int, index: int) -> None:
         inst = self.inst
@@ -68,6 +85,13 @@ class _Grower:
         self.load_c += inst.count[u]
         self.load_g += inst.gb[u]
         self.blocked.update(inst.partners[u])
+        if inst.env_class[u] >= 0:
+            self.wave_class = inst.env_class[u]
+        for r in inst.before_of[u]:
+            if inst.precedence[r].gap == 0:         # the same wave will do: release when the side is placed
+                self.rule_left[r] -= 1
+                if self.rule_left[r] == 0:
+                    self.release(r)
         for v, w in inst.adj[u].items():
             if self.wave[v] == -1:
                 self.ext[v] -= w
@@ -84,15 +108,18 @@ class _Grower:
         self.touched = []
         for u in self.current:
             for r in inst.before_of[u]:
-                self.rule_left[r] -= 1
-                if self.rule_left[r] == 0:
-                    for v in inst.precedence[r].after:
-                        self.waiting[v] -= 1
-                        if self.free(v):
-                            self.push(v)
+                if inst.precedence[r].gap:
+                    self.rule_left[r] -= 1
+                    if self.rule_left[r] == 0:
+                        self.release(r)
         self.current = []
         self.load_c, self.load_g = 0, 0.0
         self.blocked = set()
+        self.wave_class = -1
+        self.index += 1
+        for u in self.late_starters.pop(self.index, []):
+            if self.free(u):
+                self.push(u)
 
     def pop(self) -> int | None:
         """The best free unit by its current gain (lazy: stale entries are re-pushed)."""
@@ -196,20 +223,25 @@ def first_fit(inst: Instance, waves: int, latest: list[int]) -> list[int] | None
     waiting = [len(inst.after_of[u]) for u in range(n)]
     rule_left = [len(p.before) for p in inst.precedence]
     rule_top = [-1] * len(inst.precedence)
+    wave_class = [-1] * waves
     ready = [(latest[u], -inst.count[u], -inst.gb[u], u) for u in range(n) if waiting[u] == 0]
     heapq.heapify(ready)
     while ready:
         u = heapq.heappop(ready)[3]
-        lo = max((rule_top[r] + 1 for r in inst.after_of[u]), default=0)
+        lo = max([inst.min_wave[u], *(rule_top[r] + inst.precedence[r].gap for r in inst.after_of[u])])
         pin = inst.pin[u]
+        cls = inst.env_class[u]
         options = [pin] if pin is not None else range(lo, latest[u] + 1)
         for w in options:
             if (w >= lo and load_c[w] + inst.count[u] <= cap.vms(w)
                     and load_g[w] + inst.gb[u] <= cap.gb(w) + _EPS
+                    and (cls < 0 or wave_class[w] in (-1, cls))
                     and all(wave[v] != w for v in inst.partners[u])):
                 wave[u] = w
                 load_c[w] += inst.count[u]
                 load_g[w] += inst.gb[u]
+                if cls >= 0:
+                    wave_class[w] = cls
                 break
         else:
             return None

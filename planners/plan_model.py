@@ -17,6 +17,10 @@ windows:                    # cutover windows, given to waves in order
   - {start: "2025-03-01T20:00:00Z", end: "2025-03-02T04:00:00Z"}
 keep_apart:
   - {a: crm-web-01, b: crm-web-02, reason: "HA pair"}
+classify: {environment: {tag: env}}        # see planners.rule_model
+rules:                      # policy rules: hard, or a cost per violation
+  environment_order: {order: [dev, test, prod], hard: true}
+  dependencies_first: {weight: 50}
 seed: 0
 ```
 
@@ -32,6 +36,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from migrate.core.models.base import StrictModel
 from migrate.core.models.inventory import MAX_VM_GB, MAX_VMS
+from planners.rule_model import Classify, Rules
 
 __all__ = [
     "MAX_SEED",
@@ -46,6 +51,7 @@ __all__ = [
     "PlanMetrics",
     "PlanSource",
     "PrecedenceRule",
+    "RuleOutcome",
     "Violation",
     "Wave",
     "WaveFlow",
@@ -144,6 +150,9 @@ class Constraints(StrictModel):
     windows: list[Window] = Field(default_factory=list, max_length=MAX_WAVES,
                                   description="cutover windows, given to waves in order")
     keep_apart: list[KeepApartRule] = Field(default_factory=list)
+    classify: Classify | None = Field(None, description="where environment, criticality and application come "
+                                                        "from (default: tags env, criticality, app)")
+    rules: Rules | None = Field(None, description="policy rules, each hard or with a weight")
     seed: Seed = 0
 
     @field_validator("ramp")
@@ -186,6 +195,7 @@ class WaveWhy(StrictModel):
     groups: list[WaveGroup] = Field(default_factory=list)
     more_groups: Total = 0
     heaviest: list[WaveFlow] = Field(default_factory=list)
+    rules: list[str] | None = Field(None, description="how the wave stands with each policy rule")
 
 
 class Wave(StrictModel):
@@ -237,6 +247,15 @@ class WaveMetrics(StrictModel):
     cut_weight: Amount
 
 
+class RuleOutcome(StrictModel):
+    """How a plan keeps one policy rule: violations (VMs, or dependencies) and their cost (soft rules)."""
+
+    hard: bool
+    weight: Amount | None = None
+    violations: Total
+    cost: Amount
+
+
 class PlanMetrics(StrictModel):
     """Plan quality; `violations` counts broken rules (0 for every plan the planner writes)."""
 
@@ -250,6 +269,11 @@ class PlanMetrics(StrictModel):
     max_wave_vms: Total
     max_wave_gb: Amount
     per_wave: list[WaveMetrics] = Field(default_factory=list)
+    rules: dict[str, RuleOutcome] | None = Field(None, description="policy rules: violations and cost of each")
+    rule_cost: Amount | None = Field(None, description="the soft rules' cost, in the cut's unit")
+    cost_bound: Amount | None = Field(None, description="no plan of this many waves keeping the same hard rules has "
+                                                        "a lower cut_weight + rule_cost")
+    cost_bound_by: str | None = Field(None, description="how cost_bound was found")
     violations: Total = 0
     violation_list: SkipJsonSchema[list[Violation]] = Field(default_factory=list, exclude=True)
 

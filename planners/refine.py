@@ -39,9 +39,13 @@ class WaveState:
         self.before_cnt = [[0] * waves for _ in inst.precedence]
         self.after_cnt = [[0] * waves for _ in inst.precedence]
         wave, conn = self.wave, self.conn
+        self.class_cnt: list[dict[int, int]] = [{} for _ in range(waves)]
         for u, w in enumerate(wave):
             self.load_c[w] += inst.count[u]
             self.load_g[w] += inst.gb[u]
+            if inst.env_class[u] >= 0:
+                cnt = self.class_cnt[w]
+                cnt[inst.env_class[u]] = cnt.get(inst.env_class[u], 0) + 1
             for r in inst.before_of[u]:
                 self.before_cnt[r][w] += 1
             for r in inst.after_of[u]:
@@ -71,15 +75,16 @@ class WaveState:
 
     def window(self, u: int) -> tuple[int, int]:
         """The waves precedence allows for u, given where every other unit is."""
-        lo, hi = 0, self.k - 1
-        for r in self.inst.after_of[u]:
+        inst = self.inst
+        lo, hi = inst.min_wave[u], self.k - 1
+        for r in inst.after_of[u]:
             cnt = self.before_cnt[r]
             top = next(i for i in range(self.k - 1, -1, -1) if cnt[i])
-            lo = max(lo, top + 1)
-        for r in self.inst.before_of[u]:
+            lo = max(lo, top + inst.precedence[r].gap)
+        for r in inst.before_of[u]:
             cnt = self.after_cnt[r]
             bottom = next(i for i in range(self.k) if cnt[i])
-            hi = min(hi, bottom - 1)
+            hi = min(hi, bottom - inst.precedence[r].gap)
         return lo, hi
 
     def allowed(self, u: int, b: int, *, overload: bool) -> bool:
@@ -92,7 +97,10 @@ class WaveState:
             return False
         if any(self.wave[v] == b for v in inst.partners[u]):
             return False
-        if inst.before_of[u] or inst.after_of[u]:
+        cls = inst.env_class[u]
+        if cls >= 0 and any(c != cls and n for c, n in self.class_cnt[b].items()):
+            return False            # no_mixed_environments (hard): wave b holds another environment
+        if inst.before_of[u] or inst.after_of[u] or inst.min_wave[u]:
             lo, hi = self.window(u)
             return lo <= b <= hi
         return True
@@ -115,6 +123,10 @@ class WaveState:
         self.load_c[b] += inst.count[u]
         self.load_g[a] -= inst.gb[u]
         self.load_g[b] += inst.gb[u]
+        cls = inst.env_class[u]
+        if cls >= 0:
+            self.class_cnt[a][cls] -= 1
+            self.class_cnt[b][cls] = self.class_cnt[b].get(cls, 0) + 1
         for r in inst.before_of[u]:
             self.before_cnt[r][a] -= 1
             self.before_cnt[r][b] += 1
@@ -272,7 +284,7 @@ def balance(st: WaveState) -> None:
     norm = st.cap_c if finite else [1.0] * st.k
     fill = st.load_c.__getitem__
     for u in sorted(range(inst.units), key=lambda u: -inst.count[u]):
-        if inst.adj[u] or inst.pin[u] is not None:
+        if inst.adj[u] or inst.pin[u] is not None or (inst.rules is not None and inst.rules.bears(u)):
             continue
         a = st.wave[u]
         b = min(range(st.k), key=lambda w: fill(w) / norm[w])

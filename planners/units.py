@@ -8,70 +8,20 @@ ambiguous names, contradictions inside one unit) are collected and raised togeth
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
 
 from migrate.core.errors import InputError, Problem
-from planners.graph import hard_reasons
+from planners.instance import Capacity, Exclusion, Instance, PrecedenceSet, edge_weight, names_text
 from planners.plan_model import Constraints
+from planners.rule_model import Rules
+from planners.rules import add_reasons, attach_rules, classify_nodes, rule_unions
 
 __all__ = ["Capacity", "Exclusion", "Instance", "PrecedenceSet", "Resolver", "build_instance", "edge_weight",
            "names_text"]
-
-SHOWN_NAMES = 8
-
-
-def edge_weight(data: Mapping[str, Any]) -> float:
-    """The soft weight of an edge (networkx convention: 1 when the edge has no `weight`)."""
-    return float(data.get("weight", 1.0))
-
-
-def names_text(names: Iterable[str], limit: int = SHOWN_NAMES) -> str:
-    """Names joined for a message, cut after `limit` with a count of the rest."""
-    items = list(names)
-    shown = ", ".join(items[:limit])
-    return f"{shown}, and {len(items) - limit} more" if len(items) > limit else shown
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """Per-wave caps: max_vms (with the ramp for the first waves) and max_gb; None means unlimited."""
-
-    max_vms: int | None = None
-    max_gb: float | None = None
-    ramp: tuple[int, ...] = ()
-
-    def vms(self, wave: int) -> float:
-        """The VM cap of wave `wave` (0-based)."""
-        cap = math.inf if self.max_vms is None else float(self.max_vms)
-        return min(cap, float(self.ramp[wave])) if wave < len(self.ramp) else cap
-
-    def gb(self, wave: int) -> float:
-        """The disk GiB cap of wave `wave` (0-based): the same for every wave."""
-        return math.inf if self.max_gb is None else self.max_gb
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    """A VM left out of the migration: why, and which field said so."""
-
-    reason: str
-    field: str
-
-
-@dataclass
-class PrecedenceSet:
-    """Every unit of `before` moves in a strictly earlier wave than every unit of `after`."""
-
-    before: list[int]
-    after: list[int]
-    label: str          # the rule's field, e.g. "precedence[2]"
-    text: str           # the rule as written, for messages
 
 
 class Resolver:
@@ -99,58 +49,6 @@ class Resolver:
         if found:
             return [], f"{len(found)} VMs are named {ref!r}: use the VM id ({', '.join(sorted(found)[:3])}, ...)"
         return [], f"no VM with id or name {ref!r}"
-
-
-@dataclass
-class Instance:
-    """Units, their sizes and soft adjacency, and the constraints on them (see the module docstring)."""
-
-    graph: nx.Graph
-    nodes: list[Any]                         # included VMs (not excluded) as graph nodes, by index
-    ids: list[str]                           # the same as strings
-    names: list[str]
-    unit_of: list[int]
-    members: list[list[int]]
-    count: list[int]
-    gb: list[float]
-    adj: list[dict[int, float]]
-    total_weight: float                      # soft weight of every edge between included VMs
-    partners: list[list[int]]                # keep-apart partner units
-    keep_apart_pairs: list[tuple[int, int, str]]
-    keep_apart_vms: list[tuple[int, int, str]]  # the same as VM index pairs, as declared
-    precedence: list[PrecedenceSet]
-    before_of: list[list[int]]
-    after_of: list[list[int]]
-    pin: list[int | None]                    # 0-based wave of a pinned unit
-    pin_field: dict[int, str]
-    capacity: Capacity
-    excluded: dict[str, Exclusion]
-    constraints_file: str
-    graph_file: str
-    warnings: list[str] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)     # resolution problems, when not raised
-
-    @property
-    def units(self) -> int:
-        return len(self.members)
-
-    def unit_names(self, unit: int) -> list[str]:
-        """The VM names of a unit."""
-        return [self.names[i] for i in self.members[unit]]
-
-    def unit_reasons(self, unit: int) -> list[str]:
-        """The hard reasons that join a unit."""
-        sub = self.graph.subgraph([self.nodes[i] for i in self.members[unit]])
-        return list(dict.fromkeys(r for _, _, d in sub.edges(data=True) if d.get("hard")
-                                  for r in hard_reasons(d.get("reasons", []))))
-
-    def describe(self, unit: int) -> str:
-        """A unit for messages: its names, and its hard reasons if it is a group."""
-        names = self.unit_names(unit)
-        if len(names) == 1:
-            return names[0]
-        reasons = "; ".join(self.unit_reasons(unit)[:3])
-        return f"group of {len(names)} VMs ({names_text(names)})" + (f" joined by {reasons}" if reasons else "")
 
 
 class _UnionFind:
@@ -245,8 +143,16 @@ def build_instance(graph: nx.Graph, constraints: Constraints, *, constraints_fil
             uf.union(i, j)
         soft.append((i, j, float(data.get("weight", 1.0))))
     _check_excluded_groups(b, nodes, uf, excluded)
+    rules = constraints.rules or Rules()
+    included = [str(node) not in excluded for node in nodes]
+    classes = reasons = None
+    if rules.active():
+        classes = classify_nodes(graph, constraints.classify, rules)
+        cap = Capacity(constraints.max_vms, constraints.max_gb, tuple(constraints.ramp))
+        reasons = rule_unions(rules, graph, classes, included, uf.find, uf.union,
+                              (cap.vms(len(cap.ramp)), cap.gb(0)), b.warnings, prefix)
 
-    keep = [i for i, node in enumerate(nodes) if str(node) not in excluded]
+    keep = [i for i, node in enumerate(nodes) if included[i]]
     local = {g: k for k, g in enumerate(keep)}
     roots: dict[int, int] = {}
     unit_of = []
@@ -279,11 +185,16 @@ def build_instance(graph: nx.Graph, constraints: Constraints, *, constraints_fil
         partners=[[] for _ in members], keep_apart_pairs=[], keep_apart_vms=[], precedence=[],
         before_of=[[] for _ in members], after_of=[[] for _ in members], pin=[None] * len(members), pin_field={},
         capacity=Capacity(constraints.max_vms, constraints.max_gb, tuple(constraints.ramp)),
-        excluded=excluded, constraints_file=constraints_file, graph_file=graph_file)
+        excluded=excluded, constraints_file=constraints_file, graph_file=graph_file,
+        min_wave=[0] * len(members), env_class=[-1] * len(members))
     index = {vm: k for k, vm in enumerate(inst.ids)}
+    if reasons:
+        add_reasons(inst, keep, reasons)
     _keep_apart(b, inst, index)
     _precedence(b, inst, index)
     _pins(b, inst, index, pinned)
+    if classes is not None:
+        attach_rules(inst, rules, classes, keep, b.problems, prefix)
     inst.warnings.extend(b.warnings)
     if b.problems and strict:
         raise InputError(b.problems)

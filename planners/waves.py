@@ -24,10 +24,12 @@ import networkx as nx
 from migrate.core.errors import InputError, Problem
 from planners.coarsen import hierarchy
 from planners.evaluate import evaluate_instance
+from planners.exact import exact_fits, solve_exact
 from planners.explain import wave_sizes, wave_whys
 from planners.feasibility import check_feasible, latest_waves, lower_bound, topological_order
 from planners.ordering import order_waves
 from planners.partition import construct, first_fit
+from planners.penalty import improve, soft_cost
 from planners.plan_model import Constraints, Excluded, Plan, PlanSource, Wave
 from planners.refine import FULL_SCAN_UNITS, MIN_PASS_GAIN, WaveState, balance, refine
 from planners.units import Instance, build_instance
@@ -49,6 +51,7 @@ class _Candidate:
     wave: list[int]            # per unit, 0-based position
     k: int
     score: tuple[int, int, int, int]
+    proven: bool = False       # found by exhaustive search: no plan of k waves scores better
 
 
 def _score(inst: Instance, wave: list[int], k: int) -> tuple[int, int, int, int]:
@@ -63,24 +66,27 @@ def _score(inst: Instance, wave: list[int], k: int) -> tuple[int, int, int, int]
     loads = [0] * k
     for u, a in enumerate(wave):
         loads[a] += inst.count[u]
-    return k, round(cut / 2 / quantum), round(spread / 2 / quantum), sum(x * x for x in loads)
+    cost = cut / 2 + soft_cost(inst, wave, k)
+    return k, round(cost / quantum), round(spread / 2 / quantum), sum(x * x for x in loads)
 
 
 def _compact(inst: Instance, wave: list[int], k: int) -> tuple[list[int], int]:
     """Drop empty waves when pins and ramp caps allow the later waves to move up."""
     loads_c, loads_g = [0] * k, [0.0] * k
     pinned: dict[int, int] = {}
+    earliest = [0] * k
     for u, a in enumerate(wave):
         loads_c[a] += inst.count[u]
         loads_g[a] += inst.gb[u]
+        earliest[a] = max(earliest[a], inst.min_wave[u])
         if inst.pin[u] is not None:
             pinned[a] = a
     keep = list(range(k))
     cap = inst.capacity
     for empty in [w for w in reversed(range(k)) if loads_c[w] == 0]:
         trial = [w for w in keep if w != empty]
-        if all(pinned.get(w, p) == p and loads_c[w] <= cap.vms(p) and loads_g[w] <= cap.gb(p) + 1e-9
-               for p, w in enumerate(trial)):
+        if all(pinned.get(w, p) == p and earliest[w] <= p and loads_c[w] <= cap.vms(p)
+               and loads_g[w] <= cap.gb(p) + 1e-9 for p, w in enumerate(trial)):
             keep = trial
     if len(keep) == k:
         return wave, k
@@ -148,6 +154,7 @@ def _attempt(inst: Instance, k: int, rng: random.Random, restart: int) -> _Candi
         st = WaveState(levels[depth], [st.wave[cmap[u]] for u in range(levels[depth].units)], k)
         refine(st, rng, min_gain=min_gain)
     st = _reordered(inst, st, k, rng, min_gain)
+    improve(st)
     balance(st)
     wave, k2 = _compact(inst, st.wave, k)
     return _Candidate(wave, k2, _score(inst, wave, k2))
@@ -157,6 +164,17 @@ def restarts_for(inst: Instance) -> int:
     """How many seeded restarts an instance of this size gets."""
     size = inst.units + sum(len(a) for a in inst.adj) // 2
     return max(1, min(MAX_RESTARTS, RESTART_BUDGET // max(size, 1)))
+
+
+def _exact(inst: Instance, bound: int) -> _Candidate | None:
+    """The proven best plan when the instance is small enough to search exhaustively, else None."""
+    for k in range(max(bound, 1), inst.units + 1):
+        if not exact_fits(inst, k):
+            return None
+        wave = solve_exact(inst, k, lambda w, k=k: _score(inst, w, k))    # type: ignore[misc]
+        if wave is not None:
+            return _Candidate(wave, k, _score(inst, wave, k), proven=True)
+    return None
 
 
 def _search(inst: Instance, order: list[int], early: list[int], bound: int, seed: int) -> _Candidate:
@@ -222,8 +240,8 @@ def plan_waves(graph: nx.Graph, constraints: Constraints | None = None, *, const
     inst = build_instance(graph, constraints, constraints_file=constraints_file, graph_file=graph_file, strict=False)
     order, early = check_feasible(inst)
     bound = lower_bound(inst, order)
-    found = _search(inst, order, early, bound.value, constraints.seed) if inst.units else _Candidate([], 0,
-                                                                                                   (0, 0, 0, 0))
+    found = (_exact(inst, bound.value) or _search(inst, order, early, bound.value, constraints.seed)) if inst.units \
+        else _Candidate([], 0, (0, 0, 0, 0), proven=True)
     plan = _assemble(inst, found, constraints, source)
     metrics = evaluate_instance(inst, plan, constraints)
     if metrics.violations:
@@ -232,5 +250,9 @@ def plan_waves(graph: nx.Graph, constraints: Constraints | None = None, *, const
     if found.k > bound.value + 1:
         plan.warnings.append(f"{found.k} waves, {found.k - bound.value} more than the lower bound {bound.value}: "
                              "keep-apart pairs, precedence or pins leave no tighter plan this planner can find")
+    if found.proven:
+        metrics.cost_bound = round(metrics.cut_weight + (metrics.rule_cost or 0.0), 6)
+        metrics.cost_bound_by = (f"proven optimum: exhaustive search of every assignment of {inst.units} units to "
+                                 f"{found.k} waves")
     plan.metrics = metrics
     return plan

@@ -22,13 +22,14 @@ Test migrations (`migrate test`) register an AMI from the latest cycle and launc
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 
 from migrate.core.drivers import Role
 from migrate.core.errors import OperationalError
 from migrate.core.ports import SnapshotChainTarget, SnapshotDisk, missing_port
 from migrate.engine import replatform
-from migrate.engine.context import PhaseContext
+from migrate.engine.context import PhaseContext, retry_unit
 from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import SourceState
 from migrate.engine.replatform import LaunchedInstance, RegisteredImage, UploadedDisks
@@ -100,8 +101,8 @@ def _read_blocks(ctx: PhaseContext, disk: SnapshotDisk, indices: list[int], cycl
     for start, count in _runs(indices):
         if ctx.cancel.is_interrupt:
             raise Interrupted(f"stopped in cycle {cycle} of disk {disk.key}")
-        offset = start * BLOCK
-        data = src.read_range(disk.file, offset, min(count * BLOCK, disk.size - offset))
+        offset, length = start * BLOCK, min(count * BLOCK, disk.size - start * BLOCK)
+        data = retry_unit(ctx, f"read {disk.file} @{offset}", partial(src.read_range, disk.file, offset, length))
         for i in range(count):
             block = data[i * BLOCK:(i + 1) * BLOCK]
             yield start + i, block + bytes(BLOCK - len(block))
