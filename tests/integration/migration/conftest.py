@@ -33,6 +33,18 @@ def start_lab(tmp_path_factory: pytest.TempPathFactory, name: str, vms: int, see
         lab_down(directory)
 
 
+@pytest.fixture(scope="package")
+def warm_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    """One lab for the warm end-to-end modules (warm, then warm_replatform: each rolls its wave back at the end)."""
+    yield from start_lab(tmp_path_factory, "warm", 10, 11)
+
+
+@pytest.fixture(scope="package")
+def warm_fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    """One lab for the warm crash and network-fault modules (each test rolls its wave back at the end)."""
+    yield from start_lab(tmp_path_factory, "warm-faults", 10, 13)
+
+
 def plan_lab(lab: LabInfo, work: Path, *, max_vms: int = 15) -> Path:
     """discover -> plan on the lab, through the CLI; the plan's path."""
     site = lab.site_config

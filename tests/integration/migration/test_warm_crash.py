@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from migrate.engine.journal import Journal
 from migrate.lab.churn import churn
 from migrate.lab.manager import LabInfo
 from tests.helpers import CliResult, run_cli
-from tests.integration.migration.conftest import assert_migrated_once, estate, migrate_cli, plan_lab, start_lab
+from tests.integration.migration.conftest import assert_migrated_once, estate, migrate_cli, plan_lab
 from tests.integration.migration.test_cold_crash import _has_run
 from tests.integration.migration.test_warm_e2e import disks_equal, snapshots_of, warm_plan
 from tests.integration.migration.test_warm_replatform_e2e import assert_final_snapshots_equal_sources, steps
@@ -40,8 +39,8 @@ REPLICATING = frozenset({"enable_change_tracking", "replicate"})   # a kill land
 
 
 @pytest.fixture(scope="module")
-def crash_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
-    yield from start_lab(tmp_path_factory, "warm-crash", 10, 13)
+def crash_lab(warm_fault_lab: LabInfo) -> LabInfo:
+    return warm_fault_lab
 
 
 def _phase_started(journal: Path, since: float, phases: frozenset[str]) -> bool:

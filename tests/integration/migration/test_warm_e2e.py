@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,6 @@ from tests.integration.migration.conftest import (
     migrate_cli,
     plan_lab,
     sessions,
-    start_lab,
     vms_by_uuid,
 )
 
@@ -43,8 +41,8 @@ CYCLES_BEFORE_CUTOVER = 3
 
 
 @pytest.fixture(scope="module")
-def wlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
-    yield from start_lab(tmp_path_factory, "warm-e2e", 10, 11)
+def wlab(warm_lab: LabInfo) -> LabInfo:
+    return warm_lab
 
 
 def warm_plan(lab: LabInfo, work: Path, *, interval: float = 1.0, max_vms: int = 4) -> tuple[Path, dict[str, Any]]:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,8 +25,9 @@ from migrate.lab.churn import churn
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 from tests.integration.chaos import ChaosProxy
-from tests.integration.migration.conftest import assert_migrated_once, estate, plan_lab, start_lab
-from tests.integration.migration.test_warm_e2e import disks_equal, snapshots_of, wait_for_cycles
+from tests.integration.conftest import site_copy
+from tests.integration.migration.conftest import assert_migrated_once, estate, plan_lab
+from tests.integration.migration.test_warm_e2e import disks_equal, snapshots_of, status
 from tests.integration.migration.test_warm_replatform_e2e import assert_final_snapshots_equal_sources, steps
 
 pytestmark = pytest.mark.lab
@@ -36,8 +37,8 @@ LIMITS = ["--per-host", "8", "--per-datastore", "8"]
 
 
 @pytest.fixture(scope="module")
-def flab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
-    yield from start_lab(tmp_path_factory, "warm-faults", 10, 19)
+def flab(warm_fault_lab: LabInfo) -> LabInfo:
+    return warm_fault_lab   # after test_warm_crash rolled its waves back
 
 
 def _through(url: str, proxy: ChaosProxy) -> str:
@@ -49,23 +50,34 @@ def _upstream(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 443
 
 
-def _chaos_site(lab: LabInfo, out: Path) -> tuple[Path, list[ChaosProxy]]:
-    """The lab's site.yaml with source, target and the AWS endpoint behind reset-prone proxies."""
-    doc = yaml.safe_load(lab.site_config.read_text())
+def _chaos_site(lab: LabInfo, work: Path) -> tuple[Path, list[ChaosProxy]]:
+    """A copy of the lab's site.yaml with source, target and the AWS endpoint behind reset-prone proxies."""
+    path = site_copy(lab, work)
+    doc = yaml.safe_load(path.read_text())
     proxies = []
     for index, (section, key) in enumerate((("source", "url"), ("target", "url"), ("replatformer", "endpoint_url"))):
         proxy = ChaosProxy(_upstream(doc[section][key]), reset_rate=RATE, seed=SEED * 31 + index)
         doc[section][key] = _through(doc[section][key], proxy)
         proxies.append(proxy)
-    for name in ("ca_file", "ca_bundle", "credentials_file"):   # relative paths stay next to the lab's site.yaml
-        for section in ("source", "target", "replatformer"):
-            value = doc[section].get(name)
-            if isinstance(value, str) and not Path(value).is_absolute():
-                doc[section][name] = str(lab.site_config.parent / value)
-    out.write_text(yaml.safe_dump(doc))
-    return out, proxies
+    path.write_text(yaml.safe_dump(doc))
+    return path, proxies
 
 
+def _wait_for_cycles(journal: Path, proc: subprocess.Popen[str], uuids: set[str], cycles: int,
+                     timeout: float = 300) -> None:
+    """Wait until each of these VMs has done `cycles` replication cycles."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if journal.exists():
+            done = {vm["id"]: (vm.get("replication") or {}).get("cycles", 0) for vm in status(journal)["vms"]}
+            if all(done.get(uuid, 0) >= cycles for uuid in uuids):
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"no {cycles} cycles in {timeout} s: {status(journal)}")
+
+
+@pytest.mark.timeout(1200)
 def test_warm_and_warm_replatform_waves_finish_under_connection_resets(flab: LabInfo, tmp_path: Path) -> None:
     plan = plan_lab(flab, tmp_path, max_vms=3)
     doc = yaml.safe_load(plan.read_text())
@@ -81,7 +93,7 @@ def test_warm_and_warm_replatform_waves_finish_under_connection_resets(flab: Lab
         by_method[wave["method"]] = {vm["instance_uuid"] for vm in estate(flab)["vms"] if vm["name"] in names}
     running = [vm["name"] for vm in estate(flab)["vms"] if vm["name"] in powered
                and any(vm["name"] in set(w.get("vm_names") or []) for w in waves)]
-    site, proxies = _chaos_site(flab, tmp_path / "site-chaos.yaml")
+    site, proxies = _chaos_site(flab, tmp_path)
     journal = tmp_path / "run.db"
     ids = ",".join(str(w["id"]) for w in waves)
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config", str(site),
@@ -92,8 +104,8 @@ def test_warm_and_warm_replatform_waves_finish_under_connection_resets(flab: Lab
     churner = threading.Thread(target=lambda: churn(flab.directory, vms=running, mib_per_s=1.0, seconds=900,
                                                     seed=SEED, stop=stop), daemon=True)
     churner.start()
-    try:
-        wait_for_cycles(journal, proc, 2, timeout=300)
+    try:   # waves run in turn: the warm one replicates until asked; the other then copies once and cuts over
+        _wait_for_cycles(journal, proc, by_method["warm"], 2)
         for wave in waves:
             assert run_cli("cutover", "--journal", journal, "--wave", str(wave["id"])).code == 0
         out, err = proc.communicate(timeout=600)
@@ -103,6 +115,9 @@ def test_warm_and_warm_replatform_waves_finish_under_connection_resets(flab: Lab
             retried = run_cli("resume", "--config", site, "--journal", journal, "--retry-failed", "--json", *LIMITS,
                               timeout=600)
     finally:
+        if proc.poll() is None:   # never outlive the test (its lab goes away)
+            proc.kill()
+            proc.wait()
         stop.set()
         churner.join(timeout=60)
         resets = sum(p.stats.resets for p in proxies)
