@@ -149,11 +149,16 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
 def _cycle(ctx: PhaseContext, cycle: int, *, final: bool = False) -> Mapping[str, Any]:
     """Run (or finish) cycle `cycle` into EBS, then delete the line's older snapshots."""
     record = run_cycle(ctx, cycle, _copy_disk, final=final)
+    _prune(ctx, record)
+    return record
+
+
+def _prune(ctx: PhaseContext, record: Mapping[str, Any]) -> None:
+    """Delete the line's snapshots other than this cycle's (a crash may have come before an earlier prune)."""
     keep = [str(r["snapshot_id"]) for r in record.get("replicas", {}).values()]
     pruned = _cloud(ctx).prune_snapshots(replatform.owner(ctx), _line(ctx), keep)
     if pruned:
-        ctx.log.info("older replica snapshots deleted", cycle=cycle, snapshots=len(pruned))
-    return record
+        ctx.log.info("older replica snapshots deleted", cycle=record["cycle"], snapshots=len(pruned))
 
 
 def _replicas(record: Mapping[str, Any], ctx: PhaseContext) -> list[dict[str, Any]]:
@@ -224,7 +229,8 @@ def final_sync(ctx: PhaseContext) -> dict[str, Any]:
     last = last_cycle(ctx)
     if last is not None and last.get("final"):
         final = last
-        remove_ours(ctx)   # a crash may have come between recording it and removing its snapshot
+        remove_ours(ctx)   # a crash may have come between recording it and removing its snapshot...
+        _prune(ctx, final)   # ...or deleting the older EBS snapshots
     else:
         final = _cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
     return {"disks": _replicas(final, ctx), "cycle": final["cycle"], "bytes": final["bytes"],
