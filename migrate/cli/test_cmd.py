@@ -52,9 +52,11 @@ def test_command(journal_path: Path, run_id: str | None, waves: tuple[int, ...],
 
     Between two replication cycles the run copies each VM's latest replica, creates a VM on it with the
     networks of site.yaml `mappings.test_networks` (an isolated segment) and new MACs, powers it on and
-    runs the playbook's VM post hooks (health checks) against it; the result is journaled and shown here
-    and by `migrate status`. A test copy is never taken for the migrated VM; a new test replaces the last,
-    `--cleanup` removes it, and so does rollback. Exit 1 if a test failed or did not finish in --wait.
+    runs the playbook's VM post hooks (health checks) against it; for `warm_replatform` it registers an
+    AMI from the latest cycle and launches `<name>-test` in `replatformer.test_networks`. The result is
+    journaled and shown here and by `migrate status`. A test copy is never taken for the migrated VM; a
+    new test replaces the last, `--cleanup` removes it, and so does rollback. Exit 1 if a test failed or
+    did not finish in --wait.
     """
     from migrate import run as api
 

@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from migrate.core.drivers import Role
-from migrate.core.errors import OperationalError
+from migrate.core.errors import AdapterError, OperationalError
 from migrate.core.ports import SnapshotChainTarget, SnapshotDisk, missing_port
 from migrate.engine import replatform
 from migrate.engine.context import PhaseContext, retry_unit
@@ -191,8 +191,14 @@ def precheck(ctx: PhaseContext) -> dict[str, Any]:
 # -- test migrations (migrate test) --------------------------------------------------------------------
 
 def remove_tests(ctx: PhaseContext) -> dict[str, Any]:
-    """Terminate the VM's test instances and deregister their images (none is fine)."""
-    return _cloud(ctx).remove_tests(replatform.owner(ctx))
+    """Terminate the VM's test instances and deregister their images (none is fine); the shape of the rehost
+    method's: what was removed, what was deleted."""
+    result = _cloud(ctx).remove_tests(replatform.owner(ctx))
+    left = {kind: ids for kind, ids in result["left"].items() if ids}
+    if left:
+        raise AdapterError("aws", "remove test", f"still there after cleanup: {left}", retryable=True)
+    removed = result["removed"]
+    return {"removed": [*removed["instances"], *removed["images"]], "deleted": removed["volumes"]}
 
 
 def _test_launch(ctx: PhaseContext) -> dict[str, Any]:
@@ -213,7 +219,7 @@ def _test_launch(ctx: PhaseContext) -> dict[str, Any]:
     instance_id = str(launched["instance_id"])
     ready = cloud.wait_ready(instance_id)
     checks, ok = test_checks(ctx, instance_id, str(launched.get("private_ip") or ""))
-    return {"test_instance": instance_id, "image_id": image["image_id"], "state": ready["state"],
+    return {"test_vm": instance_id, "image_id": image["image_id"], "power_state": ready["state"],
             "cycle": record["cycle"], "replica_at": record["at"], "checks": checks, "ok": ok}
 
 

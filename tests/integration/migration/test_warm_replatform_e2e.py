@@ -193,14 +193,16 @@ def test_a_test_instance_runs_in_the_test_subnet_and_cleanup_removes_it(run: dic
     tested, cleaned = run["tested"], run["cleaned"]
     assert tested.code == 0, tested
     (outcome,) = tested.json()["outcomes"].values()
-    assert outcome["ok"] and outcome["state"] == "running", outcome
+    assert outcome["ok"] and outcome["power_state"] == "running", outcome
     site = yaml.safe_load(rwlab.site_config.read_text())
     test_subnets = {m["subnet_id"] for m in site["replatformer"]["test_networks"].values()}
-    found = clients.ec2.describe_instances(InstanceIds=[outcome["test_instance"]])["Reservations"][0]["Instances"][0]
+    found = clients.ec2.describe_instances(InstanceIds=[outcome["test_vm"]])["Reservations"][0]["Instances"][0]
     tags = {t["Key"]: t["Value"] for t in found["Tags"]}
     assert found["SubnetId"] in test_subnets and tags[TAG_TEST] == "true"
     assert cleaned.code == 0, cleaned
-    assert found["InstanceId"] not in steps(run["journal"], "verify").values().__repr__()   # never the real one
+    (removed,) = cleaned.json()["outcomes"].values()
+    assert found["InstanceId"] in removed["removed"] and removed["deleted"], removed
+    assert found["InstanceId"] not in {v["instance_id"] for v in steps(run["journal"], "verify").values()}
     assert clients.ec2.describe_instances(InstanceIds=[found["InstanceId"]])["Reservations"][0]["Instances"][0][
         "State"]["Name"] == "terminated"
 
