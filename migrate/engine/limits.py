@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from migrate.engine.plan import VmFacts
 
-__all__ = ["Limiter", "Limits"]
+__all__ = ["Limiter", "Limits", "SlotLease"]
 
 
 class Limits(BaseModel):
@@ -82,3 +83,50 @@ class Limiter:
         """True when no VM can start until one finishes."""
         with self._lock:
             return self.in_use["global"] >= self.limits.total
+
+
+class SlotLease:
+    """The slots one VM took from its wave's limiter. A replicating VM gives them back while it waits between
+    cycles (`release`) and takes them again before it copies or cuts over (`hold`), so a wave with more warm
+    VMs than slots replicates them all at once; `finish` gives back what is still held when the VM is done.
+
+    `cond` is the dispatcher's condition (its lock guards the limiter's users); `on_release` runs under it
+    (the dispatcher starts a worker for a waiting VM); `stopped` says when a wait for slots must end.
+    """
+
+    def __init__(self, limiter: Limiter, keys: tuple[str, ...], cond: threading.Condition,
+                 on_release: Callable[[], None], stopped: Callable[[], bool], poll: float = 0.5) -> None:
+        self.limiter = limiter
+        self.keys = keys
+        self.cond = cond
+        self.on_release = on_release
+        self.stopped = stopped
+        self.poll = poll
+        self.held = True
+
+    def release(self) -> None:
+        """Give the slots back (nothing if they are not held)."""
+        with self.cond:
+            if self.held:
+                self.limiter.release(self.keys)
+                self.held = False
+                self.on_release()
+                self.cond.notify_all()
+
+    def hold(self) -> bool:
+        """Take the slots again, waiting while they are busy; False if `stopped` said to give up first."""
+        with self.cond:
+            while not self.held:
+                if self.limiter.try_acquire(self.keys):
+                    self.held = True
+                elif self.stopped():
+                    return False
+                else:
+                    self.cond.wait(timeout=self.poll)
+            return True
+
+    def finish(self) -> None:
+        """The VM is done: give back what is held (the caller holds `cond`)."""
+        if self.held:
+            self.limiter.release(self.keys)
+            self.held = False

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from migrate.core.block_progress import BlockProgress
+from migrate.engine.limits import SlotLease
 from migrate.engine.plan import WavePlan
 from migrate.engine.timing import Clock, SystemClock
 
@@ -70,6 +71,15 @@ class Replication(Protocol):
         """The VM post hooks of the method's playbook (health checks a test copy runs too)."""
         ...
 
+    def release(self) -> None:
+        """The VM waits for its next cycle: its concurrency slots may go to other VMs meanwhile."""
+        ...
+
+    def hold(self) -> bool:
+        """The VM is about to copy or cut over: take its slots again (waiting while they are busy); False when
+        the run is stopping first."""
+        ...
+
 
 @dataclass
 class JournalReplication:
@@ -81,6 +91,7 @@ class JournalReplication:
     vm_id: str
     clock: Clock = field(default_factory=SystemClock)
     hooks: list[Any] = field(default_factory=list)
+    lease: SlotLease | None = None
 
     def __post_init__(self) -> None:
         self.blocks = BlockProgress(self.journal)
@@ -88,6 +99,13 @@ class JournalReplication:
     @property
     def post_hooks(self) -> list[Any]:
         return self.hooks
+
+    def release(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+
+    def hold(self) -> bool:
+        return self.lease.hold() if self.lease is not None else True
 
     def tests_asked(self) -> list[tuple[int, str]]:
         done = {request for request, _, _, _ in self.journal.outcomes(self.run_id, self.vm_id)}
@@ -129,6 +147,7 @@ class MemoryReplication:
     """Replication state kept in memory (tests of the phases); the cutover is due when `due` says."""
 
     due: str | None = "immediately"
+    released: int = 0          # how often the VM gave its slots back (between cycles)
     blocks: BlockProgress = field(default_factory=lambda: BlockProgress(None))
     asked: list[tuple[int, str]] = field(default_factory=list)
     outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -157,3 +176,9 @@ class MemoryReplication:
     @property
     def post_hooks(self) -> list[Any]:
         return []
+
+    def release(self) -> None:
+        self.released += 1
+
+    def hold(self) -> bool:
+        return True

@@ -12,6 +12,7 @@ from migrate.engine.context import PhaseContext
 from migrate.engine.hooks import hook_step, run_hook
 from migrate.engine.journal import RedactedJson, error_info, redacted_json
 from migrate.engine.lifecycle import VmModel, VmState
+from migrate.engine.limits import SlotLease
 from migrate.engine.methods import Phase, Stage, get_method
 from migrate.engine.playbook import Hook
 from migrate.engine.replication import JournalReplication
@@ -97,7 +98,7 @@ def run_hooks(rs: RunState, kind: str, entity_id: str, when: str, hooks: list[Ho
             log.warning("non-blocking hook failed", step=step, error=str(failed.cause))
 
 
-def _phase_runner(rs: RunState, vm: VmModel, log: Any) -> Callable[[str], None]:
+def _phase_runner(rs: RunState, vm: VmModel, log: Any, lease: SlotLease | None = None) -> Callable[[str], None]:
     """A function running one phase of `vm` as a step."""
     wave = rs.plan.wave(vm.wave)
     facts = rs.plan.vm_index[vm.id]
@@ -107,7 +108,7 @@ def _phase_runner(rs: RunState, vm: VmModel, log: Any) -> Callable[[str], None]:
     inputs = redacted_json({"vm": vm.id, "wave": wave.id, "method": wave.method})
     prior = rs.done[("vm", vm.id)]
     replication = JournalReplication(rs.journal, rs.run_id, wave, vm.id, rs.settings.clock,
-                                     list(rs.playbooks[wave.method].hooks.vm.post))
+                                     list(rs.playbooks[wave.method].hooks.vm.post), lease)
 
     def run_phase(phase: str) -> None:
         fn, declared = registry[phase], method.phase(phase)
@@ -164,14 +165,15 @@ def precheck_vm(rs: RunState, vm: VmModel, log: Any = None) -> VmOutcome:
     return "prechecked"
 
 
-def drive_vm(rs: RunState, vm: VmModel) -> VmOutcome:
-    """Take a VM from wherever it is (pending to verifying) to `completed` or `failed`, or stop at a boundary."""
+def drive_vm(rs: RunState, vm: VmModel, lease: SlotLease | None = None) -> VmOutcome:
+    """Take a VM from wherever it is (pending to verifying) to `completed` or `failed`, or stop at a boundary;
+    `lease`: the slots it holds, which a replicating VM gives back while it waits between cycles."""
     log = _vm_log(rs, vm)
     wave = rs.plan.wave(vm.wave)
     hooks = rs.playbooks[wave.method].hooks.vm
     facts = rs.plan.vm_index[vm.id]
     variables = {"run_id": rs.run_id, "wave": str(wave.id), "vm": vm.id, "vm_name": facts.name or vm.id}
-    run_phase = _phase_runner(rs, vm, log)
+    run_phase = _phase_runner(rs, vm, log, lease)
     if vm.state is VmState.PENDING:
         outcome = precheck_vm(rs, vm, log)
         if outcome != "prechecked":

@@ -143,9 +143,18 @@ def run_cycle(ctx: PhaseContext, cycle: int, copy_disk: CopyDisk, *, final: bool
     return {**data, "cycle": cycle}
 
 
+def _hold(ctx: PhaseContext) -> None:
+    """Take the VM's slots again before it works (they went to other VMs while it waited)."""
+    if not ctx.replication.hold():
+        raise Interrupted("stopped while waiting for a free slot (a resume goes on from the last cycle)")
+
+
 def _serve_tests(ctx: PhaseContext, test: TestAction, cleanup: TestAction) -> None:
     """Do what `migrate test` asked of this VM; a test that fails is recorded, replication goes on."""
-    for request, kind in ctx.replication.tests_asked():
+    asked = ctx.replication.tests_asked()
+    if asked:
+        _hold(ctx)
+    for request, kind in asked:
         action = test if kind == "test" else cleanup
         try:
             outcome = {"kind": kind, **retry_unit(ctx, kind, partial(action, ctx))}
@@ -157,24 +166,30 @@ def _serve_tests(ctx: PhaseContext, test: TestAction, cleanup: TestAction) -> No
 
 def replicate(ctx: PhaseContext, cycle: Callable[[PhaseContext, int], Any], test: TestAction,
               cleanup: TestAction) -> dict[str, Any]:
-    """The initial full copy, then precopy cycles until the cutover is due; test copies between cycles."""
+    """The initial full copy, then precopy cycles until the cutover is due; test copies between cycles. While it
+    waits for the next cycle the VM's concurrency slots go back to the wave (other VMs start replicating)."""
     while True:
         cycles = ctx.replication.cycles()
         if not cycles:
+            _hold(ctx)
             cycle(ctx, 0)
             continue
         _serve_tests(ctx, test, cleanup)
         last = cycles[-1]
         why = ctx.replication.cutover_due()
         if why is not None:
+            _hold(ctx)   # the cutover phases run with the slots held
             ctx.log.info("cutover due", why=why, cycles=len(cycles))
             return {"cycles": len(cycles), "bytes": sum(int(c["bytes"]) for c in cycles), "cutover": why}
         next_at = datetime.fromisoformat(str(last["at"])).timestamp() + next_cycle_after(
             ctx.wave.precopy_interval, float(last["seconds"]))
         wait = next_at - ctx.clock.now().timestamp()
         if wait <= 0:
+            _hold(ctx)
             cycle(ctx, int(last["cycle"]) + 1)
-        elif ctx.clock.sleep(min(POLL_SECONDS, wait), ctx.cancel.requested):
+            continue
+        ctx.replication.release()
+        if ctx.clock.sleep(min(POLL_SECONDS, wait), ctx.cancel.requested):
             raise Interrupted("stopped replicating (a resume goes on from the last cycle)")
 
 

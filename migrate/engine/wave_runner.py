@@ -19,7 +19,7 @@ from typing import Any
 
 from migrate.core.errors import OperationalError
 from migrate.engine.lifecycle import TERMINAL_VM_STATES, VmModel, VmState, WaveModel, WaveState
-from migrate.engine.limits import Limiter
+from migrate.engine.limits import Limiter, SlotLease
 from migrate.engine.methods import get_method
 from migrate.engine.plan import WavePlan
 from migrate.engine.run_state import RunState, WaveStep, WaveStepContext
@@ -182,6 +182,7 @@ class _Dispatcher:
         self.waiting = 0
         self.halt: str | None = None
         self.abort: BaseException | None = None
+        self.workers: list[threading.Thread] = []
         # VMs waiting, grouped by the slots they need (few groups, so picking stays cheap); VMs that a
         # crash caught mid-cutover go first.
         ordered = sorted(enumerate(vms), key=lambda iv: (iv[1].state not in _IN_FLIGHT, iv[0]))
@@ -242,29 +243,46 @@ class _Dispatcher:
                     continue
                 vm, keys = picked
                 self.in_flight += 1
+                lease = SlotLease(self.limiter, keys, self.cond, self._spare_worker,
+                                  lambda: self.rs.cancel.is_requested, poll)
                 self.cond.release()
                 outcome: VmOutcome | BaseException
                 try:
-                    outcome = drive_vm(self.rs, vm)
+                    outcome = drive_vm(self.rs, vm, lease)
                 except BaseException as exc:  # a broken journal: stop the wave, keep what is recorded
                     outcome = exc
                 finally:
                     self.cond.acquire()
-                    self.limiter.release(keys)
+                    lease.finish()
                     self.in_flight -= 1
                 self._outcome(vm, outcome)
                 if self.waiting:
                     self.cond.notify_all()
 
+    def _start_worker(self) -> None:
+        worker = threading.Thread(target=self._worker, name=f"wave-{self.plan.id}-{len(self.workers)}", daemon=True)
+        self.workers.append(worker)
+        worker.start()
+
+    def _spare_worker(self) -> None:
+        """A VM gave its slots back while it waits between replication cycles (its worker stays with it): one
+        more worker, if a VM waits to start and no worker is free to take it. Runs under `cond`."""
+        if self.heads and not self.waiting and self.stop_admitting() is None:
+            self._start_worker()
+
     def run(self) -> str | None:
         """Run until every VM is done or nothing more may start; why it stopped early, or None."""
         waiting = sum(len(queue) for queue in self.queues.values())
-        workers = [threading.Thread(target=self._worker, name=f"wave-{self.plan.id}-{i}", daemon=True)
-                   for i in range(min(self.rs.settings.limits.total, waiting))]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        with self.cond:
+            for _ in range(min(self.rs.settings.limits.total, waiting)):
+                self._start_worker()
+        while True:   # replicating VMs may start more workers while these run
+            with self.cond:
+                alive = [worker for worker in self.workers if worker.is_alive()]
+            if not alive:
+                break
+            for worker in alive:
+                worker.join()
         reason = self.stop_admitting()
         # A policy verdict stands even when the failed VM was the last one; a cancel or a closed window
         # only matters if VMs are left.

@@ -127,7 +127,7 @@ def warm_run(wlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config", str(wlab.site_config),
                              "--playbook", str(book),
                              "--waves", str(wave["id"]), "--journal", str(journal), "--json",
-                             "--per-host", "8", "--per-datastore", "8"],   # every VM replicates at once
+                             "--concurrency", "2"],   # 2 slots, 4 VMs: a VM waiting between cycles holds none
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop = threading.Event()
     written: dict[str, Any] = {}
