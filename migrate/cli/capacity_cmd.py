@@ -145,7 +145,8 @@ def _host_type(ports: CapacityPorts, settings: CapacitySettings) -> InstanceType
 
 
 def _waves(inventory_path: Path | None, plan_path: Path | None) -> list[tuple[str, list[VmSize]]]:
-    """(wave id, VM sizes) from plan.yaml + inventory.json; without a plan, every VM as one wave `all`."""
+    """(wave id, VM sizes) from plan.yaml + inventory.json (re-platformed waves hold none: their VMs leave
+    vCenter); without a plan, every VM as one wave `all`."""
     from migrate.cli.size_cmd import read_plan_waves
     from migrate.inventory import load_inventory
     from planners.sizing import VmSize
@@ -154,7 +155,8 @@ def _waves(inventory_path: Path | None, plan_path: Path | None) -> list[tuple[st
         raise InputError.single("command line", "--inventory", "needed to know the waves' VM sizes")
     inventory = load_inventory(inventory_path)
     by_id = inventory.vm_by_id()
-    waves = read_plan_waves(plan_path, inventory) if plan_path else [("all", [vm.id for vm in inventory.vms])]
+    waves = read_plan_waves(plan_path, inventory, on_cluster=True) if plan_path \
+        else [("all", [vm.id for vm in inventory.vms])]
 
     def size(vm_id: str) -> VmSize:
         found = VmSize.from_vm(by_id[vm_id])

@@ -24,12 +24,16 @@ _OPTION_OF = {"vcpu_per_core": "--ratio", "memory_max_util": "--max-util", "stor
 _path = click.Path(dir_okay=False, path_type=Path)
 
 
-def read_plan_waves(path: Path, inventory: Inventory) -> list[tuple[str, list[str]]]:
-    """(wave id, VM ids) from plan.yaml, read leniently: only `waves[].id` and `waves[].vms` matter.
+def read_plan_waves(path: Path, inventory: Inventory, *, on_cluster: bool = False) -> list[tuple[str, list[str]]]:
+    """(wave id, VM ids) from plan.yaml, read leniently: only `waves[].id`, `waves[].vms` and `waves[].method`
+    matter. With `on_cluster`, the waves whose method moves VMs off vCenter (replatform, warm_replatform: they
+    never land on the cloud cluster) keep no VMs.
 
     A VM entry is an id string or a mapping with an `id`. InputError lists every VM not in the
-    inventory, every VM in two waves and every malformed wave.
+    inventory, every VM in two waves, every unknown method and every malformed wave.
     """
+    from migrate.engine.methods import get_method
+
     file = str(path)
     doc = load_yaml_mapping(path)
     waves = doc.get("waves")
@@ -62,7 +66,13 @@ def read_plan_waves(path: Path, inventory: Inventory) -> list[tuple[str, list[st
             else:
                 seen[vm_id] = wave_id
                 ids.append(vm_id)
-        out.append((wave_id, ids))
+        try:
+            method = get_method(str(wave.get("method", "cold")), file=file, field_name=f"waves[{i}].method")
+            leaves = on_cluster and not method.grows_cluster
+        except InputError as exc:
+            problems.extend(exc.problems)
+            leaves = False
+        out.append((wave_id, [] if leaves else ids))
     if problems:
         raise InputError(problems)
     return out
@@ -147,9 +157,11 @@ def size(inventory_path: Path, plan_path: Path | None, config_path: Path | None,
     except InputError as exc:
         problems.extend(exc.problems)
     waves: list[tuple[str, list[str]]] = []
+    sized_waves: list[tuple[str, list[str]]] = []
     if plan_path is not None and inventory is not None:
         try:
             waves = read_plan_waves(plan_path, inventory)
+            sized_waves = read_plan_waves(plan_path, inventory, on_cluster=True)
         except InputError as exc:
             problems.extend(exc.problems)
     types: list[InstanceType] = []
@@ -172,7 +184,7 @@ def size(inventory_path: Path, plan_path: Path | None, config_path: Path | None,
 
     by_id = inventory.vm_by_id()
     if plan_path is None:
-        waves = [("all", [vm.id for vm in inventory.vms])]
+        waves = sized_waves = [("all", [vm.id for vm in inventory.vms])]
 
     def vm_size(vm_id: str) -> VmSize:
         found = VmSize.from_vm(by_id[vm_id])
@@ -180,9 +192,10 @@ def size(inventory_path: Path, plan_path: Path | None, config_path: Path | None,
         return VmSize(found.id, 0, 0, found.storage_gb, found.name) if by_id[vm_id].template else found
 
     policy = SizingPolicy(**values)
-    sized = size_waves([[vm_size(i) for i in ids] for _, ids in waves], host, policy, existing_hosts,
-                       wave_ids=[wave_id for wave_id, _ in waves])
-    in_scope = [vm_id for _, ids in waves for vm_id in ids]
+    sized = size_waves([[vm_size(i) for i in ids] for _, ids in sized_waves], host, policy, existing_hosts,
+                       wave_ids=[wave_id for wave_id, _ in sized_waves])
+    in_scope = [vm_id for _, ids in waves for vm_id in ids]   # right-sizing: every VM of the plan
+    off_cluster = len(in_scope) - sum(len(ids) for _, ids in sized_waves)
     data: dict[str, Any] = {
         "instance_types_source": source,
         "host_type": host.model_dump(mode="json"),
@@ -191,7 +204,8 @@ def size(inventory_path: Path, plan_path: Path | None, config_path: Path | None,
         "existing_hosts": existing_hosts,
         "waves": [w.to_dict() for w in sized],
         "hosts": sized[-1].hosts_after if sized else existing_hosts,
-        "vms_sized": len(in_scope),
+        "vms_sized": len(in_scope) - off_cluster,
+        "vms_off_cluster": off_cluster,   # in waves that re-platform them to EC2: not on the cluster
         "vms_not_in_plan": len(by_id) - len(in_scope),
     }
     if rightsize:
@@ -226,7 +240,9 @@ def render_sizing(data: dict[str, Any]) -> str:
         lines.append("after the last wave:")
         lines += [f"  {line}" for line in data["waves"][-1]["sizing"]["explanation"]]
     lines.append(f"cluster: {data['hosts']} x {host['name']} for {data['vms_sized']} VMs"
-                 + (f" ({data['vms_not_in_plan']} inventory VMs in no wave)" if data["vms_not_in_plan"] else ""))
+                 + (f" ({data['vms_not_in_plan']} inventory VMs in no wave)" if data["vms_not_in_plan"] else "")
+                 + (f"; {data['vms_off_cluster']} VMs re-platformed to EC2 are not on it"
+                    if data.get("vms_off_cluster") else ""))
     for pick in data.get("rightsizing", []):
         req = pick["requirement"]
         chosen = (f"{pick['instance_type']} ({pick['vcpus']} vCPU, {pick['memory_mib']} MiB)"

@@ -190,3 +190,23 @@ def test_fetch_needs_aws_section(tmp_path: Path) -> None:
                                                        str(tmp_path / "t.json")], env={"VC_PASSWORD": "x"})
     assert result.exit_code == 2 and f"{site}: replatformer: needs an AWS account" in result.output
     assert not (tmp_path / "t.json").exists()
+
+
+def test_replatformed_waves_need_no_cluster_hosts_but_are_rightsized(files: dict[str, Path]) -> None:
+    """A wave whose method leaves vCenter (replatform, warm_replatform) adds nothing to the cloud cluster; its VMs
+    are still right-sized for EC2; an unknown method is named."""
+    doc = yaml.safe_load(files["plan"].read_text())
+    doc["waves"][1]["method"] = "warm_replatform"
+    files["plan"].write_text(yaml.safe_dump(doc))
+    result = run("--inventory", files["inventory"], "--instance-types", files["types"], "--plan", files["plan"],
+                 "--rightsize", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [(w["wave_id"], w["vms"]) for w in data["waves"]] == [("w1", 40), ("w2", 0)]
+    assert (data["vms_sized"], data["vms_off_cluster"], len(data["rightsizing"])) == (40, 40, 80)
+    assert "40 VMs re-platformed to EC2 are not on it" in run(
+        "--inventory", files["inventory"], "--instance-types", files["types"], "--plan", files["plan"]).output
+    doc["waves"][1]["method"] = "teleport"
+    files["plan"].write_text(yaml.safe_dump(doc))
+    bad = run("--inventory", files["inventory"], "--instance-types", files["types"], "--plan", files["plan"])
+    assert bad.exit_code == 2 and "waves[1].method" in bad.output and "teleport" in bad.output, bad.output
