@@ -147,7 +147,6 @@ class MemoryReplication:
     """Replication state kept in memory (tests of the phases); the cutover is due when `due` says."""
 
     due: str | None = "immediately"
-    released: int = 0          # how often the VM gave its slots back (between cycles)
     blocks: BlockProgress = field(default_factory=lambda: BlockProgress(None))
     asked: list[tuple[int, str]] = field(default_factory=list)
     outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -178,7 +177,7 @@ class MemoryReplication:
         return []
 
     def release(self) -> None:
-        self.released += 1
+        """No slots in memory: nothing to give back."""
 
     def hold(self) -> bool:
         return True
