@@ -97,6 +97,7 @@ class VmSpec:
     powered_on: bool
     owner: str
     vapp: str | None = None
+    rules: tuple[str, ...] | None = None   # a readiness VM (lab up --readiness): the rules seeded on it
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from pyVmomi import vim
 
 from adapters.lab.estate import Estate, VmSpec, disk_bytes
+from adapters.lab.readiness_seed import after_create, configure, pin
 from adapters.lab.topology import BuiltTopology, resource_spec
 from adapters.vcenter.collector import read_properties, wait_for_task
 from adapters.vcenter.connection import VCenterSession
@@ -53,7 +54,7 @@ def _vm_config(vm: VmSpec, built: BuiltTopology) -> vim.vm.ConfigSpec:
             key=-100, addressType="generated",
             backing=vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(port=port),
             connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, connected=True))))
-    return vim.vm.ConfigSpec(
+    spec = vim.vm.ConfigSpec(
         name=vm.name, guestId=vm.guest_id, numCPUs=vm.cpus, memoryMB=vm.memory_mb, firmware=vm.firmware,
         annotation=f"{vm.app} {vm.tier} ({vm.env})",
         files=vim.vm.FileInfo(vmPathName=f"[{vm.disks[0].datastore}]"),
@@ -61,6 +62,9 @@ def _vm_config(vm: VmSpec, built: BuiltTopology) -> vim.vm.ConfigSpec:
         extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=vm.ip),
                      vim.option.OptionValue(key="SET.guest.hostName", value=vm.hostname)],
     )
+    if vm.rules is not None:
+        configure(vm, spec)
+    return spec
 
 
 def _create_vms(vc: VCenterSession, estate: Estate, built: BuiltTopology,
@@ -85,6 +89,7 @@ def _create_vms(vc: VCenterSession, estate: Estate, built: BuiltTopology,
         else:
             task = built.vm_folder.CreateVM_Task(config=config, pool=built.pools[vm.cluster], host=host)
         ref = wait_for_task(si, task, f"create VM {vm.name}", endpoint=where)
+        after_create(vc, vm, ref)
         props = read_properties(si, ref, ["config.instanceUuid", "config.hardware.device"])
         disks: list[Any] = [d for d in props["config.hardware.device"] if isinstance(d, vim.vm.device.VirtualDisk)]
         files = [split_datastore_path(d.backing.fileName) for d in disks]
@@ -128,6 +133,9 @@ def _drs_rules(vc: VCenterSession, estate: Estate, built: BuiltTopology, seeded:
         spec = vim.cluster.ConfigSpecEx(rulesSpec=[vim.cluster.RuleSpec(operation="add", info=info)])
         wait_for_task(vc.si, built.clusters[rule.cluster].ReconfigureComputeResource_Task(spec=spec, modify=True),
                       f"add DRS rule {rule.name}", endpoint=vc.endpoint.host)
+    pinned = [item for item in seeded if "host_affinity" in (item.spec.rules or ())]
+    if pinned:
+        pin(vc, built.clusters[pinned[0].spec.cluster], built.hosts[pinned[0].spec.host], [i.ref for i in pinned])
 
 
 def _upload_disks(vc: VCenterSession, estate: Estate, datacenter: str, seeded: list[SeededVm],

@@ -42,6 +42,7 @@ def seed_lab(config: SiteConfig, estate: Estate | None, *, datastore_roots: dict
                 "memory_mb": item.spec.memory_mb, "ip": item.spec.ip, "hostname": item.spec.hostname,
                 "portgroup": item.spec.portgroup, "powered_on": item.spec.powered_on, "owner": item.spec.owner,
                 "vapp": item.spec.vapp, "guest_id": item.spec.guest_id, "firmware": item.spec.firmware,
+                **({"readiness_rules": list(item.spec.rules)} if item.spec.rules is not None else {}),
                 "disks": [
                     {"datastore": ds, "path": path, "size_gb": disk.size_gb, "seeded_bytes": disk.seeded_bytes,
                      "sha256": sha}

@@ -245,6 +245,7 @@ def _vm_record(ref: str, raw: dict[str, Any], estate: Estate, custom_names: dict
         hardware_version=raw.get("hardware_version"), template=raw["template"], annotation=raw.get("annotation"),
         disks=[Disk(**disk) for disk in raw["disks"]], nics=nics, guest=Guest(**raw["guest"]),
         tags=tags, devices=raw["devices"], utilisation=usage, **_runtime_fields(raw, estate, custom_names),
+        **{key: raw.get(key) for key in _READINESS_FIELDS},
     )
 
 
@@ -258,6 +259,8 @@ def _runtime_fields(raw: dict[str, Any], estate: Estate, custom_names: dict[str,
     }
 
 
+_READINESS_FIELDS = ("change_tracking", "cpu_hot_add", "cpu_hot_remove", "memory_hot_add", "secure_boot", "encrypted",
+                    "consolidation_needed", "fault_tolerance_state", "min_evc_mode", "running_on_snapshot")
 _PLACED = ("datacenter", "host", "cluster", "folder", "resource_pool", "vapp")
 _placed_fields = attrgetter(*_PLACED)
 _vm_id, _folder, _resource_pool = attrgetter("id"), attrgetter("folder"), attrgetter("resource_pool")

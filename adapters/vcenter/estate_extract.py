@@ -96,7 +96,8 @@ _VIEW_TYPES = ("Folder", "Datacenter", "ComputeResource", "ResourcePool", "HostS
 _PARENTED = {"Folder", "StoragePod", "Datacenter", "ComputeResource", "ClusterComputeResource", "ResourcePool",
              "VirtualApp"}
 _HOST_PATHS = ("summary.hardware", "runtime.connectionState", "runtime.inMaintenanceMode",
-               "summary.config.product.version", "config.network.portgroup")
+               "summary.config.product.version", "config.network.portgroup", "summary.currentEVCModeKey",
+               "summary.maxEVCModeKey")
 _PATHS: dict[str, tuple[str, ...]] = {
     "ManagedEntity": ("name", "parent"),
     "HostSystem": _HOST_PATHS,
@@ -195,7 +196,8 @@ def _host(estate: Estate, ref: str, props: dict[str, Any], standard_vlans: dict[
         cpu_mhz=_int(hardware.get("cpuMhz")), memory_bytes=_int(hardware.get("memorySize")),
         connection_state=props.get("runtime.connectionState"),
         maintenance_mode=_flag(props.get("runtime.inMaintenanceMode")),
-        version=props.get("summary.config.product.version"))
+        version=props.get("summary.config.product.version"), evc_mode=props.get("summary.currentEVCModeKey") or None,
+        max_evc_mode=props.get("summary.maxEVCModeKey") or None)
 
 
 def clusters_with_rules(estate: Estate, vm_ids: dict[str, str]) -> list[Cluster]:

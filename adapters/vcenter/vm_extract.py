@@ -6,6 +6,7 @@ every device tree) is what keeps discovery of 10,000 VMs within seconds.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,13 @@ RUNTIME_PATHS = (
     "resourcePool", "parentVApp", "customValue", "snapshot",
 )
 # The configuration: identity, hardware (with the device list: the bulk of the bytes).
+# The readiness facts (migrate.engine.readiness) are here too: the run-time ones (consolidation, fault
+# tolerance, EVC baseline) change with events that name the VM (snapshot tasks, power on), which re-read it.
 HEAVY_PATHS = (
     "config.instanceUuid", "config.uuid", "config.hardware", "config.firmware", "config.version", "config.template",
-    "config.annotation", "config.guestId", "config.guestFullName",
+    "config.annotation", "config.guestId", "config.guestFullName", "config.changeTrackingEnabled",
+    "config.cpuHotAddEnabled", "config.cpuHotRemoveEnabled", "config.memoryHotAddEnabled", "config.bootOptions",
+    "config.keyId", "runtime.consolidationNeeded", "runtime.faultToleranceState", "runtime.minRequiredEVCModeKey",
 )
 VM_PATHS = HEAVY_PATHS + RUNTIME_PATHS
 # What can change without an event naming the VM (vcsim: renames, custom values; any vCenter: guest
@@ -86,7 +91,9 @@ _NIC_TYPES = {"VirtualVmxnet3": "vmxnet3", "VirtualVmxnet2": "vmxnet2", "Virtual
 _CONTROLLERS = {"ParaVirtualSCSIController": "pvscsi", "VirtualLsiLogicController": "lsilogic",
                 "VirtualLsiLogicSASController": "lsilogic-sas", "VirtualBusLogicController": "buslogic",
                 "VirtualAHCIController": "sata", "VirtualNVMEController": "nvme", "VirtualIDEController": "ide"}
-_NOTABLE = {"VirtualUSB": "usb", "VirtualUSBController": "usb-controller", "VirtualUSBXHCIController": "usb-controller",
+_DELTA_DISK = re.compile(r"-\d{6}\.vmdk$")   # a snapshot delta's descriptor: vm-000001.vmdk
+_NOTABLE = {"VirtualTPM": "tpm",
+            "VirtualUSB": "usb", "VirtualUSBController": "usb-controller", "VirtualUSBXHCIController": "usb-controller",
             "VirtualSerialPort": "serial", "VirtualParallelPort": "parallel", "VirtualCdrom": "cdrom",
             "VirtualFloppy": "floppy", "VirtualPCIPassthrough": "pci-passthrough"}
 
@@ -296,6 +303,25 @@ def extract_heavy(moref: str, props: dict[str, Any]) -> dict[str, Any]:
         "disks": disks,
         "nics": nics,
         "devices": notable,
+        **_readiness(get, disks),
+    }
+
+
+def _readiness(get: Any, disks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The readiness facts; an unset flag is off (the API leaves false flags out), an unset state unknown."""
+    boot = get("config.bootOptions")
+    secure = None if boot is None else _bool(_fields(boot), "efiSecureBootEnabled")
+    return {
+        "change_tracking": bool(scalar(get("config.changeTrackingEnabled"))),
+        "cpu_hot_add": bool(scalar(get("config.cpuHotAddEnabled"))),
+        "cpu_hot_remove": bool(scalar(get("config.cpuHotRemoveEnabled"))),
+        "memory_hot_add": bool(scalar(get("config.memoryHotAddEnabled"))),
+        "secure_boot": bool(secure),
+        "encrypted": get("config.keyId") is not None,
+        "consolidation_needed": bool(scalar(get("runtime.consolidationNeeded"))),
+        "fault_tolerance_state": _str(get("runtime.faultToleranceState")) or None,
+        "min_evc_mode": _str(get("runtime.minRequiredEVCModeKey")) or None,
+        "running_on_snapshot": any(_DELTA_DISK.search(d.get("path") or "") for d in disks),
     }
 
 

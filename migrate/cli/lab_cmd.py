@@ -33,11 +33,12 @@ def lab() -> None:
 @click.option("--vms", type=int, default=40, show_default=True, help="How many VMs the on-prem vCenter holds.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated estate.")
 @click.option("--bare", is_flag=True, help="Skip seeding; use the simulator's own model (for scale runs).")
+@click.option("--readiness", is_flag=True, help="Also seed rdy-* VMs, one per readiness rule (`migrate assess`).")
 @json_option
 @command_errors
-def up(directory: Path, vms: int, seed: int, bare: bool, as_json: bool) -> None:
+def up(directory: Path, vms: int, seed: int, bare: bool, readiness: bool, as_json: bool) -> None:
     """Start the lab (or find it running) and print what it holds. Idempotent."""
-    info = lab_up(directory, vms=vms, seed=seed, bare=bare)
+    info = lab_up(directory, vms=vms, seed=seed, bare=bare, readiness=readiness)
 
     def human(data: dict[str, Any]) -> str:
         return (render_lab_summary(data) + f"\nNext: migrate check --config {data['site_config']}"

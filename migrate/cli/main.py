@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from migrate import __version__
+from migrate.cli.assess_cmd import assess
 from migrate.cli.capacity_cmd import capacity
 from migrate.cli.check_cmd import check
 from migrate.cli.cutover_cmd import cutover
@@ -47,6 +48,7 @@ cli.add_command(discover_command)
 cli.add_command(import_group)
 cli.add_command(graph)
 cli.add_command(plan)
+cli.add_command(assess)
 cli.add_command(validate)
 cli.add_command(run)
 cli.add_command(resume)

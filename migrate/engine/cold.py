@@ -18,12 +18,12 @@ from migrate.core.ports import ColdTarget, DiskSource, MigrationTarget, SourceIn
 from migrate.engine.context import PhaseContext, retry_unit, wait_operation
 from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import CopiedDisks, SourceState, TargetVm
+from migrate.engine.readiness_rules import controller_hits
 from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
 
 __all__ = ["COLD", "Check", "ColdTarget", "target_file"]
 
 PROVIDER = "vcenter"
-SUPPORTED_CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "sata", "nvme"})
 
 
 def _source(ctx: PhaseContext) -> DiskSource:
@@ -78,10 +78,7 @@ def _disk_targets(facts: Mapping[str, Any]) -> dict[int, str]:
 def source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
     """The shared source checks plus the disk controllers a target VM can be given."""
     checks = source_vm_checks(facts, live, moved="copied")
-    for disk in facts.get("disks", []):
-        kind = str(disk.get("controller") or "pvscsi:0").split(":")[0]
-        if kind not in SUPPORTED_CONTROLLERS:
-            checks.append(check("controller", "block", f"disk {disk['key']} is on a {kind} controller; not supported"))
+    checks.extend(check(hit.rule, hit.status, hit.message) for hit in controller_hits(facts.get("disks", [])))
     return checks
 
 

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from migrate.core.errors import OperationalError
+from migrate.engine.readiness import UNSUPPORTED_DEVICES, Hit
+from migrate.engine.readiness_rules import device_hits, rdm_hits, shared_disk_hits, snapshot_hits, tools_hits
 
 __all__ = ["UNSUPPORTED_DEVICES", "Check", "check", "settle", "source_vm_checks"]
-
-UNSUPPORTED_DEVICES = frozenset({"usb", "serial", "parallel", "pci-passthrough"})
 
 Check = dict[str, str]  # {"check", "status": ok|warn|block, "message"}
 
@@ -19,30 +19,24 @@ def check(name: str, status: str, message: str) -> Check:
     return {"check": name, "status": status, "message": message}
 
 
+def _checks(hits: list[Hit]) -> list[Check]:
+    return [check(hit.rule, hit.status, hit.message) for hit in hits]
+
+
 def source_vm_checks(facts: Mapping[str, Any], live: Mapping[str, Any], *, moved: str) -> list[Check]:
     """Power, snapshots, devices, raw device mappings, shared disks, disks unknown to the plan, tools.
 
-    `moved` says how the disks travel ("copied", "streamed") for the messages.
+    `moved` says how the disks travel ("copied", "streamed") for the messages. The conditions and their ids
+    are the readiness catalog's (migrate.engine.readiness), tested here on the source's live facts.
     """
     checks = [check("power_state", "ok", f"source is {live['power_state']}")]
-    if live["snapshots"]:
-        checks.append(check("snapshots", "block", f"{live['snapshots']} snapshot(s): consolidate or delete them "
-                                                  f"first (only the base disks are {moved})"))
-    bad = sorted(set(live["devices"]) & UNSUPPORTED_DEVICES)
-    if bad:
-        checks.append(check("devices", "block", f"unsupported device(s): {', '.join(bad)}; remove them first"))
-    checks.extend(check("rdm", "block", f"disk {d['key']} is a raw device mapping ({d['rdm']}); it cannot be {moved}")
-                  for d in live["disks"] if d.get("rdm"))
-    checks.extend(check("shared_disk", "block", f"disk {d['key']} is multi-writer shared; it cannot be {moved} "
-                                                "with one VM")
-                  for d in facts.get("disks", []) if d.get("sharing") == "sharingMultiWriter")
+    checks += _checks(snapshot_hits(int(live["snapshots"] or 0), moved) + device_hits(live["devices"])
+                      + rdm_hits(live["disks"], moved) + shared_disk_hits(facts.get("disks", []), moved))
     missing = sorted({int(d["key"]) for d in live["disks"]} - {int(d["key"]) for d in facts.get("disks", [])})
     if missing:
         checks.append(check("disks", "block", f"disk(s) {missing} are not in the plan's inventory: re-discover "
                                               "and re-plan"))
-    if live["power_state"] == "poweredOn" and not live["tools_running"]:
-        checks.append(check("tools", "warn", "VMware Tools not running: the source will be powered off, not shut "
-                                             "down"))
+    checks += _checks(tools_hits(live["power_state"], bool(live["tools_running"])))
     return checks
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, TEST_NETWORK_MAP, make_estate
+from adapters.lab.estate_readiness import with_readiness
 from migrate.config import load_site_config
 from migrate.core.errors import InputError, LabError
 from migrate.core.fileio import atomic_write, write_json, write_yaml
@@ -113,18 +114,23 @@ def lab_status(directory: Path = DEFAULT_LAB_DIR) -> LabInfo | None:
     return _read_state(directory.resolve())
 
 
-def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, bare: bool = False) -> LabInfo:
-    """Start (or find running) the lab in `directory` and write its site.yaml. Idempotent."""
+def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, bare: bool = False,
+           readiness: bool = False) -> LabInfo:
+    """Start (or find running) the lab in `directory` and write its site.yaml. Idempotent. With `readiness`,
+    the seeded estate also holds the readiness VMs (adapters/lab/estate_readiness.py)."""
     if vms < 1:
         raise InputError.single("--vms", "vms", "must be at least 1")
     estate = None if bare else make_estate(vms, seed)   # validates --vms before anything starts
+    if estate is not None and readiness:
+        estate = with_readiness(estate)
     require_lab_extra()
     directory = directory.resolve()
     with _locked(directory):
         current = _read_state(directory)
         if current is not None:
             if current.running():
-                if (current.vms, current.seed, current.bare) != (vms, seed, bare):
+                if (current.vms, current.seed, current.bare, bool(current.extras.get("readiness"))) != \
+                        (vms, seed, bare, readiness and not bare):
                     raise InputError.single("--vms/--seed/--bare", "",
                                             f"a lab with vms={current.vms} seed={current.seed} "
                                             f"bare={current.bare} is already running in {directory}; "
@@ -179,6 +185,8 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> 
     uuids = {"onprem": str(uuid.uuid4()), "cloud": str(uuid.uuid4())}
     info = LabInfo(directory=directory, vms=vms, seed=seed, bare=bare, endpoints={}, instance_uuids=uuids,
                    processes=[], startup_seconds=0.0)
+    if estate is not None and any(vm.rules is not None for vm in estate.vms):
+        info.extras["readiness"] = True
 
     passwords: dict[str, str] = {}
     url_files: dict[str, Path] = {}

@@ -12,6 +12,7 @@ from migrate.config import site_model
 from migrate.core.drivers import driver_registry
 from migrate.core.models.inventory import Inventory
 from migrate.engine.playbook import Playbook
+from migrate.engine.readiness_assess import Assessment
 from migrate.report.model import Report
 from planners.instance_types import InstanceTypesFile
 from planners.plan_model import Constraints, Plan
@@ -23,7 +24,8 @@ BUILT_IN = ("adapters.",)   # the drivers this package ships: the shipped site s
 # the site schema (None here) is built from the drivers when asked for: loading them is not free
 SCHEMAS: dict[str, type[BaseModel] | None] = {"site": None, "inventory": Inventory,
                                               "instance-types": InstanceTypesFile, "plan": Plan,
-                                              "constraints": Constraints, "playbook": Playbook, "report": Report}
+                                              "constraints": Constraints, "playbook": Playbook, "report": Report,
+                                              "assess": Assessment}
 
 
 def generate_schema(name: str, *, built_in: bool = False) -> str:

@@ -133,7 +133,8 @@ class Vm(StrictModel):
     tags: dict[str, list[str]] = Field(default_factory=dict, description="tag category -> tag names")
     custom_attributes: dict[str, str] = Field(default_factory=dict)
     snapshots: int = Field(0, ge=0, le=MAX_SNAPSHOTS)
-    devices: list[str] = Field(default_factory=list, description="notable devices: usb, serial, parallel, cdrom")
+    devices: list[str] = Field(default_factory=list,
+                               description="notable devices: usb, serial, parallel, cdrom, pci-passthrough, tpm")
     utilisation: Utilisation | None = None
     # Optional facts (None: not known). An RVTools import fills them; readiness reads them.
     instance_uuid: str | None = Field(
@@ -153,6 +154,7 @@ class Vm(StrictModel):
     fault_tolerance_state: str | None = Field(None, description="runtime.faultToleranceState: notConfigured, ...")
     secure_boot: bool | None = Field(None, description="EFI secure boot on (config.bootOptions.efiSecureBootEnabled)")
     min_evc_mode: str | None = Field(None, description="minimum EVC mode the VM needs (runtime.minRequiredEVCModeKey)")
+    encrypted: bool | None = Field(None, description="the VM is encrypted: it has a key (config.keyId)")
 
     @property
     def storage_bytes(self) -> int:
