@@ -119,6 +119,7 @@ class VmOps:
                 chain = chains.get(dev.key) or [(getattr(backing, "fileName", None), 0)]
                 disks.append({"key": dev.key, "file": getattr(backing, "fileName", None),
                               "files": [name for name, _ in chain], "bytes": sum(size for _, size in chain),
+                              "file_bytes": dict(chain),
                               "capacity_bytes": int(dev.capacityInBytes or dev.capacityInKB * 1024),
                               "rdm": getattr(backing, "compatibilityMode", None)})
             elif isinstance(dev, vim.vm.device.VirtualEthernetCard):

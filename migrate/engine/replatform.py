@@ -98,12 +98,16 @@ def disk_image(disk: Mapping[str, Any]) -> tuple[str, int | None]:
     """The datastore file holding a disk's raw image, and its length when known without reading it.
 
     On a real vCenter a flat disk's data is its `-flat.vmdk` extent, which describe_vm lists in `files`
-    (with the chain's size from layoutEx in `bytes`); the extent is exactly `capacity_bytes` long. The
-    lab's vcsim reports the extent empty (`bytes` 0) and keeps the seeded data in the descriptor file
-    `[ds] vm/vm.vmdk` itself: then the descriptor is the image, and its length is found by reading it.
+    (with each file's size from layoutEx in `file_bytes`, the chain's in `bytes`); the extent is exactly
+    `capacity_bytes` long. The lab's vcsim lists an extent that is empty (or not there at all) and keeps the
+    seeded data in the descriptor file `[ds] vm/vm.vmdk` itself: then the descriptor is the image, and its
+    length is found by reading it. The extent's own size decides: after a snapshot is removed vcsim counts
+    the descriptor's bytes in the chain's total.
     """
     extent = next((str(f) for f in disk.get("files", []) if str(f).endswith("-flat.vmdk")), None)
-    if extent is not None and int(disk.get("bytes") or 0) > 0:
+    sizes = disk.get("file_bytes")   # older callers give only the chain's total
+    own = int(sizes.get(extent) or 0) if sizes is not None and extent is not None else int(disk.get("bytes") or 0)
+    if extent is not None and own > 0:
         return extent, int(disk["capacity_bytes"])
     return str(disk["file"]), None
 

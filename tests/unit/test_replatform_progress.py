@@ -94,3 +94,8 @@ def test_disk_image_is_the_extent_on_vcenter_and_the_descriptor_in_the_lab() -> 
     assert disk_image(real) == ("[ds] vm/vm-flat.vmdk", 40 * 2**30)
     assert disk_image(lab) == ("[ds] vm/vm.vmdk", None)
     assert disk_image({**real, "files": ["[ds] vm/vm.vmdk"]}) == ("[ds] vm/vm.vmdk", None)
+    # each file's own size decides: after a snapshot is removed vcsim counts the descriptor's bytes in the chain
+    after_snapshot = {**real, "file_bytes": {"[ds] vm/vm-flat.vmdk": 0, "[ds] vm/vm.vmdk": 10 * 2**30}}
+    assert disk_image(after_snapshot) == ("[ds] vm/vm.vmdk", None)
+    assert disk_image({**real, "file_bytes": {"[ds] vm/vm-flat.vmdk": 40 * 2**30, "[ds] vm/vm.vmdk": 512}}) == (
+        "[ds] vm/vm-flat.vmdk", 40 * 2**30)
