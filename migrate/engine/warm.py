@@ -37,11 +37,10 @@ from migrate.engine.warm_cycles import (
     PROVIDER,
     SNAPSHOT_PREFIX,
     enable_change_tracking,
-    last_cycle,
+    final_cycle,
     ours,
     power_off_source,
     preflight,
-    remove_ours,
     remove_snapshots,
     restore_change_tracking,
     run_cycle,
@@ -236,12 +235,7 @@ def replicate(ctx: PhaseContext) -> dict[str, Any]:
 
 def final_sync(ctx: PhaseContext) -> dict[str, Any]:
     """The last cycle, with the source off: the replicas now equal the source disks."""
-    last = last_cycle(ctx)
-    if last is not None and last.get("final"):
-        final = last
-        remove_ours(ctx)   # a crash may have come between recording it and removing its snapshot
-    else:
-        final = _cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
+    final = final_cycle(ctx, _cycle)
     disks = []
     for disk in ctx.vm.facts.get("disks", []):
         key = int(disk["key"])

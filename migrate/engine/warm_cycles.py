@@ -26,9 +26,9 @@ from migrate.engine.replication import next_cycle_after
 from migrate.engine.timing import Interrupted
 
 __all__ = ["POLL_SECONDS", "PROVIDER", "SNAPSHOT_PREFIX", "CopyDisk", "TestAction", "changed_extents",
-           "downtime_s", "enable_change_tracking", "last_cycle", "ours", "power_off_source", "preflight", "remove_ours",
-           "remove_snapshots", "replicate", "restore_change_tracking", "run_cycle", "snapshot_name", "source",
-           "test_checks"]
+           "downtime_s", "enable_change_tracking", "final_cycle", "last_cycle", "ours", "power_off_source",
+           "preflight", "remove_ours", "remove_snapshots", "replicate", "restore_change_tracking", "run_cycle",
+           "snapshot_name", "source", "test_checks"]
 
 PROVIDER = "vcenter"
 SNAPSHOT_PREFIX = "migrate-warm"
@@ -208,6 +208,16 @@ def test_checks(ctx: PhaseContext, target_id: str, target_ip: str) -> tuple[list
             checks.append({"hook": index, "kind": hook.kind, "ok": False, "error": str(exc)})
             ok = ok and not hook.blocking
     return checks, ok
+
+
+def final_cycle(ctx: PhaseContext, cycle: Callable[..., Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The final cycle (the source is off): run now, or found recorded (a crash came after it, before its
+    snapshot was removed: removed now)."""
+    last = last_cycle(ctx)
+    if last is not None and last.get("final"):
+        remove_ours(ctx)
+        return last
+    return cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
 
 
 def last_cycle(ctx: PhaseContext) -> Mapping[str, Any] | None:

@@ -39,11 +39,11 @@ from migrate.engine.vm_checks import check, settle
 from migrate.engine.warm_cycles import (
     downtime_s,
     enable_change_tracking,
+    final_cycle,
     last_cycle,
     ours,
     power_off_source,
     preflight,
-    remove_ours,
     remove_snapshots,
     replicate,
     restore_change_tracking,
@@ -232,13 +232,8 @@ def replicate_to_ebs(ctx: PhaseContext) -> dict[str, Any]:
 
 def final_sync(ctx: PhaseContext) -> dict[str, Any]:
     """The last cycle, with the source off: each disk's final snapshot now equals the source disk."""
-    last = last_cycle(ctx)
-    if last is not None and last.get("final"):
-        final = last
-        remove_ours(ctx)   # a crash may have come between recording it and removing its snapshot...
-        _prune(ctx, final)   # ...or deleting the older EBS snapshots
-    else:
-        final = _cycle(ctx, int(last["cycle"]) + 1 if last is not None else 0, final=True)
+    final = final_cycle(ctx, _cycle)
+    _prune(ctx, final)   # again: a crash may have come between recording it and deleting the older snapshots
     return {"disks": _replicas(final, ctx), "cycle": final["cycle"], "bytes": final["bytes"],
             "seconds": final["seconds"]}
 
