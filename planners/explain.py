@@ -61,7 +61,8 @@ def wave_whys(inst: Instance, vm_wave: list[int], waves: int) -> list[WaveWhy]:
     out = []
     for w in range(waves):
         units = sorted(groups[w], key=lambda u: (-inst.count[u], sorted(inst.unit_names(u))))
-        shown = [WaveGroup(vms=sorted(inst.unit_names(u)), reasons=list(reasons[u])) for u in units[:TOP_GROUPS]]
+        shown = [WaveGroup(vms=sorted(inst.unit_names(u)), reasons=[*reasons[u], *inst.extra_reasons.get(u, [])])
+                 for u in units[:TOP_GROUPS]]
         flows = [WaveFlow(a=a, b=b, weight=round(weight, 6), kinds=kinds)
                  for weight, a, b, kinds in sorted(heaviest[w], key=lambda t: (-t[0], t[1], t[2]))]
         out.append(WaveWhy(groups=shown, more_groups=max(0, len(units) - TOP_GROUPS), heaviest=flows,

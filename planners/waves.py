@@ -4,16 +4,23 @@
     plan = plan_waves(graph, Constraints(max_vms=50, ramp=[5, 15]))
 
 Objectives, in strict order: (1) break no hard constraint (capacity, ramp, must-move groups,
-keep-apart, precedence, pins); (2) as few waves as possible: from the lower bound up, the first count
-for which a plan is found; (3) least cut weight; (4) least exposure (split dependencies reunite
-soon); (5) balanced waves. Method: hard groups are contracted into units; for each of a few seeded
-restarts, a greedy graph-growing pass fills waves in order (partition.py), FM refinement improves it
-(refine.py), the waves are put in the order of least exposure (ordering.py) and refined again. The
-best restart wins. Infeasible input raises InputError naming every problem and the VMs involved.
+keep-apart, precedence, pins, hard policy rules); (2) as few waves as possible: from the lower bound
+up, the first count for which a plan is found; (3) least cut weight plus the cost of soft policy rules
+(rule_model.py); (4) least exposure (split dependencies reunite soon); (5) balanced waves. Method: hard
+groups (and what hard rules join) are contracted into units. Instances small enough are searched
+exhaustively (exact.py: a proven optimum). Otherwise, for each of a few seeded restarts, a greedy
+graph-growing pass fills waves in order (partition.py), FM refinement improves it (refine.py), the
+waves are put in the order of least exposure (ordering.py) and refined again, then rule-aware moves
+and swaps (penalty.py); KaHIP's blocks are one more start where they may be used (kahip_start.py); the
+best candidate of a small instance gets kicks of iterated local search (polish.py); with soft rules, the
+rules planned as hard ones are one more start (_hardened). The best candidate wins. Infeasible input
+raises InputError naming every problem and the VMs involved.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,23 +29,28 @@ from datetime import UTC, datetime
 import networkx as nx
 
 from migrate.core.errors import InputError, Problem
+from planners.bound import BOUND_TEXT, cut_lower_bound
 from planners.coarsen import hierarchy
 from planners.evaluate import evaluate_instance
 from planners.exact import exact_fits, solve_exact
 from planners.explain import wave_sizes, wave_whys
 from planners.feasibility import check_feasible, latest_waves, lower_bound, topological_order
+from planners.kahip_start import kahip_starts
 from planners.ordering import order_waves
 from planners.partition import construct, first_fit
 from planners.penalty import improve, soft_cost
 from planners.plan_model import Constraints, Excluded, Plan, PlanSource, Wave
+from planners.polish import POLISH_UNITS, polish
 from planners.refine import FULL_SCAN_UNITS, MIN_PASS_GAIN, WaveState, balance, refine
+from planners.rule_report import RULE_NAMES
 from planners.units import Instance, build_instance
 
 __all__ = ["PLANNER_VERSION", "plan_waves"]
 
 PLANNER_VERSION = "waves-1"
 RESTART_BUDGET = 200_000       # restarts * (units + unit edges) stays near this, between 1 and MAX_RESTARTS
-MAX_RESTARTS = 8
+MAX_RESTARTS = 8                # plus one from KaHIP's blocks where they may be used (planners.kahip_start)
+HARDENED_RESTARTS = 2          # restarts of each hardened variant of the soft rules (_hardened)
 FAILED_TRIES = 3               # constructions that may fail before trying one wave more
 COARSE_TARGET = 64             # coarsen down to about max(this, 8 * waves) units
 COARSE_UNITS = 3000            # a coarsest level this small gets COARSE_TRIES constructions
@@ -153,11 +165,30 @@ def _attempt(inst: Instance, k: int, rng: random.Random, restart: int) -> _Candi
         cmap = maps[depth]
         st = WaveState(levels[depth], [st.wave[cmap[u]] for u in range(levels[depth].units)], k)
         refine(st, rng, min_gain=min_gain)
+    return _finish(inst, st, k, rng, min_gain)
+
+
+def _finish(inst: Instance, st: WaveState, k: int, rng: random.Random, min_gain: float) -> _Candidate:
+    """Order the waves, apply the rule-aware moves and balancing, drop empty waves: a candidate plan."""
     st = _reordered(inst, st, k, rng, min_gain)
     improve(st)
     balance(st)
     wave, k2 = _compact(inst, st.wave, k)
     return _Candidate(wave, k2, _score(inst, wave, k2))
+
+
+def _from_kahip(inst: Instance, k: int, seed: int) -> _Candidate | None:
+    """The best of KaHIP's blocks, when it may be used and they keep every hard constraint, refined and ordered."""
+    best: _Candidate | None = None
+    min_gain = MIN_PASS_GAIN if inst.units <= FULL_SCAN_UNITS else LARGE_MIN_PASS_GAIN
+    for i, start in enumerate(kahip_starts(inst, k, seed)):
+        rng = random.Random(f"{seed}:{k}:kahip{i}")  # noqa: S311 (planning choices, not secrets)
+        st = WaveState(inst, start, k)
+        refine(st, rng, min_gain=min_gain)
+        found = _finish(inst, st, k, rng, min_gain)
+        if best is None or found.score < best.score:
+            best = found
+    return best
 
 
 def restarts_for(inst: Instance) -> int:
@@ -171,20 +202,21 @@ def _exact(inst: Instance, bound: int) -> _Candidate | None:
     for k in range(max(bound, 1), inst.units + 1):
         if not exact_fits(inst, k):
             return None
-        wave = solve_exact(inst, k, lambda w, k=k: _score(inst, w, k))    # type: ignore[misc]
+        wave = solve_exact(inst, k, functools.partial(_score, inst, k=k))
         if wave is not None:
             return _Candidate(wave, k, _score(inst, wave, k), proven=True)
     return None
 
 
-def _search(inst: Instance, order: list[int], early: list[int], bound: int, seed: int) -> _Candidate:
-    restarts = restarts_for(inst)
-    limit = bound + inst.units + len(inst.capacity.ramp) + 1
+def _search(inst: Instance, order: list[int], early: list[int], bound: int, seed: int,
+            most: int | None = None, restarts: int | None = None) -> _Candidate:
+    restarts = restarts_for(inst) if restarts is None else min(restarts, restarts_for(inst))
+    limit = bound + inst.units + len(inst.capacity.ramp) + 1 if most is None else most
     for k in range(max(bound, 1), limit + 1):
         latest = latest_waves(inst, order, k)
         if any(e > late for e, late in zip(early, latest, strict=True)):
             continue
-        best: _Candidate | None = None
+        best = _from_kahip(inst, k, seed)
         failed = 0
         for restart in range(restarts):
             rng = random.Random(f"{seed}:{k}:{restart}")  # noqa: S311 (planning choices, not secrets)
@@ -197,9 +229,47 @@ def _search(inst: Instance, order: list[int], early: list[int], bound: int, seed
             if best is None or found.score < best.score:
                 best = found
         if best is not None:
-            return best
+            return _polished(inst, best, seed) if inst.units <= POLISH_UNITS else best
     raise InputError([Problem(inst.constraints_file, "", "found no plan that respects every constraint "
                               "(capacity, ramp, keep-apart, precedence and pins together)")])
+
+
+def _polished(inst: Instance, best: _Candidate, seed: int) -> _Candidate:
+    """The best candidate after iterated local search (planners.polish), ordered and compacted again."""
+    rng = random.Random(f"{seed}:{best.k}:polish")  # noqa: S311 (planning choices, not secrets)
+    wave = polish(inst, best.wave, best.k, rng, functools.partial(_score, inst, k=best.k))
+    if wave == best.wave:
+        return best
+    found = _finish(inst, WaveState(inst, wave, best.k), best.k, rng, MIN_PASS_GAIN)
+    return found if found.score < best.score else best
+
+
+def _hardened(graph: nx.Graph, constraints: Constraints, inst: Instance, found: _Candidate) -> _Candidate | None:
+    """The soft rules planned as hard ones at the same wave count, then costed and improved as soft: a start
+    the cut-first search does not reach (e.g. every dev VM before every prod VM). None when that is infeasible."""
+    rules = constraints.rules
+    soft = [n for n in RULE_NAMES if rules is not None and (r := getattr(rules, n)) is not None and not r.hard]
+    if rules is None or not soft:
+        return None
+    variants = [soft, [n for n in soft if n != "dependencies_first"],
+                [n for n in soft if n not in ("dependencies_first", "no_mixed_environments")],
+                [n for n in soft if n == "environment_order"]]
+    for names in dict.fromkeys(tuple(v) for v in variants if v):
+        hard = rules.model_copy(update={n: getattr(rules, n).model_copy(update={"hard": True, "weight": None})
+                                        for n in names})
+        try:
+            strict = build_instance(graph, constraints.model_copy(update={"rules": hard}))
+            order, early = check_feasible(strict)
+            if lower_bound(strict, order).value > found.k:
+                continue
+            alt = _search(strict, order, early, found.k, constraints.seed, most=found.k, restarts=HARDENED_RESTARTS)
+        except InputError:
+            continue
+        vm_wave = [alt.wave[u] for u in strict.unit_of]          # both instances list the same VMs in order
+        st = WaveState(inst, [vm_wave[inst.members[u][0]] for u in range(inst.units)], alt.k)
+        improve(st)
+        return _Candidate(st.wave, alt.k, _score(inst, st.wave, alt.k))
+    return None
 
 
 def _assemble(inst: Instance, found: _Candidate, constraints: Constraints,
@@ -242,6 +312,8 @@ def plan_waves(graph: nx.Graph, constraints: Constraints | None = None, *, const
     bound = lower_bound(inst, order)
     found = (_exact(inst, bound.value) or _search(inst, order, early, bound.value, constraints.seed)) if inst.units \
         else _Candidate([], 0, (0, 0, 0, 0), proven=True)
+    if not found.proven and (alt := _hardened(graph, constraints, inst, found)) is not None and alt.score < found.score:
+        found = alt
     plan = _assemble(inst, found, constraints, source)
     metrics = evaluate_instance(inst, plan, constraints)
     if metrics.violations:
@@ -254,5 +326,8 @@ def plan_waves(graph: nx.Graph, constraints: Constraints | None = None, *, const
         metrics.cost_bound = round(metrics.cut_weight + (metrics.rule_cost or 0.0), 6)
         metrics.cost_bound_by = (f"proven optimum: exhaustive search of every assignment of {inst.units} units to "
                                  f"{found.k} waves")
+    else:
+        metrics.cost_bound = math.floor(cut_lower_bound(inst) * 1e6) / 1e6
+        metrics.cost_bound_by = BOUND_TEXT
     plan.metrics = metrics
     return plan

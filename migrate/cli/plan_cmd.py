@@ -95,7 +95,8 @@ def render_plan_summary(data: dict[str, Any]) -> str:
 @click.command()
 @source_options
 @click.option("--constraints", "constraints_path", type=_PathType,
-              help="Constraints file (YAML): capacity, ramp, precedence, pins, windows, keep-apart, seed.")
+              help="Constraints file (YAML): capacity, ramp, precedence, pins, windows, keep-apart, policy rules, "
+                   "seed.")
 @click.option("--max-vms", type=int, help="VMs per wave (overrides the constraints file).")
 @click.option("--max-gb", type=float, help="Disk GiB per wave (overrides the constraints file).")
 @click.option("--ramp", help="VM caps of the first waves, e.g. 5,15 (overrides the constraints file).")
