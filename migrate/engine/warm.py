@@ -38,6 +38,7 @@ from migrate.engine.warm_cycles import (
     SNAPSHOT_PREFIX,
     enable_change_tracking,
     final_cycle,
+    health_checks,
     ours,
     power_off_source,
     preflight,
@@ -46,7 +47,6 @@ from migrate.engine.warm_cycles import (
     run_cycle,
     snapshot_name,
     source,
-    test_checks,
 )
 from migrate.engine.warm_cycles import downtime_s as _downtime
 from migrate.engine.warm_cycles import replicate as _replicate
@@ -220,7 +220,7 @@ def _test_copy(ctx: PhaseContext) -> dict[str, Any]:
     test_id = str(wait_operation(target.create_vm(ctx.vm.id, cold.vm_spec(ctx, disk_files, test=True)), ctx,
                                  provider=PROVIDER, what="create test vm", poll_seconds=0.2))
     wait_operation(target.power_on_vm(test_id), ctx, provider=PROVIDER, what="power on test vm", poll_seconds=0.2)
-    checks, ok = test_checks(ctx, test_id, "")
+    checks, ok = health_checks(ctx, test_id, "")
     cycle = ctx.replication.cycles()[-1]
     return {"test_vm": test_id, "power_state": target.vm_power_state(test_id), "cycle": cycle["cycle"],
             "replica_at": cycle["at"], "checks": checks, "ok": ok}

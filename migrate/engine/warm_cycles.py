@@ -25,10 +25,29 @@ from migrate.engine.plan import VmFacts
 from migrate.engine.replication import next_cycle_after
 from migrate.engine.timing import Interrupted
 
-__all__ = ["POLL_SECONDS", "PROVIDER", "SNAPSHOT_PREFIX", "CopyDisk", "TestAction", "changed_extents",
-           "downtime_s", "enable_change_tracking", "final_cycle", "last_cycle", "ours", "power_off_source",
-           "preflight", "remove_ours", "remove_snapshots", "replicate", "restore_change_tracking", "run_cycle",
-           "snapshot_name", "source", "test_checks"]
+__all__ = [
+    "POLL_SECONDS",
+    "PROVIDER",
+    "SNAPSHOT_PREFIX",
+    "CopyDisk",
+    "TestAction",
+    "changed_extents",
+    "downtime_s",
+    "enable_change_tracking",
+    "final_cycle",
+    "health_checks",
+    "last_cycle",
+    "ours",
+    "power_off_source",
+    "preflight",
+    "remove_ours",
+    "remove_snapshots",
+    "replicate",
+    "restore_change_tracking",
+    "run_cycle",
+    "snapshot_name",
+    "source",
+]
 
 PROVIDER = "vcenter"
 SNAPSHOT_PREFIX = "migrate-warm"
@@ -193,7 +212,7 @@ def replicate(ctx: PhaseContext, cycle: Callable[[PhaseContext, int], Any], test
             raise Interrupted("stopped replicating (a resume goes on from the last cycle)")
 
 
-def test_checks(ctx: PhaseContext, target_id: str, target_ip: str) -> tuple[list[dict[str, Any]], bool]:
+def health_checks(ctx: PhaseContext, target_id: str, target_ip: str) -> tuple[list[dict[str, Any]], bool]:
     """Run the playbook's VM post hooks (health checks) against a test copy: each hook's result, and whether no
     blocking one failed."""
     variables = {"run_id": ctx.run_id, "wave": str(ctx.wave.id), "vm": ctx.vm.id, "vm_name": ctx.vm.name or ctx.vm.id,

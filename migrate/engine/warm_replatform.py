@@ -40,6 +40,7 @@ from migrate.engine.warm_cycles import (
     downtime_s,
     enable_change_tracking,
     final_cycle,
+    health_checks,
     last_cycle,
     ours,
     power_off_source,
@@ -49,7 +50,6 @@ from migrate.engine.warm_cycles import (
     restore_change_tracking,
     run_cycle,
     source,
-    test_checks,
 )
 
 __all__ = ["BLOCK", "WARM_REPLATFORM", "blocks_of"]
@@ -218,7 +218,7 @@ def _test_launch(ctx: PhaseContext) -> dict[str, Any]:
                             test=True)
     instance_id = str(launched["instance_id"])
     ready = cloud.wait_ready(instance_id)
-    checks, ok = test_checks(ctx, instance_id, str(launched.get("private_ip") or ""))
+    checks, ok = health_checks(ctx, instance_id, str(launched.get("private_ip") or ""))
     return {"test_vm": instance_id, "image_id": image["image_id"], "power_state": ready["state"],
             "cycle": record["cycle"], "replica_at": record["at"], "checks": checks, "ok": ok}
 
