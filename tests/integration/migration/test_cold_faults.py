@@ -39,9 +39,11 @@ def planned(flab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     plan = plan_lab(flab, work, max_vms=6)
     waves = yaml.safe_load(plan.read_text())["waves"]
     names = {vm["instance_uuid"]: vm["name"] for vm in estate(flab)["vms"]}
-    victim = next(uuid for uuid in waves[0]["vms"]
-                  if any(v["instance_uuid"] == uuid and len(v["disks"]) == 1 for v in estate(flab)["vms"]))
-    return {"work": work, "plan": plan, "waves": waves, "names": names, "victim": victim}
+    victim = next(uuid for uuid in waves[0]["vms"]   # not in a vApp: block_the_mark creates a VM in its folder
+                  if any(v["instance_uuid"] == uuid and len(v["disks"]) == 1 and not v.get("vapp")
+                         for v in estate(flab)["vms"]))
+    datastore = next(v["disks"][0]["datastore"] for v in estate(flab)["vms"] if v["instance_uuid"] == victim)
+    return {"work": work, "plan": plan, "waves": waves, "names": names, "victim": victim, "datastore": datastore}
 
 
 def _status(journal: Path) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def test_bad_input_is_refused_before_any_change(flab: LabInfo, planned: dict[str
 
 def test_task_error_fails_the_vm_alone_and_policy_stop_stops_the_run(flab: LabInfo, planned: dict[str, Any]) -> None:
     victim = planned["victim"]
-    block_the_mark(flab, planned["names"][victim], victim)
+    block_the_mark(flab, planned["names"][victim], victim, planned["datastore"])
     journal = planned["work"] / "stop.db"
     result = migrate_cli(flab, "run", planned["plan"], "--journal", journal, "--policy", "stop", "--json")
     assert result.code == 1, result
@@ -121,7 +123,7 @@ def test_dropped_connection_mid_copy_is_retried_and_policy_continue_goes_on(
         flab: LabInfo, planned: dict[str, Any], tmp_path: Path) -> None:
     source_url = yaml.safe_load(flab.site_config.read_text())["source"]["url"]
     port = int(source_url.split(":")[2].split("/")[0])
-    block_the_mark(flab, planned["names"][planned["victim"]], planned["victim"])
+    block_the_mark(flab, planned["names"][planned["victim"]], planned["victim"], planned["datastore"])
     proxy = Relay(("127.0.0.1", port), drop_after_bytes=3 * 2**20)
     try:
         site = site_copy(flab, tmp_path, url=f"https://127.0.0.1:{proxy.port}/sdk")
