@@ -20,6 +20,7 @@ from adapters.aws.cleanup import list_leftovers
 from adapters.aws.common import TAG_SOURCE, make_clients
 from adapters.aws.settings import aws_settings
 from migrate.config import load_site_config
+from migrate.core.errors import InputError
 from migrate.engine.journal import Journal
 from migrate.lab.churn import churn
 from migrate.lab.manager import LabInfo
@@ -44,12 +45,15 @@ def crash_lab(warm_fault_lab: LabInfo) -> LabInfo:
 
 
 def _phase_started(journal: Path, since: float, phases: frozenset[str]) -> bool:
-    """Whether one of `phases` started after `since` (epoch seconds)."""
-    if not _has_run(journal):
+    """Whether one of `phases` started after `since` (epoch seconds); False while the journal is being created."""
+    try:
+        if not _has_run(journal):
+            return False
+        with Journal(journal, create=False, read_only=True) as jr:
+            run = jr.runs()[-1].run_id
+            return any(s.step in phases and s.started_at >= since for s in jr.steps(run, "vm"))
+    except InputError:   # the run is creating it right now
         return False
-    with Journal(journal, create=False, read_only=True) as jr:
-        run = jr.runs()[-1].run_id
-        return any(s.step in phases and s.started_at >= since for s in jr.steps(run, "vm"))
 
 
 def _kill_in(args: list[str | Path], journal: Path, rng: random.Random, log: Path, phases: frozenset[str],
