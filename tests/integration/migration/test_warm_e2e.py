@@ -67,8 +67,9 @@ def wait_for_cycles(journal: Path, proc: subprocess.Popen[str], cycles: int, tim
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        if journal.exists():
-            data = status(journal)
+        found = run_cli("status", "--journal", journal, "--json") if journal.exists() else None
+        if found is not None and found.code == 0:   # (exit 2 while the run is creating its journal)
+            data: dict[str, Any] = found.json()
             reps = [vm.get("replication") or {} for vm in data["vms"]]
             if data["vms"] and all(rep.get("cycles", 0) >= cycles for rep in reps):
                 return data

@@ -69,8 +69,9 @@ def _wait_for_cycles(journal: Path, proc: subprocess.Popen[str], uuids: set[str]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        if journal.exists():
-            done = {vm["id"]: (vm.get("replication") or {}).get("cycles", 0) for vm in status(journal)["vms"]}
+        found = run_cli("status", "--journal", journal, "--json") if journal.exists() else None
+        if found is not None and found.code == 0:   # (exit 2 while the run is creating its journal)
+            done = {vm["id"]: (vm.get("replication") or {}).get("cycles", 0) for vm in found.json()["vms"]}
             if all(done.get(uuid, 0) >= cycles for uuid in uuids):
                 return
         time.sleep(0.5)
