@@ -11,6 +11,9 @@ some denser graphs; refined from its blocks, the plan is never worse than KaHIP'
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import kahip  # type: ignore[import-untyped]
 
@@ -62,11 +65,24 @@ def kahip_starts(inst: Instance, k: int, seed: int) -> list[list[int]]:
     max_vms = inst.capacity.max_vms or total
     imbalance = max(0.0, max_vms / base - 1 - _EPS)
     mode = kahip.STRONG if inst.units <= KAHIP_STRONG_UNITS else kahip.FAST
-    found = []
-    for attempt in range(2 if inst.units <= KAHIP_TRIES_UNITS else 1):
-        _, blocks = kahip.kaffpa(list(inst.count), xadj, adjcwgt, adjncy, k, imbalance, True,
-                                 (seed + attempt) % 2**31, mode)
-        blocks = [int(b) for b in blocks]
-        if _valid(inst, blocks, k):
-            found.append(blocks)
+    found: list[list[int]] = []
+    # KaHIP is C++ and can crash the process on some inputs (seen: a segmentation fault at imbalance 0 with
+    # vertices of weight 2): it runs in a child process, and a crash only costs this starting plan
+    context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        for attempt in range(2 if inst.units <= KAHIP_TRIES_UNITS else 1):
+            try:
+                blocks = pool.submit(_kaffpa, list(inst.count), xadj, adjcwgt, adjncy, k, imbalance,
+                                     (seed + attempt) % 2**31, mode).result()
+            except BrokenProcessPool:
+                return found
+            if _valid(inst, blocks, k):
+                found.append(blocks)
     return found
+
+
+def _kaffpa(vwgt: list[int], xadj: list[int], adjcwgt: list[int], adjncy: list[int], k: int, imbalance: float,
+            seed: int, mode: int) -> list[int]:
+    """kaffpa's block per vertex (in the child process)."""
+    _, blocks = kahip.kaffpa(vwgt, xadj, adjcwgt, adjncy, k, imbalance, True, seed, mode)
+    return [int(b) for b in blocks]
