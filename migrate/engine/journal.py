@@ -274,7 +274,8 @@ class Journal:
                 raise InputError.single(str(self.path), "", "no such journal (start a run with `migrate run`)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not create or read_only or self.path.stat().st_size:
-            check_journal(self.path, SCHEMA_VERSION)
+            # a run killed while it created the journal left some of its tables: a new run finishes it
+            check_journal(self.path, SCHEMA_VERSION, unfinished_ok=create and not read_only)
         self._plans: dict[int, tuple[RunPlan, dict[str, Any]]] = {}
         try:
             self._conn = connect_readonly(self.path) if read_only else self._open_for_writing()

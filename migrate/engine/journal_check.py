@@ -262,7 +262,7 @@ def _check_rows(conn: sqlite3.Connection, tables: dict[str, set[str]]) -> list[t
     return problems
 
 
-def _check_database(path: Path, conn: sqlite3.Connection, version: int) -> None:
+def _check_database(path: Path, conn: sqlite3.Connection, version: int, *, unfinished_ok: bool = False) -> None:
     found = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > version:
         raise InputError.single(str(path), "", f"journal schema {found} is newer than this tool's ({version}): "
@@ -275,6 +275,9 @@ def _check_database(path: Path, conn: sqlite3.Connection, version: int) -> None:
     tables = _columns(conn)
     needed = _NEEDED[min(max(found, 1), max(_NEEDED))]
     if found == 0 and any(t not in tables for t in needed):  # tables are created one by one, then the version
+        every = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+        if unfinished_ok and every <= set(TABLES):   # none or only ours: a creation cut short, finished by the caller
+            return
         raise _not_a_journal(path, "an SQLite database without the journal's tables (another file, or a journal "
                                    "being created right now)")
     problems = [(f"table {t}", "missing") for t in needed if t not in tables]
@@ -285,8 +288,9 @@ def _check_database(path: Path, conn: sqlite3.Connection, version: int) -> None:
         raise damaged(path, problems)
 
 
-def check_journal(path: Path, version: int) -> None:
-    """Raise InputError (exit 2) if `path` is not a sound journal of schema `version` or older; change nothing."""
+def check_journal(path: Path, version: int, *, unfinished_ok: bool = False) -> None:
+    """Raise InputError (exit 2) if `path` is not a sound journal of schema `version` or older; change nothing.
+    `unfinished_ok`: a journal whose creation was cut short (some of our tables, no schema version) passes."""
     _check_file(path)
     try:
         conn = connect_readonly(path)
@@ -298,7 +302,7 @@ def check_journal(path: Path, version: int) -> None:
         problems = wal_problems(path)
         if problems:
             raise damaged(path, problems)
-        _check_database(path, conn, version)
+        _check_database(path, conn, version, unfinished_ok=unfinished_ok)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise _unreadable(path, conn, exc) from None
     finally:

@@ -11,7 +11,7 @@ import pytest
 
 from migrate.core.errors import AdapterError, InputError, OperationalError
 from migrate.core.redact import REDACTED, register_secret
-from migrate.engine.journal import Journal, error_info, step_key
+from migrate.engine.journal import _SCHEMA, Journal, error_info, step_key
 from migrate.engine.plan import RunPlan, VmFacts, WavePlan
 from tests.unit.test_engine_helpers import make_plan, open_journal
 
@@ -235,3 +235,22 @@ def test_reader_sees_a_run_in_progress(tmp_path: Path) -> None:
         writer.record_transition(run, "vm", "vm-0000", "pass_prechecks", "pending", "prechecked")
         with Journal(tmp_path / "j.db", create=False) as reader:
             assert reader.vm_states(run)["vm-0000"].state == "prechecked"
+
+
+def test_a_journal_whose_creation_was_cut_short_is_finished_by_a_new_run(tmp_path: Path) -> None:
+    """A run killed while it created its journal leaves some of the tables and no schema version: `migrate run`
+    finishes it; status and resume still refuse it; a file with tables not ours stays refused."""
+    path = tmp_path / "cut.db"
+    with sqlite3.connect(path) as conn:   # the first of the journal's tables, then the kill
+        conn.execute(next(s for s in _SCHEMA.split(";") if "CREATE TABLE" in s))
+    with pytest.raises(InputError, match="being created"):
+        Journal(path, create=False)
+    with Journal(path) as jr:
+        jr.create_run(make_plan([2]), BOOKS, run_id="r1")
+    with Journal(path, create=False, read_only=True) as jr:
+        assert [r.run_id for r in jr.runs()] == ["r1"]
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(InputError, match="without the journal's tables"):
+        Journal(foreign)
