@@ -45,15 +45,24 @@ def crash_lab(warm_fault_lab: LabInfo) -> LabInfo:
 
 
 def _phase_started(journal: Path, since: float, phases: frozenset[str]) -> bool:
-    """Whether one of `phases` started after `since` (epoch seconds); False while the journal is being created."""
-    try:
-        if not _has_run(journal):
-            return False
-        with Journal(journal, create=False, read_only=True) as jr:
-            run = jr.runs()[-1].run_id
-            return any(s.step in phases and s.started_at >= since for s in jr.steps(run, "vm"))
-    except InputError:   # the run is creating it right now
-        return False
+    """Whether one of `phases` started after `since` (epoch seconds); False while the journal is being created.
+
+    Read in a forked child: a run restarting after a kill -9 rebuilds the journal's WAL index (-shm), and a
+    reader polling it meanwhile can take a SIGBUS on the shrunk mapping (it killed the whole test process)."""
+    child = os.fork()
+    if child == 0:   # the child: exit 0 when started, 1 when not
+        started = False
+        try:
+            if _has_run(journal):
+                with Journal(journal, create=False, read_only=True) as jr:
+                    run = jr.runs()[-1].run_id
+                    started = any(s.step in phases and s.started_at >= since for s in jr.steps(run, "vm"))
+        except InputError:   # the run is creating it right now
+            pass
+        finally:
+            os._exit(0 if started else 1)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _kill_in(args: list[str | Path], journal: Path, rng: random.Random, log: Path, phases: frozenset[str],
