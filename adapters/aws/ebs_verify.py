@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from adapters.aws.common import TAG_UPLOAD, AwsClients, RetryPolicy, aws_error, endpoint_of
 from adapters.aws.ebs_blocks import ZERO_BLOCK, is_zero, linear_checksum
 
-__all__ = ["SnapshotVerification", "iter_snapshot_blocks", "list_snapshot_blocks", "snapshot_info",
+__all__ = ["SnapshotVerification", "iter_snapshot_blocks", "list_snapshot_blocks", "seal_of", "snapshot_info",
            "verify_snapshot"]
 
 ZERO_DIGEST = hashlib.sha256(ZERO_BLOCK).digest()
@@ -62,6 +62,12 @@ def snapshot_info(ec2: Any, snapshot_id: str) -> dict[str, Any]:
         raise aws_error(exc, "describe_snapshots", endpoint_of(ec2)) from None
     snapshot["TagMap"] = {t["Key"]: t["Value"] for t in snapshot.get("Tags", [])}
     return snapshot
+
+
+def seal_of(info: Mapping[str, Any]) -> str | None:
+    """The aggregate checksum a snapshot (snapshot_info) was sealed with: our `migrate:upload` tag; None if unsealed."""
+    seal = str(info["TagMap"].get(TAG_UPLOAD, ""))
+    return seal.removeprefix("complete:") if seal.startswith("complete:") else None
 
 
 def list_snapshot_blocks(ebs: Any, snapshot_id: str, retry: RetryPolicy | None = None) -> dict[int, str]:
@@ -122,7 +128,6 @@ def verify_snapshot(clients: AwsClients, snapshot_id: str, expected: Mapping[int
     """
     retry = retry or RetryPolicy()
     info = snapshot_info(clients.ec2, snapshot_id)
-    seal = info["TagMap"].get(TAG_UPLOAD, "")
     listed = list_snapshot_blocks(clients.ebs, snapshot_id, retry)
     wanted = sorted(listed) if chain else sorted(set(listed) & set(expected))
 
@@ -134,8 +139,7 @@ def verify_snapshot(clients: AwsClients, snapshot_id: str, expected: Mapping[int
         read = dict(_bounded_map(pool, digest, wanted, 2 * workers))
     extra = sorted(set(listed) - set(expected))
     return SnapshotVerification(
-        snapshot_id=snapshot_id, state=str(info.get("State", "unknown")),
-        sealed_checksum=seal.removeprefix("complete:") if seal.startswith("complete:") else None,
+        snapshot_id=snapshot_id, state=str(info.get("State", "unknown")), sealed_checksum=seal_of(info),
         expected_checksum=linear_checksum(expected), volume_size_gib=int(info.get("VolumeSize", 0)),
         blocks_checked=len(read), missing=tuple(sorted(set(expected) - set(listed))),
         unexpected=tuple(i for i in extra if not chain or read[i] != ZERO_DIGEST),

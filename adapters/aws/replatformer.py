@@ -37,7 +37,7 @@ from adapters.aws.ebs import (
     upload_snapshot,
 )
 from adapters.aws.ebs_blocks import is_zero, iter_blocks
-from adapters.aws.ebs_verify import SnapshotVerification, snapshot_info, verify_snapshot
+from adapters.aws.ebs_verify import SnapshotVerification, seal_of, snapshot_info, verify_snapshot
 from adapters.aws.images import ImageRecord, block_device_mappings, register_image, wait_image_available
 from adapters.aws.instances import (
     NicPlacement,
@@ -105,15 +105,8 @@ class AwsReplatformer:
 
     def instances_of(self, source_id: str) -> list[dict[str, Any]]:
         """Live instances (any run) carrying the source's tag, described; test migrations' are not counted."""
-        return [i for i in self._described(source_id) if not i["test"]]
-
-    def test_instances_of(self, source_id: str) -> list[dict[str, Any]]:
-        """Live test instances (`migrate test`) of the source, described."""
-        return [i for i in self._described(source_id) if i["test"]]
-
-    def _described(self, source_id: str) -> list[dict[str, Any]]:
         found = list_leftovers(self.clients.ec2, {TAG_SOURCE: source_id}).instances
-        return [d for d in (self.describe_instance(i) for i in found) if d is not None]
+        return [d for d in (self.describe_instance(i) for i in found) if d is not None and not d["test"]]
 
     # -- disks -----------------------------------------------------------------------------------------
     def find_sealed_snapshot(self, key: str) -> str | None:
@@ -129,8 +122,7 @@ class AwsReplatformer:
 
     def sealed_checksum(self, snapshot_id: str) -> str | None:
         """The aggregate checksum a sealed snapshot was completed with (None when it is not sealed)."""
-        seal = str(snapshot_info(self.clients.ec2, snapshot_id)["TagMap"].get(TAG_UPLOAD, ""))
-        return seal.removeprefix("complete:") if seal.startswith("complete:") else None
+        return seal_of(snapshot_info(self.clients.ec2, snapshot_id))
 
     def find_pending_snapshot(self, key: str) -> str | None:
         """The unsealed snapshot an earlier attempt with `key` started, if any."""
@@ -156,7 +148,7 @@ class AwsReplatformer:
 
     def verify_chain(self, snapshot_id: str, chunks: Iterable[bytes], size_bytes: int) -> dict[str, Any]:
         """Read every block of the last snapshot of a chain back and compare it with the source stream."""
-        expected = {i: hashlib.sha256(b).digest() for i, b in iter_blocks(chunks, size_bytes) if not is_zero(b)}
+        expected = _digests(chunks, size_bytes)
         check = verify_snapshot(self.clients, snapshot_id, expected, workers=self.workers, chain=True)
         return {"snapshot_id": snapshot_id, "blocks_expected": len(expected), **_verification(check)}
 
@@ -197,7 +189,7 @@ class AwsReplatformer:
 
     def verify_disk(self, snapshot_id: str, chunks: Iterable[bytes], size_bytes: int) -> dict[str, Any]:
         """Read `snapshot_id` back and compare it with the source stream, block by block."""
-        expected = {i: hashlib.sha256(b).digest() for i, b in iter_blocks(chunks, size_bytes) if not is_zero(b)}
+        expected = _digests(chunks, size_bytes)
         check = verify_snapshot(self.clients, snapshot_id, expected, workers=self.workers)
         return {"snapshot_id": snapshot_id, "written_blocks": len(expected), "blocks_sent": 0,
                 "blocks_resumed": len(expected), "checksum": check.expected_checksum, **_verification(check)}
@@ -218,12 +210,10 @@ class AwsReplatformer:
 
     def _rechecked(self, disk: Mapping[str, Any]) -> SnapshotVerification:
         info = snapshot_info(self.clients.ec2, str(disk["snapshot_id"]))
-        seal = str(info["TagMap"].get(TAG_UPLOAD, ""))
         return SnapshotVerification(
             snapshot_id=str(disk["snapshot_id"]), state=str(info.get("State", "unknown")),
-            sealed_checksum=seal.removeprefix("complete:") if seal.startswith("complete:") else None,
-            expected_checksum=str(disk["checksum"]), volume_size_gib=int(disk["volume_size_gib"]),
-            blocks_checked=int(disk.get("blocks_checked", 0)))
+            sealed_checksum=seal_of(info), expected_checksum=str(disk["checksum"]),
+            volume_size_gib=int(disk["volume_size_gib"]), blocks_checked=int(disk.get("blocks_checked", 0)))
 
     def launch(self, *, owner: Owner, key: str, vm: str, image: Mapping[str, Any],
                disks: Sequence[Mapping[str, Any]], instance_type: str,
@@ -314,6 +304,11 @@ def _placements(nics: Sequence[Mapping[str, Any]]) -> list[NicPlacement]:
     return [NicPlacement(portgroup=str(n["portgroup"]), subnet_id=str(n["subnet_id"]),
                          security_group_ids=tuple(n.get("security_group_ids") or ()),
                          private_ip=n.get("private_ip")) for n in nics]
+
+
+def _digests(chunks: Iterable[bytes], size_bytes: int) -> dict[int, bytes]:
+    """{block index: raw sha256} of the stream's non-zero 512 KiB blocks (what a sound snapshot holds)."""
+    return {i: hashlib.sha256(b).digest() for i, b in iter_blocks(chunks, size_bytes) if not is_zero(b)}
 
 
 def _verification(check: SnapshotVerification) -> dict[str, Any]:

@@ -126,11 +126,11 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
     key = f"{_line(ctx)}cycle-{cycle}:{snapshot_id}:disk-{disk.key}"
     volume_gib = _volume_gib(ctx, disk)
     indices = blocks_of(extents)
+    replica = {"bytes": len(indices) * BLOCK, "ranges": len(indices), "parent_id": parent,
+               "volume_size_gib": volume_gib, "file": disk.file, "size": disk.size}
     sealed = cloud.find_sealed_snapshot(key)
     if sealed is not None:   # a crash came after the seal, before the cycle was journaled
-        checksum = cloud.sealed_checksum(sealed)
-        return {"bytes": len(indices) * BLOCK, "ranges": len(indices), "snapshot_id": sealed, "parent_id": parent,
-                "volume_size_gib": volume_gib, "checksum": checksum, "file": disk.file, "size": disk.size}
+        return {**replica, "snapshot_id": sealed, "checksum": cloud.sealed_checksum(sealed)}
     ebs_id = cloud.find_pending_snapshot(key) or cloud.start_disk_snapshot(
         owner=replatform.owner(ctx), key=key, volume_gib=volume_gib, parent_id=parent,
         description=f"{ctx.vm.facts['name']} disk {disk.key} cycle {cycle}")
@@ -141,9 +141,8 @@ def _copy_disk(ctx: PhaseContext, cycle: int, snapshot_id: str, disk: SnapshotDi
         result = cloud.upload_blocks(_read_blocks(ctx, disk, indices, cycle), snapshot_id=ebs_id,
                                      volume_gib=volume_gib, total_blocks=-(-disk.size // BLOCK), done=done,
                                      skip_zero=parent is None, on_block=record)
-    return {"bytes": len(indices) * BLOCK, "ranges": len(indices), "snapshot_id": ebs_id, "parent_id": parent,
-            "volume_size_gib": volume_gib, "checksum": result["checksum"], "file": disk.file, "size": disk.size,
-            "blocks_sent": result["blocks_sent"], "blocks_resumed": result["blocks_resumed"]}
+    return {**replica, "snapshot_id": ebs_id, "checksum": result["checksum"], "blocks_sent": result["blocks_sent"],
+            "blocks_resumed": result["blocks_resumed"]}
 
 
 def _cycle(ctx: PhaseContext, cycle: int, *, final: bool = False) -> Mapping[str, Any]:
@@ -263,8 +262,6 @@ def verify_disks(ctx: PhaseContext) -> dict[str, Any]:
                         "blocks_checked": result["blocks_checked"]})
     return {"disks": checked}
 
-
-# -- rollback ----------------------------------------------------------------------------------------
 
 WARM_REPLATFORM = Method(
     name="warm_replatform",
