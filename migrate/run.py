@@ -47,11 +47,13 @@ __all__ = [
     "load_run_plan",
     "open_adapters",
     "outcomes_of_tests",
+    "preflight",
     "replication_status",
     "request_cutover",
     "request_test",
     "resume_run",
     "rollback_run",
+    "run_playbooks",
     "run_status",
     "start_run",
     "with_capacity",
@@ -159,7 +161,8 @@ def with_capacity(settings: RunSettings | None, site: SiteConfig, capacity: bool
     return settings
 
 
-def _playbooks(plan: RunPlan, playbook: str | Path | None) -> dict[str, Playbook]:
+def run_playbooks(plan: RunPlan, playbook: str | Path | None) -> dict[str, Playbook]:
+    """The playbook of each wave's method: `playbook` for its method, the built-in one for the others."""
     books: dict[str, Playbook] = {}
     if playbook is not None:
         book = load_playbook(playbook)
@@ -174,7 +177,7 @@ def dry_run(plan: RunPlan, site: SiteConfig, *, playbook: str | Path | None = No
             prechecks: bool = True, capacity: bool = True) -> list[dict[str, Any]]:
     """The ordered actions a run would take; with `prechecks`, the read-only prechecks (and the capacity
     plan of each wave, against the cluster as it is now) run against the vCenters."""
-    books = _playbooks(plan, playbook)
+    books = run_playbooks(plan, playbook)
     if not prechecks:
         return plan_actions(plan, books)
     steps = with_capacity(None, site, capacity).wave_steps
@@ -188,15 +191,15 @@ def start_run(plan: RunPlan, site: SiteConfig, journal: str | Path, *, playbook:
               progress: ProgressListener | None = None) -> RunResult:
     """Record a new run of `plan` in the journal and execute it (growing the target cluster per wave);
     `progress` gets its progress events (migrate.engine.progress) from any thread."""
-    books = _playbooks(plan, playbook)
+    books = run_playbooks(plan, playbook)
     settings = with_capacity(settings, site, capacity)
     with Journal(journal) as jr, open_adapters(site, journal=jr) as adapters:
-        _preflight(plan, adapters)
+        preflight(plan, adapters)
         runner = Runner(jr, adapters=adapters, settings=settings, cancel=cancel, progress=progress)
         return runner.start(plan, books, run_id=run_id)
 
 
-def _preflight(plan: RunPlan, adapters: Adapters) -> None:
+def preflight(plan: RunPlan, adapters: Adapters) -> None:
     """InputError naming every VM its method cannot move at all (Method.preflight), before anything runs."""
     problems: list[Problem] = []
     for wave in plan.waves:

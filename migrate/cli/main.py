@@ -22,6 +22,7 @@ from migrate.cli.schema_cmd import schema
 from migrate.cli.size_cmd import instance_types_group, size
 from migrate.cli.test_cmd import test_command
 from migrate.cli.validate_cmd import validate
+from migrate.cli.worker_cmd import worker
 from migrate.core.log import configure_logging
 
 __all__ = ["cli", "main"]
@@ -63,6 +64,7 @@ cli.add_command(capacity)
 cli.add_command(schema)
 cli.add_command(plugins)
 cli.add_command(report)
+cli.add_command(worker)
 
 
 def main() -> None:

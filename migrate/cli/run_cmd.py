@@ -12,6 +12,7 @@ import click
 
 from migrate.cli.methods_help import MethodsHelpCommand
 from migrate.cli.output import Reporter, command_errors, json_option
+from migrate.cli.worker_cmd import address_option, namespace_option
 from migrate.core.errors import EXIT_OPERATIONAL, InputError, Problem
 
 __all__ = ["resume", "rollback", "run", "status"]
@@ -91,16 +92,22 @@ def _render_result(data: dict[str, Any]) -> str:
     names = data.get("names", {})
     for vm_id, error in data["failed"].items():
         lines.append(f"  failed: {names.get(vm_id, vm_id)} ({vm_id}): {error.get('message', error)}")
-    lines.append(f"Journal: {data['journal']}  (migrate status --journal {data['journal']})")
+    if data.get("engine") == "temporal":
+        lines.append(f"Temporal: workflow {data['workflow_id']} at {data['address']}  (migrate status --engine "
+                     f"temporal --config SITE --run-id {data['run_id']})")
+    else:
+        lines.append(f"Journal: {data['journal']}  (migrate status --journal {data['journal']})")
     return "\n".join(lines)
 
 
-def _finish(result: Any, journal: Path, names: dict[str, str], as_json: bool) -> None:
-    data = {**result.to_dict(), "journal": str(journal), "names": names}
+def _finish(result: Any, journal: Path | None, names: dict[str, str], as_json: bool) -> None:
+    data = {**(result if isinstance(result, dict) else result.to_dict()), "names": names}
+    if journal is not None:
+        data["journal"] = str(journal)
     Reporter(as_json).result(data, _render_result)
-    if result.status == "interrupted" or result.status == "canceled":
+    if data["status"] in ("interrupted", "canceled", "detached"):
         raise SystemExit(130)
-    if result.status != "completed":
+    if data["status"] != "completed":
         raise SystemExit(EXIT_OPERATIONAL)
 
 
@@ -147,14 +154,20 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--precopy-interval", type=PrecopyInterval(), help="Waves that replicate (warm): seconds between two "
               "precopy cycles (1 to 43200), or `adaptive` (after min(max(1 h, last cycle / 2), 12 h)). Default: "
               "the plan's, else 3600.")
-@click.option("--run-id", help="Id for the new run (default: generated).")
+@click.option("--run-id", help="Id for the new run (default: generated). With --engine temporal, the id of a run "
+                                "still going re-attaches to it.")
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="local: this process runs the waves, journaled in --journal. temporal: `migrate worker` "
+                   "processes run them (site.yaml `engine`), this process follows.")
+@address_option
+@namespace_option
 @json_option
 @command_errors
 def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal_path: Path, waves: str | None,
         policy: str, playbook_path: Path | None, dry_run: bool, no_prechecks: bool, capacity: bool,
         concurrency: int | None,
         per_host: int | None, per_datastore: int | None, per_cluster: int | None, precopy_interval: float | str | None,
-        run_id: str | None, as_json: bool) -> None:
+        run_id: str | None, engine: str, address: str | None, namespace: str | None, as_json: bool) -> None:
     """Run a plan's waves: prechecks, cutover, verification, per VM, journaled.
 
     Each wave runs its method's phases per VM (the method's built-in playbook, or --playbook), with
@@ -162,7 +175,9 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
     target cluster grows if the wave does not fit (site.yaml `capacity`, unless --no-capacity).
     On a terminal a live view shows each wave and the VMs in flight (phase, bytes, rate, ETA).
 
-    Kill it at any point and `migrate resume` continues without creating any VM twice.
+    Kill it at any point and `migrate resume` continues without creating any VM twice. With --engine
+    temporal the run lives in Temporal: kill this process and run the same command with --run-id to follow
+    it again; Ctrl-C once starts nothing new, twice stops following (the run goes on).
     Exit codes: 0 all VMs completed, 1 some failed (see `migrate status`), 2 bad input, 130 interrupted.
     """
     from migrate import run as api
@@ -177,6 +192,12 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
         actions = api.dry_run(plan, site, playbook=playbook_path, prechecks=not no_prechecks, capacity=capacity)
         Reporter(as_json).result(actions, _render_actions)
         return
+    names = {vm.id: vm.name for vm in plan.vms}
+    settings = _settings(concurrency, per_host, per_datastore, per_cluster)
+    if engine == "temporal":
+        _finish(_run_on_temporal(plan, site, playbook_path, settings, run_id, capacity, address, namespace, as_json),
+                None, names, as_json)
+        return
     if journal_path.exists() and run_id is None:
         from migrate.engine.journal import Journal
 
@@ -186,11 +207,31 @@ def run(plan_path: Path, config_path: Path, inventory_path: Path | None, journal
             raise InputError([Problem(str(journal_path), "runs", f"run {unfinished[-1]} is not finished: "
                                       "`migrate resume` it, `migrate rollback` it, or use another --journal")])
     cancel = CancelToken()
-    with handle_sigint(cancel), _progress(_settings(concurrency, per_host, per_datastore, per_cluster),
-                                          len(plan.vms), as_json) as (settings, listener):
+    with handle_sigint(cancel), _progress(settings, len(plan.vms), as_json) as (settings, listener):
         result = api.start_run(plan, site, journal_path, playbook=playbook_path, settings=settings, cancel=cancel,
                                run_id=run_id, capacity=capacity, progress=listener)
-    _finish(result, journal_path, {vm.id: vm.name for vm in plan.vms}, as_json)
+    _finish(result, journal_path, names, as_json)
+
+
+def _run_on_temporal(plan: Any, site: Any, playbook: Path | None, settings: Any, run_id: str | None, capacity: bool,
+                     address: str | None, namespace: str | None, as_json: bool) -> dict[str, Any]:
+    """Run the plan on Temporal, a bar on stderr (a terminal) counting the VMs done."""
+    from migrate.engine.timing import CancelToken, handle_sigint
+    from migrate.progress import progress_bar
+    from migrate.temporal.run import engine_of, run_on_temporal
+
+    engine = engine_of(site, address=address, namespace=namespace)
+    cancel = CancelToken()
+    with handle_sigint(cancel), progress_bar(f"migrating {len(plan.vms)} VM(s) on Temporal", len(plan.vms)) as bar:
+        shown = [0]
+
+        def on_done(count: int) -> None:
+            if count > shown[0]:
+                bar(count - shown[0])
+                shown[0] = count
+
+        return run_on_temporal(plan, site, engine=engine, playbook=playbook, settings=settings, run_id=run_id,
+                               capacity=capacity, cancel=cancel, on_done=on_done)
 
 
 @click.command()
@@ -304,18 +345,32 @@ def _render_status(data: dict[str, Any]) -> str:
                                             "--json, the status once it has ended.")
 @click.option("--interval", type=click.FloatRange(min=0.1), help="With --watch: seconds between two reads of the "
                                                                   "journal (default 1).")
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: read a run of `migrate run --engine temporal` from its workflows (--config or "
+                   "--address names the Temporal).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --engine temporal: site.yaml, for its `engine` section.")
+@address_option
+@namespace_option
 @json_option
 @command_errors
-def status(journal_path: Path, run_id: str | None, watch: bool, interval: float | None, as_json: bool) -> None:
+def status(journal_path: Path, run_id: str | None, watch: bool, interval: float | None, engine: str,
+           config_path: Path | None, address: str | None, namespace: str | None, as_json: bool) -> None:
     """Show a run from its journal: each wave, each VM's state, phase, error, target VM, pending cleanup.
 
     The journal is only read, also with --watch, so it is safe while the run goes on in another process.
+    With --engine temporal the same model comes from the run's workflows (their history and queries).
     """
     from migrate import run as api
     from migrate.cli.live_view import follow, live_board, use_live_view
 
     if interval is not None and not watch:
         raise InputError.single("command line", "--interval", "only with --watch")
+    if engine == "temporal":
+        if watch:
+            raise InputError.single("command line", "--watch", "not with --engine temporal yet")
+        Reporter(as_json).result(_temporal_status(config_path, address, namespace, run_id), _render_status)
+        return
     if watch:
         if use_live_view(as_json):
             with live_board() as board:
@@ -323,6 +378,19 @@ def status(journal_path: Path, run_id: str | None, watch: bool, interval: float 
             return
         run_id = follow(journal_path, run_id, interval or 1.0, lambda _event: None)
     Reporter(as_json).result(api.run_status(journal_path, run_id=run_id), _render_status)
+
+
+def _temporal_status(config_path: Path | None, address: str | None, namespace: str | None,
+                     run_id: str | None) -> dict[str, Any]:
+    from migrate.config import load_site_config
+    from migrate.core.config import EngineConfig
+    from migrate.temporal.client import temporal_status
+    from migrate.temporal.run import engine_of
+
+    engine = engine_of(load_site_config(config_path), address=address, namespace=namespace) if config_path \
+        else EngineConfig().model_copy(update={k: v for k, v in {"address": address, "namespace": namespace}.items()
+                                               if v})
+    return temporal_status(engine, run_id)
 
 
 def _render_rollback(data: dict[str, Any]) -> str:

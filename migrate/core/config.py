@@ -34,6 +34,7 @@ from migrate.core.redact import register_secret
 __all__ = [
     "CapacityConfig",
     "DriverSettings",
+    "EngineConfig",
     "Mappings",
     "Placement",
     "SiteConfig",
@@ -201,6 +202,30 @@ class Mappings(StrictModel):
                                           "(`migrate test`); the VM's own networks are never used for a test copy")
 
 
+class EngineConfig(StrictModel):
+    """Where `migrate run --engine temporal` and `migrate worker` find Temporal, and their task queues."""
+
+    address: str = Field("127.0.0.1:7233", min_length=1, max_length=255,
+                         description="host:port of the Temporal frontend")
+    namespace: str = Field("default", min_length=1, max_length=255)
+    task_queue: str = Field("migrate", min_length=1, max_length=255,
+                            description="the queue of the workflows and the control phases (any worker)")
+    data_task_queue: str | None = Field(
+        None, min_length=1, max_length=255,
+        description="the queue of the phases that move disk bytes: workers placed near the source vCenter poll "
+                    "it (default: task_queue)")
+    tls: bool = Field(False, description="connect with TLS (a Temporal cluster; the dev server speaks plain gRPC)")
+    queue_timeout_s: float = Field(600.0, ge=1, le=7 * 86400, allow_inf_nan=False,
+                                   description="a phase no worker takes from its queue within this fails its VM")
+    heartbeat_timeout_s: float = Field(30.0, ge=1, le=3600, allow_inf_nan=False,
+                                       description="a phase whose worker went silent this long runs on another one")
+
+    @property
+    def data_queue(self) -> str:
+        """The queue disk-moving phases go to."""
+        return self.data_task_queue or self.task_queue
+
+
 class SiteConfig(StrictModel):
     """The whole site.yaml, each role's section already validated by its driver's settings model."""
 
@@ -212,6 +237,8 @@ class SiteConfig(StrictModel):
     mappings: Mappings = Field(default_factory=Mappings)
     capacity: CapacityConfig | None = Field(None, description="grow the target cluster per wave (default settings "
                                                               "when absent; `migrate run --no-capacity` skips it)")
+    engine: EngineConfig | None = Field(None, description="the Temporal engine (`migrate run --engine temporal`, "
+                                                          "`migrate worker`)")
 
     def relative_to(self, base: Path) -> SiteConfig:
         """Resolve every relative file path against `base` (the site.yaml's folder)."""

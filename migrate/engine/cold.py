@@ -373,7 +373,7 @@ COLD = Method(
     phases=(
         Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
         Phase("power_off_source", Stage.CUTOVER, power_off_source),
-        Phase("copy_disks", Stage.CUTOVER, copy_disks, provides=CopiedDisks),
+        Phase("copy_disks", Stage.CUTOVER, copy_disks, provides=CopiedDisks, moves_data=True),
         Phase("create_target_vm", Stage.CUTOVER, create_target_vm, requires=(CopiedDisks,), provides=TargetVm),
         Phase("tag_target", Stage.CUTOVER, tag_target, requires=(TargetVm,)),
         Phase("power_on_target", Stage.CUTOVER, power_on_target, requires=(SourceState, TargetVm)),

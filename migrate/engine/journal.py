@@ -63,6 +63,7 @@ __all__ = [
     "RunRecord",
     "StepRecord",
     "error_info",
+    "new_run_id",
     "redacted_json",
     "step_key",
 ]
@@ -159,6 +160,11 @@ def _dump(value: Any) -> str | None:
     if value is None or isinstance(value, RedactedJson):
         return value
     return redacted_json(value)
+
+
+def new_run_id() -> str:
+    """A new run's id: `run-<UTC time>-<6 hex digits>`."""
+    return f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
 def step_key(run_id: str, kind: str, entity_id: str, step: str) -> str:
@@ -376,7 +382,7 @@ class Journal:
 
     def create_run(self, plan: RunPlan, playbooks: Mapping[str, Any], run_id: str | None = None) -> RunRecord:
         """Record a new run of `plan` (playbooks by method, as plain JSON data); everything starts pending."""
-        run_id = run_id or f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+        run_id = run_id or new_run_id()
         digest = plan_digest(plan, playbooks)
         now = time.time()
         plan_json = plan.model_dump_json()

@@ -8,10 +8,11 @@ A method lists its phases in order, each with the lifecycle stage it runs in:
 - `cutover` phases run while the VM is `cutting_over` (the changes);
 - `verify` phases run while the VM is `verifying` (checks, then marking the source as migrated).
 
-A phase says whether it only reads, which typed outputs of earlier phases it `requires` and which it
-`provides` (migrate.engine.outputs): a playbook that drops or reorders a phase another one needs is
-refused before anything runs. A method also names its rollback steps, the provider roles it needs, how
-it builds per-VM facts, whether its waves grow the target cluster, and its default playbook.
+A phase says whether it only reads, whether it moves disk bytes, which typed outputs of earlier phases
+it `requires` and which it `provides` (migrate.engine.outputs): a playbook that drops or reorders a
+phase another one needs is refused before anything runs. A method also names its rollback steps, the
+provider roles it needs, how it builds per-VM facts, whether its waves grow the target cluster, and its
+default playbook.
 
 Built-in methods register like third-party ones, through the entry-point group `migrate.methods`
 (pyproject.toml): `registry()` loads every entry point once; nothing else in the project lists them.
@@ -71,6 +72,7 @@ class Phase:
     reads_only: bool = False
     requires: tuple[type[PhaseOutput], ...] = ()
     provides: type[PhaseOutput] | None = None
+    moves_data: bool = False    # streams disk bytes: on Temporal it runs on the source site's data task queue
 
     @property
     def changes_nothing(self) -> bool:

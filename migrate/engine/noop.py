@@ -120,7 +120,7 @@ NOOP = Method(
     phases=(
         Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
         COLD.phase("power_off_source"),
-        Phase("copy_disks", Stage.CUTOVER, copy_disks),
+        Phase("copy_disks", Stage.CUTOVER, copy_disks, moves_data=True),
         Phase("create_target_vm", Stage.CUTOVER, create_target_vm, provides=TargetVm),
         COLD.phase("tag_target"),
         COLD.phase("power_on_target"),

@@ -326,7 +326,7 @@ REPLATFORM = Method(
     phases=(
         Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
         Phase("power_off_source", Stage.CUTOVER, power_off_source),
-        Phase("upload_disks", Stage.CUTOVER, upload_disks, provides=UploadedDisks),
+        Phase("upload_disks", Stage.CUTOVER, upload_disks, provides=UploadedDisks, moves_data=True),
         Phase("register_image", Stage.CUTOVER, register_image, requires=(UploadedDisks,), provides=RegisteredImage),
         Phase("launch_instance", Stage.CUTOVER, launch_instance, requires=(UploadedDisks, RegisteredImage),
               provides=LaunchedInstance),

@@ -29,7 +29,7 @@ from migrate.engine.run_state import RetryScope, RunSettings, RunState
 from migrate.engine.timing import CancelToken
 from migrate.engine.wave_runner import run_wave
 
-__all__ = ["RunResult", "Runner", "phase_functions", "run_status"]
+__all__ = ["RunResult", "Runner", "check_run", "phase_functions", "run_status"]
 
 
 @dataclass
@@ -75,6 +75,24 @@ def _check_scope(scope: RetryScope, plan: RunPlan) -> None:
 def phase_functions() -> dict[str, PhaseRegistry]:
     """Phase name -> function, for every installed method."""
     return {name: method.functions for name, method in registry().items()}
+
+
+def check_run(plan: RunPlan, books: Mapping[str, Playbook], phases: Mapping[str, PhaseRegistry]) -> None:
+    """Every wave's method has a playbook of that method and every phase has a function: before any change."""
+    problems = []
+    for method in sorted({w.method for w in plan.waves}):
+        book = books.get(method)
+        if book is None:
+            problems.append(Problem("playbooks", method, f"no playbook for method {method!r}"))
+            continue
+        if book.method != method:
+            problems.append(Problem(book.name, "method", f"playbook is for {book.method!r}, used for {method!r}"))
+        registry = phases.get(method, {})
+        problems.extend(Problem(book.name, f"phases[{i}]", f"phase {phase!r} of method {method!r} is not "
+                                                           "implemented in this build")
+                        for i, phase in enumerate(book.phases) if phase not in registry)
+    if problems:
+        raise InputError(problems)
 
 
 class Runner:
@@ -157,21 +175,7 @@ class Runner:
         return result
 
     def _check(self, plan: RunPlan, books: Mapping[str, Playbook]) -> None:
-        """Every wave's method has a playbook of that method and every phase has a function: before any change."""
-        problems = []
-        for method in sorted({w.method for w in plan.waves}):
-            book = books.get(method)
-            if book is None:
-                problems.append(Problem("playbooks", method, f"no playbook for method {method!r}"))
-                continue
-            if book.method != method:
-                problems.append(Problem(book.name, "method", f"playbook is for {book.method!r}, used for {method!r}"))
-            registry = self.phases.get(method, {})
-            problems.extend(Problem(book.name, f"phases[{i}]", f"phase {phase!r} of method {method!r} is not "
-                                                               "implemented in this build")
-                            for i, phase in enumerate(book.phases) if phase not in registry)
-        if problems:
-            raise InputError(problems)
+        check_run(plan, books, self.phases)
 
     def _execute(self, run_id: str, plan: RunPlan, books: Mapping[str, Playbook], *,
                  retry_failed: RetryScope | None) -> RunResult:

@@ -269,9 +269,9 @@ WARM = Method(
     phases=(
         Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
         Phase("enable_change_tracking", Stage.REPLICATE, enable_change_tracking),
-        Phase("replicate", Stage.REPLICATE, replicate),
+        Phase("replicate", Stage.REPLICATE, replicate, moves_data=True),
         Phase("power_off_source", Stage.CUTOVER, power_off_source),
-        Phase("final_sync", Stage.CUTOVER, final_sync, provides=CopiedDisks),
+        Phase("final_sync", Stage.CUTOVER, final_sync, provides=CopiedDisks, moves_data=True),
         Phase("create_target_vm", Stage.CUTOVER, cold.create_target_vm, requires=(CopiedDisks,), provides=TargetVm),
         Phase("tag_target", Stage.CUTOVER, cold.tag_target, requires=(TargetVm,)),
         Phase("power_on_target", Stage.CUTOVER, power_on_target, requires=(SourceState, TargetVm)),

@@ -21,11 +21,19 @@ from adapters.lab.estate import CLOUD, DATASTORE_MAP, NETWORK_MAP, ONPREM, TEST_
 from adapters.lab.estate_readiness import with_readiness
 from migrate.config import load_site_config
 from migrate.core.errors import InputError, LabError
-from migrate.core.fileio import atomic_write, write_json, write_yaml
+from migrate.core.fileio import atomic_write, load_yaml_mapping, write_json, write_yaml
 from migrate.core.log import get_logger
 from migrate.lab.extra import require_lab_extra
 from migrate.lab.flows import flows_csv
 from migrate.lab.processes import ManagedProcess, free_port, start_process, wait_for_file, wait_for_port
+from migrate.lab.temporal_server import (
+    DB_FILES,
+    TemporalServer,
+    engine_section,
+    launch_temporal,
+    temporal_binary,
+    wait_serving,
+)
 from migrate.lab.vcsim_build import vcsim_binary
 from migrate.progress import progress_bar
 
@@ -34,7 +42,8 @@ __all__ = ["DEFAULT_LAB_DIR", "LabInfo", "lab_down", "lab_status", "lab_up"]
 DEFAULT_LAB_DIR = Path("migrate-lab")
 STATE_FILE = "lab.json"
 LAB_REGION = "us-east-1"
-_OWNED = ("site.yaml", "flows.csv", "estate.json", STATE_FILE, ".lock")
+_OWNED = ("site.yaml", "flows.csv", "estate.json", STATE_FILE, ".lock", *DB_FILES)
+SITE_HEADER = "# Written by `migrate lab up`: the built-in lab.\n"
 _OWNED_DIRS = ("tls", "secrets", "run", "logs", "datastores")
 log = get_logger(__name__)
 
@@ -115,15 +124,17 @@ def lab_status(directory: Path = DEFAULT_LAB_DIR) -> LabInfo | None:
 
 
 def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, bare: bool = False,
-           readiness: bool = False) -> LabInfo:
+           readiness: bool = False, temporal: bool = False) -> LabInfo:
     """Start (or find running) the lab in `directory` and write its site.yaml. Idempotent. With `readiness`,
-    the seeded estate also holds the readiness VMs (adapters/lab/estate_readiness.py)."""
+    the seeded estate also holds the readiness VMs (adapters/lab/estate_readiness.py). With `temporal`, the lab
+    also runs a Temporal dev server (added to a running lab that has none) and site.yaml gets `engine`."""
     if vms < 1:
         raise InputError.single("--vms", "vms", "must be at least 1")
     estate = None if bare else make_estate(vms, seed)   # validates --vms before anything starts
     if estate is not None and readiness:
         estate = with_readiness(estate)
     require_lab_extra()
+    temporal_cli = temporal_binary() if temporal else None
     directory = directory.resolve()
     with _locked(directory):
         current = _read_state(directory)
@@ -135,11 +146,13 @@ def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, b
                                             f"a lab with vms={current.vms} seed={current.seed} "
                                             f"bare={current.bare} is already running in {directory}; "
                                             "run `migrate lab down` first")
+                if temporal_cli is not None:
+                    _add_temporal(current, temporal_cli)
                 return current
             log.info("lab state is stale; cleaning up", directory=str(directory))
             _stop_and_clean(directory, current)
         try:
-            return _start(directory, vms=vms, seed=seed, bare=bare, estate=estate)
+            return _start(directory, vms=vms, seed=seed, bare=bare, estate=estate, temporal_cli=temporal_cli)
         except BaseException:
             _stop_and_clean(directory, _read_state(directory))
             raise
@@ -175,7 +188,7 @@ def _write_password(path: Path) -> str:
     return password
 
 
-def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> LabInfo:
+def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any, temporal_cli: Path | None) -> LabInfo:
     from migrate.lab.certs import make_lab_certificates  # cryptography: the lab extra, checked by lab_up
 
     started = time.monotonic()
@@ -217,16 +230,20 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> 
                          directory / "logs" / "moto.log", env=moto_env)
     info.processes.append(moto)
     _save(info)
+    temporal = _launch_temporal(info, temporal_cli) if temporal_cli else None
 
     startup_timeout = 60 + vms / 100
     for proc, name in zip(info.processes, ("onprem", "cloud"), strict=False):
         info.endpoints[name] = wait_for_file(url_files[name], proc, startup_timeout)
     wait_for_port(moto_port, moto, 60)
     info.endpoints["aws"] = f"https://127.0.0.1:{moto_port}"
+    if temporal is not None:
+        wait_serving(temporal)
+        info.endpoints["temporal"] = temporal.address
 
     networks = _aws_networks(info, aws_credentials, certs.ca_file, bare)
     site = _site_document(info, certs.ca_file, bare, networks)
-    write_yaml(directory / "site.yaml", site, header="# Written by `migrate lab up`: the built-in lab.\n")
+    write_yaml(directory / "site.yaml", site, header=SITE_HEADER)
     config = load_site_config(directory / "site.yaml")
 
     from adapters.lab.seed import seed_lab  # only adapters/ touches pyvmomi
@@ -245,6 +262,35 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any) -> 
 
 def _save(info: LabInfo) -> None:
     write_json(info.directory / STATE_FILE, info.to_dict())
+
+
+def _launch_temporal(info: LabInfo, binary: Path) -> TemporalServer:
+    """Start the Temporal dev server and record its process at once (so `lab down` stops it whatever follows)."""
+    server = launch_temporal(info.directory, binary)
+    info.processes.append(server.process)
+    _save(info)
+    return server
+
+
+def _add_temporal(info: LabInfo, binary: Path) -> None:
+    """Add the Temporal dev server to a running lab and `engine` to its site.yaml; a no-op when it has one.
+    If the server does not come up, it is stopped and the rest of the lab keeps running."""
+    if "temporal" in info.endpoints:
+        return
+    server = _launch_temporal(info, binary)
+    try:
+        wait_serving(server)
+    except BaseException:
+        server.process.stop()
+        info.processes.remove(server.process)
+        _save(info)
+        raise
+    info.endpoints["temporal"] = server.address
+    _save(info)
+    site = load_yaml_mapping(info.site_config)
+    site["engine"] = engine_section(server.address)
+    write_yaml(info.site_config, site, header=SITE_HEADER)
+    load_site_config(info.site_config)   # the section must pass EngineConfig
 
 
 def _network_map(bare: bool) -> dict[str, str]:
@@ -307,4 +353,5 @@ def _site_document(info: LabInfo, ca_file: Path, bare: bool, aws_networks: LabNe
                          "networks": production, "test_networks": test},
         "mappings": {"networks": _network_map(bare), "datastores": dict(datastores),
                      **({} if bare else {"test_networks": dict(TEST_NETWORK_MAP)})},
+        **({"engine": engine_section(info.endpoints["temporal"])} if "temporal" in info.endpoints else {}),
     }

@@ -1,0 +1,48 @@
+"""`migrate worker`: run the Temporal engine's workflows and phases (for `migrate run --engine temporal`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from migrate.cli.output import command_errors
+
+__all__ = ["worker"]
+
+address_option = click.option("--address", help="host:port of Temporal (default: site.yaml `engine.address`, "
+                                                "else 127.0.0.1:7233).")
+namespace_option = click.option("--namespace", help="Temporal namespace (default: site.yaml `engine.namespace`, "
+                                                    "else default).")
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="site.yaml: this worker's drivers (the vCenters and AWS it reaches) and `engine`.")
+@click.option("--task-queue", "queues", multiple=True, metavar="QUEUE",
+              help="A task queue to poll; repeatable (default: `engine.task_queue` and `engine.data_task_queue`). "
+                   "On the control queue the worker also runs the workflows.")
+@click.option("--max-activities", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="Phases this process runs at once.")
+@address_option
+@namespace_option
+@command_errors
+def worker(config_path: Path, queues: tuple[str, ...], max_activities: int, address: str | None,
+           namespace: str | None) -> None:
+    """Run workflows and phases of Temporal runs until Ctrl-C or SIGTERM.
+
+    Start any number, on any machines: a worker near each on-prem vCenter polling that site's data queue
+    does the copying, control phases go to any worker. A worker stopped (or killed) mid-phase loses
+    nothing: the phase runs again on another worker after its heartbeat timeout and finds what is done.
+    Exit codes: 0 stopped, 1 Temporal unreachable, 2 bad site.yaml.
+    """
+    from migrate.config import load_site_config
+    from migrate.temporal.run import engine_of
+    from migrate.temporal.worker import run_worker
+
+    site = load_site_config(config_path)
+    engine = engine_of(site, address=address, namespace=namespace)
+    chosen = list(dict.fromkeys(queues or (engine.task_queue, engine.data_queue)))
+    click.echo(f"worker: Temporal {engine.address} namespace {engine.namespace}, queues {', '.join(chosen)}, "
+               f"{max_activities} phases at once (Ctrl-C to stop)", err=True)
+    run_worker(site.model_copy(update={"engine": engine}), queues=chosen, max_activities=max_activities)

@@ -1,0 +1,173 @@
+"""The Temporal activities: one phase of one VM, one playbook hook, one wave step, each run by a worker.
+
+A phase runs exactly as the local engine runs it (the same `Method` phase function, the same PhaseContext,
+the same typed outputs) on a thread of the worker, while the activity heartbeats every few seconds with
+the bytes the phase reported so far. A worker killed mid-phase stops heartbeating: Temporal gives the
+phase to another worker after the heartbeat timeout, and the phase, idempotent like every phase, first
+finds what is already done (copied files whose checksum matches, the VM created for this source...).
+
+Errors become Temporal's: a retryable AdapterError is retried under the run's retry policy (the same
+backoff as the local engine's), any other error fails the VM alone, with the error kept as the
+activity failure's details (the journal's error record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from migrate.core.drivers import Role
+from migrate.core.errors import AdapterError
+from migrate.core.log import get_logger
+from migrate.core.ports import Adapters
+from migrate.engine.context import PhaseContext
+from migrate.engine.hooks import run_hook
+from migrate.engine.journal import error_info, step_key
+from migrate.engine.methods import Method, registry
+from migrate.engine.plan import VmFacts, WavePlan
+from migrate.engine.playbook import Hook
+from migrate.engine.progress import VmProgress
+from migrate.engine.run_state import WaveStep, WaveStepContext
+from migrate.engine.steps import typed_outputs
+from migrate.engine.timing import CancelToken, SystemClock
+from migrate.temporal.messages import HookTask, Json, PhaseTask, WaveStepTask
+
+__all__ = ["PHASE_ACTIVITY", "Activities", "HeartbeatProgress"]
+
+PHASE_ACTIVITY = "migrate.phase"
+HOOK_ACTIVITY = "migrate.hook"
+WAVE_STEP_ACTIVITY = "migrate.wave_step"
+T = TypeVar("T")
+_ROLE_SECTION = {Role.SOURCE: "source", Role.TARGET: "target", Role.REPLATFORMER: "replatformer"}
+
+
+class HeartbeatProgress(VmProgress):
+    """A phase's byte progress, sent with the activity's next heartbeat."""
+
+    __slots__ = ("done", "total")
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.total: int | None = None
+
+    def bytes(self, done: int, total: int | None = None) -> None:
+        self.done, self.total = done, total
+
+    def details(self) -> Json:
+        return {"bytes": self.done, "total": self.total}
+
+
+def _failure(exc: BaseException) -> ApplicationError:
+    """The Temporal error of a phase's exception: retryable only for a retryable AdapterError."""
+    retryable = isinstance(exc, AdapterError) and exc.retryable
+    return ApplicationError(str(exc), error_info(exc), type=type(exc).__name__, non_retryable=not retryable)
+
+
+def _missing(what: str) -> ApplicationError:
+    return ApplicationError(f"worker {socket.gethostname()} {what}", {"type": "WorkerSetup", "message": what},
+                            type="WorkerSetup", non_retryable=True)
+
+
+class Activities:
+    """The activities of one worker: its adapters (opened from its site.yaml) and wave steps."""
+
+    def __init__(self, adapters: Adapters, wave_steps: Mapping[str, WaveStep], *, threads: int,
+                 heartbeat_every: float = 5.0) -> None:
+        self.adapters = adapters
+        self.wave_steps = dict(wave_steps)
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="phase")
+        self.heartbeat_every = heartbeat_every
+        self.log = get_logger("migrate.temporal")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_thread(self, fn: Callable[[CancelToken], T], details: Callable[[], Json]) -> T:
+        """`fn(cancel)` on a worker thread, heartbeating meanwhile; a cancel of the activity asks `fn` to stop."""
+        cancel = CancelToken()
+        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, cancel)
+        try:
+            while True:
+                done, _ = await asyncio.wait({future}, timeout=self.heartbeat_every)
+                if done:
+                    return future.result()
+                activity.heartbeat(details())
+        except asyncio.CancelledError:
+            cancel.cancel(reason="activity canceled")
+            raise
+
+    def _method(self, name: str) -> Method:
+        method = registry().get(name)
+        if method is None:
+            raise _missing(f"has no method {name!r} installed (methods: {', '.join(sorted(registry()))})")
+        missing = sorted(_ROLE_SECTION[role] for role in method.roles
+                         if role in _ROLE_SECTION and getattr(self.adapters, _ROLE_SECTION[role]) is None)
+        if missing:
+            raise _missing(f"has no driver for {', '.join(missing)} (its site.yaml lacks the section) that "
+                           f"method {name!r} needs")
+        return method
+
+    @activity.defn(name=PHASE_ACTIVITY)
+    async def phase(self, task: PhaseTask) -> Json:
+        """Run one phase of one VM; its outputs (typed as the phase declares)."""
+        wave, vm = WavePlan.model_validate(task.wave), VmFacts.model_validate(task.vm)
+        method = self._method(wave.method)
+        if not method.has_phase(task.phase):
+            raise _missing(f"has method {wave.method!r} without a phase {task.phase!r} (another version?)")
+        declared = method.phase(task.phase)
+        info = activity.info()
+        progress = HeartbeatProgress()
+        log = self.log.bind(run_id=task.run_id, wave=wave.id, vm=vm.id, phase=task.phase, attempt=info.attempt)
+
+        def body(cancel: CancelToken) -> Json:
+            ctx = PhaseContext(run_id=task.run_id, wave=wave, vm=vm, phase=task.phase, attempt=info.attempt,
+                               key=step_key(task.run_id, "vm", vm.id, task.phase), adapters=self.adapters,
+                               prior=task.prior, log=log, clock=SystemClock(), cancel=cancel, progress=progress)
+            try:
+                return dict(typed_outputs(declared, declared.run(ctx)))
+            except Exception as exc:
+                log.warning("phase failed", error=str(exc))
+                raise _failure(exc) from exc
+
+        return await self._in_thread(body, progress.details)
+
+    @activity.defn(name=HOOK_ACTIVITY)
+    async def hook(self, task: HookTask) -> Json:
+        """Run one playbook hook (http, tcp, command or wait)."""
+        hook = Hook.model_validate(task.hook)
+
+        def body(cancel: CancelToken) -> Json:
+            try:
+                return dict(run_hook(hook, task.variables, clock=SystemClock(), cancel=cancel, approver=None))
+            except Exception as exc:
+                raise _failure(exc) from exc
+
+        return await self._in_thread(body, dict)
+
+    @activity.defn(name=WAVE_STEP_ACTIVITY)
+    async def wave_step(self, task: WaveStepTask) -> Json:
+        """Run one wave step (ensure_capacity) with this worker's site; its outputs."""
+        step = self.wave_steps.get(task.step)
+        if step is None:
+            raise _missing(f"has no wave step {task.step!r} (its site.yaml has no `capacity` it can grow with)")
+        wave = WavePlan.model_validate(task.wave)
+        vms = [VmFacts.model_validate(v) for v in task.vms]
+
+        def body(cancel: CancelToken) -> Json:
+            try:
+                return dict(step(WaveStepContext(run_id=task.run_id, wave=wave, vms=vms, journal=None,
+                                                 cancel=cancel)))
+            except Exception as exc:
+                raise _failure(exc) from exc
+
+        return await self._in_thread(body, dict)
+
+    def all(self) -> list[Callable[..., Any]]:
+        """The activity functions to register."""
+        return [self.phase, self.hook, self.wave_step]
