@@ -18,7 +18,7 @@ from typing import Any
 
 from migrate.capacity import grows_cluster, open_capacity, open_provisioner, provisioner_settings
 from migrate.config import ROLE_SECTIONS, load_site_config
-from migrate.core.block_progress import BlockProgress
+from migrate.core.block_progress import BlockLedger, BlockProgress
 from migrate.core.config import SiteConfig
 from migrate.core.drivers import ConnectOptions, Role, get_driver
 from migrate.core.errors import InputError, Problem
@@ -111,9 +111,9 @@ def load_run_plan(plan: str | Path, site: str | Path | SiteConfig, *, inventory:
 
 @contextlib.contextmanager
 def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0,
-                  journal: Journal | None = None) -> Iterator[Any]:
+                  journal: BlockLedger | None = None) -> Iterator[Any]:
     """The adapters of `site`'s roles, each opened by its section's driver (logging in lazily) and closed at
-    the end; block copies record their progress in `journal`."""
+    the end; block copies record their progress in `journal` (the run journal, or a Temporal worker's ledger)."""
     options = ConnectOptions(shutdown_grace=shutdown_grace, block_progress=BlockProgress(journal))
     opened: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:   # each opened adapter is closed, even when another's close fails

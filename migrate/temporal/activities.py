@@ -36,6 +36,7 @@ from migrate.engine.progress import VmProgress
 from migrate.engine.run_state import WaveStep, WaveStepContext
 from migrate.engine.steps import typed_outputs
 from migrate.engine.timing import CancelToken, SystemClock
+from migrate.temporal.heartbeat_ledger import HeartbeatLedger
 from migrate.temporal.messages import HookTask, Json, PhaseTask, WaveStepTask
 
 __all__ = ["PHASE_ACTIVITY", "Activities", "HeartbeatProgress"]
@@ -78,8 +79,9 @@ class Activities:
     """The activities of one worker: its adapters (opened from its site.yaml) and wave steps."""
 
     def __init__(self, adapters: Adapters, wave_steps: Mapping[str, WaveStep], *, threads: int,
-                 heartbeat_every: float = 5.0) -> None:
+                 ledger: HeartbeatLedger | None = None, heartbeat_every: float = 1.0) -> None:
         self.adapters = adapters
+        self.ledger = ledger or HeartbeatLedger()
         self.wave_steps = dict(wave_steps)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="phase")
         self.heartbeat_every = heartbeat_every
@@ -123,6 +125,7 @@ class Activities:
         declared = method.phase(task.phase)
         info = activity.info()
         progress = HeartbeatProgress()
+        beat = self.ledger.begin(task.run_id, vm.id, info.heartbeat_details)
         log = self.log.bind(run_id=task.run_id, wave=wave.id, vm=vm.id, phase=task.phase, attempt=info.attempt)
 
         def body(cancel: CancelToken) -> Json:
@@ -135,7 +138,10 @@ class Activities:
                 log.warning("phase failed", error=str(exc))
                 raise _failure(exc) from exc
 
-        return await self._in_thread(body, progress.details)
+        try:
+            return await self._in_thread(body, lambda: {**progress.details(), **beat.details()})
+        finally:
+            self.ledger.end(task.run_id, vm.id)
 
     @activity.defn(name=HOOK_ACTIVITY)
     async def hook(self, task: HookTask) -> Json:

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -23,11 +24,13 @@ from migrate.core.log import get_logger
 from migrate.run import open_adapters, with_capacity
 from migrate.temporal.activities import Activities
 from migrate.temporal.client import connect
+from migrate.temporal.heartbeat_ledger import HeartbeatLedger
 from migrate.temporal.workflows import RunWorkflow, VmWorkflow, WaveWorkflow
 
 __all__ = ["DEFAULT_MAX_ACTIVITIES", "run_worker"]
 
 DEFAULT_MAX_ACTIVITIES = 16
+HEARTBEAT_EVERY = timedelta(seconds=2)
 _log = get_logger("migrate.temporal")
 
 
@@ -35,11 +38,14 @@ async def _serve(site: SiteConfig, engine: EngineConfig, queues: Sequence[str], 
                  identity: str, stop: asyncio.Event) -> None:
     client = await connect(engine)
     steps = dict(with_capacity(None, site, True).wave_steps)
-    with open_adapters(site) as adapters:
-        activities = Activities(adapters, steps, threads=max_activities)
+    ledger = HeartbeatLedger()
+    with open_adapters(site, journal=ledger) as adapters:
+        activities = Activities(adapters, steps, threads=max_activities, ledger=ledger)
         workers = [Worker(client, task_queue=queue, activities=activities.all(),
                           workflows=[RunWorkflow, WaveWorkflow, VmWorkflow] if queue == engine.task_queue else [],
                           max_concurrent_activities=max_activities, identity=f"{identity}@{queue}",
+                          # block progress rides on heartbeats: send them at least this often
+                          max_heartbeat_throttle_interval=HEARTBEAT_EVERY,
                           # Workflow code is deterministic by construction (workflow.now(), timers, no I/O);
                           # the sandbox would re-import the project for every workflow run.
                           workflow_runner=UnsandboxedWorkflowRunner())
