@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from adapters.lab.estate import DATASTORE_MAP, NETWORK_MAP
 from adapters.vcenter.collector import read_view
 from adapters.vcenter.connection import VCenterSession, connect
 from adapters.vcenter.datastore_http import DatastoreFiles, split_datastore_path
@@ -139,3 +140,38 @@ def block_the_mark(lab: LabInfo, victim_name: str, victim_uuid: str, datastore: 
         assert task.info.state == "success", task.info.error
     finally:
         source.close()
+
+
+def _portgroup_names(vc: Any) -> dict[str, str]:
+    return {props["key"]: props["name"]
+            for _, props in read_view(vc.si, vim.dvs.DistributedVirtualPortgroup, ["name", "key"])}
+
+
+def assert_targets_match_sources(mlab: LabInfo, before: dict[str, list[dict[str, Any]]]) -> None:
+    """The target check of a run that moved the whole seeded estate (any engine): every VM exactly once, in the
+    target's pool and folder, with its name, hardware, MACs, mapped networks, power state and every disk's
+    sha256; `before` is the source's VMs by instanceUuid as they were before the run."""
+    source, target = sessions(mlab)
+    try:
+        on_target = vms_by_uuid(target)
+        portgroups = _portgroup_names(target)
+        seeded = estate(mlab)["vms"]
+        for vm in seeded:
+            uuid = vm["instance_uuid"]
+            assert len(on_target.get(uuid, [])) == 1, vm["name"]
+            tgt = on_target[uuid][0]
+            src = before[uuid][0]
+            assert tgt["name"] == vm["name"]
+            assert (tgt["resourcePool"].name, tgt["parent"].name) == ("Compute-ResourcePool", "Workloads")
+            assert (tgt["config.hardware.numCPU"], tgt["config.hardware.memoryMB"]) == (vm["cpus"], vm["memory_mb"])
+            assert {o.key: o.value for o in tgt["config.extraConfig"]}["migrate.sourceInstanceUuid"] == uuid
+            assert [mac for mac, _ in nics(tgt)] == [mac for mac, _ in nics(src)]
+            assert {portgroups[b.port.portgroupKey] for _, b in nics(tgt)} == {NETWORK_MAP[vm["portgroup"]]}
+            assert tgt["runtime.powerState"] == ("poweredOn" if vm["powered_on"] else "poweredOff")
+            expected = {f"[{DATASTORE_MAP[d['datastore']]}] {d['path']}": d["sha256"] for d in vm["disks"]}
+            assert disk_files(tgt) == sorted(expected)
+            for path, sha in expected.items():
+                assert file_sha256(target, "SDDC-Datacenter", path) == sha, path
+    finally:
+        source.close()
+        target.close()

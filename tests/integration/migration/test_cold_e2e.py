@@ -7,20 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyVmomi import vim
 
-from adapters.lab.estate import DATASTORE_MAP, NETWORK_MAP
-from adapters.vcenter.collector import read_view
 from adapters.vcenter.rest import RestClient, TaggingClient
 from migrate.core.errors import AdapterError
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 from tests.integration.migration.conftest import (
-    disk_files,
+    assert_targets_match_sources,
     estate,
     file_sha256,
     migrate_cli,
-    nics,
     plan_lab,
     sessions,
     start_lab,
@@ -70,36 +66,8 @@ def test_run_completes_every_vm(run: dict[str, Any]) -> None:
     assert data["vms"] == {"completed": 40}
 
 
-def _portgroup_names(vc: Any) -> dict[str, str]:
-    return {props["key"]: props["name"]
-            for _, props in read_view(vc.si, vim.dvs.DistributedVirtualPortgroup, ["name", "key"])}
-
-
 def test_target_has_the_same_hardware_networks_macs_disks_and_power(run: dict[str, Any], mlab: LabInfo) -> None:
-    source, target = sessions(mlab)
-    try:
-        on_target = vms_by_uuid(target)
-        portgroups = _portgroup_names(target)
-        seeded = estate(mlab)["vms"]
-        for vm in seeded:
-            uuid = vm["instance_uuid"]
-            assert len(on_target.get(uuid, [])) == 1, vm["name"]
-            tgt = on_target[uuid][0]
-            src = run["before"][uuid][0]
-            assert tgt["name"] == vm["name"]
-            assert (tgt["resourcePool"].name, tgt["parent"].name) == ("Compute-ResourcePool", "Workloads")
-            assert (tgt["config.hardware.numCPU"], tgt["config.hardware.memoryMB"]) == (vm["cpus"], vm["memory_mb"])
-            assert {o.key: o.value for o in tgt["config.extraConfig"]}["migrate.sourceInstanceUuid"] == uuid
-            assert [mac for mac, _ in nics(tgt)] == [mac for mac, _ in nics(src)]
-            assert {portgroups[b.port.portgroupKey] for _, b in nics(tgt)} == {NETWORK_MAP[vm["portgroup"]]}
-            assert tgt["runtime.powerState"] == ("poweredOn" if vm["powered_on"] else "poweredOff")
-            expected = {f"[{DATASTORE_MAP[d['datastore']]}] {d['path']}": d["sha256"] for d in vm["disks"]}
-            assert disk_files(tgt) == sorted(expected)
-            for path, sha in expected.items():
-                assert file_sha256(target, "SDDC-Datacenter", path) == sha, path
-    finally:
-        source.close()
-        target.close()
+    assert_targets_match_sources(mlab, run["before"])
 
 
 def test_target_vms_are_tagged_with_their_source(run: dict[str, Any], mlab: LabInfo) -> None:
