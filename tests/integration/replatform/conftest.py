@@ -95,9 +95,12 @@ def rlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
 
 @pytest.fixture(scope="package")
 def world(rlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(rlab, tmp_path_factory.mktemp("replatform-work"))
+
+
+def build_world(rlab: LabInfo, work: Path) -> World:
     """A VPC with one subnet per lab port group and a security group on moto; site.yaml maps pg-* to them;
     the lab discovered into inventory.json."""
-    work = tmp_path_factory.mktemp("replatform-work")
     base = site_copy(rlab, work)
     site = load_site_config(base)
     assert aws_settings(site.replatformer) is not None
