@@ -120,7 +120,15 @@ async def _done_count(client: Client, run_id: str, handle: WorkflowHandle[Any, A
 
 async def follow(client: Client, engine: EngineConfig, inp: RunInput, *, cancel: CancelToken,
                  on_done: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Start (or re-attach to) the run's workflow and wait for its result."""
+    """Start (or re-attach to) the run's workflow and wait for its result; a run that has ended is bad input."""
+    try:
+        ended = (await client.get_workflow_handle(run_workflow_id(inp.run_id)).describe()).status
+    except RPCError:
+        ended = None   # no such run yet
+    if ended is not None and ended != WorkflowExecutionStatus.RUNNING:
+        raise InputError.single("--run-id", inp.run_id, f"run {inp.run_id} has ended ({ended.name.lower()}): "
+                                                        "see `migrate status --engine temporal`; a new run needs a "
+                                                        "new id")
     handle = await client.start_workflow(RunWorkflow.run, inp, id=run_workflow_id(inp.run_id),
                                          task_queue=engine.task_queue,
                                          id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)

@@ -3,15 +3,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 
+from migrate.config import load_site_config
 from migrate.lab.manager import LabInfo, lab_down, lab_up
-from tests.integration.migration.conftest import assert_targets_match_sources, plan_lab, sessions, vms_by_uuid
+from migrate.temporal.workflows import vm_workflow_id
+from tests.integration.migration.conftest import (
+    assert_targets_match_sources,
+    estate,
+    plan_lab,
+    sessions,
+    vms_by_uuid,
+)
 from tests.integration.temporal.conftest import Workers, migrate
 
 pytestmark = pytest.mark.lab
@@ -38,8 +48,9 @@ def moved(tlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     target.close()
     workers = Workers()
     try:
-        for index in range(2):
-            workers.start(tlab.site_config, log=work / f"worker-{index}.log")
+        # one worker for the control queue, one for the on-prem site's data queue (as a team deploys them)
+        workers.start(tlab.site_config, "--task-queue", "migrate", log=work / "worker-control.log")
+        workers.start(tlab.site_config, "--task-queue", "migrate-onprem", log=work / "worker-onprem.log")
         result = migrate("run", plan, "--config", tlab.site_config, "--engine", "temporal", "--json", cwd=work)
         yield {"work": work, "plan": plan, "before": before, "result": result}
     finally:
@@ -58,6 +69,39 @@ def test_run_on_two_workers_completes_every_vm(moved: dict[str, Any]) -> None:
 def test_target_check_is_the_local_engines(moved: dict[str, Any], tlab: LabInfo) -> None:
     """Every VM once on the target with its hardware, networks, MACs, power state and every disk's sha256."""
     assert_targets_match_sources(tlab, moved["before"])
+
+
+def _phases_run(address: str, run_id: str, vm_ids: list[str]) -> list[tuple[str, str, str]]:
+    """(phase, task queue, worker identity) of every phase activity of the VMs' workflows, from their history."""
+
+    async def read() -> list[tuple[str, str, str]]:
+        client = await Client.connect(address)
+        found = []
+        for vm_id in vm_ids:
+            scheduled: dict[int, tuple[str, str]] = {}
+            async for event in client.get_workflow_handle(vm_workflow_id(run_id, vm_id)).fetch_history_events():
+                if event.HasField("activity_task_scheduled_event_attributes"):
+                    attrs = event.activity_task_scheduled_event_attributes
+                    task = (await client.data_converter.decode(attrs.input.payloads))[0]
+                    scheduled[event.event_id] = (str(task.get("phase", "hook")), attrs.task_queue.name)
+                elif event.HasField("activity_task_started_event_attributes"):
+                    attrs = event.activity_task_started_event_attributes
+                    found.append((*scheduled[attrs.scheduled_event_id], attrs.identity))
+        return found
+
+    return asyncio.run(read())
+
+
+def test_disk_copies_run_on_the_source_sites_queue(moved: dict[str, Any], tlab: LabInfo) -> None:
+    """copy_disks goes to the data queue (its worker near the source), every other phase to the control queue."""
+    run_id = json.loads(moved["result"].stdout)["run_id"]
+    site = load_site_config(tlab.site_config)
+    assert site.engine is not None
+    ran = _phases_run(site.engine.address, run_id, [vm["instance_uuid"] for vm in estate(tlab)["vms"]])
+    assert {phase for phase, _, _ in ran} >= {"copy_disks", "create_target_vm", "verify"}
+    for phase, queue, identity in ran:
+        assert queue == ("migrate-onprem" if phase == "copy_disks" else "migrate"), (phase, queue)
+        assert identity.endswith("@" + queue), (phase, identity)
 
 
 def test_status_reads_the_run_from_its_workflows(moved: dict[str, Any], tlab: LabInfo) -> None:
