@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from migrate.cli.output import command_errors, json_option
+from migrate.cli.worker_cmd import address_option, namespace_option
 from migrate.core.errors import InputError
 
 __all__ = ["render_report_summary", "report"]
@@ -27,6 +29,15 @@ def render_report_summary(data: dict[str, Any]) -> str:
     return line
 
 
+def _build(plan: Path, inventory: Path | None, flows: Path | None, journal: Path | None, run_id: str | None,
+           title: str | None, timestamp: bool) -> Any:
+    from migrate.report.data import build_report
+
+    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if timestamp else None
+    return build_report(plan, inventory=inventory, flows=flows, journal=journal, run_id=run_id, title=title,
+                        generated_at=stamp)
+
+
 @click.command()
 @click.option("--plan", "plan_path", type=_PathType, required=True, help="plan.yaml from `migrate plan`.")
 @click.option("--inventory", "inventory_path", type=_PathType,
@@ -39,23 +50,39 @@ def render_report_summary(data: dict[str, Any]) -> str:
 @click.option("--title", help="The report's title.")
 @click.option("--timestamp", is_flag=True, help="Stamp the report with the time it was made (else none: two reports "
                                                 "of the same inputs are byte-identical).")
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: report an ended run of `migrate run --engine temporal` (--run-id; Temporal from "
+                   "--config's `engine` or --address).")
+@click.option("--config", "config_path", type=_PathType, help="With --engine temporal: site.yaml, for `engine`.")
+@address_option
+@namespace_option
 @json_option
 @command_errors
 def report(plan_path: Path, inventory_path: Path | None, flows_path: Path | None, journal_path: Path | None,
-           run_id: str | None, out_path: Path, title: str | None, timestamp: bool, as_json: bool) -> None:
+           run_id: str | None, out_path: Path, title: str | None, timestamp: bool, engine: str,
+           config_path: Path | None, address: str | None, namespace: str | None, as_json: bool) -> None:
     """Write the report: summary, dependency graph by wave, wave timeline, one row per VM (one HTML file).
 
     With --json the report's data goes to stdout too (the same content as the file, for dashboards).
     """
     from migrate.core.fileio import atomic_write
-    from migrate.report.data import build_report
     from migrate.report.html import render_html, report_json
 
-    if run_id is not None and journal_path is None:
-        raise InputError.single("--run-id", "--run-id", "goes with --journal")
-    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if timestamp else None
-    built = build_report(plan_path, inventory=inventory_path, flows=flows_path, journal=journal_path, run_id=run_id,
-                         title=title, generated_at=stamp)
+    if engine == "temporal":
+        if run_id is None or journal_path is not None:
+            raise InputError.single("--run-id", "--engine", "--engine temporal reports the run --run-id names "
+                                                            "(no --journal)")
+        with tempfile.TemporaryDirectory(prefix="migrate-report-") as tmp:
+            journal = Path(tmp) / "run.db"
+            from migrate.cli.worker_cmd import temporal_engine
+            from migrate.temporal.run_view import import_run
+
+            import_run(temporal_engine(config_path, address, namespace), run_id, journal)
+            built = _build(plan_path, inventory_path, flows_path, journal, run_id, title, timestamp)
+    else:
+        if run_id is not None and journal_path is None:
+            raise InputError.single("--run-id", "--run-id", "goes with --journal")
+        built = _build(plan_path, inventory_path, flows_path, journal_path, run_id, title, timestamp)
     data_text = report_json(built)
     text = data_text if out_path.suffix.lower() == ".json" else render_html(built)
     atomic_write(out_path, text)

@@ -12,7 +12,7 @@ import click
 
 from migrate.cli.methods_help import MethodsHelpCommand
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.cli.worker_cmd import address_option, namespace_option
+from migrate.cli.worker_cmd import address_option, namespace_option, temporal_engine
 from migrate.core.errors import EXIT_OPERATIONAL, InputError, Problem
 
 __all__ = ["resume", "rollback", "run", "status"]
@@ -382,15 +382,9 @@ def status(journal_path: Path, run_id: str | None, watch: bool, interval: float 
 
 def _temporal_status(config_path: Path | None, address: str | None, namespace: str | None,
                      run_id: str | None) -> dict[str, Any]:
-    from migrate.config import load_site_config
-    from migrate.core.config import EngineConfig
-    from migrate.temporal.client import temporal_status
-    from migrate.temporal.run import engine_of
+    from migrate.temporal.run_view import temporal_status
 
-    engine = engine_of(load_site_config(config_path), address=address, namespace=namespace) if config_path \
-        else EngineConfig().model_copy(update={k: v for k, v in {"address": address, "namespace": namespace}.items()
-                                               if v})
-    return temporal_status(engine, run_id)
+    return temporal_status(temporal_engine(config_path, address, namespace), run_id)
 
 
 def _render_rollback(data: dict[str, Any]) -> str:
@@ -413,10 +407,16 @@ def _render_rollback(data: dict[str, Any]) -> str:
 @click.option("--wave", "waves", multiple=True, type=int, help="A wave to roll back; repeatable.")
 @click.option("--keep-hosts", is_flag=True, help="After a whole-run rollback, keep the bare-metal hosts the run "
                                                  "added (default: take them out of the cluster and release them).")
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: a run of `migrate run --engine temporal` (ended): it is first copied into --journal, "
+                   "where the rollback is journaled.")
+@address_option
+@namespace_option
 @json_option
 @command_errors
 def rollback(config_path: Path, journal_path: Path, run_id: str | None, vms: tuple[str, ...],
-             waves: tuple[int, ...], keep_hosts: bool, as_json: bool) -> None:
+             waves: tuple[int, ...], keep_hosts: bool, engine: str, address: str | None, namespace: str | None,
+             as_json: bool) -> None:
     """Undo a run for some VMs, some waves, or all of it (before or after cutover).
 
     Removes the target VM and the copied disk files, restores the source's name and power state. If the
@@ -426,6 +426,13 @@ def rollback(config_path: Path, journal_path: Path, run_id: str | None, vms: tup
     from migrate.config import load_site_config
 
     site = load_site_config(config_path)
+    if engine == "temporal":
+        from migrate.temporal.run import engine_of
+        from migrate.temporal.run_view import import_run
+
+        if run_id is None:
+            raise InputError.single("--run-id", "", "name the Temporal run to roll back")
+        import_run(engine_of(site, address=address, namespace=namespace), run_id, journal_path)
     ids = _vm_ids(vms, api.run_status(journal_path, run_id=run_id)["vms"])
     result = api.rollback_run(site, journal_path, run_id=run_id, vms=ids or None, waves=list(waves) or None,
                               release_hosts=not keep_hosts)

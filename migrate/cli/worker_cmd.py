@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from migrate.cli.output import command_errors
 
-__all__ = ["worker"]
+__all__ = ["address_option", "namespace_option", "temporal_engine", "worker"]
 
 address_option = click.option("--address", help="host:port of Temporal (default: site.yaml `engine.address`, "
                                                 "else 127.0.0.1:7233).")
 namespace_option = click.option("--namespace", help="Temporal namespace (default: site.yaml `engine.namespace`, "
                                                     "else default).")
+
+
+def temporal_engine(config_path: Path | None, address: str | None, namespace: str | None) -> Any:
+    """The Temporal to read: site.yaml's `engine` (when given) with the command line's address and namespace."""
+    from migrate.config import load_site_config
+    from migrate.core.config import EngineConfig
+    from migrate.temporal.run import engine_of
+
+    if config_path is not None:
+        return engine_of(load_site_config(config_path), address=address, namespace=namespace)
+    return EngineConfig().model_copy(update={k: v for k, v in {"address": address, "namespace": namespace}.items()
+                                             if v})
 
 
 @click.command()

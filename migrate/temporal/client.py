@@ -5,10 +5,6 @@ preflight, capacity settings), then starts workflow `migrate-run-<run id>` on th
 waits for its result while reporting how many VMs are done. Starting it again with the same run id
 re-attaches to the running workflow (a killed client loses nothing). Ctrl-C once asks the run to start
 nothing new (VMs in flight finish); twice stops waiting and leaves the run to the workers.
-
-`temporal_status` gives the local engine's status model (migrate.run.run_status) from the workflows:
-the run's input from its history, the waves' and VMs' states from queries, or from its result once it
-has ended.
 """
 
 from __future__ import annotations
@@ -16,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
@@ -33,13 +27,12 @@ from migrate.engine.playbook import Playbook
 from migrate.engine.run_state import RunSettings
 from migrate.engine.timing import CancelToken
 from migrate.temporal.messages import EngineSettings, PhaseSpec, RunInput, VmResult, WaveResult
-from migrate.temporal.workflows import RunWorkflow, run_workflow_id, vm_workflow_id, wave_workflow_id
+from migrate.temporal.workflows import RunWorkflow, run_workflow_id, wave_workflow_id
 
-__all__ = ["connect", "engine_settings", "run_input", "start_temporal_run", "temporal_status"]
+__all__ = ["check_plan", "connect", "engine_settings", "phase_specs", "run_input", "start_temporal_run", "wave_of"]
 
 CONNECT_TIMEOUT_S = 10.0
 POLL_S = 1.0
-_RUN_TYPE = "MigrateRun"
 
 
 async def connect(engine: EngineConfig) -> Client:
@@ -91,7 +84,14 @@ def run_input(run_id: str, plan: RunPlan, books: Mapping[str, Playbook], setting
                     settings=settings)
 
 
-def _wave(data: WaveResult | dict[str, Any]) -> WaveResult:
+async def query_state(client: Client, workflow_id: str, result_type: type[Any]) -> Any:
+    try:
+        return await client.get_workflow_handle(workflow_id).query("state", result_type=result_type)
+    except RPCError:
+        return None
+
+
+def wave_of(data: WaveResult | dict[str, Any]) -> WaveResult:
     """A wave's result as a query or a result gives it (dataclass, or its JSON)."""
     if isinstance(data, WaveResult):
         return data
@@ -109,10 +109,10 @@ async def _done_count(client: Client, run_id: str, handle: WorkflowHandle[Any, A
         state = await handle.query(RunWorkflow.state)
     except RPCError:
         return 0
-    waves = {int(k): _wave(v) for k, v in state["waves"].items()}
+    waves = {int(k): wave_of(v) for k, v in state["waves"].items()}
     current = state.get("current_wave")
     if current is not None:
-        found = await _query(client, wave_workflow_id(run_id, current), WaveResult)
+        found = await query_state(client, wave_workflow_id(run_id, current), WaveResult)
         if found is not None:
             waves[int(current)] = found
     return sum(_finished(wave) for wave in waves.values())
@@ -166,96 +166,3 @@ def start_temporal_run(engine: EngineConfig, inp: RunInput, *, cancel: CancelTok
     result = asyncio.run(main())
     return {**result, "seconds": round(time.perf_counter() - began, 3), "engine": "temporal",
             "address": engine.address, "workflow_id": run_workflow_id(inp.run_id)}
-
-
-# -- status ------------------------------------------------------------------------------------------------
-
-async def _latest_run(client: Client) -> str:
-    async for found in client.list_workflows(f"WorkflowType = '{_RUN_TYPE}'"):
-        return found.id.removeprefix("migrate-run-")
-    raise InputError.single("--run-id", "", "no run on this Temporal namespace yet")
-
-
-async def _run_input(client: Client, handle: WorkflowHandle[Any, Any]) -> RunInput:
-    async for event in handle.fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            payloads = event.workflow_execution_started_event_attributes.input.payloads
-            decoded = await client.data_converter.decode(payloads, [RunInput])
-            return decoded[0]  # type: ignore[no-any-return]
-    raise OperationalError(f"workflow {handle.id} has no start event")
-
-
-async def _query(client: Client, workflow_id: str, result_type: type[Any]) -> Any:
-    try:
-        return await client.get_workflow_handle(workflow_id).query("state", result_type=result_type)
-    except RPCError:
-        return None
-
-
-async def _status(engine: EngineConfig, run_id: str | None) -> dict[str, Any]:
-    client = await connect(engine)
-    run_id = run_id or await _latest_run(client)
-    handle = client.get_workflow_handle(run_workflow_id(run_id))
-    try:
-        described = await handle.describe()
-    except RPCError as exc:
-        raise InputError.single("--run-id", run_id, f"no run {run_id!r} on Temporal at {engine.address}: "
-                                                    f"{exc.message}") from None
-    inp = await _run_input(client, handle)
-    running = described.status == WorkflowExecutionStatus.RUNNING
-    waves: dict[int, WaveResult] = {}
-    if running:
-        state = await _query(client, handle.id, dict) or {}
-        waves = {int(k): _wave(v) for k, v in state.get("waves", {}).items()}
-        for wave_id, wave in list(waves.items()):
-            if wave.state == "running":
-                found = await _query(client, wave_workflow_id(run_id, wave_id), WaveResult)
-                waves[wave_id] = found or wave
-    result: dict[str, Any] = {}
-    if described.status == WorkflowExecutionStatus.COMPLETED:
-        result = await handle.result()
-        waves = {int(k): _wave(v) for k, v in result.get("detail", {}).items()}
-    vms: dict[str, VmResult] = {}
-    for wave in waves.values():
-        for vm in wave.vms:
-            if running and vm.state == "ready":
-                vm = await _query(client, vm_workflow_id(run_id, vm.id), VmResult) or vm
-            vms[vm.id] = vm
-    status = result.get("status") or (described.status.name.lower() if described.status else "unknown")
-    return shape_status(inp, waves, vms, status=status,
-                        started=described.start_time.isoformat() if described.start_time else None,
-                        closed=described.close_time.isoformat() if described.close_time else None)
-
-
-def shape_status(inp: RunInput, waves: Mapping[int, WaveResult], vms: Mapping[str, VmResult], *, status: str,
-                 started: str | None, closed: str | None) -> dict[str, Any]:
-    """The local engine's status model (migrate.run.run_status) of a Temporal run."""
-    plan = RunPlan.model_validate(inp.plan)
-    rows = []
-    for wave in plan.waves:
-        method = get_method(wave.method)
-        for vm_id in wave.vms:
-            vm = vms.get(vm_id)
-            target = None
-            for phase, outputs in (vm.outputs.items() if vm else ()):
-                target = method.target_in(phase, outputs) or target
-            rows.append({"id": vm_id, "name": plan.vm_index[vm_id].name, "wave": wave.id,
-                         "state": vm.state if vm else "pending", "phase": vm.phase if vm else None,
-                         "error": vm.error if vm else None, "target_id": target, "pending_cleanup": []})
-    wave_rows = []
-    for wave in plan.waves:
-        counts = Counter(str(row["state"]) for row in rows if row["wave"] == wave.id)
-        found = waves.get(wave.id)
-        wave_rows.append({"id": wave.id, "name": wave.name, "method": wave.method,
-                          "state": found.state if found else "pending", "vms": dict(sorted(counts.items())),
-                          "hosts_added": int((found.steps.get("ensure_capacity") or {}).get("hosts_to_add") or 0)
-                          if found else 0})
-    return {"run_id": inp.run_id, "status": status, "plan_digest": None, "created_at": started,
-            "updated_at": closed, "waves": wave_rows, "vms": rows, "engine": "temporal",
-            "workflow_id": run_workflow_id(inp.run_id)}
-
-
-def temporal_status(engine: EngineConfig, run_id: str | None = None) -> dict[str, Any]:
-    """What the workflows say about a run (the latest when `run_id` is None), in the local status model."""
-    return asyncio.run(_status(engine, run_id))
-

@@ -116,3 +116,35 @@ def test_status_reads_the_run_from_its_workflows(moved: dict[str, Any], tlab: La
     assert sum(sum(w["vms"].values()) for w in data["waves"]) == VMS
     assert {vm["state"] for vm in data["vms"]} == {"completed"}
     assert len({vm["target_id"] for vm in data["vms"]}) == VMS and all(vm["target_id"] for vm in data["vms"])
+
+
+def test_report_reads_the_temporal_run(moved: dict[str, Any], tlab: LabInfo) -> None:
+    """`migrate report --engine temporal` reports the run as it reports a local one."""
+    run_id = json.loads(moved["result"].stdout)["run_id"]
+    out = Path(moved["work"]) / "report.json"
+    made = migrate("report", "--plan", moved["plan"], "--engine", "temporal", "--config", tlab.site_config,
+                   "--run-id", run_id, "--out", out, cwd=Path(moved["work"]))
+    assert made.returncode == 0, made.stderr[-3000:]
+    run = json.loads(out.read_text())["summary"]["run"]
+    assert (run["run_id"], run["status"], run["states"]) == (run_id, "completed", {"completed": VMS})
+
+
+def test_rollback_of_the_temporal_run_restores_every_source(moved: dict[str, Any], tlab: LabInfo) -> None:
+    """`migrate rollback --engine temporal` copies the ended run into a journal and rolls it back from there:
+    no target VM left, every source back under its name; a second rollback finds nothing to do."""
+    run_id = json.loads(moved["result"].stdout)["run_id"]
+    journal = Path(moved["work"]) / "rollback.db"
+    for attempt in range(2):
+        undone = migrate("rollback", "--engine", "temporal", "--config", tlab.site_config, "--run-id", run_id,
+                         "--journal", journal, "--json", cwd=Path(moved["work"]))
+        assert undone.returncode == 0, (attempt, undone.stderr[-3000:])
+        assert len(json.loads(undone.stdout)["rolled_back"]) == VMS, attempt
+    source, target = sessions(tlab)
+    try:
+        seeded = {vm["instance_uuid"]: vm["name"] for vm in estate(tlab)["vms"]}
+        assert not set(seeded) & set(vms_by_uuid(target))
+        names = {uuid: found[0]["name"] for uuid, found in vms_by_uuid(source).items()}
+        assert all(names[uuid] == name for uuid, name in seeded.items())
+    finally:
+        source.close()
+        target.close()
