@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 import click
 
 from migrate import __version__
@@ -68,4 +72,16 @@ cli.add_command(worker)
 
 
 def main() -> None:
-    cli(prog_name="migrate")
+    code: int | str | None = 0
+    try:
+        cli(prog_name="migrate")
+    except SystemExit as exc:
+        code = exc.code
+    if "temporalio.bridge" in sys.modules:
+        # The Temporal SDK's core threads can abort CPython's finalization (temporalio/sdk-python#300: "Fatal
+        # Python error: PyGILState_Release"), turning exit 0/1/2 into 134: leave without it, output flushed.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    raise SystemExit(code)
