@@ -4,9 +4,10 @@ Nothing here talks to a provider (no pyvmomi, no boto3): inputs are the inventor
 files (flows.csv, links.yaml), outputs are networkx graphs and plain data.
 
     from migrate.inventory import load_inventory
-    from planners import build_graph, graph_summary, write_graph
+    from planners import build_graph, graph_summary, parse_hints, write_graph
 
-    graph = build_graph(load_inventory("inventory.json"), flows="flows.csv", links="links.yaml")
+    graph = build_graph(load_inventory("inventory.json"), flows="flows.csv", links="links.yaml",
+                        hints=parse_hints("folder,name", ["folder=10"]))   # hints: optional
     print(graph_summary(graph))
     write_graph(graph, "graph.json")
 """
@@ -15,6 +16,7 @@ from planners.evaluate import evaluate
 from planners.flows import FlowRow, FlowTable, load_flows, parse_flows
 from planners.graph import APP_NEIGHBOURS, DEFAULT_APP_WEIGHT, EDGE_KINDS, build_graph
 from planners.graph_io import GRAPH_VERSION, read_graph, write_graph
+from planners.hints import DEFAULT_HINT_WEIGHTS, HINT_KINDS, HintOptions, parse_hints
 from planners.instance_types import (
     INSTANCE_TYPES_VERSION,
     InstanceType,
@@ -34,13 +36,16 @@ from planners.waves import plan_waves
 __all__ = [
     "APP_NEIGHBOURS",
     "DEFAULT_APP_WEIGHT",
+    "DEFAULT_HINT_WEIGHTS",
     "EDGE_KINDS",
     "GRAPH_VERSION",
+    "HINT_KINDS",
     "INSTANCE_TYPES_VERSION",
     "VSAN_POLICIES",
     "Constraints",
     "FlowRow",
     "FlowTable",
+    "HintOptions",
     "HostSizing",
     "InstanceType",
     "InstanceTypesFile",
@@ -65,6 +70,7 @@ __all__ = [
     "load_plan",
     "must_move_groups",
     "parse_flows",
+    "parse_hints",
     "parse_links",
     "plan_waves",
     "read_graph",

@@ -3,7 +3,8 @@
 Nodes are VM ids with `name`, `app`, `gb` (disk GiB), `vcpu`, `memory_mb`, `powered_on`. One
 undirected edge per VM pair carries:
 
-- `kinds`: sorted reasons for the edge among flow, app, affinity, shared-disk, vapp, declared;
+- `kinds`: sorted reasons for the edge among flow, app, affinity, shared-disk, vapp, declared, and the
+  hint kinds hint-folder, hint-pool, hint-vapp, hint-name, hint-annotation (planners.hints, opt-in);
 - `hard`: the two VMs must move in the same wave (DRS VM-VM affinity rules that are enabled,
   multi-writer disks shared by the same datastore path, vApp membership, declared hard links);
 - `weight`: the soft cost of cutting the edge across waves, in MiB of observed traffic (flows:
@@ -27,7 +28,8 @@ of those applications; its node `app` is the first name in sorted order.
 Graph attributes: `keep_apart` (pairs from enabled DRS anti-affinity rules and declared keep_apart,
 each {"a", "b", "reason"} with a < b), `unknown_endpoints` and `ambiguous_endpoints` (flow endpoints
 that name no VM or several), `flow_stats`, `warnings` (rules or vApps naming VMs not in the
-inventory), `app_weight`, `weight_unit` and `sources`.
+inventory), `app_weight`, `weight_unit`, `sources`, and with hints `hints` (weights, scale, edges and
+groups by kind, skipped groups and pairs: planners.hints.hint_links).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import networkx as nx
 from migrate.core.errors import InputError, Problem
 from migrate.core.models.inventory import Inventory, Vm
 from planners.flows import EndpointIndex, FlowTable, load_flows, resolve_flows
+from planners.hints import HINT_KINDS, HINT_REASON, HintOptions, hint_kind, hint_links
 from planners.links import LinksFile, load_links, parse_links, resolve_links
 
 __all__ = [
@@ -60,11 +63,12 @@ __all__ = [
 
 DEFAULT_APP_WEIGHT = 100.0
 APP_NEIGHBOURS = 4
-EDGE_KINDS = ("affinity", "app", "declared", "flow", "shared-disk", "vapp")
+EDGE_KINDS = tuple(sorted(("affinity", "app", "declared", "flow", "shared-disk", "vapp",
+                           *(hint_kind(k) for k in HINT_KINDS))))
 MULTI_WRITER = "sharingMultiWriter"
 APP_REASON = "app "
 # Reasons of soft contributions start with these; every other reason comes from a hard tie.
-SOFT_REASON_PREFIXES = (APP_REASON, "flows ", "declared link")
+SOFT_REASON_PREFIXES = (APP_REASON, "flows ", "declared link", HINT_REASON)
 
 FlowsInput = FlowTable | str | os.PathLike[str]
 LinksInput = LinksFile | Mapping[str, Any] | str | os.PathLike[str]
@@ -226,13 +230,30 @@ def _load_inputs(flows: FlowsInput | None, links: LinksInput | None) -> tuple[Fl
     return table, declared
 
 
+def _hard_groups(edges: _Edges) -> dict[str, int]:
+    """VM id -> its must-move group's number, for the VMs that hard edges join."""
+    hard = nx.Graph((a, b) for (a, b), edge in edges.edges.items() if edge.hard)
+    return {vm: i for i, component in enumerate(nx.connected_components(hard)) for vm in component}
+
+
+def _hint_edges(edges: _Edges, inventory: Inventory, hints: HintOptions,
+                flow_weights: dict[tuple[str, str], float]) -> dict[str, Any]:
+    groups = _hard_groups(edges)
+    result = hint_links(inventory, hints, flow_weights=flow_weights,
+                        together=lambda a, b: a in groups and groups[a] == groups.get(b))
+    for link in result.links:
+        edges.add(link.a, link.b, link.kind, link.reason, weight=link.weight)
+    return result.report
+
+
 def build_graph(inventory: Inventory, flows: FlowsInput | None = None, links: LinksInput | None = None, *,
-                app_weight: float = DEFAULT_APP_WEIGHT) -> nx.Graph:
+                app_weight: float = DEFAULT_APP_WEIGHT, hints: HintOptions | None = None) -> nx.Graph:
     """Build the undirected dependency graph of an inventory (see the module docstring for its schema).
 
     `flows` is a flows.csv path or a parsed FlowTable; `links` a links.yaml path, a parsed LinksFile or
-    the mapping read from YAML. Bad files raise InputError listing every problem; flow endpoints that
-    name no VM are reported in graph.graph["unknown_endpoints"], never an error. Contradictions (a
+    the mapping read from YAML; `hints` the hint kinds to add (planners.hints), none by default. Bad
+    files raise InputError listing every problem; flow endpoints that name no VM are reported in
+    graph.graph["unknown_endpoints"], never an error. Contradictions (a
     keep-apart pair that hard edges join) are left for planners.summary.conflicts to report.
     """
     if app_weight < 0:
@@ -264,8 +285,9 @@ def build_graph(inventory: Inventory, flows: FlowsInput | None = None, links: Li
         graph.graph["flow_stats"] = flow_result.stats
         unknown = [r.to_dict() for r in flow_result.unknown]
         ambiguous = [r.to_dict() for r in flow_result.ambiguous]
+        flow_weights = {pair: flow.weight for pair, flow in flow_result.edges.items()}
     else:
-        unknown, ambiguous = [], []
+        unknown, ambiguous, flow_weights = [], [], {}
     if resolved is not None:
         for link in resolved.links:
             label = "declared hard link" if link.hard else "declared link"
@@ -274,6 +296,8 @@ def build_graph(inventory: Inventory, flows: FlowsInput | None = None, links: Li
         for pair in resolved.keep_apart:
             keep_apart.setdefault((pair.a, pair.b), []).append(
                 f"declared: {pair.reason}" if pair.reason else "declared keep-apart")
+    if hints is not None:
+        graph.graph["hints"] = _hint_edges(edges, inventory, hints, flow_weights)
 
     for vm in inventory.vms:
         graph.add_node(vm.id, **_node(vm))

@@ -2,8 +2,9 @@
 
 - `.json`: {"version": 1, "graph": <networkx node_link_data, edges under "links">}; reads back exactly.
 - `.graphml`: lists become ";"-joined strings and dict or empty attributes are dropped, so the file
-  opens in yEd or Gephi; graph-level lists and dicts (keep_apart, unknown endpoints, ...) are kept as
-  JSON text. Reading it back is best-effort: kinds and reasons become lists again.
+  opens in yEd or Gephi (an edge's `kinds`, e.g. "app;hint-folder", say why it exists); graph-level
+  lists and dicts (keep_apart, unknown endpoints, hints, ...) are kept as JSON text. Reading it back
+  is best-effort: kinds and reasons become lists again.
 - GraphML from other tools (e.g. microservice dependency graphs) reads too: every node is a VM
   (`name` from a name or label attribute, else the node id; gb, vcpu, memory_mb optional, default 0),
   every edge a soft "declared" dependency of weight 1 unless it has a numeric `weight`; directed and
@@ -29,7 +30,8 @@ __all__ = ["GRAPH_VERSION", "MAX_EDGE_WEIGHT", "read_graph", "write_graph"]
 
 GRAPH_VERSION = 1
 FORMAT_NAME = "migrate-graph"
-_JSON_GRAPH_KEYS = ("keep_apart", "unknown_endpoints", "ambiguous_endpoints", "warnings", "flow_stats", "sources")
+_JSON_GRAPH_KEYS = ("keep_apart", "unknown_endpoints", "ambiguous_endpoints", "warnings", "flow_stats", "sources",
+                    "hints")
 _LIST_EDGE_KEYS = ("kinds", "reasons", "providers")
 _JSON_NODE_KEYS = ("tags", "attributes")     # dicts, kept in GraphML as JSON text
 _LABEL_KEYS = ("label", "edgelabel", "relation", "type")

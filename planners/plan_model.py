@@ -285,6 +285,7 @@ class PlanSource(StrictModel):
     flows: str | None = None
     links: str | None = None
     graph: str | None = None
+    hints: str | None = Field(None, description="hints the graph was built with: kind=weight,...;max_group=N")
     constraints: str | None = None
     generated_at: AwareDatetime
     planner: str

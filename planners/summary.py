@@ -101,7 +101,8 @@ def _endpoints(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def graph_summary(graph: nx.Graph) -> dict[str, Any]:
     """Counts and highlights for people: edges by kind, groups, heaviest cross-app links, endpoints.
 
-    Cross-app links join two VMs whose (present) app tags differ; untagged VMs are not counted.
+    Cross-app links join two VMs whose (present) app tags differ; untagged VMs are not counted. `hints`
+    is the graph's hint report (planners.hints) or None when it was built without hints.
     """
     kinds: Counter[str] = Counter()
     cross_app = []
@@ -130,5 +131,6 @@ def graph_summary(graph: nx.Graph) -> dict[str, Any]:
         "unknown_endpoints": _endpoints(graph.graph.get("unknown_endpoints", [])),
         "ambiguous_endpoints": _endpoints(graph.graph.get("ambiguous_endpoints", [])),
         "flow_stats": graph.graph.get("flow_stats"),
+        "hints": graph.graph.get("hints"),
         "warnings": list(graph.graph.get("warnings", [])),
     }

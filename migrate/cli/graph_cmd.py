@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from migrate.cli.hint_options import hint_options, parse_hint_options, render_hints
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import InputError, Problem
 from migrate.inventory import load_inventory
@@ -47,6 +48,7 @@ def render_graph_summary(data: dict[str, Any]) -> str:
         links = "; ".join(f"{e['a']} ({e['a_app']}) - {e['b']} ({e['b_app']}) {e['weight']:.1f}"
                           for e in data["heaviest_cross_app"][:3])
         lines.append(f"heaviest cross-app links (weight, MiB): {links}")
+    lines += render_hints(data.get("hints"))
     lines.append(f"keep-apart pairs: {data['keep_apart']}")
     for conflict in data["conflicts"]:
         lines.append(f"CONFLICT: {conflict['a_name']} and {conflict['b_name']} must stay apart "
@@ -68,11 +70,13 @@ def render_graph_summary(data: dict[str, Any]) -> str:
               help="Where to write the graph: .json (exact) or .graphml (yEd, Gephi).")
 @click.option("--app-weight", type=click.FloatRange(min=0), default=_DEFAULT_APP_WEIGHT, show_default=True,
               help="Cost, in MiB of traffic, of separating one VM from the rest of its app tag (0: no app edges).")
+@hint_options
 @json_option
 @command_errors
 def graph(inventory_path: Path, flows_path: Path | None, links_path: Path | None, out_path: Path,
-          app_weight: float, as_json: bool) -> None:
-    """Build the dependency graph: flows, app tags, DRS rules, shared disks, vApps, declared links."""
+          app_weight: float, hints: str | None, hint_weights: tuple[str, ...], hint_max_group: int,
+          as_json: bool) -> None:
+    """Build the dependency graph: flows, app tags, DRS rules, shared disks, vApps, declared links, hints."""
     from planners import build_graph, graph_summary, load_flows, load_links, write_graph
     from planners.links import MAX_LINK_WEIGHT
 
@@ -81,6 +85,7 @@ def graph(inventory_path: Path, flows_path: Path | None, links_path: Path | None
         problems.append(Problem("--app-weight", "--app-weight", f"must be from 0 to {MAX_LINK_WEIGHT:g}"))
     if out_path.suffix.lower() not in (".json", ".graphml"):
         problems.append(Problem(str(out_path), "--out", "use a .json or .graphml file name"))
+    hint_config = parse_hint_options(hints, hint_weights, hint_max_group, problems)
     loaded: dict[str, Any] = {}
     loaders = [("inventory", inventory_path, load_inventory), ("flows", flows_path, load_flows),
                ("links", links_path, load_links)]
@@ -93,7 +98,8 @@ def graph(inventory_path: Path, flows_path: Path | None, links_path: Path | None
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    built = build_graph(loaded["inventory"], loaded.get("flows"), loaded.get("links"), app_weight=app_weight)
+    built = build_graph(loaded["inventory"], loaded.get("flows"), loaded.get("links"), app_weight=app_weight,
+                        hints=hint_config)
     fmt = write_graph(built, out_path)
     data = {"out": str(out_path), "format": fmt, **graph_summary(built)}
     Reporter(as_json).result(data, render_graph_summary)

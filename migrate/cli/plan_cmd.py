@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from migrate.cli.hint_options import hint_options, parse_hint_options
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import InputError, Problem
 
@@ -16,7 +17,8 @@ _PathType = click.Path(dir_okay=False, path_type=Path)
 
 
 def source_options(func: Any) -> Any:
-    """--inventory [--flows] [--links] | --graph: where the dependency graph comes from."""
+    """--inventory [--flows] [--links] [--hints ...] | --graph: where the dependency graph comes from."""
+    func = hint_options(func)
     for option in reversed([
         click.option("--inventory", "inventory_path", type=_PathType,
                      help="inventory.json from `migrate discover` or `migrate import`."),
@@ -30,8 +32,11 @@ def source_options(func: Any) -> Any:
 
 
 def load_planning_graph(inventory_path: Path | None, flows_path: Path | None, links_path: Path | None,
-                        graph_path: Path | None, problems: list[Problem]) -> tuple[Any, dict[str, str | None]]:
-    """The dependency graph and its source file names; problems are appended, (None, ...) when it cannot load."""
+                        graph_path: Path | None, problems: list[Problem], *, hints: str | None = None,
+                        hint_weights: tuple[str, ...] = (), hint_max_group: int = 50,
+                        ) -> tuple[Any, dict[str, str | None]]:
+    """The dependency graph and its source file names (and hints used); problems are appended, (None, ...) when it
+    cannot load."""
     from migrate.inventory import load_inventory
     from planners import build_graph, load_flows, load_links, read_graph
 
@@ -42,8 +47,11 @@ def load_planning_graph(inventory_path: Path | None, flows_path: Path | None, li
     if (inventory_path is None) == (graph_path is None):
         problems.append(Problem("--inventory", "--inventory/--graph", "give exactly one of --inventory or --graph"))
         return None, source
+    hint_config = parse_hint_options(hints, hint_weights, hint_max_group, problems)
+    if hint_config is not None:
+        source["hints"] = hint_config.describe()
     if graph_path is not None:
-        for name, value in (("--flows", flows_path), ("--links", links_path)):
+        for name, value in (("--flows", flows_path), ("--links", links_path), ("--hints", hints)):
             if value is not None:
                 problems.append(Problem(name, name, "goes with --inventory, not --graph (the graph already has them)"))
         try:
@@ -62,7 +70,7 @@ def load_planning_graph(inventory_path: Path | None, flows_path: Path | None, li
     if "inventory" not in loaded or len(loaded) < sum(p is not None for p in (inventory_path, flows_path, links_path)):
         return None, source
     try:
-        return build_graph(loaded["inventory"], loaded.get("flows"), loaded.get("links")), source
+        return build_graph(loaded["inventory"], loaded.get("flows"), loaded.get("links"), hints=hint_config), source
     except InputError as exc:
         problems.extend(exc.problems)
         return None, source
@@ -105,8 +113,9 @@ def render_plan_summary(data: dict[str, Any]) -> str:
 @json_option
 @command_errors
 def plan(inventory_path: Path | None, flows_path: Path | None, links_path: Path | None, graph_path: Path | None,
-         constraints_path: Path | None, max_vms: int | None, max_gb: float | None, ramp: str | None,
-         seed: int | None, out_path: Path, as_json: bool) -> None:
+         hints: str | None, hint_weights: tuple[str, ...], hint_max_group: int, constraints_path: Path | None,
+         max_vms: int | None, max_gb: float | None, ramp: str | None, seed: int | None, out_path: Path,
+         as_json: bool) -> None:
     """Plan migration waves: fewest waves, least traffic cut between them, every constraint kept."""
     from planners.plan_io import load_constraints, merge_constraints, parse_ramp, plan_document, write_plan
     from planners.plan_model import Constraints
@@ -129,7 +138,8 @@ def plan(inventory_path: Path | None, flows_path: Path | None, links_path: Path 
         constraints = merge_constraints(constraints, max_vms=max_vms, max_gb=max_gb, ramp=ramp_caps, seed=seed)
     except InputError as exc:
         problems.extend(exc.problems)
-    graph, source = load_planning_graph(inventory_path, flows_path, links_path, graph_path, problems)
+    graph, source = load_planning_graph(inventory_path, flows_path, links_path, graph_path, problems, hints=hints,
+                                        hint_weights=hint_weights, hint_max_group=hint_max_group)
     if problems or graph is None:
         raise InputError(problems)
     source["constraints"] = str(constraints_path) if constraints_path else None

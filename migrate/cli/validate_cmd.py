@@ -35,7 +35,8 @@ def render_metrics(data: dict[str, Any]) -> str:
 @json_option
 @command_errors
 def validate(plan_path: Path, inventory_path: Path | None, flows_path: Path | None, links_path: Path | None,
-             graph_path: Path | None, constraints_path: Path | None, as_json: bool) -> None:
+             graph_path: Path | None, hints: str | None, hint_weights: tuple[str, ...], hint_max_group: int,
+             constraints_path: Path | None, as_json: bool) -> None:
     """Re-check an edited plan: every VM once, must-move groups, keep-apart, capacity, ramp, precedence, windows."""
     from planners.evaluate import evaluate
     from planners.plan_io import load_constraints, load_plan
@@ -51,7 +52,8 @@ def validate(plan_path: Path, inventory_path: Path | None, flows_path: Path | No
             constraints = load_constraints(constraints_path)
         except InputError as exc:
             problems.extend(exc.problems)
-    graph, _ = load_planning_graph(inventory_path, flows_path, links_path, graph_path, problems)
+    graph, _ = load_planning_graph(inventory_path, flows_path, links_path, graph_path, problems, hints=hints,
+                                   hint_weights=hint_weights, hint_max_group=hint_max_group)
     if problems or graph is None or plan is None:
         raise InputError(problems)
     graph_file = str(graph_path or inventory_path)

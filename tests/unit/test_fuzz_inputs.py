@@ -56,7 +56,7 @@ def verb(name: str, f: dict[str, Path]) -> list[str | Path]:
     commands: dict[str, list[str | Path]] = {
         "graph": ["graph", "--inventory", f["inventory"], "--flows", f["flows"], "--links", f["links"],
                   "--out", out / "g.json"],
-        "graphml": ["graph", "--inventory", f["inventory"], "--out", out / "g.graphml", "--json"],
+        "graphml": ["graph", "--inventory", f["inventory"], "--hints", "all", "--out", out / "g.graphml", "--json"],
         "plan": ["plan", "--inventory", f["inventory"], "--flows", f["flows"], "--links", f["links"],
                  "--constraints", f["constraints"], "--out", out / "p.yaml"],
         "plan-graph": ["plan", "--graph", f["graph"], "--constraints", f["constraints"], "--out", out / "p.yaml",
@@ -95,7 +95,7 @@ def test_base_files_pass_every_verb() -> None:
 
 
 @fuzz_settings(ci_examples=25)
-@given(data=st.data(), name=st.sampled_from(["graph", "plan", "size", "validate"]))
+@given(data=st.data(), name=st.sampled_from(["graph", "graphml", "plan", "size", "validate"]))
 def test_fuzz_inventory(data: st.DataObject, name: str) -> None:
     """Mutated inventory.json."""
     doc = data.draw(mutated(bases().inventory))
