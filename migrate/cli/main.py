@@ -80,6 +80,8 @@ def main() -> None:
     if "temporalio.bridge" in sys.modules:
         # The Temporal SDK's core threads can abort CPython's finalization (temporalio/sdk-python#300: "Fatal
         # Python error: PyGILState_Release"), turning exit 0/1/2 into 134: leave without it, output flushed.
+        if isinstance(code, str):    # what SystemExit would print
+            print(code, file=sys.stderr)
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -14,9 +14,11 @@ activity failure's details (the journal's error record).
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -45,6 +47,7 @@ PHASE_ACTIVITY = "migrate.phase"
 HOOK_ACTIVITY = "migrate.hook"
 WAVE_STEP_ACTIVITY = "migrate.wave_step"
 T = TypeVar("T")
+WORKER_SETUP_RETRY = timedelta(seconds=1)
 _ROLE_SECTION = {Role.SOURCE: "source", Role.TARGET: "target", Role.REPLATFORMER: "replatformer"}
 
 
@@ -71,8 +74,11 @@ def _failure(exc: BaseException) -> ApplicationError:
 
 
 def _missing(what: str) -> ApplicationError:
-    return ApplicationError(f"worker {socket.gethostname()} {what}", {"type": "WorkerSetup", "message": what},
-                            type="WorkerSetup", non_retryable=True)
+    """This worker cannot run the task (a fault of its set-up, not of the VM): soon tried again, by another
+    worker if one can run it; the VM fails, naming this worker and what it lacks, once the retries are spent."""
+    message = f"worker {socket.gethostname()}:{os.getpid()} {what}"
+    return ApplicationError(message, {"type": "WorkerSetup", "message": message, "retryable": True},
+                            type="WorkerSetup", next_retry_delay=WORKER_SETUP_RETRY)
 
 
 class Activities:

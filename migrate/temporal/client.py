@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
@@ -33,6 +36,7 @@ __all__ = ["check_plan", "connect", "engine_settings", "phase_specs", "run_input
 
 CONNECT_TIMEOUT_S = 10.0
 POLL_S = 1.0
+WORKER_WAIT_S = 30.0   # how long a new run waits for a worker on each of its queues
 
 
 async def connect(engine: EngineConfig) -> Client:
@@ -118,6 +122,28 @@ async def _done_count(client: Client, run_id: str, handle: WorkflowHandle[Any, A
     return sum(_finished(wave) for wave in waves.values())
 
 
+async def _polled(client: Client, queue: str, kind: TaskQueueType.ValueType) -> bool:
+    """True if a worker polls `queue` (Temporal lists a poller for a few minutes after it went away)."""
+    found = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+    return bool(found.pollers)
+
+
+async def _wait_for_workers(client: Client, engine: EngineConfig, cancel: CancelToken) -> None:
+    """Before a new run starts: a worker polls the control queue (else the run would wait, silent, for one) and
+    the data queue (else every VM would fail once its source is off); OperationalError after WORKER_WAIT_S."""
+    needed = [(engine.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+              (engine.data_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)]
+    deadline = time.monotonic() + min(WORKER_WAIT_S, engine.queue_timeout_s)
+    for queue, kind in needed:
+        while not await _polled(client, queue, kind):
+            if time.monotonic() >= deadline or cancel.is_requested:
+                raise OperationalError(f"no worker polls task queue {queue!r} on Temporal at {engine.address}: "
+                                       f"start `migrate worker --config site.yaml` (it polls {engine.task_queue!r} "
+                                       f"and {engine.data_queue!r}); nothing was started")
+            await asyncio.sleep(POLL_S)
+
+
 async def follow(client: Client, engine: EngineConfig, inp: RunInput, *, cancel: CancelToken,
                  on_done: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Start (or re-attach to) the run's workflow and wait for its result; a run that has ended is bad input."""
@@ -129,6 +155,8 @@ async def follow(client: Client, engine: EngineConfig, inp: RunInput, *, cancel:
         raise InputError.single("--run-id", inp.run_id, f"run {inp.run_id} has ended ({ended.name.lower()}): "
                                                         "see `migrate status --engine temporal`; a new run needs a "
                                                         "new id")
+    if ended is None:
+        await _wait_for_workers(client, engine, cancel)
     handle = await client.start_workflow(RunWorkflow.run, inp, id=run_workflow_id(inp.run_id),
                                          task_queue=engine.task_queue,
                                          id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)

@@ -30,7 +30,7 @@ def creates(directory: Path) -> Counter[str]:
 
 def test_killed_client_reattaches_with_the_same_run_id(temporal: TemporalServer, workers: Workers, clients: Clients,
                                                        tmp_path: Path) -> None:
-    """kill -9 of `run --engine temporal` mid-run, then the same command: it follows the same workflow to its end."""
+    """kill -9 of `run --engine temporal` mid-run; the same command follows that workflow to its end, then exits 2."""
     plan, site = noop_files(tmp_path, engine(temporal, "noop-reattach"), copy_seconds=0.5)
     workers.start(site)
     workers.start(site)
@@ -48,6 +48,9 @@ def test_killed_client_reattaches_with_the_same_run_id(temporal: TemporalServer,
     created = creates(tmp_path)
     assert len(created) == 11 and set(created.values()) == {1}, created
     assert asyncio.run(_executions(temporal.address, "migrate-run-reattach")) == 1, "a second run workflow started"
+    ended = migrate(*command, cwd=tmp_path, timeout=60)
+    assert ended.returncode == 2 and "reattach" in ended.stderr and "has ended" in ended.stderr, ended.stderr[-3000:]
+    assert asyncio.run(_executions(temporal.address, "migrate-run-reattach")) == 1, "the ended run started again"
 
 
 def test_one_sigint_drains_the_run_and_ends_it_canceled(temporal: TemporalServer, workers: Workers,
