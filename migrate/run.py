@@ -48,6 +48,7 @@ __all__ = [
     "open_adapters",
     "outcomes_of_tests",
     "preflight",
+    "replicating_vms",
     "replication_status",
     "request_cutover",
     "request_test",
@@ -271,7 +272,7 @@ def request_cutover(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequ
         raise InputError.single("command line", "--wave/--vm", "name at least one wave or VM to cut over")
     with Journal(journal, create=False) as jr:
         record = jr.open_run(run_id)
-        _, vm_ids, problems = _replicating_vms(record.plan, jr.vm_states(record.run_id), waves, vms, "cutover")
+        _, vm_ids, problems = replicating_vms(record.plan, jr.vm_states(record.run_id), waves, vms, "cutover")
         if problems:
             raise InputError(problems)
         for wave_id in waves:
@@ -281,7 +282,7 @@ def request_cutover(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequ
     return {"run_id": record.run_id, "waves": list(waves), "vms": vm_ids}
 
 
-def _replicating_vms(plan: RunPlan, states: Mapping[str, Any], waves: Sequence[int], vms: Sequence[str],
+def replicating_vms(plan: RunPlan, states: Mapping[str, Any], waves: Sequence[int], vms: Sequence[str],
                      what: str) -> tuple[list[str], list[str], list[Problem]]:
     """The ids of the VMs of `waves` that replicate and have not cut over yet, the ids of `vms` (names or
     ids), and what is wrong (unknown, ambiguous, not replicating)."""
@@ -332,7 +333,7 @@ def request_test(journal: str | Path, *, waves: Sequence[int] = (), vms: Sequenc
     with Journal(journal, create=False) as jr:
         record = jr.open_run(run_id)
         plan = record.plan
-        in_waves, named, problems = _replicating_vms(plan, jr.vm_states(record.run_id), waves, vms, "test copy")
+        in_waves, named, problems = replicating_vms(plan, jr.vm_states(record.run_id), waves, vms, "test copy")
         chosen = list(dict.fromkeys(in_waves + named))
         for vm_id in chosen if not cleanup else []:
             facts = plan.vm_index[vm_id]

@@ -9,6 +9,8 @@ import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.cli.run_cmd import journal_option, run_id_option
+from migrate.cli.worker_cmd import address_option, namespace_option, temporal_engine
+from migrate.core.errors import InputError
 
 __all__ = ["cutover"]
 
@@ -24,10 +26,17 @@ def _render(data: dict[str, Any]) -> str:
 @run_id_option
 @click.option("--wave", "waves", multiple=True, type=int, help="Cut every VM of this wave over; repeatable.")
 @click.option("--vm", "vms", multiple=True, help="Cut this VM (instanceUuid or name) over; repeatable.")
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: signal a running `migrate run --engine temporal` (--run-id; Temporal from --config's "
+                   "`engine` or --address).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --engine temporal: site.yaml, for its `engine` section.")
+@address_option
+@namespace_option
 @json_option
 @command_errors
-def cutover(journal_path: Path, run_id: str | None, waves: tuple[int, ...], vms: tuple[str, ...],
-            as_json: bool) -> None:
+def cutover(journal_path: Path, run_id: str | None, waves: tuple[int, ...], vms: tuple[str, ...], engine: str,
+            config_path: Path | None, address: str | None, namespace: str | None, as_json: bool) -> None:
     """Ask a run whose waves replicate (method warm) to cut these waves or VMs over now.
 
     The request is journaled: the running run (or a later `migrate resume`) shuts the sources down,
@@ -36,4 +45,12 @@ def cutover(journal_path: Path, run_id: str | None, waves: tuple[int, ...], vms:
     """
     from migrate import run as api
 
+    if engine == "temporal":
+        from migrate.temporal.run_view import request_cutover
+
+        if run_id is None:
+            raise InputError.single("--run-id", "", "name the Temporal run")
+        Reporter(as_json).result(request_cutover(temporal_engine(config_path, address, namespace), run_id,
+                                                 waves=waves, vms=vms), _render)
+        return
     Reporter(as_json).result(api.request_cutover(journal_path, waves=waves, vms=vms, run_id=run_id), _render)

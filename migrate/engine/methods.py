@@ -34,7 +34,7 @@ from migrate.engine.outputs import PhaseOutput
 from migrate.engine.plan import VmFacts
 
 if TYPE_CHECKING:
-    from migrate.engine.context import PhaseFn
+    from migrate.engine.context import PhaseContext, PhaseFn
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -73,6 +73,9 @@ class Phase:
     requires: tuple[type[PhaseOutput], ...] = ()
     provides: type[PhaseOutput] | None = None
     moves_data: bool = False    # streams disk bytes: on Temporal it runs on the source site's data task queue
+    # a precopy loop's phase: one replication cycle `(ctx, cycle number) -> its record`, so an engine can drive
+    # the loop itself (Temporal: cycles as activities, the waits between them as durable timers)
+    cycle: Callable[[PhaseContext, int], Mapping[str, Any]] | None = None
 
     @property
     def changes_nothing(self) -> bool:

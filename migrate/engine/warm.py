@@ -269,7 +269,7 @@ WARM = Method(
     phases=(
         Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
         Phase("enable_change_tracking", Stage.REPLICATE, enable_change_tracking),
-        Phase("replicate", Stage.REPLICATE, replicate, moves_data=True),
+        Phase("replicate", Stage.REPLICATE, replicate, moves_data=True, cycle=_cycle),
         Phase("power_off_source", Stage.CUTOVER, power_off_source),
         Phase("final_sync", Stage.CUTOVER, final_sync, provides=CopiedDisks, moves_data=True),
         Phase("create_target_vm", Stage.CUTOVER, cold.create_target_vm, requires=(CopiedDisks,), provides=TargetVm),

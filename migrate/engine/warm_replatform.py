@@ -270,7 +270,7 @@ WARM_REPLATFORM = Method(
     phases=(
         Phase("precheck", Stage.PRECHECK, precheck, provides=SourceState),
         Phase("enable_change_tracking", Stage.REPLICATE, enable_change_tracking),
-        Phase("replicate", Stage.REPLICATE, replicate_to_ebs, moves_data=True),
+        Phase("replicate", Stage.REPLICATE, replicate_to_ebs, moves_data=True, cycle=_cycle),
         Phase("power_off_source", Stage.CUTOVER, power_off_source),
         Phase("final_sync", Stage.CUTOVER, final_sync, provides=UploadedDisks, moves_data=True),
         Phase("register_image", Stage.CUTOVER, replatform.register_image, requires=(UploadedDisks,),

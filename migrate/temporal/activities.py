@@ -40,10 +40,13 @@ from migrate.engine.steps import typed_outputs
 from migrate.engine.timing import CancelToken, SystemClock
 from migrate.temporal.heartbeat_ledger import HeartbeatLedger
 from migrate.temporal.messages import HookTask, Json, PhaseTask, WaveStepTask
+from migrate.temporal.task_replication import TaskReplication
 
-__all__ = ["PHASE_ACTIVITY", "Activities", "HeartbeatProgress"]
+__all__ = ["CYCLE_ACTIVITY", "HOOK_ACTIVITY", "PHASE_ACTIVITY", "WAVE_STEP_ACTIVITY", "Activities",
+           "HeartbeatProgress"]
 
 PHASE_ACTIVITY = "migrate.phase"
+CYCLE_ACTIVITY = "migrate.cycle"
 HOOK_ACTIVITY = "migrate.hook"
 WAVE_STEP_ACTIVITY = "migrate.wave_step"
 T = TypeVar("T")
@@ -123,29 +126,47 @@ class Activities:
 
     @activity.defn(name=PHASE_ACTIVITY)
     async def phase(self, task: PhaseTask) -> Json:
-        """Run one phase of one VM; its outputs (typed as the phase declares)."""
+        """Run one phase of one VM: its outputs (typed as the phase declares) and the cycles it recorded."""
+        return await self._run(task, cycle=False)
+
+    @activity.defn(name=CYCLE_ACTIVITY)
+    async def cycle(self, task: PhaseTask) -> Json:
+        """Run replication cycle `task.cycle` of a precopy phase: the cycle's record (as outputs and cycles)."""
+        return await self._run(task, cycle=True)
+
+    async def _run(self, task: PhaseTask, *, cycle: bool) -> Json:
         wave, vm = WavePlan.model_validate(task.wave), VmFacts.model_validate(task.vm)
         method = self._method(wave.method)
-        if not method.has_phase(task.phase):
-            raise _missing(f"has method {wave.method!r} without a phase {task.phase!r} (another version?)")
+        if not method.has_phase(task.phase) or (cycle and method.phase(task.phase).cycle is None):
+            raise _missing(f"has method {wave.method!r} without a phase {task.phase!r}"
+                           f"{' with cycles' if cycle else ''} (another version?)")
         declared = method.phase(task.phase)
         info = activity.info()
         progress = HeartbeatProgress()
         beat = self.ledger.begin(task.run_id, vm.id, info.heartbeat_details)
+        replication = TaskReplication(task.cycles, self.ledger, info.heartbeat_details)
         log = self.log.bind(run_id=task.run_id, wave=wave.id, vm=vm.id, phase=task.phase, attempt=info.attempt)
 
         def body(cancel: CancelToken) -> Json:
             ctx = PhaseContext(run_id=task.run_id, wave=wave, vm=vm, phase=task.phase, attempt=info.attempt,
                                key=step_key(task.run_id, "vm", vm.id, task.phase), adapters=self.adapters,
-                               prior=task.prior, log=log, clock=SystemClock(), cancel=cancel, progress=progress)
+                               prior=task.prior, log=log, clock=SystemClock(), cancel=cancel, progress=progress,
+                               replication=replication)
             try:
-                return dict(typed_outputs(declared, declared.run(ctx)))
+                if cycle:
+                    assert declared.cycle is not None and task.cycle is not None
+                    declared.cycle(ctx, task.cycle)
+                    outputs = next(dict(c) for c in replication.cycles() if int(c["cycle"]) == task.cycle)
+                else:
+                    outputs = dict(typed_outputs(declared, declared.run(ctx)))
+                return {"outputs": outputs, "cycles": replication.recorded}
             except Exception as exc:
                 log.warning("phase failed", error=str(exc))
                 raise _failure(exc) from exc
 
         try:
-            return await self._in_thread(body, lambda: {**progress.details(), **beat.details()})
+            return await self._in_thread(body, lambda: {**progress.details(), **beat.details(),
+                                                        **replication.details()})
         finally:
             self.ledger.end(task.run_id, vm.id)
 
@@ -182,4 +203,4 @@ class Activities:
 
     def all(self) -> list[Callable[..., Any]]:
         """The activity functions to register."""
-        return [self.phase, self.hook, self.wave_step]
+        return [self.phase, self.cycle, self.hook, self.wave_step]

@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from migrate.core.config import EngineConfig
 from migrate.core.errors import InputError, OperationalError, Problem
-from migrate.engine.methods import get_method
+from migrate.engine.methods import Stage, get_method
 from migrate.engine.plan import RunPlan
 from migrate.engine.playbook import Playbook
 from migrate.engine.run_state import RunSettings
@@ -54,16 +54,20 @@ def phase_specs(book: Playbook) -> list[PhaseSpec]:
     """The playbook's phases as the workflows need them (stage, queue, whether they change anything)."""
     method = get_method(book.method)
     return [PhaseSpec(name=name, stage=method.phase(name).stage.value, moves_data=method.phase(name).moves_data,
-                      changes_nothing=method.phase(name).changes_nothing) for name in book.phases]
+                      changes_nothing=method.phase(name).changes_nothing, precopy=method.phase(name).cycle is not None)
+            for name in book.phases]
 
 
 def check_plan(plan: RunPlan, books: Mapping[str, Playbook]) -> None:
     """What the Temporal engine cannot run yet, as bad input before anything starts."""
     problems = []
     for method in sorted({w.method for w in plan.waves}):
-        if get_method(method).replicates:
-            problems.append(Problem("plan", "waves.method", f"method {method!r} replicates (warm): the Temporal "
-                                                            "engine does not run it yet, use the local engine"))
+        found = get_method(method)
+        if any(p.stage is Stage.REPLICATE and p.name in books[method].phases and p.cycle is None and p.moves_data
+               for p in found.phases):
+            problems.append(Problem("plan", "waves.method", f"method {method!r} replicates in a phase without "
+                                                            "cycles: the Temporal engine cannot drive it, use the "
+                                                            "local engine"))
         hooks = books[method].hooks
         if any(h.approval is not None for group in (hooks.wave, hooks.vm) for h in (*group.pre, *group.post)):
             problems.append(Problem(books[method].name, "hooks", "approval hooks need the local engine "

@@ -48,6 +48,7 @@ class PhaseSpec:
     stage: str              # migrate.engine.methods.Stage value
     moves_data: bool        # goes to the data queue (a worker near the source)
     changes_nothing: bool   # a precheck or read-only phase
+    precopy: bool = False   # a precopy loop the VM workflow drives itself, one cycle activity at a time
 
 
 @dataclass
@@ -71,6 +72,7 @@ class WaveInput:
     phases: list[PhaseSpec]
     hooks: Json
     settings: EngineSettings
+    requested: list[list[str]] = field(default_factory=list)   # cutover requests: [scope (vm|wave), id]
 
 
 @dataclass
@@ -84,6 +86,8 @@ class VmInput:
     hooks: Json
     prior: dict[str, Json]
     settings: EngineSettings
+    cycles: list[Json] = field(default_factory=list)       # a replicating VM's finished cycles
+    requested: list[list[str]] = field(default_factory=list)   # cutover requests: [scope (vm|wave), id]
 
 
 @dataclass
@@ -95,6 +99,8 @@ class PhaseTask:
     vm: Json
     phase: str
     prior: dict[str, Json]
+    cycles: list[Json] = field(default_factory=list)
+    cycle: int | None = None        # with the cycle activity: the cycle to run
 
 
 @dataclass
@@ -124,6 +130,8 @@ class VmResult:
     phase: str | None = None
     error: Json | None = None
     outputs: dict[str, Json] = field(default_factory=dict)
+    cycles: list[Json] = field(default_factory=list)
+    cutover_requested: bool = False
 
 
 @dataclass

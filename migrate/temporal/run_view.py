@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +22,15 @@ from temporalio.service import RPCError
 
 from migrate.core.config import EngineConfig
 from migrate.core.errors import InputError, OperationalError
-from migrate.engine.journal import Journal
+from migrate.engine.journal import CycleRecord, Journal
 from migrate.engine.methods import get_method
 from migrate.engine.plan import RunPlan
+from migrate.run import replicating_vms, replication_status
 from migrate.temporal.client import connect, query_state, wave_of
 from migrate.temporal.messages import RunInput, VmResult, WaveResult
 from migrate.temporal.workflows import run_workflow_id, vm_workflow_id, wave_workflow_id
 
-__all__ = ["TemporalRun", "import_run", "read_run", "shape_status", "temporal_status"]
+__all__ = ["TemporalRun", "import_run", "read_run", "request_cutover", "shape_status", "temporal_status"]
 
 _RUN_TYPE = "MigrateRun"
 
@@ -110,6 +113,8 @@ def shape_status(run: TemporalRun) -> dict[str, Any]:
             rows.append({"id": vm_id, "name": plan.vm_index[vm_id].name, "wave": wave.id,
                          "state": vm.state if vm else "pending", "phase": vm.phase if vm else None,
                          "error": vm.error if vm else None, "target_id": target, "pending_cleanup": []})
+            if method.replicates:
+                rows[-1]["replication"] = _replication(vm_id, vm)
     wave_rows = []
     for wave in plan.waves:
         counts = Counter(str(row["state"]) for row in rows if row["wave"] == wave.id)
@@ -123,13 +128,23 @@ def shape_status(run: TemporalRun) -> dict[str, Any]:
             "workflow_id": run_workflow_id(inp.run_id)}
 
 
+def _replication(vm_id: str, vm: VmResult | None) -> dict[str, Any]:
+    """A replicating VM's figures, as the local status gives them (migrate.run.replication_status)."""
+    cycles = [CycleRecord(vm=vm_id, cycle=int(c["cycle"]), at=datetime.fromisoformat(str(c["at"])),
+                          data={k: v for k, v in c.items() if k not in ("cycle", "at")})
+              for c in (vm.cycles if vm else [])]
+    downtime = next((o["downtime_s"] for o in (vm.outputs.values() if vm else ()) if o.get("downtime_s") is not None),
+                    None)
+    return replication_status(cycles, float(downtime) if downtime is not None else None,
+                              bool(vm and vm.cutover_requested))
+
+
 def temporal_status(engine: EngineConfig, run_id: str | None = None) -> dict[str, Any]:
     """What the workflows say about a run (the latest when `run_id` is None), in the local status model."""
     async def read() -> dict[str, Any]:
         return shape_status(await read_run(await connect(engine), engine, run_id))
 
     return asyncio.run(read())
-
 
 
 def _playbooks(inp: RunInput) -> dict[str, dict[str, Any]]:
@@ -174,3 +189,30 @@ def import_run(engine: EngineConfig, run_id: str, journal: str | Path) -> dict[s
         jr.set_run_status(run_id, run.status, {"vms": dict(+counts), "engine": "temporal",
                                                "workflow_id": run_workflow_id(run_id)})
     return {"run_id": run_id, "journal": str(journal), "imported": True, "vms": dict(+counts)}
+
+
+def request_cutover(engine: EngineConfig, run_id: str, *, waves: Sequence[int] = (),
+                    vms: Sequence[str] = ()) -> dict[str, Any]:
+    """Ask a running Temporal run to cut these waves or VMs over now (signals to its workflow). Bad input (exit 2,
+    nothing asked): as for the local engine (migrate.run.request_cutover), or a run that is not running."""
+    if not waves and not vms:
+        raise InputError.single("command line", "--wave/--vm", "name at least one wave or VM to cut over")
+
+    async def ask() -> dict[str, Any]:
+        client = await connect(engine)
+        run = await read_run(client, engine, run_id)
+        if not run.running:
+            raise InputError.single("--run-id", run_id, f"run {run_id} is not running ({run.status})")
+        plan = RunPlan.model_validate(run.inp.plan)
+        _, named, problems = replicating_vms(plan, run.vms, waves, vms, "cutover")
+        if problems:
+            raise InputError(problems)
+        wave_of = {vm_id: wave.id for wave in plan.waves for vm_id in wave.vms}
+        handle = client.get_workflow_handle(run_workflow_id(run_id))
+        for wave_id in waves:
+            await handle.signal("cutover", [str(wave_id), "wave", str(wave_id)])
+        for vm_id in named:
+            await handle.signal("cutover", [str(wave_of[vm_id]), "vm", vm_id])
+        return {"run_id": run_id, "waves": list(waves), "vms": named}
+
+    return asyncio.run(ask())

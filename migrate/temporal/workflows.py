@@ -17,148 +17,33 @@ Workflow code is deterministic: time is `workflow.now()`, waits are timers, noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
-from temporalio.exceptions import TimeoutError as ActivityTimeout
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 from migrate.engine.lifecycle import WaveState
 from migrate.engine.limits import Limiter, Limits
 from migrate.engine.plan import VmFacts, WavePlan, WaveWindow
 from migrate.engine.runner import run_status
-from migrate.engine.timing import RetryPolicy as EngineRetry
-from migrate.temporal.activities import HOOK_ACTIVITY, PHASE_ACTIVITY, WAVE_STEP_ACTIVITY
-from migrate.temporal.messages import (
-    EngineSettings,
-    HookTask,
-    Json,
-    PhaseSpec,
-    PhaseTask,
-    RunInput,
-    VmInput,
-    VmResult,
-    WaveInput,
-    WaveResult,
-    WaveStepTask,
+from migrate.temporal.activities import WAVE_STEP_ACTIVITY
+from migrate.temporal.messages import Json, PhaseTask, RunInput, VmInput, VmResult, WaveInput, WaveResult, WaveStepTask
+from migrate.temporal.vm_workflow import VmWorkflow
+from migrate.temporal.workflow_steps import (
+    error_of,
+    phase_activity,
+    retry_policy,
+    run_hooks,
+    run_workflow_id,
+    vm_workflow_id,
+    wave_workflow_id,
 )
 
 __all__ = ["RunWorkflow", "VmWorkflow", "WaveWorkflow", "run_workflow_id", "vm_workflow_id", "wave_workflow_id"]
-
-_TERMINAL = frozenset({"completed", "failed", "skipped", "rolled_back"})
-_STAGE_STATE = {"cutover": "cutting_over", "verify": "verifying"}
-
-
-def run_workflow_id(run_id: str) -> str:
-    return f"migrate-run-{run_id}"
-
-
-def wave_workflow_id(run_id: str, wave: int) -> str:
-    return f"{run_workflow_id(run_id)}-wave-{wave}"
-
-
-def vm_workflow_id(run_id: str, vm_id: str) -> str:
-    return f"{run_workflow_id(run_id)}-vm-{vm_id}"
-
-
-def _retry(settings: EngineSettings) -> RetryPolicy:
-    """The run's retry policy (migrate.engine.timing.RetryPolicy) as Temporal's."""
-    policy = EngineRetry.model_validate(settings.retry)
-    return RetryPolicy(initial_interval=timedelta(seconds=max(policy.base_delay, 0.001)),
-                       backoff_coefficient=policy.factor, maximum_interval=timedelta(seconds=max(policy.max_delay,
-                                                                                                 0.001)),
-                       maximum_attempts=policy.attempts)
-
-
-def _error_of(exc: BaseException, queue: str, settings: EngineSettings) -> Json:
-    """A failed activity's error record (the journal's shape): the phase's own, or why no worker ran it."""
-    cause = exc.cause if isinstance(exc, ActivityError) else exc
-    if isinstance(cause, ActivityTimeout) and cause.type is TimeoutType.SCHEDULE_TO_START:
-        return {"type": "NoWorker", "message": f"no worker took the phase from task queue {queue!r} within "
-                                               f"{settings.queue_timeout_s:.0f} s (is a `migrate worker "
-                                               f"--task-queue {queue}` running?)"}
-    if isinstance(cause, ApplicationError):
-        if cause.details and isinstance(cause.details[0], dict):
-            return dict(cause.details[0])
-        return {"type": cause.type or "ApplicationError", "message": cause.message}
-    return {"type": type(cause).__name__, "message": str(cause)}
-
-
-async def _phase(settings: EngineSettings, spec: PhaseSpec, task: PhaseTask) -> Json:
-    queue = settings.data_queue if spec.moves_data else settings.task_queue
-    result: Json = await workflow.execute_activity(
-        PHASE_ACTIVITY, task, task_queue=queue, result_type=dict,
-        start_to_close_timeout=timedelta(seconds=settings.phase_timeout_s),
-        schedule_to_start_timeout=timedelta(seconds=settings.queue_timeout_s),
-        heartbeat_timeout=timedelta(seconds=settings.heartbeat_s), retry_policy=_retry(settings))
-    return result
-
-
-async def _hooks(settings: EngineSettings, hooks: list[Json], variables: dict[str, str]) -> None:
-    """Run hooks in order; a blocking hook's failure raises (ActivityError), a non-blocking one is logged."""
-    for hook in hooks:
-        try:
-            await workflow.execute_activity(
-                HOOK_ACTIVITY, HookTask(hook=hook, variables=variables), task_queue=settings.task_queue,
-                result_type=dict, start_to_close_timeout=timedelta(hours=24),
-                schedule_to_start_timeout=timedelta(seconds=settings.queue_timeout_s), retry_policy=_retry(settings))
-        except ActivityError as exc:
-            if hook.get("blocking", True):
-                raise
-            workflow.logger.warning("non-blocking hook failed: %s", _error_of(exc, settings.task_queue, settings))
-
-
-@workflow.defn(name="MigrateVm")
-class VmWorkflow:
-    """One VM past its prechecks: pre-hooks, cutover and verify phases, post-hooks."""
-
-    def __init__(self) -> None:
-        self.result: VmResult | None = None
-
-    @workflow.run
-    async def run(self, inp: VmInput) -> VmResult:
-        vm_id = str(inp.vm["id"])
-        result = self.result = VmResult(id=vm_id, state="ready", outputs=dict(inp.prior))
-        variables = {"run_id": inp.run_id, "wave": str(inp.wave["id"]), "vm": vm_id,
-                     "vm_name": str(inp.vm.get("name") or vm_id)}
-        settings = inp.settings
-        try:
-            await _hooks(settings, inp.hooks.get("vm", {}).get("pre", []), variables)
-        except ActivityError as exc:
-            return self._fail("hook:pre", _error_of(exc, settings.task_queue, settings))
-        for spec in inp.phases:
-            if spec.stage not in _STAGE_STATE or spec.name in result.outputs:
-                continue
-            result.state, result.phase = _STAGE_STATE[spec.stage], spec.name
-            task = PhaseTask(run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phase=spec.name, prior=result.outputs)
-            try:
-                result.outputs = {**result.outputs, spec.name: await _phase(settings, spec, task)}
-            except ActivityError as exc:
-                queue = settings.data_queue if spec.moves_data else settings.task_queue
-                return self._fail(spec.name, _error_of(exc, queue, settings))
-        verified = result.outputs.get("verify", {})
-        variables["target_id"] = str(verified.get("target_id") or verified.get("instance_id") or "")
-        variables["target_ip"] = str(verified.get("private_ip") or verified.get("ip") or "")
-        try:
-            await _hooks(settings, inp.hooks.get("vm", {}).get("post", []), variables)
-        except ActivityError as exc:
-            return self._fail("hook:post", _error_of(exc, settings.task_queue, settings))
-        result.state = "completed"
-        return result
-
-    def _fail(self, phase: str, error: Json) -> VmResult:
-        assert self.result is not None
-        self.result.state, self.result.phase, self.result.error = "failed", phase, error
-        workflow.logger.warning("vm %s failed in %s: %s", self.result.id, phase, error.get("message"))
-        return self.result
-
-    @workflow.query
-    def state(self) -> VmResult | None:
-        return self.result
 
 
 @workflow.defn(name="MigrateWave")
@@ -169,11 +54,41 @@ class WaveWorkflow:
         self.result: WaveResult | None = None
         self.vms: dict[str, VmResult] = {}
         self.canceled: str | None = None
+        self.run_id = ""
+        self.requests: list[list[str]] = []        # cutover requests, forwarded to the VMs
+        self.started: set[str] = set()             # VMs whose workflow has started
+        self.limiter: Limiter | None = None
+        self.keys: dict[str, tuple[str, ...]] = {}
+        self.held: set[str] = set()                # VMs holding their slots
+        self.wants: list[str] = []                 # replicating VMs waiting for their slots again
+        self.tick = 0                              # bumped by every event the dispatcher waits for
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
         """Start nothing new; VMs in flight finish."""
         self.canceled = self.canceled or reason or "canceled"
+        self.tick += 1
+
+    @workflow.signal
+    async def cutover(self, request: list[str]) -> None:
+        """`migrate cutover` (["vm", id] or ["wave", id]): kept for VMs not started, passed to those running."""
+        self.requests.append(request)
+        targets = [request[1]] if request[0] == "vm" else sorted(self.started)
+        for vm_id in targets:
+            if vm_id in self.started and self.vms[vm_id].state not in ("completed", "failed", "skipped"):
+                await workflow.get_external_workflow_handle(vm_workflow_id(self.run_id, vm_id)).signal(
+                    VmWorkflow.cutover, request)
+
+    @workflow.signal
+    def slots(self, ask: list[str]) -> None:
+        """A replicating VM gives its slots back (["vm", "free"]) or wants them again (["vm", "want"])."""
+        vm_id, what = ask
+        if what == "free" and vm_id in self.held and self.limiter is not None:
+            self.limiter.release(self.keys[vm_id])
+            self.held.discard(vm_id)
+        elif what == "want" and vm_id not in self.wants:
+            self.wants.append(vm_id)
+        self.tick += 1
 
     @workflow.query
     def state(self) -> WaveResult | None:
@@ -184,6 +99,7 @@ class WaveWorkflow:
     @workflow.run
     async def run(self, inp: WaveInput) -> WaveResult:
         plan = WavePlan.model_validate(inp.wave)
+        self.run_id, self.requests = inp.run_id, [list(r) for r in inp.requested]
         self.result = WaveResult(id=plan.id, state="prechecking")
         self.vms = {str(vm["id"]): VmResult(id=str(vm["id"]), state="pending") for vm in inp.vms}
         verdict = await self._before_vms(inp, plan)
@@ -208,10 +124,10 @@ class WaveWorkflow:
                 return "canceled", why
         variables = {"run_id": inp.run_id, "wave": str(plan.id)}
         try:
-            await _hooks(inp.settings, inp.hooks.get("wave", {}).get("pre", []), variables)
+            await run_hooks(inp.settings, inp.hooks.get("wave", {}).get("pre", []), variables)
         except ActivityError as exc:
             self._skip_rest(f"wave {plan.id} pre-hook failed")
-            return "failed", f"pre-hook failed: {_error_of(exc, inp.settings.task_queue, inp.settings)['message']}"
+            return "failed", f"pre-hook failed: {error_of(exc, inp.settings.task_queue, inp.settings)['message']}"
         for step in inp.settings.wave_steps:
             try:
                 assert self.result is not None
@@ -219,9 +135,9 @@ class WaveWorkflow:
                     WAVE_STEP_ACTIVITY, WaveStepTask(run_id=inp.run_id, step=step, wave=inp.wave, vms=inp.vms),
                     task_queue=inp.settings.task_queue, result_type=dict, start_to_close_timeout=timedelta(hours=12),
                     schedule_to_start_timeout=timedelta(seconds=inp.settings.queue_timeout_s),
-                    retry_policy=_retry(inp.settings))
+                    retry_policy=retry_policy(inp.settings))
             except ActivityError as exc:
-                error = _error_of(exc, inp.settings.task_queue, inp.settings)
+                error = error_of(exc, inp.settings.task_queue, inp.settings)
                 self._skip_rest(f"wave {plan.id} {step} failed: {error['message']}")
                 return "failed", f"{step} failed: {error['message']}"
         return None
@@ -253,10 +169,10 @@ class WaveWorkflow:
                 for spec in specs:
                     record.phase = spec.name
                     try:
-                        record.outputs[spec.name] = await _phase(inp.settings, spec, PhaseTask(
+                        record.outputs[spec.name], _ = await phase_activity(inp.settings, spec, PhaseTask(
                             run_id=inp.run_id, wave=inp.wave, vm=vm, phase=spec.name, prior=record.outputs))
                     except ActivityError as exc:
-                        record.state, record.error = "failed", _error_of(exc, inp.settings.task_queue, inp.settings)
+                        record.state, record.error = "failed", error_of(exc, inp.settings.task_queue, inp.settings)
                         return
                 record.state = "prechecked"
 
@@ -272,27 +188,37 @@ class WaveWorkflow:
         return None
 
     async def _dispatch(self, inp: WaveInput, plan: WavePlan) -> tuple[str, str] | None:
-        """Start a VM child as soon as all its slots are free, in plan order; stop admitting on a cancel, the
-        window's end or a policy halt. A verdict if VMs were left, else None."""
+        """Start a VM child as soon as all its slots are free, in plan order, after giving replicating VMs theirs
+        back; stop admitting on a cancel, the window's end or a policy halt. A verdict if VMs were left."""
         limits = Limits.model_validate(inp.settings.limits)
-        limiter = Limiter(limits)
+        self.limiter = limiter = Limiter(limits)
         facts = {str(vm["id"]): VmFacts.model_validate(vm) for vm in inp.vms}
+        self.keys = {vm_id: limits.keys(vm) for vm_id, vm in facts.items()}
         waiting = [vm_id for vm_id, vm in self.vms.items() if vm.state == "prechecked"]
         running: set[asyncio.Task[None]] = set()
         halt: list[str] = []
 
-        async def drive(vm_id: str, keys: tuple[str, ...]) -> None:
+        async def drive(vm_id: str) -> None:
             record = self.vms[vm_id]
             record.state = "ready"
+            child = VmInput(run_id=inp.run_id, wave=inp.wave, vm=facts[vm_id].model_dump(mode="json"),
+                            phases=inp.phases, hooks=inp.hooks, prior=record.outputs, settings=inp.settings,
+                            requested=self.requests)
             try:
-                child = VmInput(run_id=inp.run_id, wave=inp.wave, vm=facts[vm_id].model_dump(mode="json"),
-                                phases=inp.phases, hooks=inp.hooks, prior=record.outputs, settings=inp.settings)
+                self.started.add(vm_id)
                 done: VmResult = await workflow.execute_child_workflow(
-                    VmWorkflow.run, child,
-                    id=vm_workflow_id(inp.run_id, vm_id), task_queue=inp.settings.task_queue)
-                self.vms[vm_id] = done
+                    VmWorkflow.run, child, id=vm_workflow_id(inp.run_id, vm_id), task_queue=inp.settings.task_queue)
+            except ChildWorkflowError as exc:   # the VM's workflow itself failed (not one of its phases)
+                done = VmResult(id=vm_id, state="failed", phase=record.phase, outputs=record.outputs,
+                                error={"type": "WorkflowFailed", "message": str(exc.cause or exc)})
             finally:
-                limiter.release(keys)
+                if vm_id in self.held:
+                    limiter.release(self.keys[vm_id])
+                    self.held.discard(vm_id)
+                if vm_id in self.wants:
+                    self.wants.remove(vm_id)
+                self.tick += 1
+            self.vms[vm_id] = done
             if done.state == "failed" and plan.policy in ("pause", "stop") and not halt:
                 halt.append(plan.policy)
 
@@ -305,17 +231,24 @@ class WaveWorkflow:
                 return "window"
             return None
 
-        while waiting and stop_reason() is None:
-            admitted = [vm_id for vm_id in waiting if limiter.try_acquire(limits.keys(facts[vm_id]))]
-            for vm_id in admitted:
-                waiting.remove(vm_id)
-                task = asyncio.create_task(drive(vm_id, limits.keys(facts[vm_id])))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            if waiting:
-                await workflow.wait_condition(_fewer(running, stop_reason))
-        if running:
-            await asyncio.gather(*running)
+        while True:
+            for vm_id in [v for v in self.wants if limiter.try_acquire(self.keys[v])]:
+                self.wants.remove(vm_id)
+                self.held.add(vm_id)
+                await workflow.get_external_workflow_handle(vm_workflow_id(inp.run_id, vm_id)).signal(
+                    VmWorkflow.slots_granted)
+            if stop_reason() is None:
+                for vm_id in [v for v in waiting if limiter.try_acquire(self.keys[v])]:
+                    waiting.remove(vm_id)
+                    self.held.add(vm_id)
+                    task = asyncio.create_task(drive(vm_id))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+            if not running and (not waiting or stop_reason() is not None):
+                break
+            until_end = (plan.window.end - workflow.now()).total_seconds() if plan.window is not None else 0.0
+            with contextlib.suppress(TimeoutError):   # the window's end: nothing more may start
+                await workflow.wait_condition(self._changed(), timeout=until_end if until_end > 0 and waiting else None)
         reason = stop_reason()
         if reason == "pause":
             return "paused", "a VM failed (policy pause)"
@@ -328,13 +261,18 @@ class WaveWorkflow:
             return "paused", f"cutover window ended with {len(waiting)} VM(s) not done"
         return None
 
+    def _changed(self) -> Callable[[], bool]:
+        """A wait condition: something the dispatcher waits for happened since now."""
+        seen = self.tick
+        return lambda: self.tick != seen
+
     async def _after_vms(self, inp: WaveInput, plan: WavePlan) -> tuple[str, str]:
         """Post-hooks, then the verdict from the VMs' states."""
         try:
-            await _hooks(inp.settings, inp.hooks.get("wave", {}).get("post", []),
+            await run_hooks(inp.settings, inp.hooks.get("wave", {}).get("post", []),
                          {"run_id": inp.run_id, "wave": str(plan.id)})
         except ActivityError as exc:
-            return "failed", f"post-hook failed: {_error_of(exc, inp.settings.task_queue, inp.settings)['message']}"
+            return "failed", f"post-hook failed: {error_of(exc, inp.settings.task_queue, inp.settings)['message']}"
         states = [vm.state for vm in self.vms.values()]
         done = states.count("completed")
         if done == len(states):
@@ -349,12 +287,6 @@ class WaveWorkflow:
                 record.state, record.error = "skipped", {"type": "Skipped", "message": reason}
 
 
-def _fewer(running: set[asyncio.Task[None]], stop_reason: Callable[[], str | None]) -> Callable[[], bool]:
-    """A wait condition: one of the VMs running now has finished, or admitting must stop."""
-    count = len(running)
-    return lambda: len(running) < count or stop_reason() is not None
-
-
 @workflow.defn(name="MigrateRun")
 class RunWorkflow:
     """One run: its waves in plan order, each a child workflow."""
@@ -364,6 +296,16 @@ class RunWorkflow:
         self.current: int | None = None
         self.canceled: str | None = None
         self.run_id = ""
+        self.requests: dict[int, list[list[str]]] = {}
+
+    @workflow.signal
+    async def cutover(self, request: list[str]) -> None:
+        """`migrate cutover`: [wave id, scope (vm|wave), vm or wave id]; kept for a wave not started yet."""
+        wave_id, asked = int(request[0]), [request[1], request[2]]
+        self.requests.setdefault(wave_id, []).append(asked)
+        if self.current == wave_id:
+            await workflow.get_external_workflow_handle(wave_workflow_id(self.run_id, wave_id)).signal(
+                WaveWorkflow.cutover, asked)
 
     @workflow.signal
     async def cancel(self, reason: str) -> None:
@@ -393,7 +335,7 @@ class RunWorkflow:
             result: WaveResult = await workflow.execute_child_workflow(
                 WaveWorkflow.run, WaveInput(run_id=inp.run_id, wave=wave, vms=[facts[v] for v in wave["vms"]],
                                             phases=inp.phases[method], hooks=inp.hooks.get(method, {}),
-                                            settings=inp.settings),
+                                            settings=inp.settings, requested=self.requests.get(wave_id, [])),
                 id=wave_workflow_id(inp.run_id, wave_id), task_queue=inp.settings.task_queue)
             self.waves[wave_id] = result
             self.current = None

@@ -1,0 +1,146 @@
+"""`MigrateVm`: one VM past its prechecks, as a Temporal workflow (a child of its wave's workflow).
+
+It runs the VM's pre-hooks, then its phases in playbook order as activities (disk-moving ones on the data
+queue), then its post-hooks. A precopy phase (warm) is driven here, not in an activity: each cycle is one
+activity, the wait for the next cycle a durable timer, and the VM's concurrency slots go back to the wave
+while it waits (signal `slots` to the parent; the parent answers `slots_granted`). The cutover is due when
+its `cutover_at` passes, its wave's window opens, or `migrate cutover` asks (signal `cutover`), as on the
+local engine (migrate.engine.replication.cutover_reason).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from migrate.engine.plan import WavePlan
+from migrate.engine.replication import cutover_reason, next_cycle_after
+from migrate.temporal.messages import Json, PhaseSpec, PhaseTask, VmInput, VmResult
+from migrate.temporal.workflow_steps import error_of, phase_activity, run_hooks
+
+__all__ = ["VmWorkflow"]
+
+_STAGE_STATE = {"replicate": "replicating", "cutover": "cutting_over", "verify": "verifying"}
+
+
+@workflow.defn(name="MigrateVm")
+class VmWorkflow:
+    """One VM past its prechecks: pre-hooks, its phases (a precopy loop too), post-hooks."""
+
+    def __init__(self) -> None:
+        self.result: VmResult | None = None
+        self.requests: set[tuple[str, str]] = set()
+        self.asked = False
+        self.granted = True      # the wave admitted the VM with its slots
+
+    @workflow.signal
+    def cutover(self, request: list[str]) -> None:
+        """`migrate cutover` asked for this VM (["vm", id]) or its wave (["wave", id])."""
+        self.requests.add((request[0], request[1]))
+        self.asked = True
+        if self.result is not None:
+            self.result.cutover_requested = True
+
+    @workflow.signal
+    def slots_granted(self) -> None:
+        self.granted = True
+
+    @workflow.query
+    def state(self) -> VmResult | None:
+        return self.result
+
+    @workflow.run
+    async def run(self, inp: VmInput) -> VmResult:
+        vm_id = str(inp.vm["id"])
+        result = self.result = VmResult(id=vm_id, state="ready", outputs=dict(inp.prior), cycles=list(inp.cycles))
+        self.requests |= {(scope, entity) for scope, entity in inp.requested}
+        result.cutover_requested = bool(self.requests)
+        variables = {"run_id": inp.run_id, "wave": str(inp.wave["id"]), "vm": vm_id,
+                     "vm_name": str(inp.vm.get("name") or vm_id)}
+        settings = inp.settings
+        try:
+            await run_hooks(settings, inp.hooks.get("vm", {}).get("pre", []), variables)
+        except ActivityError as exc:
+            return self._fail("hook:pre", error_of(exc, settings.task_queue, settings))
+        for spec in inp.phases:
+            if spec.stage not in _STAGE_STATE or spec.name in result.outputs:
+                continue
+            result.state, result.phase = _STAGE_STATE[spec.stage], spec.name
+            try:
+                if spec.precopy:
+                    outputs = await self._precopy(inp, spec)
+                else:
+                    outputs, recorded = await phase_activity(settings, spec, PhaseTask(
+                        run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phase=spec.name, prior=result.outputs,
+                        cycles=result.cycles))
+                    result.cycles = [*result.cycles, *recorded]   # the final cycle
+            except ActivityError as exc:
+                queue = settings.data_queue if spec.moves_data else settings.task_queue
+                return self._fail(spec.name, error_of(exc, queue, settings))
+            result.outputs = {**result.outputs, spec.name: outputs}
+        verified = result.outputs.get("verify", {})
+        variables["target_id"] = str(verified.get("target_id") or verified.get("instance_id") or "")
+        variables["target_ip"] = str(verified.get("private_ip") or verified.get("ip") or "")
+        try:
+            await run_hooks(settings, inp.hooks.get("vm", {}).get("post", []), variables)
+        except ActivityError as exc:
+            return self._fail("hook:post", error_of(exc, settings.task_queue, settings))
+        result.state = "completed"
+        return result
+
+    async def _precopy(self, inp: VmInput, spec: PhaseSpec) -> Json:
+        """The initial full copy, then a cycle each precopy interval until the cutover is due."""
+        assert self.result is not None
+        wave, vm_id = WavePlan.model_validate(inp.wave), str(inp.vm["id"])
+        while True:
+            cycles = self.result.cycles
+            if cycles:
+                why = cutover_reason(wave, vm_id, workflow.now(), self.requests)
+                if why is not None:
+                    await self._hold()     # the cutover phases run with the slots held
+                    return {"cycles": len(cycles), "bytes": sum(int(c.get("bytes") or 0) for c in cycles),
+                            "cutover": why}
+                last = cycles[-1]
+                next_at = datetime.fromisoformat(str(last["at"])) + timedelta(
+                    seconds=next_cycle_after(wave.precopy_interval, float(last["seconds"])))
+                now = workflow.now()
+                if now < next_at:
+                    await self._release()
+                    wake = min(t for t in (next_at, wave.window.start if wave.window else None,
+                                           wave.cutover_at.get(vm_id)) if t is not None and t > now)
+                    self.asked = False
+                    with contextlib.suppress(TimeoutError):   # the next cycle is due
+                        await workflow.wait_condition(lambda: self.asked, timeout=(wake - now).total_seconds())
+                    continue
+            await self._hold()
+            number = int(cycles[-1]["cycle"]) + 1 if cycles else 0
+            record, _ = await phase_activity(inp.settings, spec, PhaseTask(
+                run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phase=spec.name, prior=self.result.outputs,
+                cycles=cycles, cycle=number))
+            self.result.cycles = [*cycles, record]
+
+    async def _release(self) -> None:
+        """Give the VM's slots back to its wave while it waits between cycles."""
+        parent = workflow.info().parent
+        if self.granted and parent is not None:
+            self.granted = False
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "slots", [str(self.result.id if self.result else ""), "free"])
+
+    async def _hold(self) -> None:
+        """Take the VM's slots again (the wave grants them when they are free)."""
+        parent = workflow.info().parent
+        if self.granted or parent is None:
+            return
+        await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+            "slots", [str(self.result.id if self.result else ""), "want"])
+        await workflow.wait_condition(lambda: self.granted)
+
+    def _fail(self, phase: str, error: Json) -> VmResult:
+        assert self.result is not None
+        self.result.state, self.result.phase, self.result.error = "failed", phase, error
+        workflow.logger.warning("vm %s failed in %s: %s", self.result.id, phase, error.get("message"))
+        return self.result

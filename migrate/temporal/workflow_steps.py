@@ -1,0 +1,83 @@
+"""What the Temporal workflows share: their ids, the run's retry policy as Temporal's, scheduling a phase or a
+hook as an activity, and a failed activity's error record (the journal's shape)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeout
+
+from migrate.engine.timing import RetryPolicy as EngineRetry
+from migrate.temporal.activities import CYCLE_ACTIVITY, HOOK_ACTIVITY, PHASE_ACTIVITY
+from migrate.temporal.messages import EngineSettings, HookTask, Json, PhaseSpec, PhaseTask
+
+__all__ = ["error_of", "phase_activity", "retry_policy", "run_hooks", "run_workflow_id", "vm_workflow_id",
+           "wave_workflow_id"]
+
+
+def run_workflow_id(run_id: str) -> str:
+    """The id of a run's workflow (a run id names one run on a namespace)."""
+    return f"migrate-run-{run_id}"
+
+
+def wave_workflow_id(run_id: str, wave: int) -> str:
+    return f"{run_workflow_id(run_id)}-wave-{wave}"
+
+
+def vm_workflow_id(run_id: str, vm_id: str) -> str:
+    return f"{run_workflow_id(run_id)}-vm-{vm_id}"
+
+
+def retry_policy(settings: EngineSettings) -> RetryPolicy:
+    """The run's retry policy (migrate.engine.timing.RetryPolicy) as Temporal's."""
+    policy = EngineRetry.model_validate(settings.retry)
+    return RetryPolicy(initial_interval=timedelta(seconds=max(policy.base_delay, 0.001)),
+                       backoff_coefficient=policy.factor, maximum_interval=timedelta(seconds=max(policy.max_delay,
+                                                                                                 0.001)),
+                       maximum_attempts=policy.attempts)
+
+
+def error_of(exc: BaseException, queue: str, settings: EngineSettings) -> Json:
+    """A failed activity's error record (the journal's shape): the phase's own, or why no worker ran it."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    if isinstance(cause, ActivityTimeout) and cause.type is TimeoutType.SCHEDULE_TO_START:
+        return {"type": "NoWorker", "message": f"no worker took the phase from task queue {queue!r} within "
+                                               f"{settings.queue_timeout_s:.0f} s (is a `migrate worker "
+                                               f"--task-queue {queue}` running?)"}
+    if isinstance(cause, ApplicationError):
+        if cause.details and isinstance(cause.details[0], dict):
+            return dict(cause.details[0])
+        return {"type": cause.type or "ApplicationError", "message": cause.message}
+    return {"type": type(cause).__name__, "message": str(cause)}
+
+
+async def phase_activity(settings: EngineSettings, spec: PhaseSpec, task: PhaseTask) -> tuple[Json, list[Json]]:
+    """Run one phase (or, with `task.cycle`, one replication cycle of it) as an activity on its queue: its
+    outputs, and the replication cycles it recorded (a final cycle)."""
+    queue = settings.data_queue if spec.moves_data else settings.task_queue
+    result: Json = await workflow.execute_activity(
+        CYCLE_ACTIVITY if task.cycle is not None else PHASE_ACTIVITY, task, task_queue=queue, result_type=dict,
+        start_to_close_timeout=timedelta(seconds=settings.phase_timeout_s),
+        schedule_to_start_timeout=timedelta(seconds=settings.queue_timeout_s),
+        heartbeat_timeout=timedelta(seconds=settings.heartbeat_s), retry_policy=retry_policy(settings))
+    return dict(result["outputs"]), list(result.get("cycles") or [])
+
+
+async def run_hooks(settings: EngineSettings, hooks: list[Json], variables: dict[str, str]) -> None:
+    """Run hooks in order; a blocking hook's failure raises (ActivityError), a non-blocking one is logged."""
+    for hook in hooks:
+        try:
+            await workflow.execute_activity(
+                HOOK_ACTIVITY, HookTask(hook=hook, variables=variables), task_queue=settings.task_queue,
+                result_type=dict, start_to_close_timeout=timedelta(hours=24),
+                schedule_to_start_timeout=timedelta(seconds=settings.queue_timeout_s),
+                retry_policy=retry_policy(settings))
+        except ActivityError as exc:
+            if hook.get("blocking", True):
+                raise
+            workflow.logger.warning("non-blocking hook failed: %s", error_of(exc, settings.task_queue, settings))
+
+
