@@ -9,6 +9,7 @@ import sys
 import click
 
 from migrate import __version__
+from migrate.cli.approve_cmd import approve
 from migrate.cli.assess_cmd import assess
 from migrate.cli.capacity_cmd import capacity
 from migrate.cli.check_cmd import check
@@ -58,6 +59,7 @@ cli.add_command(validate)
 cli.add_command(run)
 cli.add_command(resume)
 cli.add_command(cutover)
+cli.add_command(approve)
 cli.add_command(test_command)
 cli.add_command(status)
 cli.add_command(rollback)

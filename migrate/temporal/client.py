@@ -68,10 +68,6 @@ def check_plan(plan: RunPlan, books: Mapping[str, Playbook]) -> None:
             problems.append(Problem("plan", "waves.method", f"method {method!r} replicates in a phase without "
                                                             "cycles: the Temporal engine cannot drive it, use the "
                                                             "local engine"))
-        hooks = books[method].hooks
-        if any(h.approval is not None for group in (hooks.wave, hooks.vm) for h in (*group.pre, *group.post)):
-            problems.append(Problem(books[method].name, "hooks", "approval hooks need the local engine "
-                                                                 "(the Temporal engine has no approval signal yet)"))
     if problems:
         raise InputError(problems)
 

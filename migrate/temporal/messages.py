@@ -132,6 +132,7 @@ class VmResult:
     outputs: dict[str, Json] = field(default_factory=dict)
     cycles: list[Json] = field(default_factory=list)
     cutover_requested: bool = False
+    waiting: dict[str, str] = field(default_factory=dict)      # approvals waiting: key -> prompt
 
 
 @dataclass
@@ -143,3 +144,4 @@ class WaveResult:
     reason: str | None = None
     vms: list[VmResult] = field(default_factory=list)
     steps: dict[str, Json] = field(default_factory=dict)
+    waiting: dict[str, str] = field(default_factory=dict)      # approvals waiting: key -> prompt

@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from migrate.core.config import EngineConfig
-from migrate.core.errors import InputError, OperationalError
+from migrate.core.errors import InputError, OperationalError, Problem
 from migrate.engine.journal import CycleRecord, Journal
 from migrate.engine.methods import get_method
 from migrate.engine.plan import RunPlan
@@ -30,7 +30,8 @@ from migrate.temporal.client import connect, query_state, wave_of
 from migrate.temporal.messages import RunInput, VmResult, WaveResult
 from migrate.temporal.workflows import run_workflow_id, vm_workflow_id, wave_workflow_id
 
-__all__ = ["TemporalRun", "import_run", "read_run", "request_cutover", "shape_status", "temporal_status"]
+__all__ = ["TemporalRun", "decide_approvals", "import_run", "read_run", "request_cutover", "shape_status",
+           "temporal_status"]
 
 _RUN_TYPE = "MigrateRun"
 
@@ -115,6 +116,8 @@ def shape_status(run: TemporalRun) -> dict[str, Any]:
                          "error": vm.error if vm else None, "target_id": target, "pending_cleanup": []})
             if method.replicates:
                 rows[-1]["replication"] = _replication(vm_id, vm)
+            if vm is not None and vm.waiting:
+                rows[-1]["waiting_for_approval"] = sorted(vm.waiting.values())
     wave_rows = []
     for wave in plan.waves:
         counts = Counter(str(row["state"]) for row in rows if row["wave"] == wave.id)
@@ -123,6 +126,8 @@ def shape_status(run: TemporalRun) -> dict[str, Any]:
                           "state": found.state if found else "pending", "vms": dict(sorted(counts.items())),
                           "hosts_added": int((found.steps.get("ensure_capacity") or {}).get("hosts_to_add") or 0)
                           if found else 0})
+        if found is not None and found.waiting:
+            wave_rows[-1]["waiting_for_approval"] = sorted(found.waiting.values())
     return {"run_id": inp.run_id, "status": run.status, "plan_digest": None, "created_at": run.started,
             "updated_at": run.closed, "waves": wave_rows, "vms": rows, "engine": "temporal",
             "workflow_id": run_workflow_id(inp.run_id)}
@@ -216,3 +221,40 @@ def request_cutover(engine: EngineConfig, run_id: str, *, waves: Sequence[int] =
         return {"run_id": run_id, "waves": list(waves), "vms": named}
 
     return asyncio.run(ask())
+
+
+def decide_approvals(engine: EngineConfig, run_id: str, *, waves: Sequence[int] = (), vms: Sequence[str] = (),
+                     approve: bool = True, by: str = "") -> dict[str, Any]:
+    """Approve (or refuse) the approval hooks a running Temporal run waits on: those of `waves` and `vms` (ids or
+    names), or every one when none is named. Bad input (exit 2): nothing waits, or an unknown wave or VM."""
+
+    async def decide() -> dict[str, Any]:
+        client = await connect(engine)
+        run = await read_run(client, engine, run_id)
+        plan = RunPlan.model_validate(run.inp.plan)
+        names = {vm.name: vm.id for vm in plan.vms}
+        problems = [Problem("--wave", str(w), f"the run has no wave {w}") for w in waves
+                    if w not in {wave.id for wave in plan.waves}]
+        problems += [Problem("--vm", v, f"{v!r} is not a VM of the run") for v in vms
+                     if v not in plan.vm_index and v not in names]
+        if problems:
+            raise InputError(problems)
+        chosen_vms = {names.get(v, v) for v in vms}
+        waiting: list[tuple[int, str, str]] = []           # (wave, key, prompt)
+        for wave_id, wave in run.waves.items():
+            if not vms and (not waves or wave_id in waves):
+                waiting += [(wave_id, key, prompt) for key, prompt in wave.waiting.items()]
+        wave_of = {vm_id: wave.id for wave in plan.waves for vm_id in wave.vms}
+        for vm_id, vm in run.vms.items():
+            if (not vms and not waves) or vm_id in chosen_vms or (not vms and wave_of[vm_id] in waves):
+                waiting += [(wave_of[vm_id], key, prompt) for key, prompt in vm.waiting.items()]
+        if not run.running or not waiting:
+            raise InputError.single("--run-id", run_id, f"nothing of run {run_id} waits for an approval"
+                                                        f"{'' if run.running else f' (it is {run.status})'}")
+        handle = client.get_workflow_handle(run_workflow_id(run_id))
+        for wave_id, key, _ in waiting:
+            await handle.signal("approve", [str(wave_id), key, "yes" if approve else "no", by])
+        return {"run_id": run_id, "approved": approve, "by": by,
+                "decided": [{"wave": wave_id, "key": key, "prompt": prompt} for wave_id, key, prompt in waiting]}
+
+    return asyncio.run(decide())

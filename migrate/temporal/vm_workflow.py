@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError
 from migrate.engine.plan import WavePlan
 from migrate.engine.replication import cutover_reason, next_cycle_after
 from migrate.temporal.messages import Json, PhaseSpec, PhaseTask, VmInput, VmResult
-from migrate.temporal.workflow_steps import error_of, phase_activity, run_hooks
+from migrate.temporal.workflow_steps import Approvals, HookFailed, error_of, phase_activity, run_hooks, tell
 
 __all__ = ["VmWorkflow"]
 
@@ -35,6 +35,7 @@ class VmWorkflow:
         self.requests: set[tuple[str, str]] = set()
         self.asked = False
         self.granted = True      # the wave admitted the VM with its slots
+        self.approvals = Approvals()
 
     @workflow.signal
     def cutover(self, request: list[str]) -> None:
@@ -43,6 +44,11 @@ class VmWorkflow:
         self.asked = True
         if self.result is not None:
             self.result.cutover_requested = True
+
+    @workflow.signal
+    def approve(self, decision: list[str]) -> None:
+        """`migrate approve`: [key, "yes"|"no", by whom]."""
+        self.approvals.decide(decision[0], decision[1] == "yes", decision[2])
 
     @workflow.signal
     def slots_granted(self) -> None:
@@ -58,13 +64,15 @@ class VmWorkflow:
         result = self.result = VmResult(id=vm_id, state="ready", outputs=dict(inp.prior), cycles=list(inp.cycles))
         self.requests |= {(scope, entity) for scope, entity in inp.requested}
         result.cutover_requested = bool(self.requests)
+        result.waiting = self.approvals.waiting     # the approvals it waits on, as they come and go
         variables = {"run_id": inp.run_id, "wave": str(inp.wave["id"]), "vm": vm_id,
                      "vm_name": str(inp.vm.get("name") or vm_id)}
         settings = inp.settings
         try:
-            await run_hooks(settings, inp.hooks.get("vm", {}).get("pre", []), variables)
-        except ActivityError as exc:
-            return self._fail("hook:pre", error_of(exc, settings.task_queue, settings))
+            await run_hooks(settings, inp.hooks.get("vm", {}).get("pre", []), variables, approvals=self.approvals,
+                            scope=f"vm:{vm_id}:pre")
+        except HookFailed as failed:
+            return self._fail("hook:pre", failed.error)
         for spec in inp.phases:
             if spec.stage not in _STAGE_STATE or spec.name in result.outputs:
                 continue
@@ -85,9 +93,10 @@ class VmWorkflow:
         variables["target_id"] = str(verified.get("target_id") or verified.get("instance_id") or "")
         variables["target_ip"] = str(verified.get("private_ip") or verified.get("ip") or "")
         try:
-            await run_hooks(settings, inp.hooks.get("vm", {}).get("post", []), variables)
-        except ActivityError as exc:
-            return self._fail("hook:post", error_of(exc, settings.task_queue, settings))
+            await run_hooks(settings, inp.hooks.get("vm", {}).get("post", []), variables, approvals=self.approvals,
+                            scope=f"vm:{vm_id}:post")
+        except HookFailed as failed:
+            return self._fail("hook:post", failed.error)
         result.state = "completed"
         return result
 
@@ -127,16 +136,14 @@ class VmWorkflow:
         parent = workflow.info().parent
         if self.granted and parent is not None:
             self.granted = False
-            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                "slots", [str(self.result.id if self.result else ""), "free"])
+            await tell(parent.workflow_id, "slots", [str(self.result.id if self.result else ""), "free"])
 
     async def _hold(self) -> None:
         """Take the VM's slots again (the wave grants them when they are free)."""
         parent = workflow.info().parent
         if self.granted or parent is None:
             return
-        await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-            "slots", [str(self.result.id if self.result else ""), "want"])
+        await tell(parent.workflow_id, "slots", [str(self.result.id if self.result else ""), "want"])
         await workflow.wait_condition(lambda: self.granted)
 
     def _fail(self, phase: str, error: Json) -> VmResult:

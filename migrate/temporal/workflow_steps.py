@@ -3,19 +3,22 @@ hook as an activity, and a failed activity's error record (the journal's shape).
 
 from __future__ import annotations
 
+import string
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from migrate.engine.timing import RetryPolicy as EngineRetry
 from migrate.temporal.activities import CYCLE_ACTIVITY, HOOK_ACTIVITY, PHASE_ACTIVITY
 from migrate.temporal.messages import EngineSettings, HookTask, Json, PhaseSpec, PhaseTask
 
-__all__ = ["error_of", "phase_activity", "retry_policy", "run_hooks", "run_workflow_id", "vm_workflow_id",
-           "wave_workflow_id"]
+__all__ = ["Approvals", "HookFailed", "error_of", "phase_activity", "retry_policy", "run_hooks", "run_workflow_id",
+           "tell", "vm_workflow_id", "wave_workflow_id"]
 
 
 def run_workflow_id(run_id: str) -> str:
@@ -66,18 +69,63 @@ async def phase_activity(settings: EngineSettings, spec: PhaseSpec, task: PhaseT
     return dict(result["outputs"]), list(result.get("cycles") or [])
 
 
-async def run_hooks(settings: EngineSettings, hooks: list[Json], variables: dict[str, str]) -> None:
-    """Run hooks in order; a blocking hook's failure raises (ActivityError), a non-blocking one is logged."""
-    for hook in hooks:
+async def tell(workflow_id: str, signal: Any, arg: Any = None) -> bool:
+    """Signal another workflow of the run; False when it has closed meanwhile (nothing left to tell it)."""
+    handle = workflow.get_external_workflow_handle(workflow_id)
+    try:
+        await (handle.signal(signal) if arg is None else handle.signal(signal, arg))
+    except FailureError as exc:
+        workflow.logger.info("not signaled (%s closed?): %s", workflow_id, exc)
+        return False
+    return True
+
+
+class HookFailed(Exception):
+    """A blocking hook failed, or a person refused an approval: `error` is its error record."""
+
+    def __init__(self, error: Json) -> None:
+        super().__init__(error.get("message"))
+        self.error = error
+
+
+@dataclass
+class Approvals:
+    """Approval hooks of one workflow waiting for a person (`migrate approve`: a signal), by key."""
+
+    waiting: dict[str, str] = field(default_factory=dict)              # key -> prompt
+    decided: dict[str, tuple[bool, str]] = field(default_factory=dict)  # key -> (approved, by whom)
+
+    def decide(self, key: str, approved: bool, by: str) -> None:
+        if key in self.waiting:
+            self.decided[key] = (approved, by)
+
+    async def ask(self, key: str, prompt: str) -> tuple[bool, str]:
+        """Wait (durably, for as long as it takes) for a decision on `key`."""
+        self.waiting[key] = prompt
+        await workflow.wait_condition(lambda: key in self.decided)
+        del self.waiting[key]
+        return self.decided[key]
+
+
+async def run_hooks(settings: EngineSettings, hooks: list[Json], variables: dict[str, str], *,
+                    approvals: Approvals, scope: str) -> None:
+    """Run hooks in order: an approval waits for `migrate approve` (key `scope:index`), the others are activities.
+    A blocking hook's failure (or a refusal) raises HookFailed; a non-blocking one is logged."""
+    for index, hook in enumerate(hooks):
         try:
+            if hook.get("approval") is not None:
+                prompt = string.Template(str(hook["approval"]["prompt"])).safe_substitute(variables)
+                approved, by = await approvals.ask(f"{scope}:{index}", prompt)
+                if not approved:
+                    raise HookFailed({"type": "HookError", "message": f"not approved ({by}): {prompt}"})
+                continue
             await workflow.execute_activity(
                 HOOK_ACTIVITY, HookTask(hook=hook, variables=variables), task_queue=settings.task_queue,
                 result_type=dict, start_to_close_timeout=timedelta(hours=24),
                 schedule_to_start_timeout=timedelta(seconds=settings.queue_timeout_s),
                 retry_policy=retry_policy(settings))
-        except ActivityError as exc:
+        except (ActivityError, HookFailed) as exc:
+            error = exc.error if isinstance(exc, HookFailed) else error_of(exc, settings.task_queue, settings)
             if hook.get("blocking", True):
-                raise
-            workflow.logger.warning("non-blocking hook failed: %s", error_of(exc, settings.task_queue, settings))
-
-
+                raise HookFailed(error) from None
+            workflow.logger.warning("non-blocking hook failed: %s", error)

@@ -34,11 +34,14 @@ from migrate.temporal.activities import WAVE_STEP_ACTIVITY
 from migrate.temporal.messages import Json, PhaseTask, RunInput, VmInput, VmResult, WaveInput, WaveResult, WaveStepTask
 from migrate.temporal.vm_workflow import VmWorkflow
 from migrate.temporal.workflow_steps import (
+    Approvals,
+    HookFailed,
     error_of,
     phase_activity,
     retry_policy,
     run_hooks,
     run_workflow_id,
+    tell,
     vm_workflow_id,
     wave_workflow_id,
 )
@@ -62,6 +65,7 @@ class WaveWorkflow:
         self.held: set[str] = set()                # VMs holding their slots
         self.wants: list[str] = []                 # replicating VMs waiting for their slots again
         self.tick = 0                              # bumped by every event the dispatcher waits for
+        self.approvals = Approvals()
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
@@ -76,8 +80,18 @@ class WaveWorkflow:
         targets = [request[1]] if request[0] == "vm" else sorted(self.started)
         for vm_id in targets:
             if vm_id in self.started and self.vms[vm_id].state not in ("completed", "failed", "skipped"):
-                await workflow.get_external_workflow_handle(vm_workflow_id(self.run_id, vm_id)).signal(
-                    VmWorkflow.cutover, request)
+                await tell(vm_workflow_id(self.run_id, vm_id), VmWorkflow.cutover, request)
+
+    @workflow.signal
+    async def approve(self, decision: list[str]) -> None:
+        """`migrate approve`: [key, "yes"|"no", by whom]; a VM's key (vm:<id>:...) goes to that VM."""
+        key, verdict, by = decision
+        if key.startswith("vm:"):
+            vm_id = key.split(":")[1]
+            if vm_id in self.started:
+                await tell(vm_workflow_id(self.run_id, vm_id), VmWorkflow.approve, decision)
+            return
+        self.approvals.decide(key, verdict == "yes", by)
 
     @workflow.signal
     def slots(self, ask: list[str]) -> None:
@@ -100,7 +114,7 @@ class WaveWorkflow:
     async def run(self, inp: WaveInput) -> WaveResult:
         plan = WavePlan.model_validate(inp.wave)
         self.run_id, self.requests = inp.run_id, [list(r) for r in inp.requested]
-        self.result = WaveResult(id=plan.id, state="prechecking")
+        self.result = WaveResult(id=plan.id, state="prechecking", waiting=self.approvals.waiting)
         self.vms = {str(vm["id"]): VmResult(id=str(vm["id"]), state="pending") for vm in inp.vms}
         verdict = await self._before_vms(inp, plan)
         if verdict is None:
@@ -124,10 +138,11 @@ class WaveWorkflow:
                 return "canceled", why
         variables = {"run_id": inp.run_id, "wave": str(plan.id)}
         try:
-            await run_hooks(inp.settings, inp.hooks.get("wave", {}).get("pre", []), variables)
-        except ActivityError as exc:
+            await run_hooks(inp.settings, inp.hooks.get("wave", {}).get("pre", []), variables,
+                            approvals=self.approvals, scope=f"wave:{plan.id}:pre")
+        except HookFailed as failed:
             self._skip_rest(f"wave {plan.id} pre-hook failed")
-            return "failed", f"pre-hook failed: {error_of(exc, inp.settings.task_queue, inp.settings)['message']}"
+            return "failed", f"pre-hook failed: {failed.error.get('message')}"
         for step in inp.settings.wave_steps:
             try:
                 assert self.result is not None
@@ -235,8 +250,7 @@ class WaveWorkflow:
             for vm_id in [v for v in self.wants if limiter.try_acquire(self.keys[v])]:
                 self.wants.remove(vm_id)
                 self.held.add(vm_id)
-                await workflow.get_external_workflow_handle(vm_workflow_id(inp.run_id, vm_id)).signal(
-                    VmWorkflow.slots_granted)
+                await tell(vm_workflow_id(inp.run_id, vm_id), VmWorkflow.slots_granted)
             if stop_reason() is None:
                 for vm_id in [v for v in waiting if limiter.try_acquire(self.keys[v])]:
                     waiting.remove(vm_id)
@@ -270,9 +284,10 @@ class WaveWorkflow:
         """Post-hooks, then the verdict from the VMs' states."""
         try:
             await run_hooks(inp.settings, inp.hooks.get("wave", {}).get("post", []),
-                         {"run_id": inp.run_id, "wave": str(plan.id)})
-        except ActivityError as exc:
-            return "failed", f"post-hook failed: {error_of(exc, inp.settings.task_queue, inp.settings)['message']}"
+                            {"run_id": inp.run_id, "wave": str(plan.id)}, approvals=self.approvals,
+                            scope=f"wave:{plan.id}:post")
+        except HookFailed as failed:
+            return "failed", f"post-hook failed: {failed.error.get('message')}"
         states = [vm.state for vm in self.vms.values()]
         done = states.count("completed")
         if done == len(states):
@@ -304,16 +319,20 @@ class RunWorkflow:
         wave_id, asked = int(request[0]), [request[1], request[2]]
         self.requests.setdefault(wave_id, []).append(asked)
         if self.current == wave_id:
-            await workflow.get_external_workflow_handle(wave_workflow_id(self.run_id, wave_id)).signal(
-                WaveWorkflow.cutover, asked)
+            await tell(wave_workflow_id(self.run_id, wave_id), WaveWorkflow.cutover, asked)
+
+    @workflow.signal
+    async def approve(self, decision: list[str]) -> None:
+        """`migrate approve`: [wave id, key, "yes"|"no", by whom], for the wave running now."""
+        if self.current == int(decision[0]):
+            await tell(wave_workflow_id(self.run_id, self.current), WaveWorkflow.approve, decision[1:])
 
     @workflow.signal
     async def cancel(self, reason: str) -> None:
         """Start nothing new (the wave running now admits no more VMs); VMs in flight finish."""
         self.canceled = self.canceled or reason or "canceled"
         if self.current is not None:
-            await workflow.get_external_workflow_handle(wave_workflow_id(self.run_id, self.current)).signal(
-                WaveWorkflow.cancel, self.canceled)
+            await tell(wave_workflow_id(self.run_id, self.current), WaveWorkflow.cancel, self.canceled)
 
     @workflow.query
     def state(self) -> dict[str, Any]:
