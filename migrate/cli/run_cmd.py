@@ -247,11 +247,17 @@ def _run_on_temporal(plan: Any, site: Any, playbook: Path | None, settings: Any,
 @click.option("--capacity/--no-capacity", default=True, show_default=True,
               help="Grow the target cluster before waves that have not started yet.")
 @_limit_options
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: resume an ended run of `migrate run --engine temporal` (--run-id) as a new execution of "
+                   "its workflow.")
+@address_option
+@namespace_option
 @json_option
 @command_errors
 def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_failed: bool, vms: tuple[str, ...],
            waves: tuple[int, ...], capacity: bool, concurrency: int | None,
-           per_host: int | None, per_datastore: int | None, per_cluster: int | None, as_json: bool) -> None:
+           per_host: int | None, per_datastore: int | None, per_cluster: int | None, engine: str,
+           address: str | None, namespace: str | None, as_json: bool) -> None:
     """Continue an interrupted run from its journal (after a crash, Ctrl-C, a pause, a window or a fault).
 
     Every phase first checks whether its effect already exists, so nothing is done twice. A wave that failed
@@ -266,6 +272,9 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
     if (vms or waves) and not retry_failed:
         raise InputError.single("--vm" if vms else "--wave", "", "only with --retry-failed")
     site = load_site_config(config_path)
+    if engine == "temporal":
+        _finish(_resume_on_temporal(site, run_id, retry_failed, vms, waves, address, namespace), None, {}, as_json)
+        return
     before = api.run_status(journal_path, run_id=run_id)
     scope = RetryScope(vms=frozenset(_vm_ids(vms, before["vms"])) if vms else None,
                        waves=frozenset(waves) if waves else None) if retry_failed else None
@@ -279,6 +288,26 @@ def resume(config_path: Path, journal_path: Path, run_id: str | None, retry_fail
                                 cancel=cancel, capacity=capacity, progress=listener)
     names = {vm["id"]: vm["name"] for vm in api.run_status(journal_path, run_id=result.run_id)["vms"]}
     _finish(result, journal_path, names, as_json)
+
+
+def _resume_on_temporal(site: Any, run_id: str | None, retry_failed: bool, vms: tuple[str, ...],
+                        waves: tuple[int, ...], address: str | None, namespace: str | None) -> dict[str, Any]:
+    """Resume an ended Temporal run (its failed VMs too with --retry-failed) and follow it to its end."""
+    from migrate.engine.run_state import RetryScope
+    from migrate.engine.timing import CancelToken, handle_sigint
+    from migrate.temporal.client import start_temporal_run
+    from migrate.temporal.run import engine_of
+    from migrate.temporal.run_view import resume_input, temporal_status
+
+    if run_id is None:
+        raise InputError.single("--run-id", "", "name the Temporal run to resume")
+    engine = engine_of(site, address=address, namespace=namespace)
+    run_vms = temporal_status(engine, run_id)["vms"]
+    scope = RetryScope(vms=frozenset(_vm_ids(vms, run_vms)) if vms else None,
+                       waves=frozenset(waves) if waves else None) if retry_failed else None
+    cancel = CancelToken()
+    with handle_sigint(cancel):
+        return start_temporal_run(engine, resume_input(engine, run_id, scope), cancel=cancel, resume=True)
 
 
 def _vm_ids(refs: tuple[str, ...], run_vms: list[dict[str, Any]]) -> list[str]:

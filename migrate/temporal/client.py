@@ -145,12 +145,15 @@ async def _wait_for_workers(client: Client, engine: EngineConfig, cancel: Cancel
 
 
 async def follow(client: Client, engine: EngineConfig, inp: RunInput, *, cancel: CancelToken,
-                 on_done: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Start (or re-attach to) the run's workflow and wait for its result; a run that has ended is bad input."""
+                 on_done: Callable[[int], None] | None = None, resume: bool = False) -> dict[str, Any]:
+    """Start (or re-attach to) the run's workflow and wait for its result; a run that has ended is bad input,
+    unless this is its resumption (`resume`: a new execution of the run's workflow)."""
     try:
         ended = (await client.get_workflow_handle(run_workflow_id(inp.run_id)).describe()).status
     except RPCError:
         ended = None   # no such run yet
+    if resume:
+        ended = None
     if ended is not None and ended != WorkflowExecutionStatus.RUNNING:
         raise InputError.single("--run-id", inp.run_id, f"run {inp.run_id} has ended ({ended.name.lower()}): "
                                                         "see `migrate status --engine temporal`; a new run needs a "
@@ -183,13 +186,13 @@ async def follow(client: Client, engine: EngineConfig, inp: RunInput, *, cancel:
 
 
 def start_temporal_run(engine: EngineConfig, inp: RunInput, *, cancel: CancelToken | None = None,
-                       on_done: Callable[[int], None] | None = None) -> dict[str, Any]:
+                       on_done: Callable[[int], None] | None = None, resume: bool = False) -> dict[str, Any]:
     """Run `inp` on Temporal and wait for it; the run's result (RunResult.to_dict's shape plus where it ran)."""
     began = time.perf_counter()
 
     async def main() -> dict[str, Any]:
         client = await connect(engine)
-        return await follow(client, engine, inp, cancel=cancel or CancelToken(), on_done=on_done)
+        return await follow(client, engine, inp, cancel=cancel or CancelToken(), on_done=on_done, resume=resume)
 
     result = asyncio.run(main())
     return {**result, "seconds": round(time.perf_counter() - began, 3), "engine": "temporal",

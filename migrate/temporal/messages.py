@@ -60,6 +60,8 @@ class RunInput:
     phases: dict[str, list[PhaseSpec]]
     hooks: dict[str, Json]           # method -> playbook hooks (migrate.engine.playbook.Hooks as JSON)
     settings: EngineSettings
+    before: dict[str, WaveResult] = field(default_factory=dict)   # resuming: each wave as the last execution left it
+    retry: list[str] = field(default_factory=list)                # resuming: failed or skipped VMs to run again
 
 
 @dataclass
@@ -73,6 +75,8 @@ class WaveInput:
     hooks: Json
     settings: EngineSettings
     requested: list[list[str]] = field(default_factory=list)   # cutover requests: [scope (vm|wave), id]
+    before: WaveResult | None = None                           # resuming: the wave as it was left
+    retry: list[str] = field(default_factory=list)
 
 
 @dataclass

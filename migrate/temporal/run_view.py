@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,14 @@ from migrate.core.errors import InputError, OperationalError, Problem
 from migrate.engine.journal import CycleRecord, Journal
 from migrate.engine.methods import get_method
 from migrate.engine.plan import RunPlan
+from migrate.engine.run_state import RetryScope
 from migrate.run import replicating_vms, replication_status
 from migrate.temporal.client import connect, query_state, wave_of
 from migrate.temporal.messages import RunInput, VmResult, WaveResult
 from migrate.temporal.workflows import run_workflow_id, vm_workflow_id, wave_workflow_id
 
-__all__ = ["TemporalRun", "decide_approvals", "import_run", "read_run", "request_cutover", "shape_status",
-           "temporal_status"]
+__all__ = ["TemporalRun", "decide_approvals", "import_run", "read_run", "request_cutover", "resume_input",
+           "shape_status", "temporal_status"]
 
 _RUN_TYPE = "MigrateRun"
 
@@ -258,3 +259,32 @@ def decide_approvals(engine: EngineConfig, run_id: str, *, waves: Sequence[int] 
                 "decided": [{"wave": wave_id, "key": key, "prompt": prompt} for wave_id, key, prompt in waiting]}
 
     return asyncio.run(decide())
+
+
+def resume_input(engine: EngineConfig, run_id: str, scope: RetryScope | None) -> RunInput:
+    """The input of a new execution of an ended run: its waves as they were left, and the failed or skipped VMs
+    `scope` covers to run again (from their failed phase). Bad input: a run still going, or one with nothing left."""
+
+    async def read() -> TemporalRun:
+        return await read_run(await connect(engine), engine, run_id)
+
+    run = asyncio.run(read())
+    if run.running:
+        raise InputError.single("--run-id", run_id, f"run {run_id} is running: it goes on by itself (follow it with "
+                                                    "`migrate run ... --engine temporal --run-id`)")
+    plan = RunPlan.model_validate(run.inp.plan)
+    problems: list[Problem] = []
+    if scope is not None:
+        problems += [Problem("--vm", vm_id, "not in this run") for vm_id in sorted(scope.vms or ())
+                     if vm_id not in plan.vm_index]
+        problems += [Problem("--wave", str(w), "not in this run") for w in sorted(scope.waves or ())
+                     if w not in {wave.id for wave in plan.waves}]
+    if problems:
+        raise InputError(problems)
+    wave_of = {vm_id: wave.id for wave in plan.waves for vm_id in wave.vms}
+    retry = [vm.id for vm in run.vms.values() if scope is not None and vm.state in ("failed", "skipped")
+             and (scope.vms is None or vm.id in scope.vms) and (scope.waves is None or wave_of[vm.id] in scope.waves)]
+    if run.status == "completed" or (run.status == "partial" and not retry):
+        raise InputError.single("--run-id", run_id, f"run {run_id} is {run.status}: nothing to resume"
+                                                    f"{'' if scope else ' (--retry-failed takes failed VMs again)'}")
+    return replace(run.inp, before={str(k): v for k, v in run.waves.items()}, retry=retry)

@@ -31,7 +31,17 @@ from migrate.engine.limits import Limiter, Limits
 from migrate.engine.plan import VmFacts, WavePlan, WaveWindow
 from migrate.engine.runner import run_status
 from migrate.temporal.activities import WAVE_STEP_ACTIVITY
-from migrate.temporal.messages import Json, PhaseTask, RunInput, VmInput, VmResult, WaveInput, WaveResult, WaveStepTask
+from migrate.temporal.messages import (
+    Json,
+    PhaseSpec,
+    PhaseTask,
+    RunInput,
+    VmInput,
+    VmResult,
+    WaveInput,
+    WaveResult,
+    WaveStepTask,
+)
 from migrate.temporal.vm_workflow import VmWorkflow
 from migrate.temporal.workflow_steps import (
     Approvals,
@@ -116,6 +126,8 @@ class WaveWorkflow:
         self.run_id, self.requests = inp.run_id, [list(r) for r in inp.requested]
         self.result = WaveResult(id=plan.id, state="prechecking", waiting=self.approvals.waiting)
         self.vms = {str(vm["id"]): VmResult(id=str(vm["id"]), state="pending") for vm in inp.vms}
+        if inp.before is not None:
+            self.vms.update(_resumed(inp.before, set(inp.retry), inp.phases))
         verdict = await self._before_vms(inp, plan)
         if verdict is None:
             verdict = await self._prechecks(inp, plan)
@@ -137,9 +149,9 @@ class WaveWorkflow:
             if why is not None:
                 return "canceled", why
         variables = {"run_id": inp.run_id, "wave": str(plan.id)}
-        try:
-            await run_hooks(inp.settings, inp.hooks.get("wave", {}).get("pre", []), variables,
-                            approvals=self.approvals, scope=f"wave:{plan.id}:pre")
+        try:   # (a resumed wave ran its pre-hooks already)
+            await run_hooks(inp.settings, [] if inp.before is not None else inp.hooks.get("wave", {}).get("pre", []),
+                            variables, approvals=self.approvals, scope=f"wave:{plan.id}:pre")
         except HookFailed as failed:
             self._skip_rest(f"wave {plan.id} pre-hook failed")
             return "failed", f"pre-hook failed: {failed.error.get('message')}"
@@ -191,10 +203,11 @@ class WaveWorkflow:
                         return
                 record.state = "prechecked"
 
-        await asyncio.gather(*(check(vm) for vm in inp.vms))
+        checking = [vm for vm in inp.vms if self.vms[str(vm["id"])].state == "pending"]
+        await asyncio.gather(*(check(vm) for vm in checking))
         if self.canceled:
             return "canceled", self.canceled
-        failures = sum(1 for vm in self.vms.values() if vm.state == "failed")
+        failures = sum(1 for vm in checking if self.vms[str(vm["id"])].state == "failed")
         if failures and plan.policy == "pause":
             return "paused", f"{failures} VM(s) failed prechecks (policy pause)"
         if failures and plan.policy == "stop":
@@ -218,7 +231,7 @@ class WaveWorkflow:
             record.state = "ready"
             child = VmInput(run_id=inp.run_id, wave=inp.wave, vm=facts[vm_id].model_dump(mode="json"),
                             phases=inp.phases, hooks=inp.hooks, prior=record.outputs, settings=inp.settings,
-                            requested=self.requests)
+                            requested=self.requests, cycles=record.cycles)
             try:
                 self.started.add(vm_id)
                 done: VmResult = await workflow.execute_child_workflow(
@@ -302,6 +315,21 @@ class WaveWorkflow:
                 record.state, record.error = "skipped", {"type": "Skipped", "message": reason}
 
 
+def _resumed(before: WaveResult, retry: set[str], phases: list[PhaseSpec]) -> dict[str, VmResult]:
+    """The VMs of a wave a run resumes: completed ones stay, failed and skipped ones stay unless `retry` names them,
+    the others go on from their last finished phase (their prechecks again if those did not all finish)."""
+    prechecks = {p.name for p in phases if p.stage == "precheck"}
+    found: dict[str, VmResult] = {}
+    for vm in before.vms:
+        if vm.state == "completed" or (vm.state in ("failed", "skipped") and vm.id not in retry):
+            found[vm.id] = vm
+            continue
+        checked = prechecks <= set(vm.outputs)
+        found[vm.id] = VmResult(id=vm.id, state="prechecked" if checked else "pending", phase=vm.phase,
+                                outputs=dict(vm.outputs) if checked else {}, cycles=list(vm.cycles))
+    return found
+
+
 @workflow.defn(name="MigrateRun")
 class RunWorkflow:
     """One run: its waves in plan order, each a child workflow."""
@@ -349,12 +377,18 @@ class RunWorkflow:
             if self.canceled:
                 break
             method = str(wave.get("method", "cold"))
+            before = inp.before.get(str(wave_id))
+            retry = [vm_id for vm_id in wave["vms"] if vm_id in inp.retry]
+            if before is not None and (before.state == "completed" or (before.state == "partial" and not retry)):
+                self.waves[wave_id] = before    # resuming: this wave is done
+                continue
             self.current = wave_id
             self.waves[wave_id] = WaveResult(id=wave_id, state="running")
             result: WaveResult = await workflow.execute_child_workflow(
                 WaveWorkflow.run, WaveInput(run_id=inp.run_id, wave=wave, vms=[facts[v] for v in wave["vms"]],
                                             phases=inp.phases[method], hooks=inp.hooks.get(method, {}),
-                                            settings=inp.settings, requested=self.requests.get(wave_id, [])),
+                                            settings=inp.settings, requested=self.requests.get(wave_id, []),
+                                            before=before, retry=retry),
                 id=wave_workflow_id(inp.run_id, wave_id), task_queue=inp.settings.task_queue)
             self.waves[wave_id] = result
             self.current = None

@@ -1,5 +1,5 @@
 """Approval hooks on the Temporal engine: the run waits (durably) until `migrate approve` answers; a refusal
-fails what it guarded, alone."""
+fails what it guarded, alone; `migrate resume --engine temporal --retry-failed` takes that VM again."""
 
 from __future__ import annotations
 
@@ -33,14 +33,22 @@ def _waiting(site: Path, run_id: str, cwd: Path, kind: str, count: int, timeout:
     raise AssertionError(f"no {count} {kind} waiting for an approval in {timeout} s")
 
 
+def _playbook(directory: Path, *, wave_hook: bool) -> Path:
+    book = directory / "noop.yaml"
+    text = Path(shipped_playbooks.__file__).with_name("noop.yaml").read_text().replace(
+        "vm: {pre: [], post: []}", 'vm: {pre: [{approval: {prompt: "Move ${vm_name}?"}}], post: []}')
+    if wave_hook:
+        text = text.replace("wave: {pre: [], post: []}",
+                            'wave: {pre: [{approval: {prompt: "Start wave ${wave}?"}}], post: []}')
+    book.write_text(text)
+    return book
+
+
 def test_wave_and_vm_approvals_wait_for_migrate_approve(temporal: TemporalServer, workers: Workers,
                                                         tmp_path: Path) -> None:
     """The wave waits for its approval (nothing moves), then each VM for its own; the refused VM fails alone."""
     plan, site = noop_files(tmp_path, engine(temporal, "noop-approve"))
-    book = tmp_path / "noop.yaml"
-    book.write_text(Path(shipped_playbooks.__file__).with_name("noop.yaml").read_text().replace(
-        "wave: {pre: [], post: []}", 'wave: {pre: [{approval: {prompt: "Start wave ${wave}?"}}], post: []}').replace(
-        "vm: {pre: [], post: []}", 'vm: {pre: [{approval: {prompt: "Move ${vm_name}?"}}], post: []}'))
+    book = _playbook(tmp_path, wave_hook=True)
     workers.start(site)
     client = subprocess.Popen([sys.executable, "-m", "migrate", "run", str(plan), "--config", str(site), "--engine",
                                "temporal", "--run-id", "approve", "--playbook", str(book), "--waves", WAVE, "--json"],
@@ -74,3 +82,48 @@ def test_wave_and_vm_approvals_wait_for_migrate_approve(temporal: TemporalServer
     assert "not approved" in failed["message"] and "Move infra-dns-02?" in failed["message"]
     moved = {e["vm"] for e in effects(tmp_path) if e["effect"] == "create"}
     assert moved == {"uuid-infra-dns-01", "uuid-infra-ldap-01"}
+
+
+def _background(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "migrate", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def test_resume_retry_failed_takes_the_refused_vm_again(temporal: TemporalServer, workers: Workers,
+                                                        tmp_path: Path) -> None:
+    """A VM refused at its approval fails the run (partial); `resume --engine temporal --retry-failed --vm` runs
+    it again (its approval asked again), the others stay done: completed, each VM created once."""
+    plan, site = noop_files(tmp_path, engine(temporal, "noop-retry"))
+    book = _playbook(tmp_path, wave_hook=False)
+    workers.start(site)
+    first = _background("run", plan, "--config", site, "--engine", "temporal", "--run-id", "retry", "--playbook",
+                        book, "--waves", WAVE, "--json", cwd=tmp_path)
+    try:
+        _waiting(site, "retry", tmp_path, "vms", 3)
+        assert migrate("approve", "--config", site, "--run-id", "retry", "--vm", "infra-dns-02", "--reject",
+                       cwd=tmp_path).returncode == 0
+        assert migrate("approve", "--config", site, "--run-id", "retry", cwd=tmp_path).returncode == 0
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 1 and json.loads(out)["vms"] == {"completed": 2, "failed": 1}, err[-3000:]
+    plain = migrate("resume", "--config", site, "--engine", "temporal", "--run-id", "retry", cwd=tmp_path)
+    assert plain.returncode == 2 and "--retry-failed" in plain.stderr, plain.stderr[-2000:]
+    again = _background("resume", "--config", site, "--engine", "temporal", "--run-id", "retry", "--retry-failed",
+                        "--vm", "infra-dns-02", "--json", cwd=tmp_path)
+    try:
+        data = _waiting(site, "retry", tmp_path, "vms", 1)
+        assert [row["name"] for row in data["vms"] if row.get("waiting_for_approval")] == ["infra-dns-02"]
+        assert migrate("approve", "--config", site, "--run-id", "retry", cwd=tmp_path).returncode == 0
+        out, err = again.communicate(timeout=120)
+    finally:
+        if again.poll() is None:
+            again.kill()
+    assert again.returncode == 0, err[-3000:]
+    assert json.loads(out)["status"] == "completed" and json.loads(out)["vms"] == {"completed": 3}
+    created = [e["vm"] for e in effects(tmp_path) if e["effect"] == "create"]
+    assert sorted(created) == sorted(["uuid-infra-dns-01", "uuid-infra-dns-02", "uuid-infra-ldap-01"])
+    done = migrate("resume", "--config", site, "--engine", "temporal", "--run-id", "retry", "--retry-failed",
+                   cwd=tmp_path)
+    assert done.returncode == 2 and "nothing to resume" in done.stderr
