@@ -2,8 +2,11 @@
 
 It runs the VM's pre-hooks, then its phases in playbook order as activities (disk-moving ones on the data
 queue), then its post-hooks. A precopy phase (warm) is driven here, not in an activity: each cycle is one
-activity, the wait for the next cycle a durable timer, and the VM's concurrency slots go back to the wave
-while it waits (signal `slots` to the parent; the parent answers `slots_granted`). The cutover is due when
+activity, the wait for the next cycle a durable timer. The wave's limits bound the full copy (cycle 0) and
+the cutover: the VM gives its slots back after the full copy and takes them again for its cutover (signal
+`slots` to the parent, which answers `slots_granted`); the precopy deltas in between are bounded by the
+workers' --max-activities. So a VM signals its wave three times, whatever the number of cycles: the wave
+workflow's history stays within Temporal's limits for large, long warm waves. The cutover is due when
 its `cutover_at` passes, its wave's window opens, or `migrate cutover` asks (signal `cutover`), as on the
 local engine (migrate.engine.replication.cutover_reason).
 """
@@ -124,8 +127,9 @@ class VmWorkflow:
                     with contextlib.suppress(TimeoutError):   # the next cycle is due
                         await workflow.wait_condition(lambda: self.asked, timeout=(wake - now).total_seconds())
                     continue
-            await self._hold()
             number = int(cycles[-1]["cycle"]) + 1 if cycles else 0
+            if number == 0:
+                await self._hold()
             record, _ = await phase_activity(inp.settings, spec, PhaseTask(
                 run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phase=spec.name, prior=self.result.outputs,
                 cycles=cycles, cycle=number))
