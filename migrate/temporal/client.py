@@ -1,10 +1,10 @@
-"""The client side of the Temporal engine: connect, start (or re-attach to) a run, follow it, read its status.
+"""The client side of the Temporal engine: connect, start (or re-attach to) a run and follow it.
 
-`start_temporal_run` checks the run as the local engine does (playbooks against the installed methods,
-preflight, capacity settings), then starts workflow `migrate-run-<run id>` on the control task queue and
-waits for its result while reporting how many VMs are done. Starting it again with the same run id
-re-attaches to the running workflow (a killed client loses nothing). Ctrl-C once asks the run to start
-nothing new (VMs in flight finish); twice stops waiting and leaves the run to the workers.
+`start_temporal_run` waits until workers poll the run's queues, starts workflow `migrate-run-<run id>` on
+the control task queue and waits for its result while reporting how many VMs are done (the checks before
+it are migrate.temporal.run's). Starting it again with the same run id re-attaches to the running workflow
+(a killed client loses nothing). Ctrl-C once asks the run to start nothing new (VMs in flight finish);
+twice stops waiting and leaves the run to the workers.
 """
 
 from __future__ import annotations
@@ -54,8 +54,7 @@ def phase_specs(book: Playbook) -> list[PhaseSpec]:
     """The playbook's phases as the workflows need them (stage, queue, whether they change anything)."""
     method = get_method(book.method)
     return [PhaseSpec(name=name, stage=method.phase(name).stage.value, moves_data=method.phase(name).moves_data,
-                      changes_nothing=method.phase(name).changes_nothing, precopy=method.phase(name).cycle is not None)
-            for name in book.phases]
+                      precopy=method.phase(name).cycle is not None) for name in book.phases]
 
 
 def check_plan(plan: RunPlan, books: Mapping[str, Playbook]) -> None:

@@ -47,7 +47,6 @@ class PhaseSpec:
     name: str
     stage: str              # migrate.engine.methods.Stage value
     moves_data: bool        # goes to the data queue (a worker near the source)
-    changes_nothing: bool   # a precheck or read-only phase
     precopy: bool = False   # a precopy loop the VM workflow drives itself, one cycle activity at a time
 
 

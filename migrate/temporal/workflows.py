@@ -144,7 +144,8 @@ class WaveWorkflow:
         """The window, the wave's pre-hooks and wave steps: a final verdict if the wave cannot start."""
         if self.canceled:
             return "canceled", self.canceled
-        if plan.window is not None:
+        if plan.window is not None and not any(spec.precopy for spec in inp.phases):
+            # (a replicating wave starts now: its window schedules the cutover, see vm_workflow)
             why = await self._window(plan.window)
             if why is not None:
                 return "canceled", why
