@@ -70,10 +70,12 @@ class HeartbeatProgress(VmProgress):
         return {"bytes": self.done, "total": self.total}
 
 
-def _failure(exc: BaseException) -> ApplicationError:
-    """The Temporal error of a phase's exception: retryable only for a retryable AdapterError."""
+def _failure(exc: BaseException, phase: str | None = None, done: Json | None = None) -> ApplicationError:
+    """The Temporal error of a phase's exception: retryable only for a retryable AdapterError; its details are
+    the error record and, for a phase of a group, which one failed and the outputs of those before it."""
     retryable = isinstance(exc, AdapterError) and exc.retryable
-    return ApplicationError(str(exc), error_info(exc), type=type(exc).__name__, non_retryable=not retryable)
+    return ApplicationError(str(exc), error_info(exc), {"phase": phase, "done": dict(done or {})},
+                            type=type(exc).__name__, non_retryable=not retryable)
 
 
 def _missing(what: str) -> ApplicationError:
@@ -99,14 +101,26 @@ class Activities:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _in_thread(self, fn: Callable[[CancelToken], T], details: Callable[[], Json]) -> T:
-        """`fn(cancel)` on a worker thread, heartbeating meanwhile; a cancel of the activity asks `fn` to stop."""
+    async def _in_thread(self, fn: Callable[[CancelToken, Callable[[], None]], T],
+                         details: Callable[[], Json]) -> T:
+        """`fn(cancel, beat_now)` on a worker thread, heartbeating every `heartbeat_every` s and whenever it calls
+        `beat_now()` (a phase of a group finished); a cancel of the activity asks `fn` to stop."""
         cancel = CancelToken()
-        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, cancel)
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def beat_now() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        future = loop.run_in_executor(self.executor, fn, cancel, beat_now)
         try:
             while True:
-                done, _ = await asyncio.wait({future}, timeout=self.heartbeat_every)
-                if done:
+                waiter: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
+                done, _ = await asyncio.wait({future, waiter}, timeout=self.heartbeat_every,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                wake.clear()
+                if future in done:
                     return future.result()
                 activity.heartbeat(details())
         except asyncio.CancelledError:
@@ -126,7 +140,9 @@ class Activities:
 
     @activity.defn(name=PHASE_ACTIVITY)
     async def phase(self, task: PhaseTask) -> Json:
-        """Run one phase of one VM: its outputs (typed as the phase declares) and the cycles it recorded."""
+        """Run consecutive phases of one VM (one queue, one stage): each one's outputs (typed as the phase
+        declares) and the cycles they recorded. Each finished phase rides on the heartbeats, so the activity
+        retried (on another worker) goes on after the last one its heartbeats carried."""
         return await self._run(task, cycle=False)
 
     @activity.defn(name=CYCLE_ACTIVITY)
@@ -137,36 +153,43 @@ class Activities:
     async def _run(self, task: PhaseTask, *, cycle: bool) -> Json:
         wave, vm = WavePlan.model_validate(task.wave), VmFacts.model_validate(task.vm)
         method = self._method(wave.method)
-        if not method.has_phase(task.phase) or (cycle and method.phase(task.phase).cycle is None):
-            raise _missing(f"has method {wave.method!r} without a phase {task.phase!r}"
-                           f"{' with cycles' if cycle else ''} (another version?)")
-        declared = method.phase(task.phase)
+        for name in task.phases:
+            if not method.has_phase(name) or (cycle and method.phase(name).cycle is None):
+                raise _missing(f"has method {wave.method!r} without a phase {name!r}"
+                               f"{' with cycles' if cycle else ''} (another version?)")
         info = activity.info()
         progress = HeartbeatProgress()
         beat = self.ledger.begin(task.run_id, vm.id, info.heartbeat_details)
         replication = TaskReplication(task.cycles, self.ledger, info.heartbeat_details)
-        log = self.log.bind(run_id=task.run_id, wave=wave.id, vm=vm.id, phase=task.phase, attempt=info.attempt)
+        done: dict[str, Json] = {name: dict(outputs) for details in info.heartbeat_details[-1:]
+                                 if isinstance(details, dict) for name, outputs in details.get("done", {}).items()}
+        log = self.log.bind(run_id=task.run_id, wave=wave.id, vm=vm.id, attempt=info.attempt)
 
-        def body(cancel: CancelToken) -> Json:
-            ctx = PhaseContext(run_id=task.run_id, wave=wave, vm=vm, phase=task.phase, attempt=info.attempt,
-                               key=step_key(task.run_id, "vm", vm.id, task.phase), adapters=self.adapters,
-                               prior=task.prior, log=log, clock=SystemClock(), cancel=cancel, progress=progress,
-                               replication=replication)
-            try:
-                if cycle:
-                    assert declared.cycle is not None and task.cycle is not None
-                    declared.cycle(ctx, task.cycle)
-                    outputs = next(dict(c) for c in replication.cycles() if int(c["cycle"]) == task.cycle)
-                else:
-                    outputs = dict(typed_outputs(declared, declared.run(ctx)))
-                return {"outputs": outputs, "cycles": replication.recorded}
-            except Exception as exc:
-                log.warning("phase failed", error=str(exc))
-                raise _failure(exc) from exc
+        def body(cancel: CancelToken, beat_now: Callable[[], None]) -> Json:
+            for name in task.phases:
+                if name in done:
+                    continue
+                declared = method.phase(name)
+                ctx = PhaseContext(run_id=task.run_id, wave=wave, vm=vm, phase=name, attempt=info.attempt,
+                                   key=step_key(task.run_id, "vm", vm.id, name), adapters=self.adapters,
+                                   prior={**task.prior, **done}, log=log.bind(phase=name), clock=SystemClock(),
+                                   cancel=cancel, progress=progress, replication=replication)
+                try:
+                    if cycle:
+                        assert declared.cycle is not None and task.cycle is not None
+                        declared.cycle(ctx, task.cycle)
+                        done[name] = next(dict(c) for c in replication.cycles() if int(c["cycle"]) == task.cycle)
+                    else:
+                        done[name] = dict(typed_outputs(declared, declared.run(ctx)))
+                except Exception as exc:
+                    log.warning("phase failed", phase=name, error=str(exc))
+                    raise _failure(exc, name, done) from exc
+                beat_now()
+            return {"outputs": done, "cycles": replication.recorded}
 
         try:
             return await self._in_thread(body, lambda: {**progress.details(), **beat.details(),
-                                                        **replication.details()})
+                                                        **replication.details(), "done": dict(done)})
         finally:
             self.ledger.end(task.run_id, vm.id)
 
@@ -175,7 +198,7 @@ class Activities:
         """Run one playbook hook (http, tcp, command or wait)."""
         hook = Hook.model_validate(task.hook)
 
-        def body(cancel: CancelToken) -> Json:
+        def body(cancel: CancelToken, beat_now: Callable[[], None]) -> Json:
             try:
                 return dict(run_hook(hook, task.variables, clock=SystemClock(), cancel=cancel, approver=None))
             except Exception as exc:
@@ -192,7 +215,7 @@ class Activities:
         wave = WavePlan.model_validate(task.wave)
         vms = [VmFacts.model_validate(v) for v in task.vms]
 
-        def body(cancel: CancelToken) -> Json:
+        def body(cancel: CancelToken, beat_now: Callable[[], None]) -> Json:
             try:
                 return dict(step(WaveStepContext(run_id=task.run_id, wave=wave, vms=vms, journal=None,
                                                  cancel=cancel)))

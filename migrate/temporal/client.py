@@ -29,8 +29,9 @@ from migrate.engine.plan import RunPlan
 from migrate.engine.playbook import Playbook
 from migrate.engine.run_state import RunSettings
 from migrate.engine.timing import CancelToken
+from migrate.temporal.codec import data_converter, runtime
 from migrate.temporal.messages import EngineSettings, PhaseSpec, RunInput, VmResult, WaveResult
-from migrate.temporal.workflows import RunWorkflow, run_workflow_id, wave_workflow_id
+from migrate.temporal.workflows import RunWorkflow, WaveWorkflow, run_workflow_id, wave_workflow_id
 
 __all__ = ["check_plan", "connect", "engine_settings", "phase_specs", "run_input", "start_temporal_run", "wave_of"]
 
@@ -42,7 +43,8 @@ WORKER_WAIT_S = 30.0   # how long a new run waits for a worker on each of its qu
 async def connect(engine: EngineConfig) -> Client:
     """A client of `engine`'s Temporal; OperationalError naming the address when it cannot be reached."""
     try:
-        return await asyncio.wait_for(Client.connect(engine.address, namespace=engine.namespace, tls=engine.tls),
+        return await asyncio.wait_for(Client.connect(engine.address, namespace=engine.namespace, tls=engine.tls,
+                                                     data_converter=data_converter(), runtime=runtime()),
                                       CONNECT_TIMEOUT_S)
     except (RuntimeError, OSError, RPCError, TimeoutError) as exc:
         why = str(exc) or f"no answer within {CONNECT_TIMEOUT_S:.0f} s"
@@ -102,23 +104,15 @@ def wave_of(data: WaveResult | dict[str, Any]) -> WaveResult:
     return WaveResult(**{**data, "vms": vms})
 
 
-def _finished(wave: WaveResult) -> int:
-    return sum(1 for vm in wave.vms if vm.state in ("completed", "failed", "skipped"))
-
-
 async def _done_count(client: Client, run_id: str, handle: WorkflowHandle[Any, Any]) -> int:
-    """VMs that reached a final state so far (queries; 0 while no worker answers)."""
+    """VMs that reached a final state so far (two small queries; 0 while no worker answers)."""
     try:
-        state = await handle.query(RunWorkflow.state)
+        done, current = await handle.query(RunWorkflow.progress)
+        if current is not None:
+            done += await client.get_workflow_handle(wave_workflow_id(run_id, current)).query(WaveWorkflow.progress)
     except RPCError:
         return 0
-    waves = {int(k): wave_of(v) for k, v in state["waves"].items()}
-    current = state.get("current_wave")
-    if current is not None:
-        found = await query_state(client, wave_workflow_id(run_id, current), WaveResult)
-        if found is not None:
-            waves[int(current)] = found
-    return sum(_finished(wave) for wave in waves.values())
+    return int(done)
 
 
 async def _polled(client: Client, queue: str, kind: TaskQueueType.ValueType) -> bool:

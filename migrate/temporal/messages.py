@@ -95,15 +95,15 @@ class VmInput:
 
 @dataclass
 class PhaseTask:
-    """One phase of one VM, for an activity."""
+    """Phases of one VM, for one activity."""
 
     run_id: str
     wave: Json
     vm: Json
-    phase: str
+    phases: list[str]               # consecutive phases of one stage and queue, run in order by one activity
     prior: dict[str, Json]
     cycles: list[Json] = field(default_factory=list)
-    cycle: int | None = None        # with the cycle activity: the cycle to run
+    cycle: int | None = None        # with the cycle activity: the cycle to run (of phases[0])
 
 
 @dataclass

@@ -22,7 +22,16 @@ from temporalio.exceptions import ActivityError
 from migrate.engine.plan import WavePlan
 from migrate.engine.replication import cutover_reason, next_cycle_after
 from migrate.temporal.messages import Json, PhaseSpec, PhaseTask, VmInput, VmResult
-from migrate.temporal.workflow_steps import Approvals, HookFailed, error_of, phase_activity, run_hooks, tell
+from migrate.temporal.workflow_steps import (
+    Approvals,
+    HookFailed,
+    error_of,
+    failed_phase,
+    phase_activity,
+    phase_groups,
+    run_hooks,
+    tell,
+)
 
 __all__ = ["VmWorkflow"]
 
@@ -76,22 +85,24 @@ class VmWorkflow:
                             scope=f"vm:{vm_id}:pre")
         except HookFailed as failed:
             return self._fail("hook:pre", failed.error)
-        for spec in inp.phases:
-            if spec.stage not in _STAGE_STATE or spec.name in result.outputs:
-                continue
-            result.state, result.phase = _STAGE_STATE[spec.stage], spec.name
+        left = [s for s in inp.phases if s.stage in _STAGE_STATE and s.name not in result.outputs]
+        for group in phase_groups(left):
+            first = group[0]
+            result.state, result.phase = _STAGE_STATE[first.stage], first.name
             try:
-                if spec.precopy:
-                    outputs = await self._precopy(inp, spec)
+                if first.precopy:
+                    done = {first.name: await self._precopy(inp, first)}
                 else:
-                    outputs, recorded = await phase_activity(settings, spec, PhaseTask(
-                        run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phase=spec.name, prior=result.outputs,
-                        cycles=result.cycles))
+                    done, recorded = await phase_activity(settings, group, PhaseTask(
+                        run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phases=[s.name for s in group],
+                        prior=result.outputs, cycles=result.cycles))
                     result.cycles = [*result.cycles, *recorded]   # the final cycle
             except ActivityError as exc:
-                queue = settings.data_queue if spec.moves_data else settings.task_queue
-                return self._fail(spec.name, error_of(exc, queue, settings))
-            result.outputs = {**result.outputs, spec.name: outputs}
+                where, before = failed_phase(exc)
+                result.outputs = {**result.outputs, **before}
+                queue = settings.data_queue if first.moves_data else settings.task_queue
+                return self._fail(where or first.name, error_of(exc, queue, settings))
+            result.outputs = {**result.outputs, **done}
         verified = result.outputs.get("verify", {})
         variables["target_id"] = str(verified.get("target_id") or verified.get("instance_id") or "")
         variables["target_ip"] = str(verified.get("private_ip") or verified.get("ip") or "")
@@ -130,10 +141,10 @@ class VmWorkflow:
             number = int(cycles[-1]["cycle"]) + 1 if cycles else 0
             if number == 0:
                 await self._hold()
-            record, _ = await phase_activity(inp.settings, spec, PhaseTask(
-                run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phase=spec.name, prior=self.result.outputs,
+            done, _ = await phase_activity(inp.settings, [spec], PhaseTask(
+                run_id=inp.run_id, wave=inp.wave, vm=inp.vm, phases=[spec.name], prior=self.result.outputs,
                 cycles=cycles, cycle=number))
-            self.result.cycles = [*cycles, record]
+            self.result.cycles = [*cycles, done[spec.name]]
 
     async def _release(self) -> None:
         """Give the VM's slots back to its wave while it waits between cycles."""

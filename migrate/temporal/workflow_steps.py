@@ -17,8 +17,20 @@ from migrate.engine.timing import RetryPolicy as EngineRetry
 from migrate.temporal.activities import CYCLE_ACTIVITY, HOOK_ACTIVITY, PHASE_ACTIVITY
 from migrate.temporal.messages import EngineSettings, HookTask, Json, PhaseSpec, PhaseTask
 
-__all__ = ["Approvals", "HookFailed", "error_of", "phase_activity", "retry_policy", "run_hooks", "run_workflow_id",
-           "tell", "vm_workflow_id", "wave_workflow_id"]
+__all__ = [
+    "Approvals",
+    "HookFailed",
+    "error_of",
+    "failed_phase",
+    "phase_activity",
+    "phase_groups",
+    "retry_policy",
+    "run_hooks",
+    "run_workflow_id",
+    "tell",
+    "vm_workflow_id",
+    "wave_workflow_id",
+]
 
 
 def run_workflow_id(run_id: str) -> str:
@@ -57,16 +69,38 @@ def error_of(exc: BaseException, queue: str, settings: EngineSettings) -> Json:
     return {"type": type(cause).__name__, "message": str(cause)}
 
 
-async def phase_activity(settings: EngineSettings, spec: PhaseSpec, task: PhaseTask) -> tuple[Json, list[Json]]:
-    """Run one phase (or, with `task.cycle`, one replication cycle of it) as an activity on its queue: its
-    outputs, and the replication cycles it recorded (a final cycle)."""
-    queue = settings.data_queue if spec.moves_data else settings.task_queue
+async def phase_activity(settings: EngineSettings, specs: list[PhaseSpec], task: PhaseTask) -> tuple[Json, list[Json]]:
+    """Run `task.phases` (consecutive, one stage and queue: `specs`) as one activity on their queue, or with
+    `task.cycle` one replication cycle of one: the outputs by phase and the replication cycles recorded."""
+    queue = settings.data_queue if specs[0].moves_data else settings.task_queue
     result: Json = await workflow.execute_activity(
         CYCLE_ACTIVITY if task.cycle is not None else PHASE_ACTIVITY, task, task_queue=queue, result_type=dict,
         start_to_close_timeout=timedelta(seconds=settings.phase_timeout_s),
         schedule_to_start_timeout=timedelta(seconds=settings.queue_timeout_s),
         heartbeat_timeout=timedelta(seconds=settings.heartbeat_s), retry_policy=retry_policy(settings))
     return dict(result["outputs"]), list(result.get("cycles") or [])
+
+
+def phase_groups(specs: list[PhaseSpec]) -> list[list[PhaseSpec]]:
+    """Consecutive phases of one stage and one queue, each group one activity (fewer round trips through
+    Temporal per VM); a precopy phase is a group of its own (the VM workflow drives its cycles)."""
+    groups: list[list[PhaseSpec]] = []
+    for spec in specs:
+        last = groups[-1][-1] if groups else None
+        if last is not None and not spec.precopy and not last.precopy and (last.stage, last.moves_data) == (
+                spec.stage, spec.moves_data):
+            groups[-1].append(spec)
+        else:
+            groups.append([spec])
+    return groups
+
+
+def failed_phase(exc: BaseException) -> tuple[str | None, Json]:
+    """Which phase of a group failed and the outputs of those before it (from the activity's failure)."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    if isinstance(cause, ApplicationError) and len(cause.details) > 1 and isinstance(cause.details[1], dict):
+        return cause.details[1].get("phase"), dict(cause.details[1].get("done") or {})
+    return None, {}
 
 
 async def tell(workflow_id: str, signal: Any, arg: Any = None) -> bool:

@@ -47,7 +47,9 @@ from migrate.temporal.workflow_steps import (
     Approvals,
     HookFailed,
     error_of,
+    failed_phase,
     phase_activity,
+    phase_groups,
     retry_policy,
     run_hooks,
     run_workflow_id,
@@ -57,6 +59,8 @@ from migrate.temporal.workflow_steps import (
 )
 
 __all__ = ["RunWorkflow", "VmWorkflow", "WaveWorkflow", "run_workflow_id", "vm_workflow_id", "wave_workflow_id"]
+
+_FINAL = frozenset({"completed", "failed", "skipped"})
 
 
 @workflow.defn(name="MigrateWave")
@@ -113,6 +117,11 @@ class WaveWorkflow:
         elif what == "want" and vm_id not in self.wants:
             self.wants.append(vm_id)
         self.tick += 1
+
+    @workflow.query
+    def progress(self) -> int:
+        """VMs of the wave in a final state (what the client's progress bar counts)."""
+        return sum(1 for vm in self.vms.values() if vm.state in _FINAL)
 
     @workflow.query
     def state(self) -> WaveResult | None:
@@ -194,14 +203,19 @@ class WaveWorkflow:
                 record = self.vms[str(vm["id"])]
                 if self.canceled:
                     return
-                for spec in specs:
-                    record.phase = spec.name
+                for group in phase_groups(specs):
+                    record.phase = group[0].name
                     try:
-                        record.outputs[spec.name], _ = await phase_activity(inp.settings, spec, PhaseTask(
-                            run_id=inp.run_id, wave=inp.wave, vm=vm, phase=spec.name, prior=record.outputs))
+                        done, _ = await phase_activity(inp.settings, group, PhaseTask(
+                            run_id=inp.run_id, wave=wave_of_vm(inp.wave, str(vm["id"])), vm=vm,
+                            phases=[s.name for s in group], prior=record.outputs))
                     except ActivityError as exc:
-                        record.state, record.error = "failed", error_of(exc, inp.settings.task_queue, inp.settings)
+                        failed, before = failed_phase(exc)
+                        record.outputs.update(before)
+                        record.state, record.phase = "failed", failed or group[0].name
+                        record.error = error_of(exc, inp.settings.task_queue, inp.settings)
                         return
+                    record.outputs.update(done)
                 record.state = "prechecked"
 
         checking = [vm for vm in inp.vms if self.vms[str(vm["id"])].state == "pending"]
@@ -230,9 +244,10 @@ class WaveWorkflow:
         async def drive(vm_id: str) -> None:
             record = self.vms[vm_id]
             record.state = "ready"
-            child = VmInput(run_id=inp.run_id, wave=inp.wave, vm=facts[vm_id].model_dump(mode="json"),
-                            phases=inp.phases, hooks=inp.hooks, prior=record.outputs, settings=inp.settings,
-                            requested=self.requests, cycles=record.cycles)
+            child = VmInput(run_id=inp.run_id, wave=wave_of_vm(inp.wave, vm_id),
+                            vm=facts[vm_id].model_dump(mode="json"), phases=inp.phases, hooks=inp.hooks,
+                            prior=record.outputs, settings=inp.settings, requested=self.requests,
+                            cycles=record.cycles)
             try:
                 self.started.add(vm_id)
                 done: VmResult = await workflow.execute_child_workflow(
@@ -316,6 +331,13 @@ class WaveWorkflow:
                 record.state, record.error = "skipped", {"type": "Skipped", "message": reason}
 
 
+def wave_of_vm(wave: Json, vm_id: str) -> Json:
+    """The wave as one VM's workflow and phases need it: without the list of its VMs and the others' cutover
+    times (each VM's inputs would otherwise grow with the wave, and the wave's history with its square)."""
+    cutover_at = wave.get("cutover_at") or {}
+    return {**wave, "vms": [], "cutover_at": {vm_id: cutover_at[vm_id]} if vm_id in cutover_at else {}}
+
+
 def _resumed(before: WaveResult, retry: set[str], phases: list[PhaseSpec]) -> dict[str, VmResult]:
     """The VMs of a wave a run resumes: completed ones stay, failed and skipped ones stay unless `retry` names them,
     the others go on from their last finished phase (their prechecks again if those did not all finish)."""
@@ -362,6 +384,11 @@ class RunWorkflow:
         self.canceled = self.canceled or reason or "canceled"
         if self.current is not None:
             await tell(wave_workflow_id(self.run_id, self.current), WaveWorkflow.cancel, self.canceled)
+
+    @workflow.query
+    def progress(self) -> tuple[int, int | None]:
+        """VMs in a final state in the waves that ended, and the wave running now."""
+        return sum(1 for wave in self.waves.values() for vm in wave.vms if vm.state in _FINAL), self.current
 
     @workflow.query
     def state(self) -> dict[str, Any]:

@@ -20,14 +20,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from temporalio.client import Client
 from temporalio.service import RPCError
 
 from adapters.aws.cleanup import list_leftovers
 from adapters.aws.common import TAG_SOURCE
 from adapters.aws.ebs_verify import iter_snapshot_blocks
 from adapters.aws.settings import aws_settings
+from migrate.core.config import EngineConfig
 from migrate.lab.temporal_server import TemporalServer
+from migrate.temporal.client import connect
 from migrate.temporal.heartbeat_ledger import from_ranges
 from migrate.temporal.workflows import vm_workflow_id
 from tests.integration.migration.conftest import start_lab
@@ -51,7 +52,7 @@ def _heartbeats(address: str, run_id: str, vm_ids: list[str]) -> list[tuple[int,
     """(worker pid, blocks by snapshot) of each running phase whose last heartbeat recorded blocks."""
 
     async def read() -> list[tuple[int, dict[str, set[int]]]]:
-        client = await Client.connect(address)
+        client = await connect(EngineConfig(address=address))   # the engine's own converter (zlib)
         found = []
         for vm_id in vm_ids:
             try:

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
 
 from migrate.config import load_site_config
+from migrate.core.config import EngineConfig
 from migrate.lab.manager import LabInfo, lab_down, lab_up
+from migrate.temporal.client import connect
 from migrate.temporal.workflows import vm_workflow_id
 from tests.integration.migration.conftest import (
     assert_targets_match_sources,
@@ -75,7 +76,7 @@ def _phases_run(address: str, run_id: str, vm_ids: list[str]) -> list[tuple[str,
     """(phase, task queue, worker identity) of every phase activity of the VMs' workflows, from their history."""
 
     async def read() -> list[tuple[str, str, str]]:
-        client = await Client.connect(address)
+        client = await connect(EngineConfig(address=address))   # the engine's own converter (zlib)
         found = []
         for vm_id in vm_ids:
             scheduled: dict[int, tuple[str, str]] = {}
