@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.core.config import SiteConfig
 from migrate.core.errors import InputError, Problem
-from migrate.core.models.inventory import Inventory
-from migrate.inventory import load_inventory
+
+if TYPE_CHECKING:
+    from migrate.core.config import SiteConfig
+    from migrate.core.models.inventory import Inventory
 
 __all__ = ["assess", "render_assessment"]
 
@@ -93,6 +94,7 @@ def assess(inventory_path: Path, config_path: Path | None, target_path: Path | N
     from migrate.engine.readiness import METHODS
     from migrate.engine.readiness_assess import assess as run_assess
     from migrate.engine.readiness_context import Context, target_cluster
+    from migrate.inventory import load_inventory
 
     problems: list[Problem] = []
     unknown = [m for m in methods if m not in METHODS]

@@ -11,16 +11,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from migrate.capacity import open_capacity
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.core.capacity_ports import ProvisionerSettings
-from migrate.core.config import CapacityConfig, DriverSettings
 from migrate.core.errors import InputError, Problem
-from migrate.engine.capacity import CapacityPorts, apply_capacity, release_capacity
-from migrate.engine.capacity_plan import CapacitySettings, plan_capacity, plan_tag_for, resolve_host_type
 
 if TYPE_CHECKING:
-    from migrate.core.config import SiteConfig
+    from migrate.core.config import DriverSettings, SiteConfig
+    from migrate.engine.capacity import CapacityPorts
+    from migrate.engine.capacity_plan import CapacitySettings
     from planners.instance_types import InstanceType
     from planners.sizing import VmSize
 
@@ -99,6 +96,10 @@ def _settings(values: dict[str, Any], site: SiteConfig,
               config_path: Path) -> tuple[CapacitySettings, DriverSettings]:
     """The capacity settings and the provisioner's section: the options given, else site.yaml `capacity`, else the
     defaults (popping the options from `values`); InputError lists every bad one."""
+    from migrate.core.capacity_ports import ProvisionerSettings
+    from migrate.core.config import CapacityConfig
+    from migrate.engine.capacity_plan import CapacitySettings
+
     base = CapacitySettings.from_config(site.capacity)
     given = {"host_type": values.pop("host_type"), "min_hosts": values.pop("min_hosts"),
              "spare_hosts": values.pop("spare"), "vcpu_per_core": values.pop("ratio"),
@@ -138,6 +139,8 @@ def _site(config_path: Path) -> SiteConfig:
 
 def _host_type(ports: CapacityPorts, settings: CapacitySettings) -> InstanceType:
     """The host type's specs; InputError naming --host-type when the provider has no such type."""
+    from migrate.engine.capacity_plan import resolve_host_type
+
     try:
         return resolve_host_type(ports.provisioner, settings.host_type)
     except InputError as exc:
@@ -190,6 +193,9 @@ def capacity() -> None:
 def plan_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, as_json: bool,
              **options: Any) -> None:
     """Hosts each wave needs added to the cloud cluster (reads only)."""
+    from migrate.capacity import open_capacity
+    from migrate.engine.capacity_plan import plan_capacity
+
     waves = _waves(inventory_path, plan_path)
     site = _site(config_path)
     settings, provisioner = _settings(options, site, config_path)
@@ -208,6 +214,10 @@ def plan_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: P
 def apply_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, plan_tag: str | None,
               dry_run: bool, as_json: bool, **options: Any) -> None:
     """Allocate the hosts the waves need and add them to the cloud cluster (idempotent)."""
+    from migrate.capacity import open_capacity
+    from migrate.engine.capacity import apply_capacity
+    from migrate.engine.capacity_plan import plan_tag_for
+
     waves = _waves(inventory_path, plan_path)
     site = _site(config_path)
     settings, provisioner = _settings(options, site, config_path)
@@ -232,6 +242,10 @@ def apply_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: 
 def release_cmd(inventory_path: Path | None, plan_path: Path | None, config_path: Path, plan_tag: str | None,
                 wave_id: str | None, dry_run: bool, as_json: bool, **options: Any) -> None:
     """Take the plan's hosts out of the cloud cluster and release them at the provider."""
+    from migrate.capacity import open_capacity
+    from migrate.engine.capacity import release_capacity
+    from migrate.engine.capacity_plan import plan_tag_for
+
     if plan_tag is None:
         if inventory_path is None:
             raise InputError.single("command line", "--plan-tag",

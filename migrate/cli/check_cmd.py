@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from migrate.capacity import grows_cluster, provisioner_settings
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.config import ROLE_SECTIONS, load_site_config
-from migrate.core.drivers import Role, get_driver
-from migrate.core.errors import AdapterError
+
+if TYPE_CHECKING:
+    from migrate.core.errors import AdapterError
 
 __all__ = ["check", "config_option"]
 
@@ -26,6 +25,11 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 def check(config_path: Path, as_json: bool) -> None:
     """Check site.yaml and log in to every role's provider (source, target, replatformer, and the host
     provisioner when runs grow the target cluster), read-only."""
+    from migrate.capacity import grows_cluster, provisioner_settings
+    from migrate.config import ROLE_SECTIONS, load_site_config
+    from migrate.core.drivers import Role, get_driver
+    from migrate.core.errors import AdapterError
+
     config = load_site_config(config_path)
     results: dict[str, Any] = {}
     failures: list[AdapterError] = []

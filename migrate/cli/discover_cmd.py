@@ -9,8 +9,6 @@ import click
 
 from migrate.cli.check_cmd import config_option
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.discovery import discover, inventory_summary
-from migrate.progress import progress_status
 
 __all__ = ["discover_command"]
 
@@ -37,6 +35,9 @@ def discover_command(config_path: Path, out: Path, since: Path | None, utilisati
     read again; the others keep their previous record, refreshed where their name, guest facts,
     custom attributes, snapshots, placement or tags moved. The result equals a full scan.
     """
+    from migrate.discovery import discover, inventory_summary
+    from migrate.progress import progress_status
+
     with progress_status("discovering") as update:
         inventory, stats = discover(config_path, out=out, since=since, utilisation=utilisation, window_s=window_s,
                                     progress=update)

@@ -10,7 +10,6 @@ import click
 from migrate.cli.hint_options import hint_options, parse_hint_options, render_hints
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import InputError, Problem
-from migrate.inventory import load_inventory
 
 __all__ = ["graph", "render_graph_summary"]
 
@@ -77,6 +76,7 @@ def graph(inventory_path: Path, flows_path: Path | None, links_path: Path | None
           app_weight: float, hints: str | None, hint_weights: tuple[str, ...], hint_max_group: int,
           as_json: bool) -> None:
     """Build the dependency graph: flows, app tags, DRS rules, shared disks, vApps, declared links, hints."""
+    from migrate.inventory import load_inventory
     from planners import build_graph, graph_summary, load_flows, load_links, write_graph
     from planners.links import MAX_LINK_WEIGHT
 

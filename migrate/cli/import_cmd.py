@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.core.models.inventory import Inventory
-from migrate.importers import import_rvtools
-from migrate.inventory import save_inventory
+
+if TYPE_CHECKING:
+    from migrate.core.models.inventory import Inventory
 
 __all__ = ["import_group", "inventory_summary"]
 
@@ -34,6 +34,9 @@ def rvtools(exports: tuple[Path, ...], out: Path, as_json: bool) -> None:
     vInfo, vDisk and vNetwork sheets; uses vCPU, vMemory, vSnapshot, vTools, vHost, vCluster and vDatastore
     when present. Exit 2 lists every problem by file, sheet, row and column; nothing is written then.
     """
+    from migrate.importers import import_rvtools
+    from migrate.inventory import save_inventory
+
     inventory = import_rvtools(*exports)
     save_inventory(inventory, out)
     Reporter(as_json).result({"output": str(out), **inventory_summary(inventory)}, _human)

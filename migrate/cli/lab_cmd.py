@@ -9,9 +9,7 @@ import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import OperationalError
-from migrate.lab.churn import churn as run_lab_churn
-from migrate.lab.manager import DEFAULT_LAB_DIR, lab_down, lab_status, lab_up
-from migrate.lab.summary import lab_summary, render_lab_summary
+from migrate.lab import DEFAULT_LAB_DIR
 
 __all__ = ["lab"]
 
@@ -43,6 +41,9 @@ def lab() -> None:
 @command_errors
 def up(directory: Path, vms: int, seed: int, bare: bool, readiness: bool, temporal: bool, as_json: bool) -> None:
     """Start the lab (or find it running) and print what it holds. Idempotent."""
+    from migrate.lab.manager import lab_up
+    from migrate.lab.summary import lab_summary
+
     info = lab_up(directory, vms=vms, seed=seed, bare=bare, readiness=readiness, temporal=temporal)
 
     def human(data: dict[str, Any]) -> str:
@@ -58,6 +59,8 @@ def up(directory: Path, vms: int, seed: int, bare: bool, readiness: bool, tempor
 @command_errors
 def down(directory: Path, as_json: bool) -> None:
     """Stop every process the lab started and remove its files."""
+    from migrate.lab.manager import lab_down
+
     stopped = lab_down(directory)
     Reporter(as_json).result({"directory": str(directory), "stopped": stopped},
                              lambda d: f"lab in {d['directory']} stopped" if d["stopped"] else "no lab was running")
@@ -69,6 +72,9 @@ def down(directory: Path, as_json: bool) -> None:
 @command_errors
 def status(directory: Path, as_json: bool) -> None:
     """Show whether the lab runs and what it holds (exit 1 when it does not run)."""
+    from migrate.lab.manager import lab_status
+    from migrate.lab.summary import lab_summary
+
     info = lab_status(directory)
     if info is None:
         raise OperationalError(f"no lab in {directory}; start one with `migrate lab up --dir {directory}`")
@@ -80,6 +86,8 @@ def status(directory: Path, as_json: bool) -> None:
 
 def _render(data: dict[str, Any]) -> str:
     """The lab summary, plus the Temporal dev server when the lab runs one."""
+    from migrate.lab.summary import render_lab_summary
+
     lines = render_lab_summary(data).splitlines()
     address = data["endpoints"].get("temporal")
     if address:   # after the servers, before the site config line
@@ -109,5 +117,7 @@ def _render_churn(data: dict[str, Any]) -> str:
 def churn(directory: Path, vm_names: tuple[str, ...], mib_per_s: float, seconds: float, seed: int,
           as_json: bool) -> None:
     """Write to running VMs' disks as their guests would (for warm migration tests); CBT records the writes."""
+    from migrate.lab.churn import churn as run_lab_churn
+
     result = run_lab_churn(directory, vms=list(vm_names) or None, mib_per_s=mib_per_s, seconds=seconds, seed=seed)
     Reporter(as_json).result(result.to_dict(), _render_churn)

@@ -28,7 +28,6 @@ from migrate.cli.size_cmd import instance_types_group, size
 from migrate.cli.test_cmd import test_command
 from migrate.cli.validate_cmd import validate
 from migrate.cli.worker_cmd import worker
-from migrate.core.log import configure_logging
 
 __all__ = ["cli", "main"]
 
@@ -45,6 +44,8 @@ def cli(log_level: str, log_json: bool | None) -> None:
     Every command takes --json for machine output on stdout. Exit codes: 0 success,
     1 operational failure (unreachable endpoint, failed task), 2 bad input (every problem listed).
     """
+    from migrate.core.log import configure_logging
+
     configure_logging(log_level, json_logs=log_json)
 
 

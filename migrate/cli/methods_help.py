@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from migrate.engine.methods import registry
-
 __all__ = ["MethodsHelpCommand"]
 
 
@@ -13,6 +11,8 @@ class MethodsHelpCommand(click.Command):
     """A command whose help ends with every installed method (plan.yaml `waves[].method`) and what it does."""
 
     def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from migrate.engine.methods import registry
+
         super().format_help_text(ctx, formatter)
         rows = [(m.name, m.description) for m in sorted(registry().values(), key=lambda m: m.name)]
         with formatter.section("Methods (plan.yaml waves[].method; `migrate plugins` lists their phases)"):

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.core.drivers import ENTRY_POINT_GROUP as DRIVERS_GROUP
-from migrate.core.drivers import driver_registry
-from migrate.engine.methods import ENTRY_POINT_GROUP as METHODS_GROUP
-from migrate.engine.methods import registry
 
 __all__ = ["plugins"]
 
 
 def _packages(group: str) -> dict[str, str]:
     """Entry point name -> the distribution that declares it (name version)."""
+    from importlib.metadata import entry_points
+
     found: dict[str, str] = {}
     for point in entry_points(group=group):
         dist = point.dist
@@ -27,6 +24,11 @@ def _packages(group: str) -> dict[str, str]:
 
 def plugin_listing() -> dict[str, Any]:
     """Every installed method (phases, roles, rollback) and driver (roles, settings fields), by name."""
+    from migrate.core.drivers import ENTRY_POINT_GROUP as DRIVERS_GROUP
+    from migrate.core.drivers import driver_registry
+    from migrate.engine.methods import ENTRY_POINT_GROUP as METHODS_GROUP
+    from migrate.engine.methods import registry
+
     method_packages, driver_packages = _packages(METHODS_GROUP), _packages(DRIVERS_GROUP)
     methods = [{"name": m.name, "description": m.description, "package": method_packages.get(m.name, "?"),
                 "roles": sorted(m.roles), "phases": [p.name for p in m.phases],

@@ -10,7 +10,6 @@ import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.core.errors import InputError, Problem
-from migrate.core.fileio import load_yaml_mapping
 
 if TYPE_CHECKING:
     from migrate.core.models.inventory import Inventory
@@ -32,6 +31,7 @@ def read_plan_waves(path: Path, inventory: Inventory, *, on_cluster: bool = Fals
     A VM entry is an id string or a mapping with an `id`. InputError lists every VM not in the
     inventory, every VM in two waves, every unknown method and every malformed wave.
     """
+    from migrate.core.fileio import load_yaml_mapping
     from migrate.engine.methods import get_method
 
     file = str(path)

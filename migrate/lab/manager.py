@@ -23,6 +23,7 @@ from migrate.config import load_site_config
 from migrate.core.errors import InputError, LabError
 from migrate.core.fileio import atomic_write, load_yaml_mapping, write_json, write_yaml
 from migrate.core.log import get_logger
+from migrate.lab import DEFAULT_LAB_DIR
 from migrate.lab.extra import require_lab_extra
 from migrate.lab.flows import flows_csv
 from migrate.lab.processes import ManagedProcess, free_port, start_process, wait_for_file, wait_for_port
@@ -39,7 +40,6 @@ from migrate.progress import progress_bar
 
 __all__ = ["DEFAULT_LAB_DIR", "LabInfo", "lab_down", "lab_status", "lab_up"]
 
-DEFAULT_LAB_DIR = Path("migrate-lab")
 STATE_FILE = "lab.json"
 LAB_REGION = "us-east-1"
 _OWNED = ("site.yaml", "flows.csv", "estate.json", STATE_FILE, ".lock", *DB_FILES)

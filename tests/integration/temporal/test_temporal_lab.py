@@ -73,7 +73,8 @@ def test_target_check_is_the_local_engines(moved: dict[str, Any], tlab: LabInfo)
 
 
 def _phases_run(address: str, run_id: str, vm_ids: list[str]) -> list[tuple[str, str, str]]:
-    """(phase, task queue, worker identity) of every phase activity of the VMs' workflows, from their history."""
+    """(phase, task queue, worker identity) of every phase the VMs' workflows ran as activities (a group of
+    phases is one activity), from their history."""
 
     async def read() -> list[tuple[str, str, str]]:
         client = await connect(EngineConfig(address=address))   # the engine's own converter (zlib)
@@ -84,10 +85,11 @@ def _phases_run(address: str, run_id: str, vm_ids: list[str]) -> list[tuple[str,
                 if event.HasField("activity_task_scheduled_event_attributes"):
                     attrs = event.activity_task_scheduled_event_attributes
                     task = (await client.data_converter.decode(attrs.input.payloads))[0]
-                    scheduled[event.event_id] = (str(task.get("phase", "hook")), attrs.task_queue.name)
+                    scheduled[event.event_id] = (",".join(task.get("phases") or ["hook"]), attrs.task_queue.name)
                 elif event.HasField("activity_task_started_event_attributes"):
                     attrs = event.activity_task_started_event_attributes
-                    found.append((*scheduled[attrs.scheduled_event_id], attrs.identity))
+                    phases, queue = scheduled[attrs.scheduled_event_id]
+                    found += [(phase, queue, attrs.identity) for phase in phases.split(",")]
         return found
 
     return asyncio.run(read())
