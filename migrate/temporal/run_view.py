@@ -153,6 +153,18 @@ def temporal_status(engine: EngineConfig, run_id: str | None = None) -> dict[str
     return asyncio.run(read())
 
 
+def _ended_run(engine: EngineConfig, run_id: str, advice: str) -> TemporalRun:
+    """The run, which must have ended (else InputError with `advice`)."""
+
+    async def read() -> TemporalRun:
+        return await read_run(await connect(engine), engine, run_id)
+
+    run = asyncio.run(read())
+    if run.running:
+        raise InputError.single("--run-id", run_id, f"run {run_id} is still running on Temporal: {advice}")
+    return run
+
+
 def _playbooks(inp: RunInput) -> dict[str, dict[str, Any]]:
     """Each method's playbook as the run used it (its phases in order and its hooks), as journal data."""
     return {method: {"version": 1, "name": method, "method": method, "phases": [p.name for p in specs],
@@ -163,13 +175,7 @@ def import_run(engine: EngineConfig, run_id: str, journal: str | Path) -> dict[s
     """Copy an ended Temporal run into `journal` (unless it holds the run already: a rollback there goes on from
     its own records); what was imported. A run still going is bad input: it must end first."""
 
-    async def read() -> TemporalRun:
-        return await read_run(await connect(engine), engine, run_id)
-
-    run = asyncio.run(read())
-    if run.running:
-        raise InputError.single("--run-id", run_id, f"run {run_id} is still running on Temporal: wait for it, or "
-                                                    "Ctrl-C its `migrate run` client (it drains), then try again")
+    run = _ended_run(engine, run_id, "wait for it, or Ctrl-C its `migrate run` client (it drains), then try again")
     plan = RunPlan.model_validate(run.inp.plan)
     with Journal(journal) as jr:
         if any(r.run_id == run_id for r in jr.runs()):
@@ -265,13 +271,8 @@ def resume_input(engine: EngineConfig, run_id: str, scope: RetryScope | None) ->
     """The input of a new execution of an ended run: its waves as they were left, and the failed or skipped VMs
     `scope` covers to run again (from their failed phase). Bad input: a run still going, or one with nothing left."""
 
-    async def read() -> TemporalRun:
-        return await read_run(await connect(engine), engine, run_id)
-
-    run = asyncio.run(read())
-    if run.running:
-        raise InputError.single("--run-id", run_id, f"run {run_id} is running: it goes on by itself (follow it with "
-                                                    "`migrate run ... --engine temporal --run-id`)")
+    run = _ended_run(engine, run_id, "it goes on by itself (follow it with `migrate run ... --engine temporal "
+                                     "--run-id`)")
     plan = RunPlan.model_validate(run.inp.plan)
     problems: list[Problem] = []
     if scope is not None:
