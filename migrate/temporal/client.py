@@ -38,6 +38,7 @@ __all__ = ["check_plan", "connect", "engine_settings", "phase_specs", "run_input
 CONNECT_TIMEOUT_S = 10.0
 POLL_S = 1.0
 WORKER_WAIT_S = 30.0   # how long a new run waits for a worker on each of its queues
+MAX_INPUT_BYTES = 2 * 2**20 - 2**16   # Temporal's blob limit (2 MiB by default), less a margin
 
 
 async def connect(engine: EngineConfig) -> Client:
@@ -152,6 +153,12 @@ async def follow(client: Client, engine: EngineConfig, inp: RunInput, *, cancel:
                                                         "see `migrate status --engine temporal`; a new run needs a "
                                                         "new id")
     if ended is None:
+        size = sum(p.ByteSize() for p in await client.data_converter.encode([inp]))
+        if size > MAX_INPUT_BYTES:
+            raise InputError.single("plan", "waves", f"the run's plan is {size / 2**20:.1f} MiB compressed, over "
+                                                     f"what one Temporal workflow input may hold "
+                                                     f"({MAX_INPUT_BYTES / 2**20:.1f} MiB): run fewer waves at once "
+                                                     "(--waves)")
         await _wait_for_workers(client, engine, cancel)
     handle = await client.start_workflow(RunWorkflow.run, inp, id=run_workflow_id(inp.run_id),
                                          task_queue=engine.task_queue,
