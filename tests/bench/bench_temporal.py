@@ -25,6 +25,15 @@ Definitions (what is printed):
 - overhead per VM = (wall x slots - VMs x copy_seconds) / VMs: the slot-seconds each VM costs beyond its
   copy's I/O (scheduling, the other seven phases, round trips, stragglers at the end of each wave).
   Printed for the local engine too; "Temporal/local" is the ratio of the two.
+- Temporal's overhead per VM (the goal's measure) = (wall of Temporal with 1 worker - wall of the local
+  engine) / VMs, at the same number of slots (--max-activities = --local-concurrency): what running on
+  Temporal adds to each VM's migration, everything else equal.
+
+Slots per worker default to 2 (and the local engine's concurrency to 2): this benchmark measures how
+I/O-bound work scales with workers, and on a 2-core machine that also runs the dev server, the server's
+CPU (about 150 ms per VM) caps the whole run at about 10 VMs/s. With 4 workers x 8 slots (32 copies a
+second wanted) the run is bound by that CPU, not by the copies or the workers (measured in session 8:
+300-390 VMs/min whatever the worker count); with 4 x 2 slots the copies dominate.
 - CPU: user+system seconds of the client (`migrate run`, from wait4), of all workers together and of the
   dev server (/proc/PID/stat, over the run), and CPU ms per VM of all of them.
 
@@ -331,9 +340,9 @@ def summary(local: Measurement | None, temporal: list[Measurement]) -> dict[str,
         out["vms_per_min_vs_local"] = {w: m.vms_per_min / local.vms_per_min for w, m in by_workers.items()}
     if 4 in speedups:
         out["goal_speedup_4"] = {"goal": GOAL_SPEEDUP_4, "value": speedups[4], "ok": speedups[4] >= GOAL_SPEEDUP_4}
-    worst = max((m.overhead_ms for m in temporal), default=None)
-    if worst is not None:
-        out["goal_overhead_ms"] = {"goal": GOAL_OVERHEAD_MS, "worst": worst, "ok": worst < GOAL_OVERHEAD_MS}
+    if local is not None and one is not None and one.slots == local.slots:
+        added = (one.wall_s - local.wall_s) / one.vms * 1e3
+        out["goal_overhead_ms"] = {"goal": GOAL_OVERHEAD_MS, "value": added, "ok": added < GOAL_OVERHEAD_MS}
     return out
 
 
@@ -342,8 +351,8 @@ def main() -> None:
     parser.add_argument("--vms", type=int, default=1000)
     parser.add_argument("--copy-seconds", type=float, default=1.0)
     parser.add_argument("--workers", default="1,2,4", help="worker counts to measure, e.g. 1,2,4")
-    parser.add_argument("--max-activities", type=int, default=8, help="phases each worker runs at once")
-    parser.add_argument("--local-concurrency", type=int, default=8, help="the local engine's --concurrency")
+    parser.add_argument("--max-activities", type=int, default=2, help="phases each worker runs at once")
+    parser.add_argument("--local-concurrency", type=int, default=2, help="the local engine's --concurrency")
     parser.add_argument("--wave-size", type=int, default=100, help="`migrate plan --max-vms`")
     parser.add_argument("--no-local", action="store_true", help="skip the local engine's run")
     parser.add_argument("--quick", action="store_true", help="200 VMs")
@@ -390,8 +399,8 @@ def main() -> None:
             say(f"goal >= {g['goal']:g}x at 4 workers vs 1: {g['value']:.2f}x {'OK' if g['ok'] else 'MISSED'}")
         if "goal_overhead_ms" in result:
             g = result["goal_overhead_ms"]
-            say(f"goal Temporal overhead < {g['goal']:g} ms per VM: worst {g['worst']:.0f} ms "
-                f"{'OK' if g['ok'] else 'MISSED'}")
+            say(f"goal Temporal overhead < {g['goal']:g} ms per VM (1 worker vs local, same slots): "
+                f"{g['value']:.0f} ms {'OK' if g['ok'] else 'MISSED'}")
         if args.json:
             print(json.dumps({"vms": args.vms, "waves": waves, "copy_seconds": args.copy_seconds,
                               "runs": [m.to_dict() for m in ([local] if local else []) + temporal], **result},
