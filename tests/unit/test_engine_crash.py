@@ -51,7 +51,8 @@ def _effects(tmp: Path) -> list[dict[str, str]]:
     path = tmp / "effects.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()   # the run may be appending a line right now: only whole lines count
+    return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line.strip()]
 
 
 def _kill_after(proc: subprocess.Popen[str], tmp: Path, target: int, rng: random.Random) -> bool:
