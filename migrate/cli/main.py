@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import sys
@@ -75,6 +76,7 @@ cli.add_command(worker)
 
 
 def main() -> None:
+    faulthandler.enable()   # a fatal signal (SIGSEGV, SIGBUS...) leaves a Python traceback on stderr
     code: int | str | None = 0
     try:
         cli(prog_name="migrate")
