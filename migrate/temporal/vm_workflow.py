@@ -121,6 +121,7 @@ class VmWorkflow:
         while True:
             cycles = self.result.cycles
             if cycles:
+                self.asked = False    # (before the check: a request arriving from now on ends the wait below)
                 why = cutover_reason(wave, vm_id, workflow.now(), self.requests)
                 if why is not None:
                     await self._hold()     # the cutover phases run with the slots held
@@ -134,7 +135,6 @@ class VmWorkflow:
                     await self._release()
                     wake = min(t for t in (next_at, wave.window.start if wave.window else None,
                                            wave.cutover_at.get(vm_id)) if t is not None and t > now)
-                    self.asked = False
                     with contextlib.suppress(TimeoutError):   # the next cycle is due
                         await workflow.wait_condition(lambda: self.asked, timeout=(wake - now).total_seconds())
                     continue
