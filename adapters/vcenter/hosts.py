@@ -20,6 +20,7 @@ host's thumbprint: it is used only if it equals the expected one, or if trust-on
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -203,7 +204,9 @@ def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any
     VMs on a distributed port group can only be placed in a cluster whose hosts are all members of the
     switch. On an SDDC the platform does this as it adds a host; elsewhere (and in the lab) we do it:
     the host joins those switches, and mounts those NFS (same export) and local-path (the lab's) datastores.
-    vSAN and VMFS datastores appear by themselves once the host sees the cluster's disks.
+    vSAN and VMFS datastores appear by themselves once the host sees the cluster's disks. "Every other
+    host" means most of them: a peer that is itself not admitted yet (a crash between AddHost and admit)
+    must not keep the cluster's switches and datastores from this host.
     """
     # Through a view: vcsim leaves destroyed hosts in the cluster's `host` list.
     peers = {h._moId: props for h, props in read_view(session.si, vim.HostSystem,
@@ -211,10 +214,9 @@ def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any
              if h._moId != host_obj._moId and props["runtime.connectionState"] == "connected"}
     if not peers:
         return
-    peer_ids = set(peers)
     for switch, props in read_view(session.si, vim.DistributedVirtualSwitch, ["summary.hostMember", "config"]):
         members = {h._moId for h in props["summary.hostMember"] or []}
-        if peer_ids <= members and host_obj._moId not in members:
+        if _most(len(members & peers.keys()), len(peers)) and host_obj._moId not in members:
             spec = vim.dvs.VmwareDistributedVirtualSwitch.ConfigSpec(
                 configVersion=props["config"].configVersion,
                 host=[vim.dvs.HostMember.ConfigSpec(operation="add", host=host_obj)])
@@ -223,7 +225,8 @@ def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any
                 raise _fail(session, "join_switch", fault, "adding the host to a distributed switch")
             log.info("host joined distributed switch", host=host_obj._moId, switch=switch._moId)
     mounted = {d._moId for d in read_properties(session.si, host_obj, ["datastore"])["datastore"] or []}
-    shared = set.intersection(*({d._moId for d in props["datastore"] or []} for props in peers.values()))
+    seen = Counter(d._moId for props in peers.values() for d in props["datastore"] or [])
+    shared = {moid for moid, hosts in seen.items() if _most(hosts, len(peers))}
     system = read_properties(session.si, host_obj, ["configManager.datastoreSystem"])["configManager.datastoreSystem"]
     for datastore, props in read_view(session.si, vim.Datastore, ["name", "info"]):
         if datastore._moId not in shared or datastore._moId in mounted:
@@ -239,6 +242,10 @@ def join_cluster_fabric(session: VCenterSession, cluster_obj: Any, host_obj: Any
         else:
             continue
         log.info("host mounted shared datastore", host=host_obj._moId, datastore=props["name"])
+
+
+def _most(part: int, whole: int) -> bool:
+    return 2 * part > whole
 
 
 def remove_host(session: VCenterSession, datacenter: str | None, cluster: str, name: str, *,

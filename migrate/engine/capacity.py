@@ -9,7 +9,9 @@ For one wave, idempotently (`ensure_capacity`, the engine's `ensure_capacity` wa
    the host ids before adding any of them, so the journal knows every host that may exist;
 4. wait (the engine's clock; a cancel stops it) until the provider says the hosts are ready, add each one
    not serving yet, wait for it to connect, admit it (out of maintenance, onto the cluster's switches and
-   shared datastores), then `record("added", ...)`.
+   shared datastores), then `record("added", ...)`; admit again (idempotent) the wave's hosts already
+   serving, since a crash between AddHost and admit leaves a connected host off the cluster's switches,
+   and then no VM on a distributed port group can be created in the cluster.
 A resumed run therefore finds the hosts by tag (and the provider's client token) and never allocates
 twice. A provisioning failure, a failed host or one that never connects raises AdapterError with the
 reason; the hosts stay allocated and tagged (the journal has them) until `release_capacity`.
@@ -126,6 +128,8 @@ def _ensure_wave(ports: CapacityPorts, plan: CapacityPlan, *, plan_tag: str, set
     if missing or pending:   # (again after a crash: the journal may hold only "allocating")
         _record(record, "allocated", {"key": key, "tags": tags, "host_ids": [h.id for h in hosts],
                                       "names": [h.name for h in hosts], "provisioner": provisioner.kind})
+    for name in already:   # serving, but a crash between AddHost and admit may have left it off the switches
+        ports.cluster.admit_host(name, settings.connect_timeout_s)
     todo = [h for h in hosts if h.name not in in_cluster]
     added: list[str] = []
     if todo:

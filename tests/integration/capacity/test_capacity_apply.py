@@ -4,6 +4,7 @@ engine's capacity functions on the ports the site's drivers open)."""
 from __future__ import annotations
 
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -196,4 +197,51 @@ def test_provider_unreachable_fails_before_the_cluster_changes(cap_lab: LabInfo,
     with pytest.raises(AdapterError) as caught:
         ensure_site(broken, [VmSize("vm-x", 2, 4096, 10.0, "x")], "down", CapacitySettings(), host=i4i)
     assert caught.value.retryable and "127.0.0.1:9" in str(caught.value)
+    assert len(cluster_host_names(cap_cloud, cap_site)) == BASE_HOSTS
+
+
+def _switch_members(session: VCenterSession) -> set[str]:
+    """Host names that are members of every distributed switch (pyvmomi directly)."""
+    names = {h._moId: props["name"] for h, props in read_view(session.si, vim.HostSystem, ["name"])}
+    per_switch = [{names.get(h._moId, h._moId) for h in props["summary.hostMember"] or []}
+                  for _, props in read_view(session.si, vim.DistributedVirtualSwitch, ["summary.hostMember"])]
+    assert per_switch, "the lab's cloud vCenter has distributed switches"
+    return set.intersection(*per_switch)
+
+
+def test_crash_between_add_host_and_admit(cap_site: SiteConfig, cap_cloud: VCenterSession, ec2: Any) -> None:
+    """Killed after AddHost, before the host joined the switches: the resumed step admits it, so VMs on
+    distributed port groups can be created in the cluster again (vCenter refuses them while any host of the
+    cluster is off the switch)."""
+    settings = CapacitySettings(vcpu_per_core=1.0, connect_timeout_s=30)
+    facts = [VmFacts(id=f"vm-{i}", name=f"big-{i}", facts={"cpus": 60, "memory_mb": 8192, "storage_gb": 10})
+             for i in range(4)]
+    sizes = vm_sizes_from_facts(facts)
+    plan_tag = "admit-crash"
+
+    class CrashOnAdmit:
+        def __init__(self, cluster: Any) -> None:
+            self.cluster = cluster
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.cluster, name)
+
+        def admit_host(self, name: str, timeout: float) -> Any:
+            raise Crash
+
+    try:
+        with closing(open_capacity(cap_site)) as ports:
+            host = resolve_host_type(ports.provisioner, settings.host_type)
+            crashing = replace(ports, cluster=CrashOnAdmit(ports.cluster))
+            with pytest.raises(Crash):
+                ensure_capacity(crashing, sizes, plan_tag=plan_tag, wave_id="1", settings=settings, host=host)
+        hosts = set(cluster_host_names(cap_cloud, cap_site))
+        off_switch = hosts - _switch_members(cap_cloud)
+        assert len(hosts) == BASE_HOSTS + 1 and len(off_switch) == 1   # added, then killed before admit
+
+        result = ensure_site(cap_site, sizes, plan_tag, settings)
+        assert result.newly_allocated == 0 and off_switch <= set(result.in_cluster)
+        assert set(cluster_host_names(cap_cloud, cap_site)) <= _switch_members(cap_cloud)
+    finally:
+        release_site(cap_site, plan_tag)
     assert len(cluster_host_names(cap_cloud, cap_site)) == BASE_HOSTS
