@@ -1,6 +1,7 @@
 """Reading site.yaml: each role's section validated by the settings model of the driver it names.
 
     source:        {driver: vcenter, name: onprem, url: https://vc/sdk, ...}   # driver defaults to vcenter
+    sources:       [{name: dc-east, url: ...}, {name: dc-west, url: ...}]      # or several, each named
     target:        {driver: vcenter, ...}
     replatformer:  {driver: aws, region: ..., networks: ...}                   # `aws:` is read as this
     capacity:      {...}
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, create_model
 
-from migrate.core.config import DriverSettings, SiteConfig
+from migrate.core.config import MAX_SOURCES, DriverSettings, SiteConfig
 from migrate.core.drivers import DEFAULT_DRIVERS, Driver, Role, driver_registry, get_driver
 from migrate.core.errors import InputError, Problem
 from migrate.core.fileio import load_yaml_mapping, validation_problems
@@ -27,6 +28,7 @@ __all__ = ["ROLE_SECTIONS", "load_site_config", "site_model"]
 
 # site.yaml key of each driver-backed role (the capacity provisioner is read by the capacity step)
 ROLE_SECTIONS: dict[str, Role] = {"source": Role.SOURCE, "target": Role.TARGET, "replatformer": Role.REPLATFORMER}
+SOURCES = "sources"             # several sources: a list of source sections (then `source` is their first)
 LEGACY_REPLATFORMER = "aws"     # site.yaml files before drivers: `aws:` is the aws driver's replatformer section
 
 
@@ -79,13 +81,22 @@ def load_site_config(path: str | Path, env: dict[str, str] | None = None) -> Sit
         section = raw.pop(LEGACY_REPLATFORMER)
         raw["replatformer"] = {"driver": "aws", **section} if isinstance(section, dict) else section
     problems: list[Problem] = []
-    sections: dict[str, DriverSettings] = {}
+    sections: dict[str, Any] = {}
+    many = raw.pop(SOURCES, None)
+    if many is not None:
+        sources, problems = _source_list(many, "source" in raw, file)
+        sections[SOURCES] = sources
+        if sources:
+            raw["source"] = sources[0]
     for key, role in ROLE_SECTIONS.items():
         section = raw.pop(key, None)
-        if key == "source":
+        if isinstance(section, DriverSettings):   # the first of `sources`
+            sections[key] = section
+            continue
+        if key == "source" and many is None:
             section = _with_govc(section, environ)
         if section is None:
-            if key == "source":
+            if key == "source" and many is None:
                 problems.append(Problem(file, key, "required field is missing"))
             continue
         try:
@@ -100,12 +111,39 @@ def load_site_config(path: str | Path, env: dict[str, str] | None = None) -> Sit
     if problems or config is None:
         raise InputError(problems)
     config = config.relative_to(path.parent)
-    for key in sections:
-        settings = getattr(config, key)
+    checked = {key: getattr(config, key) for key in sections if key != SOURCES}
+    if config.sources:
+        del checked["source"]
+        checked.update({f"{SOURCES}[{i}]": section for i, section in enumerate(config.sources)})
+    for key, settings in checked.items():
         problems.extend(_as_written(p, legacy) for p in settings.file_problems(file, key, environ))
     if problems:
         raise InputError(problems)
     return config
+
+
+def _source_list(value: Any, with_source: bool, file: str) -> tuple[list[DriverSettings], list[Problem]]:
+    """site.yaml `sources`: each item a source section (problems named `sources[i].field`)."""
+    if with_source:
+        return [], [Problem(file, SOURCES, "give either source or sources, not both")]
+    if not isinstance(value, list) or not value:
+        return [], [Problem(file, SOURCES, "must be a non-empty list of source sections")]
+    if len(value) > MAX_SOURCES:
+        return [], [Problem(file, SOURCES, f"at most {MAX_SOURCES} sources, not {len(value)}")]
+    sources: list[DriverSettings] = []
+    problems: list[Problem] = []
+    for index, section in enumerate(value):
+        try:
+            source = _driver_settings(section, f"{SOURCES}[{index}]", Role.SOURCE, file)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        if any(source.source_name() == other.source_name() for other in sources):
+            problems.append(Problem(file, f"{SOURCES}[{index}].name",
+                                    f"{source.source_name()!r} names an earlier source too; give each its own name"))
+        else:
+            sources.append(source)
+    return sources, problems
 
 
 def _as_written(problem: Problem, legacy: bool) -> Problem:
@@ -156,6 +194,9 @@ def site_model(drivers: Iterable[Driver] | None = None) -> type[BaseModel]:
         described = SiteConfig.model_fields[key]
         fields[key] = ((union if required else union | None),
                        Field(... if required else None, description=described.description))
+        if key == "source":
+            fields[SOURCES] = (list[union], Field(default_factory=list, max_length=MAX_SOURCES,
+                                                  description=SiteConfig.model_fields[SOURCES].description))
     legacy = next((d for d in drivers if d.name == LEGACY_REPLATFORMER and Role.REPLATFORMER in d.roles), None)
     if legacy is not None:   # files from before drivers: read as `replatformer:` with the aws driver
         fields[LEGACY_REPLATFORMER] = (legacy.settings | None, Field(

@@ -1,18 +1,24 @@
-"""`migrate.discover`: read an estate from the source vCenter into an inventory (library verb)."""
+"""`migrate.discover`: read an estate from the source vCenter(s) into one inventory (library verb)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrate.config import load_site_config
 from migrate.core.config import SiteConfig
 from migrate.core.log import get_logger
 from migrate.core.models.inventory import Inventory
 from migrate.inventory import load_inventory, save_inventory
+from migrate.inventory_merge import merge_sources, source_part
+
+if TYPE_CHECKING:
+    from adapters.vcenter.discovery import DiscoveryStats
 
 __all__ = ["discover", "inventory_summary"]
 
@@ -22,27 +28,61 @@ log = get_logger(__name__)
 def discover(config: SiteConfig | str | Path, *, out: str | Path | None = None,
              since: Inventory | str | Path | None = None, utilisation: bool = True,
              window_s: int = 3600, progress: Callable[[str], None] | None = None) -> tuple[Inventory, dict[str, Any]]:
-    """Discover the source vCenter of `config`; write `out` atomically when given.
+    """Discover the source vCenter(s) of `config` (several in parallel: site.yaml `sources`); write `out`
+    atomically when given.
 
-    With `since` (an inventory of the same vCenter), only VMs whose configuration changed are read
-    in full. Returns the inventory and statistics of the run.
+    With `since` (an earlier inventory of the same vCenters), only VMs whose configuration changed are read
+    in full, each vCenter against its own part of it. Returns the inventory and statistics of the run (with
+    several sources: summed, and each source's under "sources").
     """
     from adapters.vcenter.discovery import discover_vcenter  # pyvmomi loads when discovering, not with the CLI
     from adapters.vcenter.settings import vcenter_settings
 
     site = config if isinstance(config, SiteConfig) else load_site_config(config)
     previous = load_inventory(since) if isinstance(since, str | Path) else since
-    def report(phase: str) -> None:
-        log.info("discovering", phase=phase)
-        if progress is not None:
-            progress(phase)
+    several = bool(site.sources)
+    endpoints = {name: vcenter_settings(section, f"sources.{name}" if several else "source")
+                 for name, section in site.source_sections.items()}
 
-    endpoint = vcenter_settings(site.source, "source")
-    inventory, stats = discover_vcenter(endpoint, since=previous, utilisation=utilisation, window_s=window_s,
-                                        progress=report)
+    def one(name: str) -> tuple[Inventory, DiscoveryStats]:
+        endpoint = endpoints[name]
+
+        def report(phase: str) -> None:
+            log.info("discovering", source=name, phase=phase)
+            if progress is not None:
+                progress(f"{name}: {phase}" if several else phase)
+
+        base = source_part(previous, endpoint.host) if several else previous
+        return discover_vcenter(endpoint, since=base, utilisation=utilisation, window_s=window_s, progress=report)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
+        found = dict(zip(endpoints, pool.map(one, endpoints), strict=True))
+    if several:
+        inventory = merge_sources([part for part, _ in found.values()])
+        stats = _summed({name: asdict(part_stats) for name, (_, part_stats) in found.items()},
+                        time.perf_counter() - started)
+    else:
+        ((inventory, single),) = found.values()
+        stats = asdict(single)
     if out is not None:
         save_inventory(inventory, out)
-    return inventory, asdict(stats)
+    return inventory, stats
+
+
+def _summed(per_source: dict[str, dict[str, Any]], elapsed: float) -> dict[str, Any]:
+    """The statistics of several sources' discoveries as one (counts summed, wall time of the whole)."""
+    parts = list(per_source.values())
+    total: dict[str, Any] = {key: sum(p[key] for p in parts) for key in _COUNTS}
+    modes = {p["mode"] for p in parts}
+    total.update(incremental=any(p["incremental"] for p in parts),
+                 mode=modes.pop() if len(modes) == 1 else "mixed", elapsed=round(elapsed, 3),
+                 warnings=[f"{name}: {w}" for name, p in per_source.items() for w in p["warnings"]],
+                 sources=per_source)
+    return total
+
+
+_COUNTS = ("vms", "full_reads", "light_reads", "evented", "parsed_markers", "late_markers")
 
 
 def inventory_summary(inventory: Inventory) -> dict[str, Any]:

@@ -19,13 +19,14 @@ from typing import Any
 from migrate.capacity import grows_cluster, open_capacity, open_provisioner, provisioner_settings
 from migrate.config import ROLE_SECTIONS, load_site_config
 from migrate.core.block_progress import BlockLedger, BlockProgress
-from migrate.core.config import SiteConfig
+from migrate.core.config import DriverSettings, SiteConfig
 from migrate.core.drivers import ConnectOptions, Role, get_driver
 from migrate.core.errors import InputError, Problem
 from migrate.core.ports import Adapters
 from migrate.engine.capacity import release_capacity
 from migrate.engine.capacity_plan import CapacitySettings, resolve_host_type
 from migrate.engine.capacity_step import capacity_step as engine_capacity_step
+from migrate.engine.context import vm_adapters
 from migrate.engine.dryrun import plan_actions
 from migrate.engine.journal import CycleRecord, Journal
 from migrate.engine.journal_check import check_playbooks
@@ -117,15 +118,23 @@ def open_adapters(site: SiteConfig, *, shutdown_grace: float = 120.0,
     the end; block copies record their progress in `journal` (the run journal, or a Temporal worker's ledger)."""
     options = ConnectOptions(shutdown_grace=shutdown_grace, block_progress=BlockProgress(journal))
     opened: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:   # each opened adapter is closed, even when another's close fails
+        def connect(settings: DriverSettings, role: Role, field: str) -> Any:
+            adapter = get_driver(settings.driver, role, field_name=f"{field}.driver").connect(role, settings, options)
+            stack.callback(adapter.close)
+            return adapter
+
         for key, role in ROLE_SECTIONS.items():
             settings = getattr(site, key)
-            if settings is not None:
-                opened[key] = get_driver(settings.driver, role, field_name=f"{key}.driver").connect(
-                    role, settings, options)
-                stack.callback(opened[key].close)
+            if settings is not None and not (key == "source" and site.sources):
+                opened[key] = connect(settings, role, key)
+        for index, settings in enumerate(site.sources):
+            sources[settings.source_name()] = connect(settings, Role.SOURCE, f"sources[{index}]")
+        if sources:
+            opened["source"] = next(iter(sources.values()))
         yield Adapters(source=opened.get("source"), target=opened.get("target"),
-                       replatformer=opened.get("replatformer"))
+                       replatformer=opened.get("replatformer"), sources=sources)
 
 
 def capacity_step(site: SiteConfig) -> tuple[str, WaveStep]:
@@ -210,7 +219,7 @@ def preflight(plan: RunPlan, adapters: Adapters) -> None:
         for vm_id in wave.vms:
             vm = plan.vm_index[vm_id]
             problems.extend(Problem("plan", f"waves[{wave.id}] {vm.name or vm_id}", f"{wave.method}: {problem}")
-                            for problem in check(adapters, vm))
+                            for problem in check(vm_adapters(adapters, vm), vm))
     if problems:
         raise InputError(problems)
 

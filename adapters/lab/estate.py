@@ -17,6 +17,7 @@ __all__ = [
     "Topology",
     "VmSpec",
     "make_estate",
+    "split_estate",
 ]
 
 MIN_SEEDED_VMS = 10
@@ -223,6 +224,21 @@ def make_estate(count: int = 40, seed: int = 1) -> Estate:
         RuleSpec("anti-affinity-shop-db", "cl-prod", ("shop-db-01", "shop-db-02"), keep_together=False),
     )
     return Estate(seed=seed, vms=tuple(vms), rules=rules, vapps={"vapp-reporting": "cl-prod"})
+
+
+def split_estate(estate: Estate, parts: int) -> list[Estate]:
+    """The estate over `parts` on-prem vCenters: whole applications dealt out in turn (in the order they first
+    appear), each DRS rule and vApp going with its VMs."""
+    apps = list(dict.fromkeys(vm.app for vm in estate.vms))
+    part_of = {app: index % parts for index, app in enumerate(apps)}
+    split = []
+    for index in range(parts):
+        vms = tuple(vm for vm in estate.vms if part_of[vm.app] == index)
+        names = {vm.name for vm in vms}
+        split.append(Estate(seed=estate.seed, vms=vms, rules=tuple(r for r in estate.rules if set(r.vms) <= names),
+                            vapps={v: c for v, c in estate.vapps.items() if any(vm.vapp == v for vm in vms)},
+                            custom_attribute=estate.custom_attribute))
+    return split
 
 
 def disk_bytes(seed: int, vm: str, unit: int, size: int) -> list[bytes]:

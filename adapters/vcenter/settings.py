@@ -79,6 +79,11 @@ class VCenterEndpoint(DriverSettings):
     def host(self) -> str:
         return urlsplit(self.url).netloc
 
+    def serves(self, source: str) -> bool:
+        """VMs read from this vCenter: `Vm.source` is its name, its host[:port] (discovery) or its host name
+        (RVTools' "VI SDK Server")."""
+        return source in (self.name, self.host, urlsplit(self.url).hostname)
+
     def relative_to(self, base: Path) -> VCenterEndpoint:
         update: dict[str, object] = {}
         if self.password_file and not self.password_file.is_absolute():

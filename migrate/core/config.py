@@ -47,6 +47,7 @@ SITE_CONFIG_VERSION: Literal[1] = 1
 MAX_CLUSTER_HOSTS = 1000        # min_hosts and spare_hosts of one cluster (vSphere allows 96 hosts)
 MAX_VCPU_PER_CORE = 64.0        # CPU overcommit
 SHOWN_PATH = 120                # characters of a bad path shown in a message
+MAX_SOURCES = 64                # site.yaml `sources`
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,14 @@ class DriverSettings(StrictModel):
     def placement(self) -> Placement:
         """Where this target puts new VMs (target role)."""
         return Placement()
+
+    def source_name(self) -> str:
+        """This section's name among a site's sources (site.yaml `sources`): its `name`, else its driver's."""
+        return str(getattr(self, "name", "") or self.driver)
+
+    def serves(self, source: str) -> bool:
+        """Whether VMs an inventory says come from `source` (`Vm.source`) are read through this section."""
+        return source == self.source_name()
 
 
 PROVISIONER = "capacity.provisioner"   # the host provisioner driver's section of site.yaml
@@ -231,6 +240,10 @@ class SiteConfig(StrictModel):
 
     version: Literal[1] = SITE_CONFIG_VERSION
     source: SerializeAsAny[DriverSettings]
+    sources: list[SerializeAsAny[DriverSettings]] = Field(
+        default_factory=list, max_length=MAX_SOURCES,
+        description="several sources (on-prem vCenters), each with its own `name`: discovered in parallel into one "
+                    "inventory, each VM run through the one it came from (give either source or sources)")
     target: SerializeAsAny[DriverSettings] | None = None
     replatformer: SerializeAsAny[DriverSettings] | None = Field(
         None, description="where re-platformed VMs go (`aws:` is read as `replatformer:` with the aws driver)")
@@ -240,6 +253,25 @@ class SiteConfig(StrictModel):
     engine: EngineConfig | None = Field(None, description="the Temporal engine (`migrate run --engine temporal`, "
                                                           "`migrate worker`)")
 
+    @model_validator(mode="after")
+    def _sources_named_apart(self) -> Self:
+        names = [section.source_name() for section in self.sources]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"sources: each needs its own name; {', '.join(twice)} is given more than once")
+        return self
+
+    @property
+    def source_sections(self) -> dict[str, DriverSettings]:
+        """Every source by name (one, `source`, unless site.yaml lists `sources`)."""
+        return {section.source_name(): section for section in self.sources or [self.source]}
+
+    def source_of(self, vm_source: str | None) -> str | None:
+        """The name of the source serving VMs an inventory says come from `vm_source` (None: none does)."""
+        if vm_source is None:
+            return None
+        return next((name for name, section in self.source_sections.items() if section.serves(vm_source)), None)
+
     def relative_to(self, base: Path) -> SiteConfig:
         """Resolve every relative file path against `base` (the site.yaml's folder)."""
         capacity = self.capacity
@@ -247,6 +279,7 @@ class SiteConfig(StrictModel):
             capacity = capacity.model_copy(update={"provisioner": capacity.provisioner.relative_to(base)})
         return self.model_copy(update={
             "source": self.source.relative_to(base),
+            "sources": [section.relative_to(base) for section in self.sources],
             "target": self.target.relative_to(base) if self.target else None,
             "replatformer": self.replatformer.relative_to(base) if self.replatformer else None,
             "capacity": capacity,

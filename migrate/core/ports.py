@@ -17,7 +17,7 @@ Only what the engine's phases need so far is here. Rules for implementations:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -428,11 +428,26 @@ class CloudLedger(Protocol):
 
 @dataclass(frozen=True)
 class Adapters:
-    """The adapters a run's phases use (None where a method does not need that role)."""
+    """The adapters a run's phases use (None where a method does not need that role).
+
+    A site with several sources (site.yaml `sources:`) has them all in `sources` by name, `source` being the
+    first; `for_source` gives the adapters a VM of one of them uses (its facts name it: `facts["source"]`).
+    """
 
     source: SourceInventory | None = None
     target: MigrationTarget | None = None
     replatformer: Replatformer | None = None
+    sources: Mapping[str, SourceInventory] = field(default_factory=dict)
+
+    def for_source(self, name: str | None) -> Adapters:
+        """These adapters with `source` the source called `name` (unchanged when None)."""
+        if name is None or (self.sources.get(name) is self.source and self.source is not None):
+            return self
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise OperationalError(f"the VM comes from source {name!r}, which site.yaml `sources` does not list "
+                                   f"(it lists: {known})")
+        return replace(self, source=self.sources[name])
 
 
 def missing_port(adapter: object, port: str, role: str, method: str) -> OperationalError:

@@ -28,7 +28,7 @@ T = TypeVar("T")
 Out = TypeVar("Out", bound=PhaseOutput)
 _RNG = random.Random()  # noqa: S311 - jitter, not security
 
-__all__ = ["PhaseContext", "PhaseFn", "PhaseRegistry", "retry_unit", "wait_operation"]
+__all__ = ["PhaseContext", "PhaseFn", "PhaseRegistry", "retry_unit", "vm_adapters", "wait_operation"]
 
 
 @dataclass
@@ -52,6 +52,9 @@ class PhaseContext:
     # a replicating method's cycles, chunk progress and cutover schedule (migrate.engine.replication)
     replication: Replication = field(default_factory=MemoryReplication)
 
+    def __post_init__(self) -> None:
+        self.adapters = vm_adapters(self.adapters, self.vm)
+
     def output(self, kind: type[Out]) -> Out:
         """The typed output of the earlier phase of this VM's method that provides `kind`."""
         found = self.maybe_output(kind)
@@ -64,6 +67,11 @@ class PhaseContext:
         """Like `output`, or None when the providing phase has not finished (rollback steps ask this way)."""
         data = self.prior.get(get_method(self.wave.method).provider_of(kind))
         return None if data is None else kind.model_validate(data)
+
+
+def vm_adapters(adapters: Adapters, vm: VmFacts) -> Adapters:
+    """The adapters a VM's phases use: with several sources, `source` is the one the VM comes from."""
+    return adapters.for_source(vm.source)
 
 
 PhaseFn = Callable[[PhaseContext], Mapping[str, Any]]

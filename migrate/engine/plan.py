@@ -53,6 +53,12 @@ class VmFacts(FrozenModel):
     target_cluster: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict, description="plain data the phases read (hardware, NICs...)")
 
+    @property
+    def source(self) -> str | None:
+        """The name of the source (site.yaml `sources`) the VM comes from; None with a single source."""
+        value = self.facts.get("source")
+        return value if isinstance(value, str) else None
+
 
 class WavePlan(FrozenModel):
     """One wave: its VMs in order, the method that moves them, its window and its failure policy."""

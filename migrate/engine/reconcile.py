@@ -104,9 +104,14 @@ def observe(plan: RunPlan, adapters: Adapters) -> Reality:
     ids = [vm.id for vm in plan.vms]
     methods = {wave.method for wave in plan.waves}
     reality = Reality()
-    if not isinstance(adapters.source, MarkLedger):
-        raise OperationalError("reconcile needs a source that can report migrated marks (site.yaml `source`)")
-    reality.sources = adapters.source.migration_marks(ids)
+    by_source: dict[str | None, list[str]] = {}
+    for vm in plan.vms:
+        by_source.setdefault(vm.source, []).append(vm.id)
+    for name, vm_ids in by_source.items():
+        source = adapters.for_source(name).source
+        if not isinstance(source, MarkLedger):
+            raise OperationalError("reconcile needs a source that can report migrated marks (site.yaml `source`)")
+        reality.sources.update(source.migration_marks(vm_ids))
     if methods & {"cold", "live"}:
         if not isinstance(adapters.target, TargetLedger):
             raise OperationalError("reconcile needs the target vCenter (site.yaml `target`)")

@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from migrate.core.models.inventory import Cluster, Datastore, Host
+from migrate.core.models.inventory import Cluster, Datastore, Host, Network, VApp
 from migrate.importers.rvtools_table import Problems
 from migrate.importers.rvtools_vms import VmDraft
 
 __all__ = ["unique_ids", "vm_ids"]
 
-_Item = TypeVar("_Item", Host, Cluster, Datastore)
+_Item = TypeVar("_Item", Host, Cluster, Datastore, Network, VApp)
 
 
 def vm_ids(drafts: Sequence[VmDraft], problems: Problems) -> list[tuple[VmDraft, str]]:

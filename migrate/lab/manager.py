@@ -38,9 +38,10 @@ from migrate.lab.temporal_server import (
 from migrate.lab.vcsim_build import vcsim_binary
 from migrate.progress import progress_bar
 
-__all__ = ["DEFAULT_LAB_DIR", "LabInfo", "lab_down", "lab_status", "lab_up"]
+__all__ = ["DEFAULT_LAB_DIR", "LabInfo", "lab_down", "lab_status", "lab_up", "source_names"]
 
 STATE_FILE = "lab.json"
+MAX_LAB_SOURCES = 4
 LAB_REGION = "us-east-1"
 _OWNED = ("site.yaml", "flows.csv", "estate.json", STATE_FILE, ".lock", *DB_FILES)
 SITE_HEADER = "# Written by `migrate lab up`: the built-in lab.\n"
@@ -65,6 +66,11 @@ class LabInfo:
     startup_seconds: float
     ready: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> int:
+        """How many on-prem vCenters the lab runs."""
+        return int(self.extras.get("sources", 1))
 
     @property
     def site_config(self) -> Path:
@@ -124,12 +130,16 @@ def lab_status(directory: Path = DEFAULT_LAB_DIR) -> LabInfo | None:
 
 
 def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, bare: bool = False,
-           readiness: bool = False, temporal: bool = False) -> LabInfo:
+           readiness: bool = False, temporal: bool = False, sources: int = 1) -> LabInfo:
     """Start (or find running) the lab in `directory` and write its site.yaml. Idempotent. With `readiness`,
     the seeded estate also holds the readiness VMs (adapters/lab/estate_readiness.py). With `temporal`, the lab
-    also runs a Temporal dev server (added to a running lab that has none) and site.yaml gets `engine`."""
+    also runs a Temporal dev server (added to a running lab that has none) and site.yaml gets `engine`. With
+    `sources` > 1, that many on-prem vCenters (onprem, onprem2, ...) share the estate by application and
+    site.yaml lists them under `sources` (a bare lab: each simulates `vms` VMs)."""
     if vms < 1:
         raise InputError.single("--vms", "vms", "must be at least 1")
+    if not 1 <= sources <= MAX_LAB_SOURCES:
+        raise InputError.single("--sources", "sources", f"must be between 1 and {MAX_LAB_SOURCES}")
     estate = None if bare else make_estate(vms, seed)   # validates --vms before anything starts
     if estate is not None and readiness:
         estate = with_readiness(estate)
@@ -140,19 +150,20 @@ def lab_up(directory: Path = DEFAULT_LAB_DIR, *, vms: int = 40, seed: int = 1, b
         current = _read_state(directory)
         if current is not None:
             if current.running():
-                if (current.vms, current.seed, current.bare, bool(current.extras.get("readiness"))) != \
-                        (vms, seed, bare, readiness and not bare):
-                    raise InputError.single("--vms/--seed/--bare", "",
+                if (current.vms, current.seed, current.bare, bool(current.extras.get("readiness")),
+                        current.sources) != (vms, seed, bare, readiness and not bare, sources):
+                    raise InputError.single("--vms/--seed/--bare/--sources", "",
                                             f"a lab with vms={current.vms} seed={current.seed} "
-                                            f"bare={current.bare} is already running in {directory}; "
-                                            "run `migrate lab down` first")
+                                            f"bare={current.bare} sources={current.sources} is already running "
+                                            f"in {directory}; run `migrate lab down` first")
                 if temporal_cli is not None:
                     _add_temporal(current, temporal_cli)
                 return current
             log.info("lab state is stale; cleaning up", directory=str(directory))
             _stop_and_clean(directory, current)
         try:
-            return _start(directory, vms=vms, seed=seed, bare=bare, estate=estate, temporal_cli=temporal_cli)
+            return _start(directory, vms=vms, seed=seed, bare=bare, estate=estate, temporal_cli=temporal_cli,
+                          sources=sources)
         except BaseException:
             _stop_and_clean(directory, _read_state(directory))
             raise
@@ -188,31 +199,35 @@ def _write_password(path: Path) -> str:
     return password
 
 
-def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any, temporal_cli: Path | None) -> LabInfo:
+def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any, temporal_cli: Path | None,
+           sources: int) -> LabInfo:
     from migrate.lab.certs import make_lab_certificates  # cryptography: the lab extra, checked by lab_up
 
     started = time.monotonic()
     binary = vcsim_binary()
     (directory / "secrets").mkdir(mode=0o700, exist_ok=True)
     certs = make_lab_certificates(directory / "tls")
-    uuids = {"onprem": str(uuid.uuid4()), "cloud": str(uuid.uuid4())}
+    vcenters = [*source_names(sources), "cloud"]
+    uuids = {name: str(uuid.uuid4()) for name in vcenters}
     info = LabInfo(directory=directory, vms=vms, seed=seed, bare=bare, endpoints={}, instance_uuids=uuids,
                    processes=[], startup_seconds=0.0)
+    if sources > 1:
+        info.extras["sources"] = sources
     if estate is not None and any(vm.rules is not None for vm in estate.vms):
         info.extras["readiness"] = True
 
     passwords: dict[str, str] = {}
     url_files: dict[str, Path] = {}
-    for name in ("onprem", "cloud"):
+    for name in vcenters:
         passwords[name] = _write_password(directory / "secrets" / f"{name}.password")
         url_files[name] = directory / "run" / f"{name}.url"
         url_files[name].parent.mkdir(exist_ok=True)
         url_files[name].unlink(missing_ok=True)
-        topo = ONPREM if name == "onprem" else CLOUD
+        topo = CLOUD if name == "cloud" else ONPREM
         cmd = [str(binary), "-listen", "127.0.0.1:0", "-cert", str(certs.cert_file), "-key", str(certs.key_file),
                "-uuid", uuids[name], "-url-file", str(url_files[name]),
                "-host-cores", str(topo.host_cores), "-host-memory-mb", str(topo.host_memory_mb)]
-        cmd += ["-vm", str(vms), "-cluster", "1", "-host", "8"] if (bare and name == "onprem") else ["-empty"]
+        cmd += ["-vm", str(vms), "-cluster", "1", "-host", "8"] if (bare and name != "cloud") else ["-empty"]
         env = {"PATH": os.environ.get("PATH", ""), "VCSIM_PASSWORD": passwords[name], "TMPDIR": str(
             (directory / "datastores" / name).resolve())}
         Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
@@ -233,7 +248,7 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any, tem
     temporal = _launch_temporal(info, temporal_cli) if temporal_cli else None
 
     startup_timeout = 60 + vms / 100
-    for proc, name in zip(info.processes, ("onprem", "cloud"), strict=False):
+    for proc, name in zip(info.processes, vcenters, strict=False):
         info.endpoints[name] = wait_for_file(url_files[name], proc, startup_timeout)
     wait_for_port(moto_port, moto, 60)
     info.endpoints["aws"] = f"https://127.0.0.1:{moto_port}"
@@ -258,6 +273,11 @@ def _start(directory: Path, *, vms: int, seed: int, bare: bool, estate: Any, tem
     info.ready = True
     _save(info)
     return info
+
+
+def source_names(count: int) -> list[str]:
+    """The lab's on-prem vCenters: onprem, then onprem2, onprem3 ..."""
+    return ["onprem", *(f"onprem{i}" for i in range(2, count + 1))]
 
 
 def _save(info: LabInfo) -> None:
@@ -345,7 +365,8 @@ def _site_document(info: LabInfo, ca_file: Path, bare: bool, aws_networks: LabNe
     production, test = _replatform_networks(aws_networks, bare)
     return {
         "version": 1,
-        "source": endpoint("onprem", False),
+        **({"sources": [endpoint(name, False) for name in source_names(info.sources)]} if info.sources > 1
+           else {"source": endpoint("onprem", False)}),
         "target": endpoint("cloud", True),
         "replatformer": {"driver": "aws", "region": LAB_REGION, "endpoint_url": info.endpoints["aws"],
                          "credentials_file": "secrets/aws-credentials",

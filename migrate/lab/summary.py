@@ -50,6 +50,8 @@ def render_lab_summary(data: dict[str, Any]) -> str:
                      f"{len(onprem['portgroups'])} port groups")
     else:
         lines.append(f"  on-prem vCenter  {data['endpoints'].get('onprem', '?')}  bare model, {onprem['vms']} VMs")
+    lines += [f"  on-prem vCenter  {url}  ({name}, same topology; the estate is shared by application)"
+              for name, url in data["endpoints"].items() if name.startswith("onprem") and name != "onprem"]
     lines.append(f"  cloud SDDC       {data['endpoints'].get('cloud', '?')}  {cloud['datacenter']}: "
                  f"{', '.join(cloud['clusters'])} ({cloud_hosts} x i4i.metal), {', '.join(cloud['datastores'])}")
     lines.append(f"  AWS (moto)       {data['endpoints'].get('aws', '?')}")

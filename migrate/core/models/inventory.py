@@ -95,10 +95,24 @@ class Guest(StrictModel):
 
 
 class Utilisation(StrictModel):
-    """Averages over a window, for right-sizing."""
+    """CPU and memory use of a VM, for right-sizing: averages over a window, or one instant reading.
 
-    window_seconds: int = Field(..., ge=0, le=MAX_WINDOW_SECONDS)
-    samples: Count
+    `basis` says which: "history" = the mean of the vCenter's performance samples (QueryPerf) over the
+    last `window_seconds`, `samples` of them, each itself an average over `interval_seconds` (20 = the
+    real-time samples; 300, 1800, 7200, 86400 = the vCenter's historical rollups). "quickstats" = one
+    instant reading of summary.quickStats (window 0, one sample): not an average.
+    """
+
+    window_seconds: int = Field(..., ge=0, le=MAX_WINDOW_SECONDS,
+                                description="the averages cover the last this many seconds (0: an instant reading)")
+    samples: Count = Field(..., description="samples averaged (at most window_seconds / interval_seconds)")
+    interval_seconds: int | None = Field(
+        None, ge=1, le=MAX_WINDOW_SECONDS,
+        description="seconds each sample averages: 20 real-time, 300/1800/7200/86400 the historical rollups "
+                    "(unset: an instant reading, or an inventory written before this field)")
+    basis: Literal["history", "quickstats"] = Field(
+        "history", description="history: averages of the performance history (QueryPerf, rollup type average); "
+                               "quickstats: one instant reading of summary.quickStats, not an average")
     cpu_usage_mhz: float | None = Field(None, ge=0, le=MAX_COUNT, allow_inf_nan=False)
     cpu_usage_percent: float | None = Field(None, ge=0, le=MAX_PERCENT, allow_inf_nan=False)
     memory_active_mb: float | None = Field(None, ge=0, le=MAX_MEMORY_MB, allow_inf_nan=False)
@@ -176,6 +190,7 @@ class Host(StrictModel):
     cpu_model: str | None = None
     evc_mode: str | None = Field(None, description="current EVC mode key of the host")
     max_evc_mode: str | None = Field(None, description="highest EVC mode key the host supports")
+    source: str | None = Field(None, description="in an inventory of several vCenters: the one it was read from")
 
 
 class DrsRule(StrictModel):
@@ -198,6 +213,7 @@ class Cluster(StrictModel):
     rules: list[DrsRule] = Field(default_factory=list)
     vm_groups: dict[str, list[str]] = Field(default_factory=dict, description="group name -> VM ids")
     host_groups: dict[str, list[str]] = Field(default_factory=dict, description="group name -> host names")
+    source: str | None = Field(None, description="in an inventory of several vCenters: the one it was read from")
 
 
 class Datastore(StrictModel):
@@ -208,6 +224,7 @@ class Datastore(StrictModel):
     # vcsim (and an overcommitted thin datastore's arithmetic) can report less than nothing free: kept as read
     free_bytes: int | None = Field(None, ge=-MAX_HOST_BYTES, le=MAX_HOST_BYTES)
     url: str | None = None
+    source: str | None = Field(None, description="in an inventory of several vCenters: the one it was read from")
 
 
 class Network(StrictModel):
@@ -216,6 +233,7 @@ class Network(StrictModel):
     kind: Literal["standard", "distributed", "opaque", "uplink"] = "standard"
     vlan: int | None = Field(None, ge=0, le=4095)
     switch: str | None = None
+    source: str | None = Field(None, description="in an inventory of several vCenters: the one it was read from")
 
 
 class VApp(StrictModel):
@@ -257,6 +275,10 @@ class Inventory(StrictModel):
     folders: list[str] = Field(default_factory=list, description="VM folder paths")
     resource_pools: list[str] = Field(default_factory=list, description="resource pool paths")
     custom_attribute_names: list[str] = Field(default_factory=list)
+    sources: list[Provenance] = Field(
+        default_factory=list, description="an inventory of several vCenters (site.yaml `sources`): each one's "
+                                          "provenance; its VMs, hosts, clusters, datastores and networks name it in "
+                                          "`source` (its host), and `discover --since` continues each from its own")
 
     @model_validator(mode="after")
     def _unique_vm_ids(self) -> Inventory:
