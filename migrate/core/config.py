@@ -223,6 +223,10 @@ class EngineConfig(StrictModel):
         None, min_length=1, max_length=255,
         description="the queue of the phases that move disk bytes: workers placed near the source vCenter poll "
                     "it (default: task_queue)")
+    data_task_queues: dict[str, str] = Field(
+        default_factory=dict, max_length=MAX_SOURCES,
+        description="source name (site.yaml `sources`) -> the queue of its VMs' disk-moving phases, polled by workers "
+                    "near that vCenter (sources not listed: data_task_queue)")
     tls: bool = Field(False, description="connect with TLS (a Temporal cluster; the dev server speaks plain gRPC)")
     queue_timeout_s: float = Field(600.0, ge=1, le=7 * 86400, allow_inf_nan=False,
                                    description="a phase no worker takes from its queue within this fails its VM")
@@ -231,8 +235,13 @@ class EngineConfig(StrictModel):
 
     @property
     def data_queue(self) -> str:
-        """The queue disk-moving phases go to."""
+        """The queue disk-moving phases go to (of VMs of sources without their own)."""
         return self.data_task_queue or self.task_queue
+
+    @property
+    def data_queues(self) -> list[str]:
+        """Every queue disk-moving phases may go to."""
+        return list(dict.fromkeys([self.data_queue, *self.data_task_queues.values()]))
 
 
 class SiteConfig(StrictModel):
@@ -259,6 +268,10 @@ class SiteConfig(StrictModel):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"sources: each needs its own name; {', '.join(twice)} is given more than once")
+        unknown = sorted(set(self.engine.data_task_queues) - set(self.source_sections)) if self.engine else []
+        if unknown:
+            raise ValueError(f"engine.data_task_queues: {', '.join(unknown)} names no source "
+                             f"(sources: {', '.join(self.source_sections)})")
         return self
 
     @property

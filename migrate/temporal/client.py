@@ -77,6 +77,7 @@ def check_plan(plan: RunPlan, books: Mapping[str, Playbook]) -> None:
 def engine_settings(engine: EngineConfig, settings: RunSettings, wave_steps: list[str], *,
                     queue_timeout_s: float = 600.0, heartbeat_s: float = 30.0) -> EngineSettings:
     return EngineSettings(task_queue=engine.task_queue, data_queue=engine.data_queue,
+                          data_queues=dict(engine.data_task_queues),
                           retry=settings.retry.model_dump(mode="json"), limits=settings.limits.model_dump(mode="json"),
                           heartbeat_s=heartbeat_s, queue_timeout_s=queue_timeout_s, wave_steps=wave_steps)
 
@@ -127,14 +128,14 @@ async def _wait_for_workers(client: Client, engine: EngineConfig, cancel: Cancel
     """Before a new run starts: a worker polls the control queue (else the run would wait, silent, for one) and
     the data queue (else every VM would fail once its source is off); OperationalError after WORKER_WAIT_S."""
     needed = [(engine.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-              (engine.data_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)]
+              *((queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY) for queue in engine.data_queues)]
     deadline = time.monotonic() + min(WORKER_WAIT_S, engine.queue_timeout_s)
     for queue, kind in needed:
         while not await _polled(client, queue, kind):
             if time.monotonic() >= deadline or cancel.is_requested:
                 raise OperationalError(f"no worker polls task queue {queue!r} on Temporal at {engine.address}: "
-                                       f"start `migrate worker --config site.yaml` (it polls {engine.task_queue!r} "
-                                       f"and {engine.data_queue!r}); nothing was started")
+                                       f"start `migrate worker --config site.yaml --task-queue {queue}`; "
+                                       "nothing was started")
             await asyncio.sleep(POLL_S)
 
 

@@ -32,6 +32,7 @@ class EngineSettings:
 
     task_queue: str
     data_queue: str
+    data_queues: dict[str, str] = field(default_factory=dict)   # source name -> its own data queue
     retry: Json = field(default_factory=dict)        # migrate.engine.timing.RetryPolicy
     limits: Json = field(default_factory=dict)       # migrate.engine.limits.Limits
     heartbeat_s: float = 30.0       # a phase whose worker sent no heartbeat for this long runs again elsewhere

@@ -29,6 +29,7 @@ from migrate.temporal.workflow_steps import (
     failed_phase,
     phase_activity,
     phase_groups,
+    queue_of,
     run_hooks,
     tell,
 )
@@ -100,7 +101,7 @@ class VmWorkflow:
             except ActivityError as exc:
                 where, before = failed_phase(exc)
                 result.outputs = {**result.outputs, **before}
-                queue = settings.data_queue if first.moves_data else settings.task_queue
+                queue = queue_of(settings, first, inp.vm)
                 return self._fail(where or first.name, error_of(exc, queue, settings))
             result.outputs = {**result.outputs, **done}
         verified = result.outputs.get("verify", {})

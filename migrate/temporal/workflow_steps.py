@@ -24,6 +24,7 @@ __all__ = [
     "failed_phase",
     "phase_activity",
     "phase_groups",
+    "queue_of",
     "retry_policy",
     "run_hooks",
     "run_workflow_id",
@@ -72,13 +73,21 @@ def error_of(exc: BaseException, queue: str, settings: EngineSettings) -> Json:
 async def phase_activity(settings: EngineSettings, specs: list[PhaseSpec], task: PhaseTask) -> tuple[Json, list[Json]]:
     """Run `task.phases` (consecutive, one stage and queue: `specs`) as one activity on their queue, or with
     `task.cycle` one replication cycle of one: the outputs by phase and the replication cycles recorded."""
-    queue = settings.data_queue if specs[0].moves_data else settings.task_queue
+    queue = queue_of(settings, specs[0], task.vm)
     result: Json = await workflow.execute_activity(
         CYCLE_ACTIVITY if task.cycle is not None else PHASE_ACTIVITY, task, task_queue=queue, result_type=dict,
         start_to_close_timeout=timedelta(seconds=settings.phase_timeout_s),
         schedule_to_start_timeout=timedelta(seconds=settings.queue_timeout_s),
         heartbeat_timeout=timedelta(seconds=settings.heartbeat_s), retry_policy=retry_policy(settings))
     return dict(result["outputs"]), list(result.get("cycles") or [])
+
+
+def queue_of(settings: EngineSettings, spec: PhaseSpec, vm: Json) -> str:
+    """The task queue of a phase of a VM: a disk-moving one goes to the data queue of the VM's source."""
+    if not spec.moves_data:
+        return settings.task_queue
+    source = (vm.get("facts") or {}).get("source")
+    return settings.data_queues.get(source, settings.data_queue) if isinstance(source, str) else settings.data_queue
 
 
 def phase_groups(specs: list[PhaseSpec]) -> list[list[PhaseSpec]]:

@@ -101,3 +101,21 @@ def test_a_vm_runs_through_the_source_its_facts_name() -> None:
     assert vm_adapters(adapters, VmFacts(id="v")).source is east
     with pytest.raises(OperationalError, match=r"'north'.*east, west"):
         vm_adapters(adapters, VmFacts(id="v", facts={"source": "north"}))
+
+
+def test_each_source_may_have_its_own_data_queue_on_temporal(tmp_path: Path) -> None:
+    from migrate.temporal.messages import EngineSettings, PhaseSpec
+    from migrate.temporal.workflow_steps import queue_of
+
+    engine = {"data_task_queue": "copy", "data_task_queues": {"west": "copy-west"}}
+    site = load(tmp_path, {"sources": [section("east", 443), section("west", 8443)], "engine": engine})
+    assert site.engine is not None and site.engine.data_queues == ["copy", "copy-west"]
+    settings = EngineSettings(task_queue="migrate", data_queue="copy", data_queues={"west": "copy-west"})
+    copy = PhaseSpec(name="copy_disks", stage="cutover", moves_data=True)
+    control = PhaseSpec(name="verify", stage="cutover", moves_data=False)
+    assert queue_of(settings, copy, {"facts": {"source": "west"}}) == "copy-west"
+    assert queue_of(settings, copy, {"facts": {"source": "east"}}) == "copy"
+    assert queue_of(settings, copy, {"facts": {}}) == "copy"
+    assert queue_of(settings, control, {"facts": {"source": "west"}}) == "migrate"
+    unknown = problems(tmp_path, {"sources": [section("east", 443)], "engine": {"data_task_queues": {"north": "q"}}})
+    assert any("north names no source" in message for message in unknown.values())
