@@ -94,18 +94,20 @@ class _Builder:
 
 def _routed(facts: VmFacts, vm: Vm, inventory: Inventory, site: SiteConfig, site_file: str,
             problems: list[Problem]) -> VmFacts:
-    """The VM's facts naming the source (site.yaml `sources`) it is read from; a problem when none serves it."""
+    """The VM's facts naming the source (site.yaml `sources`) it is read from; a problem when none serves it
+    (also with a single source, for an inventory of several vCenters)."""
     came_from = vm.source or inventory.provenance.source
     name = site.source_of(came_from)
+    field = "sources" if site.sources else "source"
     if name is None:
-        problems.append(Problem(site_file, "sources", f"VM {vm.name} comes from {came_from!r}, which no source "
-                                                      f"serves (sources: {', '.join(site.source_sections)})"))
+        problems.append(Problem(site_file, field, f"VM {vm.name} comes from {came_from!r}, which no source serves "
+                                                  f"(site.yaml has: {', '.join(site.source_sections)})"))
         return facts
     if vm.instance_uuid and vm.instance_uuid != vm.id:
-        problems.append(Problem(site_file, "sources", f"VM {vm.name} ({vm.id}) shares its instanceUuid with a VM of "
+        problems.append(Problem(site_file, field, f"VM {vm.name} ({vm.id}) shares its instanceUuid with a VM of "
                                                       "another vCenter; runs find VMs by instanceUuid: give one of "
                                                       "them a new one (or run each vCenter's VMs with its own site)"))
-    return facts.model_copy(update={"facts": {**facts.facts, "source": name}})
+    return facts.model_copy(update={"facts": {**facts.facts, "source": name}}) if site.sources else facts
 
 
 def _few(names: Iterable[str], limit: int = 3) -> str:
@@ -215,8 +217,8 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
                 if key in wave.cutover_at:
                     cutover_at[vm.id] = wave.cutover_at[key]
             vm_facts = planner.facts(vm, w, wave) if planner is not None else builder.facts(vm)
-            facts.append(_routed(vm_facts, vm, inventory, site, site_file, builder.problems) if site.sources
-                         else vm_facts)
+            several = site.sources or inventory.sources
+            facts.append(_routed(vm_facts, vm, inventory, site, site_file, builder.problems) if several else vm_facts)
         window = WaveWindow(start=wave.window.start, end=wave.window.end) if wave.window else None
         builder.problems.extend(Problem(plan_file, f"waves[{w}].cutover_at.{ref}", f"{ref!r} is not a VM of wave "
                                                                                    f"{wave.id}")

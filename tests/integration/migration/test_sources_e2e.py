@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pyVmomi import vim
 
 from adapters.vcenter.collector import read_view, wait_for_task
@@ -129,3 +130,20 @@ def test_plan_and_run_move_both_sources_to_the_cloud(two_lab: LabInfo, tmp_path:
                 assert (src["name"], src["runtime.powerState"]) == (f"{vm['name']} (migrated)", "poweredOff")
             else:
                 assert vm["instance_uuid"] not in after
+
+
+def test_a_site_without_a_vms_source_refuses_the_run(two_lab: LabInfo, tmp_path: Path) -> None:
+    """site.yaml with only the first vCenter and an inventory of both: exit 2 naming the other's VMs, nothing run."""
+    assert run_cli("discover", "--config", two_lab.site_config, "--out", tmp_path / "inventory.json").code == 0
+    assert run_cli("plan", "--inventory", tmp_path / "inventory.json", "--max-vms", "20",
+                   "--out", tmp_path / "plan.yaml").code == 0
+    document = yaml.safe_load(two_lab.site_config.read_text())
+    document["source"] = document.pop("sources")[0]
+    one = two_lab.directory / "site-one.yaml"
+    one.write_text(yaml.safe_dump(document))
+    result = run_cli("run", tmp_path / "plan.yaml", "--config", one, "--journal", tmp_path / "run.db")
+    assert result.code == 2, result
+    others = [vm["name"] for vm in estate(two_lab)["vms"] if vm["source"] == "onprem2"]
+    named = [line for line in result.stderr.splitlines() if "which no source serves" in line]
+    assert len(named) == len(others) and all(any(f"VM {name}" in line for line in named) for name in others)
+    assert not (tmp_path / "run.db").exists()
