@@ -308,7 +308,7 @@ def _add_temporal(info: LabInfo, binary: Path) -> None:
     info.endpoints["temporal"] = server.address
     _save(info)
     site = load_yaml_mapping(info.site_config)
-    site["engine"] = engine_section(server.address)
+    site["engine"] = engine_section(server.address, source_names(info.sources))
     write_yaml(info.site_config, site, header=SITE_HEADER)
     load_site_config(info.site_config)   # the section must pass EngineConfig
 
@@ -374,5 +374,6 @@ def _site_document(info: LabInfo, ca_file: Path, bare: bool, aws_networks: LabNe
                          "networks": production, "test_networks": test},
         "mappings": {"networks": _network_map(bare), "datastores": dict(datastores),
                      **({} if bare else {"test_networks": dict(TEST_NETWORK_MAP)})},
-        **({"engine": engine_section(info.endpoints["temporal"])} if "temporal" in info.endpoints else {}),
+        **({"engine": engine_section(info.endpoints["temporal"], source_names(info.sources))}
+           if "temporal" in info.endpoints else {}),
     }

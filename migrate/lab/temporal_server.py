@@ -87,7 +87,9 @@ async def _describe_until_ready(server: TemporalServer, deadline: float) -> None
                    f"({last}); see {server.process.log}")
 
 
-def engine_section(address: str) -> dict[str, object]:
-    """site.yaml `engine` (migrate.core.config.EngineConfig) for the lab's dev server."""
+def engine_section(address: str, sources: list[str] | None = None) -> dict[str, object]:
+    """site.yaml `engine` (migrate.core.config.EngineConfig) for the lab's dev server; each source after the
+    first (lab up --sources) gets its own data queue, migrate-<source>."""
+    own = {name: f"migrate-{name}" for name in (sources or [])[1:]}
     return {"address": address, "namespace": NAMESPACE, "task_queue": TASK_QUEUE,
-            "data_task_queue": DATA_TASK_QUEUE, "tls": False}
+            "data_task_queue": DATA_TASK_QUEUE, **({"data_task_queues": own} if own else {}), "tls": False}
