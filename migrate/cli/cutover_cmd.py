@@ -9,7 +9,7 @@ import click
 
 from migrate.cli.output import Reporter, command_errors, json_option
 from migrate.cli.run_cmd import journal_option, run_id_option
-from migrate.cli.worker_cmd import address_option, namespace_option, temporal_engine
+from migrate.cli.worker_cmd import address_option, engine_option, namespace_option, temporal_engine
 from migrate.core.errors import InputError
 
 __all__ = ["cutover"]
@@ -26,9 +26,8 @@ def _render(data: dict[str, Any]) -> str:
 @run_id_option
 @click.option("--wave", "waves", multiple=True, type=int, help="Cut every VM of this wave over; repeatable.")
 @click.option("--vm", "vms", multiple=True, help="Cut this VM (instanceUuid or name) over; repeatable.")
-@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
-              help="temporal: signal a running `migrate run --engine temporal` (--run-id; Temporal from --config's "
-                   "`engine` or --address).")
+@engine_option("temporal: signal a running `migrate run --engine temporal` (--run-id; Temporal from --config's "
+              "`engine` or --address).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="With --engine temporal: site.yaml, for its `engine` section.")
 @address_option

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from migrate.cli.output import command_errors, json_option
-from migrate.cli.worker_cmd import address_option, namespace_option
+from migrate.cli.worker_cmd import address_option, engine_option, namespace_option
 from migrate.core.errors import InputError
 
 __all__ = ["render_report_summary", "report"]
@@ -23,6 +23,12 @@ def render_report_summary(data: dict[str, Any]) -> str:
     s = data["summary"]
     line = (f"report: {s['estate']['vms']} VMs, {s['plan']['waves']} waves, graph of {data['nodes']} nodes "
             f"({data['level']} level) -> {data['out']} ({data['bytes'] / 1e6:.2f} MB)")
+    readiness = data.get("readiness")
+    if readiness is not None:
+        counts = readiness["counts"]
+        line += (f"\nreadiness ({readiness['source']}): {counts['not_ready']} not ready, "
+                 f"{counts['ready_with_warnings']} with warnings, {counts['ready']} ready"
+                 + (f", {counts['not_assessed']} not assessed" if counts["not_assessed"] else ""))
     if s.get("run"):
         states = ", ".join(f"{k} {v}" for k, v in s["run"]["states"].items())
         line += f"\nrun {s['run']['run_id']}: {s['run']['status']} ({states})"
@@ -50,9 +56,8 @@ def _build(plan: Path, inventory: Path | None, flows: Path | None, journal: Path
 @click.option("--title", help="The report's title.")
 @click.option("--timestamp", is_flag=True, help="Stamp the report with the time it was made (else none: two reports "
                                                 "of the same inputs are byte-identical).")
-@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
-              help="temporal: report an ended run of `migrate run --engine temporal` (--run-id; Temporal from "
-                   "--config's `engine` or --address).")
+@engine_option("temporal: report an ended run of `migrate run --engine temporal` (--run-id; Temporal from "
+              "--config's `engine` or --address).")
 @click.option("--config", "config_path", type=_PathType, help="With --engine temporal: site.yaml, for `engine`.")
 @address_option
 @namespace_option
@@ -90,5 +95,7 @@ def report(plan_path: Path, inventory_path: Path | None, flows_path: Path | None
         click.echo(data_text, nl=False)
         return
     data = {"summary": built.summary.model_dump(mode="json"), "nodes": len(built.graph.nodes),
-            "level": built.graph.level, "out": str(out_path), "bytes": len(text.encode())}
+            "level": built.graph.level, "out": str(out_path), "bytes": len(text.encode()),
+            "readiness": built.readiness.model_dump(mode="json", include={"source", "counts"})
+            if built.readiness is not None else None}
     click.echo(render_report_summary(data))

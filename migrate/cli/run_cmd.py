@@ -12,7 +12,7 @@ import click
 
 from migrate.cli.methods_help import MethodsHelpCommand
 from migrate.cli.output import Reporter, command_errors, json_option
-from migrate.cli.worker_cmd import address_option, namespace_option, temporal_engine
+from migrate.cli.worker_cmd import address_option, engine_option, namespace_option, temporal_engine
 from migrate.core.errors import EXIT_OPERATIONAL, InputError, Problem
 
 __all__ = ["resume", "rollback", "run", "status"]
@@ -156,9 +156,8 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
               "the plan's, else 3600.")
 @click.option("--run-id", help="Id for the new run (default: generated). With --engine temporal, the id of a run "
                                 "still going re-attaches to it.")
-@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
-              help="local: this process runs the waves, journaled in --journal. temporal: `migrate worker` "
-                   "processes run them (site.yaml `engine`), this process follows.")
+@engine_option("local: this process runs the waves, journaled in --journal. temporal: `migrate worker` "
+              "processes run them (site.yaml `engine`), this process follows.")
 @address_option
 @namespace_option
 @json_option
@@ -247,9 +246,8 @@ def _run_on_temporal(plan: Any, site: Any, playbook: Path | None, settings: Any,
 @click.option("--capacity/--no-capacity", default=True, show_default=True,
               help="Grow the target cluster before waves that have not started yet.")
 @_limit_options
-@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
-              help="temporal: resume an ended run of `migrate run --engine temporal` (--run-id) as a new execution of "
-                   "its workflow.")
+@engine_option("temporal: resume an ended run of `migrate run --engine temporal` (--run-id) as a new execution of "
+              "its workflow.")
 @address_option
 @namespace_option
 @json_option
@@ -374,9 +372,8 @@ def _render_status(data: dict[str, Any]) -> str:
                                             "--json, the status once it has ended.")
 @click.option("--interval", type=click.FloatRange(min=0.1), help="With --watch: seconds between two reads of the "
                                                                   "journal (default 1).")
-@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
-              help="temporal: read a run of `migrate run --engine temporal` from its workflows (--config or "
-                   "--address names the Temporal).")
+@engine_option("temporal: read a run of `migrate run --engine temporal` from its workflows (--config or "
+              "--address names the Temporal).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="With --engine temporal: site.yaml, for its `engine` section.")
 @address_option
@@ -436,9 +433,8 @@ def _render_rollback(data: dict[str, Any]) -> str:
 @click.option("--wave", "waves", multiple=True, type=int, help="A wave to roll back; repeatable.")
 @click.option("--keep-hosts", is_flag=True, help="After a whole-run rollback, keep the bare-metal hosts the run "
                                                  "added (default: take them out of the cluster and release them).")
-@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
-              help="temporal: a run of `migrate run --engine temporal` (ended): it is first copied into --journal, "
-                   "where the rollback is journaled.")
+@engine_option("temporal: a run of `migrate run --engine temporal` (ended): it is first copied into --journal, "
+              "where the rollback is journaled.")
 @address_option
 @namespace_option
 @json_option

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from migrate.cli.output import command_errors
 
-__all__ = ["address_option", "namespace_option", "temporal_engine", "worker"]
+__all__ = ["address_option", "engine_option", "namespace_option", "temporal_engine", "worker"]
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def engine_option(temporal_help: str) -> Callable[[Command], Command]:
+    """`--engine local|temporal`; `temporal_help` says what the command does with a Temporal run."""
+    return click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+                        help=temporal_help)
+
 
 address_option = click.option("--address", help="host:port of Temporal (default: site.yaml `engine.address`, "
                                                 "else 127.0.0.1:7233).")
