@@ -9,6 +9,9 @@ digests (provenance.vm_markers), and digests of each host's, folder's, pool's an
 of what it gives its VMs (provenance.container_markers) plus one of all tags: the next incremental
 scan places again only the VMs of containers whose digest moved. VMs' customValue is read only
 where a custom attribute applies to VMs. The cyclic garbage collector pauses while a scan runs.
+Utilisation (utilisation.py): a full scan reads the performance history of every VM the hosts list
+while it reads the VMs (on 10,000 VMs that costs the scan ~1.3x instead of ~2x after it); the VMs
+not powered on are dropped after. An incremental scan reads it for the VMs it reads in full.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,14 +36,14 @@ from adapters.vcenter.placement_markers import container_markers, tags_marker
 from adapters.vcenter.settings import VCenterEndpoint
 from adapters.vcenter.soap_reader import SoapEndpoint, SoapReader
 from adapters.vcenter.tags import read_all_vm_tags
-from adapters.vcenter.utilisation import read_utilisation
+from adapters.vcenter.utilisation import quick_stats, read_history
 from adapters.vcenter.vm_extract import VmPaths
 from adapters.vcenter.vm_markers import marker_context
 from adapters.vcenter.vm_scan import incremental_base, scan_vms
 from migrate.core.errors import AdapterError
 from migrate.core.faults import LOGIN_BACKOFF, call_with_retry
 from migrate.core.log import get_logger
-from migrate.core.models.inventory import Disk, Guest, Inventory, Nic, Provenance, VApp, Vm
+from migrate.core.models.inventory import Disk, Guest, Inventory, Nic, Provenance, Utilisation, VApp, Vm
 from migrate.core.version import VERSION
 
 __all__ = ["DiscoveryStats", "custom_fields", "discover_vcenter"]
@@ -100,28 +103,35 @@ def discover_vcenter(endpoint: VCenterEndpoint, *, password: str | None = None, 
             paths = VmPaths(custom_values=bool(vm_fields))
             # the estate (with the containers' VM lists: they place the VMs of an incremental scan, and
             # their digests let the next one skip re-placing VMs) and the tags overlap the VM reads
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            full_scan = since is None or not incremental_base(since, about.instanceUuid)
+            perf_manager = vc.si.content.perfManager._moId
+            with ThreadPoolExecutor(max_workers=3) as pool:
                 estate_job = pool.submit(_timed, stats, "infrastructure", partial(read_estate, placement=True),
                                          reader)
                 tags_job = pool.submit(_timed, stats, "tags", _read_tags, vc, stats)
+                # a full scan: the history of every VM the hosts list is read while the VMs are (their power
+                # states come with them; the history of VMs not powered on is dropped after)
+                history_job = pool.submit(_timed, stats, "utilisation", _history_ahead, reader, perf_manager,
+                                          estate_job, window_s) if utilisation and full_scan else None
                 scan = _timed(stats, "vms", scan_vms, reader, about.instanceUuid, since,
                               lambda: estate_job.result().placement, marker_context(vm_fields, paths.markers),
                               paths)
                 estate, tags = estate_job.result(), tags_job.result()
+                ahead = history_job.result() if history_job is not None else None
             vms_raw = scan.raw
             stats.mode, stats.full_reads, stats.light_reads = scan.mode, scan.full_reads, scan.light_reads
             stats.evented, stats.parsed_markers = scan.evented, scan.parsed_markers
             stats.late_markers, stats.marker_pass = scan.late_markers, scan.marker_pass
             stats.incremental = scan.mode != "full"
             timer.lap("read")
-            usage: dict[str, Any] = {}
+            usage: dict[str, Utilisation] = {}
             if utilisation:
                 progress("utilisation")
                 # VMs read in full; an unchanged VM keeps the utilisation of the previous inventory
                 powered_on = [ref for ref, raw in vms_raw.items()
                               if raw.get("power_state") == "poweredOn" and "previous" not in raw]
-                usage = read_utilisation(vc, reader, powered_on, window_s=window_s)
-                timer.lap("utilisation")
+                usage = _utilisation_of(reader, perf_manager, powered_on, ahead, window_s)
+                timer.lap("utilisation after the read")
         finally:
             reader.close()
         vms = [_vm_record(ref, raw, estate, custom_names, tags.get(ref, {}), usage.get(ref))
@@ -182,6 +192,28 @@ def _applies_to_vms(field: Any) -> bool:
     """Whether a custom attribute definition can hold values on VMs (a global one, one for VMs, or in doubt)."""
     kind = field.managedObjectType
     return kind is None or not isinstance(kind, type) or issubclass(vim.VirtualMachine, kind)
+
+
+def _history_ahead(reader: SoapReader, perf_manager: str, estate_job: Future[Estate],
+                   window_s: int) -> tuple[set[str], dict[str, Utilisation]]:
+    """The VMs the hosts list (all that can run), and the performance history of those that have one."""
+    refs = sorted(estate_job.result().placement.host)
+    return set(refs), read_history(reader, perf_manager, refs, window_s=window_s)
+
+
+def _utilisation_of(reader: SoapReader, perf_manager: str, powered_on: list[str],
+                    ahead: tuple[set[str], dict[str, Utilisation]] | None, window_s: int) -> dict[str, Utilisation]:
+    """The utilisation of the powered-on VMs: their history read ahead (during the scan), that of VMs it did
+    not cover (not on a host then), then an instant quickStats figure for those without history."""
+    asked, read = ahead if ahead is not None else (set(), {})
+    usage = {ref: read[ref] for ref in powered_on if ref in read}
+    late = [ref for ref in powered_on if ref not in asked]
+    if late:
+        usage.update(read_history(reader, perf_manager, late, window_s=window_s))
+    missing = [ref for ref in powered_on if ref not in usage]
+    if missing:
+        usage.update(quick_stats(reader, missing))
+    return usage
 
 
 def _timed(stats: DiscoveryStats, phase: str, work: Callable[..., _T], *args: Any) -> _T:

@@ -7,7 +7,9 @@ same settings, else started and stopped here), it measures:
   (a) a naive per-attribute pyvmomi loop over the VMs of a ContainerView (every attribute is a round
       trip; with --naive-sample K only K VMs are timed and the time is extrapolated linearly),
   (b) one plain pyvmomi RetrievePropertiesEx pass over a ContainerView (pyvmomi builds typed objects),
-  (c) our SoapReader read of the same paths, and the whole discover_vcenter end-to-end,
+  (c) our SoapReader read of the same paths, and the whole discover_vcenter end-to-end, with
+      utilisation off (--no-utilisation) and on (the default: the performance history too), in
+      alternate runs, and the ratio of the two,
   (d) an incremental re-scan after changing 1% of the VMs, checked against a fresh full scan,
 then prints a table of seconds, VMs/s and ratios next to the goals. Not part of the test suite.
 It CHANGES VMs of the lab (memory, power state, names): a reused lab stays changed.
@@ -46,6 +48,7 @@ GOAL_SECONDS = 6.0
 GOAL_VS_NAIVE = 20.0
 GOAL_VS_PYVMOMI = 3.0
 GOAL_INCREMENTAL = 0.10
+GOAL_UTILISATION = 1.5          # discovery with utilisation (the default) / without, at most
 _CONNECTION_ERRORS = (http.client.HTTPException, ConnectionError, TimeoutError)
 
 
@@ -162,10 +165,10 @@ def soap_reader_pass(vc: VCenterSession, paths: tuple[str, ...]) -> tuple[float,
     return time.perf_counter() - started, len(records)
 
 
-def timed_discovery(endpoint: VCenterEndpoint, since: Inventory | None = None) -> tuple[float, Inventory,
-                                                                                        DiscoveryStats]:
+def timed_discovery(endpoint: VCenterEndpoint, since: Inventory | None = None, *,
+                    utilisation: bool = False) -> tuple[float, Inventory, DiscoveryStats]:
     started = time.perf_counter()
-    inventory, stats = discover_vcenter(endpoint, since=since, utilisation=False)
+    inventory, stats = discover_vcenter(endpoint, since=since, utilisation=utilisation)
     return time.perf_counter() - started, inventory, stats
 
 
@@ -262,7 +265,9 @@ def main() -> None:
     else:
         say(f"lab: started a bare lab of {info.vms} VMs in {info.directory} in {time.perf_counter() - started:.1f} s")
     try:
-        run(args, load_site_config(info.site_config).source)
+        source = load_site_config(info.site_config).source
+        assert isinstance(source, VCenterEndpoint), source
+        run(args, source)
     finally:
         if not reused:
             lab_down(directory)
@@ -297,17 +302,22 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         c, counts = repeat(args.repeat, "SoapReader", lambda: soap_reader_pass(vc, paths))
         say(f"    {counts[-1]} VM records")
 
-    say(f"\n(c) ours: discover_vcenter end-to-end (utilisation off), {args.repeat} runs ...")
+    say(f"\n(c) ours: discover_vcenter end-to-end, utilisation off and on (the default) in turn, "
+        f"{args.repeat} runs each ...")
     # keep only the latest inventory alive: held inventories would slow the next runs (garbage collector)
-    full, baseline, warnings = Timing([]), None, set()
+    full, with_usage, baseline, warnings = Timing([]), Timing([]), None, set()
     for attempt in range(1, args.repeat + 1):
-        baseline = None
-        elapsed, baseline, stats = timed_discovery(endpoint)
-        full.runs.append(elapsed)
-        warnings.update(stats.warnings)
-        say(f"    discovery run {attempt}: {elapsed:7.2f} s  ({len(baseline.vms)} VMs; load {load()}; "
-            f"phases: {phases(stats)})")
+        for on in (False, True):
+            baseline = None
+            elapsed, baseline, stats = timed_discovery(endpoint, utilisation=on)
+            (with_usage if on else full).runs.append(elapsed)
+            warnings.update(stats.warnings)
+            usage = f", {usage_summary(baseline)}" if on else ""
+            say(f"    discovery run {attempt} utilisation {'on ' if on else 'off'}: {elapsed:7.2f} s  "
+                f"({len(baseline.vms)} VMs{usage}; load {load()}; phases: {phases(stats)})")
     assert baseline is not None
+    baseline = None
+    _, baseline, _ = timed_discovery(endpoint)     # step (d) changes VMs from an inventory without utilisation
     for warning in sorted(warnings):
         say(f"    warning: {warning}")
 
@@ -335,7 +345,7 @@ def run(args: argparse.Namespace, endpoint: VCenterEndpoint) -> None:
         for example in examples:
             say(f"      {example}")
 
-    table(total, a, b, c, full, incremental, full_reads)
+    table(total, a, b, c, full, incremental, full_reads, with_usage)
     say(f"{'later re-scan / full discovery':48} {later.best / full.best:9.1%}   "
         f"< {GOAL_INCREMENTAL:.0%}    {goal(later.best / full.best < GOAL_INCREMENTAL)}")
     say(f"(later re-scan: best {later.best:.2f} s, median {later.median:.2f} s; "
@@ -362,14 +372,24 @@ def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def usage_summary(inventory: Inventory) -> str:
+    """How many VMs got utilisation, and what it means (basis, window, interval, samples)."""
+    kinds = Counter((u.basis, u.window_seconds, u.interval_seconds, u.samples)
+                    for vm in inventory.vms if (u := vm.utilisation) is not None)
+    return f"{sum(kinds.values())} with utilisation: " + ", ".join(
+        f"{n} {basis} {window} s window / {interval} s interval / {samples} samples"
+        for (basis, window, interval, samples), n in kinds.most_common(3))
+
+
 def table(total: int, a: NaiveResult, b: Timing, c: Timing, full: Timing, incremental: Timing,
-          full_reads: int) -> None:
+          full_reads: int, with_usage: Timing) -> None:
     say(f"\n{'method':48} {'best s':>8} {'median s':>9} {'VMs/s (best)':>13}")
     rows = [
         ("(a) naive per-attribute pyvmomi" + (" [extrapolated]" if a.timing.extrapolated else ""), a.timing),
         ("(b) pyvmomi RetrievePropertiesEx pass", b),
         ("(c) ours: SoapReader VM records", c),
         ("(c) ours: discover_vcenter end-to-end", full),
+        ("(c) ours: discover_vcenter, utilisation on", with_usage),
         (f"(d) incremental discover_vcenter ({full_reads} full reads)", incremental),
     ]
     for label, timing in rows:
@@ -391,11 +411,14 @@ def table(total: int, a: NaiveResult, b: Timing, c: Timing, full: Timing, increm
          b.best / full.best >= GOAL_VS_PYVMOMI),
         ("incremental / full discovery", incremental.best / full.best, f"< {GOAL_INCREMENTAL:.0%}",
          incremental.best / full.best < GOAL_INCREMENTAL),
+        ("utilisation on / off (discovery)", with_usage.best / full.best, f"<= {GOAL_UTILISATION:g}x",
+         with_usage.best / full.best <= GOAL_UTILISATION),
     ]
     for label, value, target, ok in checks:
         shown = f"{value:.1%}" if "incremental" in label else f"{value:.2f}"
         say(f"{label:48} {shown:>9}   {target:8} {goal(ok)}")
-    say(f"(median incremental / median full: {incremental.median / full.median:.1%})")
+    say(f"(median incremental / median full: {incremental.median / full.median:.1%}; "
+        f"median utilisation on / off: {with_usage.median / full.median:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 from adapters.lab.estate import ONPREM
 from migrate import discover, load_inventory
 from migrate.core.config import SiteConfig
-from migrate.core.models.inventory import Inventory, Vm
+from migrate.core.models.inventory import Inventory, Utilisation, Vm
 from migrate.lab.manager import LabInfo
 from tests.helpers import run_cli
 
@@ -87,13 +87,34 @@ def test_drs_rules_with_vm_ids(inventory: Inventory, manifest: dict[str, Any]) -
 
 
 def test_utilisation_for_powered_on_vms(inventory: Inventory) -> None:
-    """Powered-on VMs carry CPU/memory averages over the window; powered-off ones carry none."""
+    """Powered-on VMs carry CPU/memory averages of the history over the hour, stated as twelve 5-minute rollups
+    (vcsim lists no historical intervals: vSphere's defaults); powered-off ones carry none (their history,
+    read while the VMs were, is dropped)."""
+    assert any(vm.power_state != "poweredOn" for vm in inventory.vms)
     for vm in inventory.vms:
+        usage = vm.utilisation
         if vm.power_state == "poweredOn":
-            assert vm.utilisation is not None and vm.utilisation.samples > 0
-            assert vm.utilisation.cpu_usage_percent is not None and vm.utilisation.memory_usage_percent is not None
+            assert usage is not None and (usage.basis, usage.window_seconds, usage.interval_seconds) == (
+                "history", 3600, 300)
+            assert 0 < usage.samples <= 12
+            assert usage.cpu_usage_percent is not None and usage.memory_usage_percent is not None
+            assert usage.memory_active_mb is not None and usage.cpu_usage_mhz is not None
         else:
-            assert vm.utilisation is None
+            assert usage is None
+
+
+def test_utilisation_kept_or_read_by_incremental_scan(inventory: Inventory, site: SiteConfig) -> None:
+    """An incremental scan keeps an unchanged VM's utilisation as it was and reads it for a VM read in full."""
+    kept, fresh = [vm for vm in inventory.vms if vm.power_state == "poweredOn"][:2]
+    marked = Utilisation(window_seconds=60, samples=3, interval_seconds=20, cpu_usage_percent=1.25)
+    since = inventory.model_copy(update={"vms": [vm.model_copy(update={"utilisation": marked}) if vm is kept else vm
+                                                 for vm in inventory.vms if vm is not fresh]})
+    result, stats = discover(site, since=since)
+    assert stats["incremental"] is True and stats["full_reads"] < len(result.vms)
+    vms = {vm.id: vm for vm in result.vms}
+    assert vms[kept.id].utilisation == marked
+    usage = vms[fresh.id].utilisation
+    assert usage is not None and (usage.basis, usage.window_seconds, usage.interval_seconds) == ("history", 3600, 300)
 
 
 def test_infrastructure(inventory: Inventory) -> None:
