@@ -17,9 +17,32 @@ __all__ = ["PLAN_HEADER", "load_constraints", "load_plan", "merge_constraints", 
 
 PLAN_HEADER = ("# Migration wave plan (migrate plan). Edit freely: reorder waves (renumber `id` 1..N in list\n"
                "# order), move VM ids between waves (keep `vm_names` parallel or delete it), then run\n"
-               "# `migrate validate` to re-check every rule. `size`, `why` and `metrics` are not re-read.\n")
+               "# `migrate validate` to re-check every rule. `size`, `why` and `metrics` are not re-read, nor\n"
+               "# `readiness` (notes for reviewers: VMs some readiness rule found something on; `migrate assess`).\n")
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+class _Flow(dict[str, Any]):
+    """A mapping written on one line (a readiness verdict map, finding or unknown fact: one line each in a diff)."""
+
+
+class _FlowList(list[Any]):
+    """A list written on one line."""
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """The safe dumper (libyaml's when there), writing `_Flow` mappings in flow style."""
+
+
+def _flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+
+
+def _flow_list(dumper: yaml.SafeDumper, data: _FlowList) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+_Dumper.add_representer(_Flow, _flow)
+_Dumper.add_representer(_FlowList, _flow_list)
 
 
 def load_constraints(path: str | Path) -> Constraints:
@@ -74,7 +97,21 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def plan_yaml(plan: Plan) -> str:
     """plan.yaml text, with the header that tells people how to edit it."""
-    text = yaml.dump(plan_document(plan), Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+    data = plan_document(plan)
+    readiness = data.get("readiness")
+    if readiness is not None:
+        readiness["methods"] = _FlowList(readiness["methods"])
+        readiness["summary"] = {method: _Flow(counts) for method, counts in readiness["summary"].items()}
+        readiness["unknown_facts"] = {rule: _Flow(fact) for rule, fact in readiness["unknown_facts"].items()}
+        for vm in readiness["vms"]:
+            if "verdicts" in vm:
+                vm["verdicts"] = _Flow(vm["verdicts"])
+            vm["unknown"] = _FlowList(vm["unknown"])
+            vm["findings"] = [_Flow(finding) for finding in vm["findings"]]
+            for key in ("unknown", "findings"):   # empty: left out
+                if not vm[key]:
+                    del vm[key]
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                      allow_unicode=True, width=120)
     return PLAN_HEADER + text
 

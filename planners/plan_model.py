@@ -25,6 +25,11 @@ seed: 0
 ```
 
 VM references are a VM id, an exact VM name, or `app:NAME` (every VM whose app is NAME).
+
+plan.yaml's `readiness` section (`Readiness`) holds notes for reviewers: each planned VM some readiness rule
+found something on, with its verdict (one, or per method), the rule ids whose facts are unknown (each explained
+once in `unknown_facts`) and the other findings (migrate.engine.readiness_notes computes them; here they are plain
+data). Nothing re-reads them: an edited or older plan without them loads.
 """
 
 from __future__ import annotations
@@ -51,8 +56,13 @@ __all__ = [
     "PlanMetrics",
     "PlanSource",
     "PrecedenceRule",
+    "Readiness",
+    "ReadinessFinding",
+    "ReadinessVerdict",
     "RuleOutcome",
+    "UnknownFact",
     "Violation",
+    "VmReadiness",
     "Wave",
     "WaveFlow",
     "WaveGroup",
@@ -292,6 +302,63 @@ class PlanSource(StrictModel):
     seed: Seed = 0
 
 
+ReadinessVerdict = Literal["ready", "ready_with_warnings", "not_ready"]
+
+
+class ReadinessFinding(StrictModel):
+    """What one readiness rule found on a VM, in one line."""
+
+    rule: str = Field(..., description="rule id of the readiness catalog (`migrate assess`)")
+    status: Literal["block", "warn", "unknown"] = Field(..., description="unknown: a fact the rule reads is missing")
+    message: str
+    methods: list[str] | None = Field(None, description="the methods it concerns, when not all of the VM's verdicts")
+
+
+class UnknownFact(StrictModel):
+    """A readiness rule whose facts are missing on some VMs: how many, and the message once."""
+
+    vms: Total = Field(..., description="VMs whose facts for this rule are unknown")
+    methods: list[str] | None = Field(None, description="the methods it concerns, when not all of `methods`")
+    message: str = Field(..., description="what is missing (a VM with another message has it as a finding)")
+
+
+class VmReadiness(StrictModel):
+    """A planned VM some readiness rule found something on: its verdict (one for every method of the section's
+    `methods`, or one per method), the rules whose facts are unknown, and the other findings."""
+
+    id: str
+    name: str | None = None
+    verdict: ReadinessVerdict | None = Field(None, description="the verdict for every method of `methods`")
+    verdicts: dict[str, ReadinessVerdict] | None = Field(None, description="method -> verdict (when not one verdict "
+                                                                            "for every method of `methods`)")
+    unknown: list[str] = Field(default_factory=list, description="rule ids whose facts are unknown: the message is "
+                                                                 "the section's `unknown_facts`")
+    findings: list[ReadinessFinding] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_verdict_form(self) -> VmReadiness:
+        if (self.verdict is None) == (self.verdicts is None):
+            raise ValueError("give either `verdict` (every method) or `verdicts` (method -> verdict)")
+        return self
+
+
+class Readiness(StrictModel):
+    """Readiness of the planned VMs for reviewers (informational: `migrate validate` and `migrate run` ignore it).
+
+    Each VM is assessed for its wave's method when the wave sets one, else for every method of `methods`; only VMs
+    with findings or unknown facts are listed (by name, then id): a VM not listed is ready. A fact missing on many
+    VMs is explained once in `unknown_facts` and named by rule id in each VM's `unknown`.
+    """
+
+    methods: list[str] = Field(default_factory=list, description="the methods assessed")
+    summary: dict[str, dict[ReadinessVerdict, Total]] = Field(default_factory=dict,
+                                                               description="method -> verdict -> VMs")
+    not_assessed: dict[str, str] = Field(default_factory=dict, description="rule id -> the input it needs")
+    unknown_facts: dict[str, UnknownFact] = Field(default_factory=dict,
+                                                  description="rule id -> the fact missing, and on how many VMs")
+    vms: list[VmReadiness] = Field(default_factory=list)
+
+
 class Plan(StrictModel):
     """The whole plan.yaml."""
 
@@ -302,3 +369,4 @@ class Plan(StrictModel):
     waves: list[Wave] = Field(default_factory=list, max_length=MAX_WAVES)
     excluded: list[Excluded] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    readiness: Readiness | None = Field(None, description="readiness notes of the planned VMs (not re-read)")

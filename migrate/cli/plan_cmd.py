@@ -34,9 +34,9 @@ def source_options(func: Any) -> Any:
 def load_planning_graph(inventory_path: Path | None, flows_path: Path | None, links_path: Path | None,
                         graph_path: Path | None, problems: list[Problem], *, hints: str | None = None,
                         hint_weights: tuple[str, ...] = (), hint_max_group: int = 50,
-                        ) -> tuple[Any, dict[str, str | None]]:
+                        loaded: dict[str, Any] | None = None) -> tuple[Any, dict[str, str | None]]:
     """The dependency graph and its source file names (and hints used); problems are appended, (None, ...) when it
-    cannot load."""
+    cannot load. `loaded` receives the inputs read (`inventory`, `flows`, `links`)."""
     from migrate.inventory import load_inventory
     from planners import build_graph, load_flows, load_links, read_graph
 
@@ -59,7 +59,7 @@ def load_planning_graph(inventory_path: Path | None, flows_path: Path | None, li
         except InputError as exc:
             problems.extend(exc.problems)
             return None, source
-    loaded: dict[str, Any] = {}
+    loaded = {} if loaded is None else loaded
     for key, path, loader in (("inventory", inventory_path, load_inventory), ("flows", flows_path, load_flows),
                               ("links", links_path, load_links)):
         if path is not None:
@@ -96,8 +96,22 @@ def render_plan_summary(data: dict[str, Any]) -> str:
                      + ", ".join(f"{e.get('name') or e['id']}: {e['reason']}" for e in data["excluded"][:5])
                      + (", ..." if len(data["excluded"]) > 5 else "") + ")")
     lines.append(f"conflicts: none; violations: {m['violations']}")
+    lines.append(_readiness_line(data.get("readiness")))
     lines += [f"warning: {w}" for w in data["warnings"]]
     return "\n".join(lines)
+
+
+def _readiness_line(readiness: dict[str, Any] | None) -> str:
+    from migrate.engine.readiness_notes import summary_line
+
+    if readiness is None:
+        return "readiness: not assessed (no inventory: the plan was made from --graph)"
+    line = summary_line(readiness["summary"])
+    if readiness["vms"]:
+        line += f" ({readiness['vms']} VM(s) with notes in the plan's `readiness`)"
+    if readiness["not_assessed"]:
+        line += f"\n  not assessed: {', '.join(readiness['not_assessed'])} (`migrate assess` with the target's facts)"
+    return line
 
 
 @click.command()
@@ -138,17 +152,26 @@ def plan(inventory_path: Path | None, flows_path: Path | None, links_path: Path 
         constraints = merge_constraints(constraints, max_vms=max_vms, max_gb=max_gb, ramp=ramp_caps, seed=seed)
     except InputError as exc:
         problems.extend(exc.problems)
+    loaded: dict[str, Any] = {}
     graph, source = load_planning_graph(inventory_path, flows_path, links_path, graph_path, problems, hints=hints,
-                                        hint_weights=hint_weights, hint_max_group=hint_max_group)
+                                        hint_weights=hint_weights, hint_max_group=hint_max_group, loaded=loaded)
     if problems or graph is None:
         raise InputError(problems)
     source["constraints"] = str(constraints_path) if constraints_path else None
     graph_file = source["graph"] or source["inventory"] or "graph"
     result = plan_waves(graph, constraints, constraints_file=str(constraints_path or "constraints"),
                         graph_file=graph_file, source=source)
+    if "inventory" in loaded:
+        from migrate.engine.readiness_context import Context
+        from migrate.engine.readiness_notes import with_readiness
+
+        result = with_readiness(result, Context.of(loaded["inventory"]))
     write_plan(result, out_path)
     document = plan_document(result)
+    notes = result.readiness
     data = {"out": str(out_path), "vms": sum(len(w.vms) for w in result.waves), "metrics": document["metrics"],
             "waves": [{k: w[k] for k in ("id", "name", "size", "window") if k in w} for w in document["waves"]],
-            "excluded": document["excluded"], "warnings": document["warnings"]}
+            "excluded": document["excluded"], "warnings": document["warnings"],
+            "readiness": None if notes is None else {"summary": notes.summary, "vms": len(notes.vms),
+                                                     "not_assessed": notes.not_assessed}}
     Reporter(as_json).result(data, render_plan_summary)

@@ -8,7 +8,7 @@ ids, severities and words. The others take an inventory `Vm`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from migrate.core.models.inventory import Vm
@@ -25,6 +25,7 @@ __all__ = [
     "SUPPORTED_CONTROLLERS",
     "controller_hits",
     "device_hits",
+    "ebs_hits",
     "rdm_hits",
     "shared_disk_hits",
     "snapshot_hits",
@@ -75,6 +76,18 @@ def controller_hits(disks: Iterable[Mapping[str, Any]]) -> list[Hit]:
         kind = str(disk.get("controller") or "pvscsi:0").split(":")[0]
         if kind not in SUPPORTED_CONTROLLERS:
             hits.append(Hit("controller", "block", f"disk {disk['key']} is on a {kind} controller; not supported"))
+    return hits
+
+
+def ebs_hits(disks: Sequence[Mapping[str, Any]]) -> list[Hit]:
+    """What EBS and an AMI hold: no disk larger than a volume, a boot disk and at most 25 data disks."""
+    hits = [Hit("disk_size", "block", f"disk {d['key']} holds {int(d['capacity_bytes']) / 1024 ** 4:.1f} TiB; a gp3 "
+                                      "volume holds at most 16 TiB")
+            for d in disks if int(d["capacity_bytes"]) > EC2_MAX_VOLUME_BYTES]
+    if not disks:
+        hits.append(Hit("disks", "block", "the VM has no disk to boot from"))
+    elif len(disks) > 1 + EC2_MAX_DATA_DISKS:
+        hits.append(Hit("disks", "block", f"{len(disks) - 1} data disks; at most {EC2_MAX_DATA_DISKS} are supported"))
     return hits
 
 
@@ -163,18 +176,6 @@ def _guest_os(vm: Vm) -> list[Hit]:
     return hits
 
 
-def _ebs(vm: Vm) -> list[Hit]:
-    hits = [Hit("disk_size", "block", f"disk {d.key} holds {d.capacity_bytes / 1024 ** 4:.1f} TiB; a gp3 volume holds "
-                                      "at most 16 TiB")
-            for d in vm.disks if d.capacity_bytes > EC2_MAX_VOLUME_BYTES]
-    if not vm.disks:
-        hits.append(Hit("disks", "block", "the VM has no disk to boot from"))
-    elif len(vm.disks) > 1 + EC2_MAX_DATA_DISKS:
-        hits.append(Hit("disks", "block", f"{len(vm.disks) - 1} data disks; at most {EC2_MAX_DATA_DISKS} are "
-                                          "supported"))
-    return hits
-
-
 def vm_hits(vm: Vm, *, moved: str = "moved") -> list[Hit]:
     """Every rule on the VM's own facts (the estate's and the target's are in readiness_context)."""
     disks = [d.model_dump() for d in vm.disks]
@@ -182,4 +183,4 @@ def vm_hits(vm: Vm, *, moved: str = "moved") -> list[Hit]:
     return [*_change_tracking(vm), *snapshot_hits(vm.snapshots, moved), *_consolidation(vm), *_independent(vm),
             *rdm_hits(disks, moved), *shared_disk_hits(disks, moved), *controller_hits(disks),
             *device_hits(vm.devices), *_sriov(vm), *_key_provider(vm), *_fault_tolerance(vm), *_hot_add(vm),
-            *_guest_os(vm), *_ebs(vm), *tools_hits(vm.power_state, running)]
+            *_guest_os(vm), *ebs_hits(disks), *tools_hits(vm.power_state, running)]

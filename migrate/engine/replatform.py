@@ -30,14 +30,12 @@ from migrate.engine.context import PhaseContext, wait_operation
 from migrate.engine.methods import Method, Phase, RollbackStep, Stage
 from migrate.engine.outputs import PhaseOutput, SourceState
 from migrate.engine.replatform_facts import ReplatformPlanner
-from migrate.engine.vm_checks import Check, check, settle, source_vm_checks
+from migrate.engine.vm_checks import Check, ebs_checks, settle, source_vm_checks
 
-__all__ = ["MAX_DATA_DISKS", "REPLATFORM", "LaunchedInstance", "RegisteredImage", "ReplatformTarget",
+__all__ = ["REPLATFORM", "LaunchedInstance", "RegisteredImage", "ReplatformTarget",
            "UploadedDisk", "UploadedDisks", "cloud_checks", "disk_image", "owner", "plan_of"]
 
 GIB = 1024 ** 3
-MAX_VOLUME_BYTES = 16 * 1024 ** 4      # a gp3 volume holds at most 16 TiB
-MAX_DATA_DISKS = 25                    # /dev/xvdb ... /dev/xvdz
 
 
 class UploadedDisk(PhaseOutput):
@@ -119,17 +117,8 @@ def _length(chunks: Iterable[bytes]) -> int:
 # -- precheck ----------------------------------------------------------------------------------------
 
 def _source_checks(facts: Mapping[str, Any], live: Mapping[str, Any]) -> list[Check]:
-    """The shared source checks plus what EBS and an AMI can hold."""
-    checks = source_vm_checks(facts, live, moved="streamed")
-    planned = facts.get("disks", [])
-    checks.extend(check("disk_size", "block", f"disk {d['key']} holds {int(d['capacity_bytes']) / 1024 ** 4:.1f} TiB; "
-                                              "a gp3 volume holds at most 16 TiB")
-                  for d in planned if int(d["capacity_bytes"]) > MAX_VOLUME_BYTES)
-    if not planned:
-        checks.append(check("disks", "block", "the VM has no disk to boot from"))
-    if len(planned) > 1 + MAX_DATA_DISKS:
-        checks.append(check("disks", "block", f"{len(planned) - 1} data disks; at most {MAX_DATA_DISKS} are supported"))
-    return checks
+    """The shared source checks plus what EBS and an AMI can hold (the readiness catalog's disk rules)."""
+    return source_vm_checks(facts, live, moved="streamed") + ebs_checks(facts)
 
 
 def cloud_checks(ctx: PhaseContext, live: Mapping[str, Any]) -> list[Check]:

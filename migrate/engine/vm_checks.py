@@ -7,9 +7,16 @@ from typing import Any
 
 from migrate.core.errors import OperationalError
 from migrate.engine.readiness import UNSUPPORTED_DEVICES, Hit
-from migrate.engine.readiness_rules import device_hits, rdm_hits, shared_disk_hits, snapshot_hits, tools_hits
+from migrate.engine.readiness_rules import (
+    device_hits,
+    ebs_hits,
+    rdm_hits,
+    shared_disk_hits,
+    snapshot_hits,
+    tools_hits,
+)
 
-__all__ = ["UNSUPPORTED_DEVICES", "Check", "check", "settle", "source_vm_checks"]
+__all__ = ["UNSUPPORTED_DEVICES", "Check", "check", "ebs_checks", "settle", "source_vm_checks"]
 
 Check = dict[str, str]  # {"check", "status": ok|warn|block, "message"}
 
@@ -38,6 +45,11 @@ def source_vm_checks(facts: Mapping[str, Any], live: Mapping[str, Any], *, moved
                                               "and re-plan"))
     checks += _checks(tools_hits(live["power_state"], bool(live["tools_running"])))
     return checks
+
+
+def ebs_checks(facts: Mapping[str, Any]) -> list[Check]:
+    """What EBS and an AMI can hold, on the plan's disks: the catalog's `disk_size` and `disks` rules (re-platform)."""
+    return _checks(ebs_hits(facts.get("disks", [])))
 
 
 def settle(checks: list[Check], log: Any) -> list[Check]:

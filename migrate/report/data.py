@@ -33,6 +33,7 @@ from migrate.report.model import (
     Summary,
     Violation,
 )
+from migrate.report.readiness_data import report_readiness
 from migrate.report.run_data import RunFacts, read_run
 from planners.evaluate import evaluate
 from planners.flows import FlowTable, load_flows
@@ -194,5 +195,6 @@ def build_report(plan: str | Path, *, inventory: str | Path | None = None, flows
     sources = ReportSources(plan=str(plan_path), inventory=str(inventory_path) if inventory_path else None,
                             flows=str(flows) if flows else None, journal=str(journal) if journal else None,
                             run_id=run.summary.run_id if run else None)
+    readiness = report_readiness(loaded, inv, {r.id: r.name for r in rows})
     return Report(title=title or f"Migration report: {plan_path.name}", generated_at=generated_at, sources=sources,
-                  summary=summary, waves=_wave_rows(loaded, rows, run), vms=rows, graph=view)
+                  summary=summary, waves=_wave_rows(loaded, rows, run), vms=rows, readiness=readiness, graph=view)

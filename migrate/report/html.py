@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 
 from migrate.core.fileio import atomic_write
-from migrate.report.model import Report, ReportError, ReportVm, ReportWave
+from migrate.report.model import Report, ReportError, ReportReadiness, ReportVm, ReportWave
 from migrate.report.svg import CROSS_WAVE, KEEP_APART, graph_svg, timeline_svg, wave_colour
 
 __all__ = ["render_html", "report_json", "write_report"]
@@ -44,6 +44,8 @@ svg circle.node:hover{stroke-width:2.5}.controls{display:none;gap:8px;align-item
 .js .controls{display:flex}.controls input[type=search]{width:280px;padding:4px 6px}.muted{color:var(--muted)}
 th[data-key]{cursor:pointer}th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{
 content:" \\25BC"}.err{max-width:520px}.small{font-size:12px}code{font-size:12px}
+.v-not_ready{color:var(--bad);font-weight:600}.v-ready_with_warnings{color:#a15c00;font-weight:600}
+.v-not_assessed{color:var(--muted)}ul.findings{margin:0;padding-left:16px}
 """
 
 _JS = """
@@ -94,6 +96,10 @@ btn('zoom-reset',function(){vb=[0,0,W,H];set();});}
 })();
 """
 
+READINESS_ROWS = 2000   # VMs listed in the readiness section at most (the JSON has them all)
+_VERDICTS = {"not_ready": "not ready", "ready_with_warnings": "ready with warnings", "not_assessed": "not assessed",
+             "ready": "ready"}
+_STATUS_CLASS = {"block": "v-not_ready", "warn": "v-ready_with_warnings", "unknown": "v-not_assessed"}
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 
@@ -154,6 +160,34 @@ def _summary(report: Report) -> str:
         parts.append(f'<h3 class="failed">Plan violations</h3><ul>{items}</ul>')
     parts.append("</section>")
     return "".join(parts)
+
+
+def _readiness(section: ReportReadiness | None) -> str:
+    head = '<section id="readiness"><h2>Readiness</h2>'
+    if section is None:
+        return (f'{head}<p class="muted">Not assessed: the plan has no readiness notes and no inventory was given '
+                "(`migrate plan --inventory` writes them; `migrate assess` checks an inventory).</p></section>")
+    where = {"plan": "the plan's readiness notes", "inventory": "computed from the inventory",
+             "plan and inventory": "the plan's notes, and the inventory for VMs they do not cover"}[section.source]
+    skipped = (f" Rules not assessed: {', '.join(section.not_assessed)} (they need the target's facts: "
+               "`migrate assess`)." if section.not_assessed else "")
+    card = _card("VMs by verdict", [(_VERDICTS[v], _num(section.counts.get(v, 0)))
+                                    for v in ("not_ready", "ready_with_warnings", "not_assessed", "ready")])
+    rows = []
+    for vm in section.vms[:READINESS_ROWS]:
+        items = "".join(f"<li><code>{_e(f.rule)}</code> <span class={_STATUS_CLASS[f.status]}>{_e(f.status)}</span>: "
+                        f"{_e(f.message)}</li>" for f in vm.findings)
+        rows.append(f'<tr data-verdict="{_e(vm.verdict)}"><td>{_e(vm.name)}</td><td class=num>{vm.wave}</td>'
+                    f"<td>{_e(vm.method)}</td><td class=v-{_e(vm.verdict)}>{_e(_VERDICTS[vm.verdict])}</td>"
+                    f'<td><ul class="findings">{items}</ul></td></tr>')
+    more = len(section.vms) - READINESS_ROWS
+    table = ('<table id="readiness-table"><thead><tr><th>VM</th><th class=num>Wave</th><th>Method</th><th>Verdict</th>'
+             f'<th>Findings (rule id: reason)</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+             if rows else "<p>Every planned VM is ready for its wave's method.</p>")
+    if more > 0:
+        table += f'<p class="muted">... and {more} more VMs (the report\'s JSON lists them all).</p>'
+    return (f'{head}<p class="muted">Each planned VM against the readiness rules for its wave\'s method, from '
+            f'{_e(where)}.{_e(skipped)}</p><div class="cards">{card}</div>{table}</section>')
 
 
 def _span_text(start: str | None, end: str | None) -> str:
@@ -242,9 +276,10 @@ def render_html(report: Report) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(report.title)}</title><style>{_CSS}</style></head><body>"
             f"<header><h1>{_e(report.title)}</h1><p>{_e(sources)}{_e(when)}</p></header>"
-            '<nav><a href="#summary">Summary</a><a href="#waves">Waves</a><a href="#graph">Dependency graph</a>'
+            '<nav><a href="#summary">Summary</a><a href="#readiness">Readiness</a><a href="#waves">Waves</a>'
+            '<a href="#graph">Dependency graph</a>'
             '<a href="#timeline">Timeline</a><a href="#vms">VMs</a></nav><main>'
-            f"{_summary(report)}"
+            f"{_summary(report)}{_readiness(report.readiness)}"
             f'<section id="waves"><h2>Waves</h2>{_waves(report.waves)}</section>'
             f"{_graph(report)}"
             f'<section id="timeline"><h2>Wave timeline</h2><div class="figure">{timeline_svg(report)}</div></section>'

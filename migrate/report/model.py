@@ -28,8 +28,12 @@ __all__ = [
     "PhaseSpan",
     "PlanSummary",
     "Prechecks",
+    "ReadinessFinding",
+    "ReadinessVerdict",
+    "ReadinessVm",
     "Report",
     "ReportError",
+    "ReportReadiness",
     "ReportSources",
     "ReportVm",
     "ReportWave",
@@ -266,6 +270,40 @@ class GraphView(StrictModel):
     waves: list[WaveBox] = Field(default_factory=list)
 
 
+ReadinessVerdict = Literal["ready", "ready_with_warnings", "not_ready", "not_assessed"]
+
+
+class ReadinessFinding(StrictModel):
+    """What one readiness rule found on a VM (for its wave's method)."""
+
+    rule: str = Field(..., description="rule id of the readiness catalog (`migrate assess`)")
+    status: Literal["block", "warn", "unknown"]
+    message: str
+
+
+class ReadinessVm(StrictModel):
+    """A planned VM that is not plainly ready for its wave's method: its verdict and what the rules found."""
+
+    id: str
+    name: str
+    wave: int
+    method: str
+    verdict: ReadinessVerdict
+    findings: list[ReadinessFinding] = Field(default_factory=list)
+
+
+class ReportReadiness(StrictModel):
+    """Readiness of the planned VMs for their waves' methods: the plan's notes, else computed from the inventory."""
+
+    source: Literal["plan", "inventory", "plan and inventory"] = Field(
+        ..., description="plan: its `readiness` notes; inventory: computed now (a plan without notes, or VMs the "
+                         "notes do not cover for their method)")
+    counts: dict[ReadinessVerdict, int] = Field(..., description="verdict -> planned VMs")
+    not_assessed: dict[str, str] = Field(default_factory=dict, description="rule id -> the input it needs")
+    vms: list[ReadinessVm] = Field(default_factory=list, description="not ready first, then with warnings, then "
+                                                                     "not assessed; by wave and name")
+
+
 class Report(StrictModel):
     """The whole report."""
 
@@ -276,4 +314,6 @@ class Report(StrictModel):
     summary: Summary
     waves: list[ReportWave] = Field(default_factory=list)
     vms: list[ReportVm] = Field(default_factory=list)
+    readiness: ReportReadiness | None = Field(None, description="None: the plan has no notes and there is no "
+                                                                "inventory to assess")
     graph: GraphView

@@ -61,7 +61,7 @@ def reported(rlab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[st
                      rlab.directory / "flows.csv", "--journal", journal, "--out", out)
     assert result.code == 0, result
     planned = [vm for wave in waves for vm in wave["vms"]]
-    return {"out": out, "victim": names[victim], "names": [names[v] for v in planned], "work": work}
+    return {"out": out, "victim": names[victim], "names": [names[v] for v in planned], "work": work, "plan": plan}
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +172,36 @@ def test_the_report_opens_offline_and_shows_everything(reported: dict[str, Any],
     first = browser.find_element(By.CSS_SELECTOR, "#vm-table tbody tr td").text
     assert first == sorted(reported["names"], key=str.lower)[0]
     (reported["work"] / "page.png").write_bytes(browser.get_screenshot_as_png())  # for people to look at
+
+
+def test_the_readiness_section_shows_the_plan_s_notes(reported: dict[str, Any], browser: Any) -> None:
+    """The section lists exactly the VMs plan.yaml's notes find not plainly ready for their wave's method (cold),
+    each with its verdict and rule ids; the counts card adds up to every planned VM."""
+    from selenium.webdriver.common.by import By
+
+    notes = yaml.safe_load(reported["plan"].read_text())["readiness"]
+    cold = {vm["name"]: vm["verdict"] if "verdict" in vm else vm["verdicts"]["cold"] for vm in notes["vms"]}
+    expected = {vm["name"]: vm for vm in notes["vms"] if cold[vm["name"]] != "ready"}
+    assert expected, "the lab's VMs run without VMware Tools: the notes warn about them"
+    browser.get(reported["out"].resolve().as_uri())
+    section = browser.find_element(By.ID, "readiness")
+    browser.execute_script("arguments[0].scrollIntoView()", section)
+    assert section.is_displayed() and "from the plan's readiness notes" in section.text
+    assert browser.find_element(By.CSS_SELECTOR, 'nav a[href="#readiness"]').is_displayed()
+    rows = section.find_elements(By.CSS_SELECTOR, "#readiness-table tbody tr")
+    shown = {r.find_elements(By.TAG_NAME, "td")[0].text: r for r in rows}
+    assert set(shown) == set(expected)
+    labels = {"not_ready": "not ready", "ready_with_warnings": "ready with warnings"}
+    for name, row in shown.items():
+        note = expected[name]
+        cells = row.find_elements(By.TAG_NAME, "td")
+        assert cells[2].text == "cold" and cells[3].text == labels[cold[name]]
+        rules = [c.text for c in cells[4].find_elements(By.TAG_NAME, "code")]
+        unknown = {r for r in note.get("unknown", []) if "cold" in notes["unknown_facts"][r].get("methods", ["cold"])}
+        assert rules and set(rules) == unknown | {f["rule"] for f in note.get("findings", [])
+                                                  if "cold" in f.get("methods", ["cold"])}
+        assert row.is_displayed() and row.size["height"] > 0
+    card = section.find_element(By.CSS_SELECTOR, ".card dl").text.split("\n")
+    counts = dict(zip(card[0::2], (int(n.replace(",", "")) for n in card[1::2]), strict=True))
+    assert sum(counts.values()) == len(reported["names"])
+    assert counts["ready"] == len(reported["names"]) - len(expected)
