@@ -34,7 +34,7 @@ from migrate.engine.methods import get_method
 from migrate.engine.plan import Policy, RunPlan
 from migrate.engine.playbook import Playbook, load_playbook
 from migrate.engine.progress import ProgressListener
-from migrate.engine.rollback import RollbackResult
+from migrate.engine.rollback import RollbackResult, cleanup_left
 from migrate.engine.run_state import RetryScope, RunSettings, WaveStep
 from migrate.engine.runner import Runner, RunResult, phase_functions
 from migrate.engine.timing import CancelToken
@@ -392,7 +392,7 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
     methods = {vm_id: get_method(wave.method) for wave in plan.waves for vm_id in wave.vms}
     targets: dict[str, str] = {}
     downtimes: dict[str, float] = {}
-    unfinished_rollback: dict[str, list[str]] = {}
+    finished: dict[str, set[str]] = {}
     for step in steps:
         method = methods.get(step.entity_id)
         target = method.target_in(step.step, step.outputs) if method and step.status == "finished" else None
@@ -401,8 +401,8 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
         if method is not None and method.replicates and step.status == "finished" and step.outputs \
                 and step.outputs.get("downtime_s") is not None:
             downtimes[step.entity_id] = float(step.outputs["downtime_s"])
-        if step.step.startswith("rollback:") and step.status != "finished":
-            unfinished_rollback.setdefault(step.entity_id, []).append(step.step.removeprefix("rollback:"))
+        if step.status == "finished":
+            finished.setdefault(step.entity_id, set()).add(step.step)
     vms = []
     for wave in plan.waves:
         for vm_id in wave.vms:
@@ -410,8 +410,8 @@ def run_status(journal: str | Path, *, run_id: str | None = None) -> dict[str, A
             vms.append({"id": vm_id, "name": plan.vm_index[vm_id].name, "wave": wave.id,
                         "state": state.state if state else "pending", "phase": state.phase if state else None,
                         "error": state.error if state else None, "target_id": targets.get(vm_id),
-                        "pending_cleanup": unfinished_rollback.get(vm_id, []) if state and
-                        state.state == "rolled_back" else []})
+                        "pending_cleanup": cleanup_left(methods[vm_id].rollback, finished.get(vm_id, set()))
+                        if state and state.state == "rolled_back" else []})
             if methods[vm_id].replicates:
                 vms[-1]["replication"] = replication_status(
                     [c for c in cycles if c.vm == vm_id], downtimes.get(vm_id),

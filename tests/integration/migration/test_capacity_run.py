@@ -1,5 +1,8 @@
 """`migrate run` grows the cloud cluster before a wave that does not fit: EC2 hosts allocated (moto), added
-to Cluster-1 (vcsim), as many as the capacity plan says, before that wave's cutover."""
+to Cluster-1 (vcsim), as many as the capacity plan says, before that wave's cutover.
+
+The provisioner-error test runs through the API with one immediate retry: the lab's AWS endpoint answers the EVS
+request with HTTP 500, a transient fault the default policy (all the CLI has) retries 8 times over ~70 s."""
 
 from __future__ import annotations
 
@@ -19,8 +22,10 @@ from migrate.capacity import open_capacity
 from migrate.config import load_site_config
 from migrate.engine.capacity_plan import CapacitySettings, plan_capacity, resolve_host_type, vm_sizes_from_facts
 from migrate.engine.journal import Journal
+from migrate.engine.run_state import RunSettings
+from migrate.engine.timing import RetryPolicy
 from migrate.lab.manager import LabInfo
-from migrate.run import load_run_plan
+from migrate.run import load_run_plan, start_run
 from tests.helpers import run_cli
 from tests.integration.conftest import site_copy
 from tests.integration.migration.conftest import plan_lab, sessions, start_lab, vms_by_uuid
@@ -55,14 +60,19 @@ def test_provisioner_error_fails_the_wave_before_any_vm_is_touched(klab: LabInfo
     # EVS through the lab's AWS endpoint, which has no EVS service: the host request fails at the provider.
     site_path = _site_with(klab, tmp_path, {"provisioner": "evs", "evs_environment_id": "env-0123456789",
                                             "evs_key_name": "lab-key"})
-    result = run_cli("run", plan_path, "--config", site_path, "--journal", tmp_path / "run.db", "--json")
-    assert result.code == 1, result
+    plan, site = load_run_plan(plan_path, site_path)
+    settings = RunSettings(retry=RetryPolicy(attempts=2, base_delay=0.0, max_delay=0.0))
+    result = start_run(plan, site, tmp_path / "run.db", settings=settings)
+    assert result.status == "failed", result   # `migrate run` exits 1
     status = run_cli("status", "--journal", tmp_path / "run.db", "--json").json()
     assert status["waves"][0]["state"] == "failed"
     assert {vm["state"] for vm in status["vms"] if vm["wave"] == status["waves"][0]["id"]} == {"skipped"}
     with Journal(tmp_path / "run.db", create=False) as jr:
         step = next(s for s in jr.steps(status["run_id"], "wave") if s.step == "ensure_capacity")
+        tries = [e for e in jr.history(status["run_id"], "wave", steps_only=True)
+                 if e.step == "ensure_capacity" and e.event == "step_failed"]
     assert step.status == "failed" and step.error and "evs" in step.error["message"].lower()
+    assert len(tries) == 2, tries   # retried (the endpoint's 500 is transient), then failed
     source, target = sessions(klab)
     try:
         assert not vms_by_uuid(target)

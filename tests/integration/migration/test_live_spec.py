@@ -1,6 +1,9 @@
 """The live method on the lab: its vMotion spec is built and validated against the real target in the
 prechecks and journaled without secrets; the simulator cannot relocate between vCenters, so the VM
-fails at `relocate` and stays where it was."""
+fails at `relocate` and stays where it was.
+
+The simulator answers the relocate by dropping the connection, a transient fault: the run goes through the API
+with one immediate retry (the default policy, all the CLI has, spends ~80 s on 8 tries of it)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ import pytest
 import yaml
 
 from migrate.engine.journal import Journal
+from migrate.engine.run_state import RunSettings
+from migrate.engine.timing import RetryPolicy
 from migrate.lab.manager import LabInfo
+from migrate.run import load_run_plan, start_run
 from tests.helpers import run_cli
 from tests.integration.migration.conftest import estate, migrate_cli, plan_lab, sessions, start_lab, vms_by_uuid
 
@@ -38,12 +44,16 @@ def test_live_wave_builds_a_valid_spec_then_fails_cleanly_on_the_simulator(llab:
     assert not any(a.get("error") for a in dry.json())
 
     journal = tmp_path / "live.db"
-    result = migrate_cli(llab, "run", plan, "--journal", journal, "--json")
-    assert result.code == 1, result
-    assert list(result.json()["failed"]) == [vm_id]
+    run_plan, site = load_run_plan(plan, llab.site_config)
+    settings = RunSettings(retry=RetryPolicy(attempts=2, base_delay=0.0, max_delay=0.0))
+    result = start_run(run_plan, site, journal, settings=settings)
+    assert result.status == "failed" and list(result.failed) == [vm_id], result   # `migrate run` exits 1
     with Journal(journal, create=False) as jr:
         run_id = jr.runs()[-1].run_id
         steps = {s.step: s for s in jr.steps(run_id, "vm", vm_id)}
+        relocate_tries = [e for e in jr.history(run_id, "vm", steps_only=True)
+                          if e.entity_id == vm_id and e.step == "relocate" and e.event == "step_failed"]
+    assert len(relocate_tries) == 2, relocate_tries   # retried (a transient fault), then failed
     spec = steps["build_relocate_spec"].outputs
     assert spec["problems"] == []
     service = spec["spec"]["service"]
