@@ -56,14 +56,14 @@ def discover(config: SiteConfig | str | Path, *, out: str | Path | None = None,
         return discover_vcenter(endpoint, since=base, utilisation=utilisation, window_s=window_s, progress=report)
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
-        found = dict(zip(endpoints, pool.map(one, endpoints), strict=True))
     if several:
+        with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
+            found = dict(zip(endpoints, pool.map(one, endpoints), strict=True))
         inventory = merge_sources([part for part, _ in found.values()])
         stats = _summed({name: asdict(part_stats) for name, (_, part_stats) in found.items()},
                         time.perf_counter() - started)
-    else:
-        ((inventory, single),) = found.values()
+    else:   # in this thread: Ctrl-C stops it at once
+        inventory, single = one(next(iter(endpoints)))
         stats = asdict(single)
     if out is not None:
         save_inventory(inventory, out)
