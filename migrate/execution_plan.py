@@ -110,6 +110,25 @@ def _routed(facts: VmFacts, vm: Vm, inventory: Inventory, site: SiteConfig, site
     return facts.model_copy(update={"facts": {**facts.facts, "source": name}}) if site.sources else facts
 
 
+def _same_names(plan: Plan, vm_of: Callable[[str], Vm | None], plan_file: str) -> list[Problem]:
+    """A problem for each name that VMs of the plan going to the target vCenter share (two folders, or two
+    vCenters), whichever waves this run takes: the target folder, and the datastore folder of their disks,
+    can hold only one of them."""
+    methods = registry()
+    named: dict[str, list[str]] = defaultdict(list)
+    for wave in plan.waves:
+        method = methods.get(wave.method)
+        if method is None or Role.TARGET not in method.roles:
+            continue
+        for ref in wave.vms:
+            vm = vm_of(ref)
+            if vm is not None and vm.id not in named[vm.name]:
+                named[vm.name].append(vm.id)
+    return [Problem(plan_file, "waves", f"VMs {', '.join(ids)} are all named {name!r}: the target can hold only one "
+                                        "VM of a name in its folder; rename all but one on their source first")
+            for name, ids in sorted(named.items()) if len(ids) > 1]
+
+
 def _few(names: Iterable[str], limit: int = 3) -> str:
     unique = sorted(set(names))
     more = f" and {len(unique) - limit} more" if len(unique) > limit else ""
@@ -231,6 +250,7 @@ def build_run_plan(plan: Plan, inventory: Inventory, site: SiteConfig, *, plan_f
                                   window=window, policy=policy, cutover_at=cutover_at,
                                   precopy_interval=wave.precopy_interval or 3600.0))
     builder.mapping_problems()
+    builder.problems.extend(_same_names(plan, lambda ref: by_id.get(ref) or by_name.get(ref), plan_file))
     for planner in planners.values():
         builder.problems.extend(planner.finish())
     if builder.problems:

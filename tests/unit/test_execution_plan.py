@@ -62,6 +62,23 @@ def test_every_problem_is_listed_with_its_file_and_field() -> None:
                      ("s.yaml", "mappings.datastores.ds9")}
 
 
+def test_vms_of_one_name_cannot_both_go_to_the_target() -> None:
+    """Two VMs named alike (two folders, or two vCenters): the target folder holds one; re-platformed ones may."""
+    twin = _vm("web-01").model_copy(update={"id": "uuid-other-web-01", "folder": "dc/other"})
+    vms = [_vm("web-01"), twin, _vm("db-01", net="pg-db")]
+    with pytest.raises(InputError) as err:
+        build_run_plan(Plan(waves=[Wave(id=1, name="w1", vms=["uuid-web-01", "uuid-db-01"]),
+                                   Wave(id=2, name="w2", vms=["uuid-other-web-01"])]), _inv(vms), SITE)
+    (problem,) = err.value.problems
+    assert (problem.field, "uuid-web-01, uuid-other-web-01" in problem.message) == ("waves", True)
+    with pytest.raises(InputError):   # a run of one wave: its twin would meet it on the target later
+        build_run_plan(Plan(waves=[Wave(id=1, name="w1", vms=["uuid-web-01", "uuid-db-01"]),
+                                   Wave(id=2, name="w2", vms=["uuid-other-web-01"])]), _inv(vms), SITE, waves=[1])
+    replatformed = Plan(waves=[Wave(id=1, name="w1", vms=["uuid-web-01"]),
+                               Wave(id=2, name="w2", vms=["uuid-other-web-01"], method="replatform")])
+    assert len(build_run_plan(replatformed, _inv(vms), SITE, waves=[1]).vms) == 1
+
+
 def test_cold_needs_a_target() -> None:
     with pytest.raises(InputError) as err:
         build_run_plan(Plan(waves=[Wave(id=1, name="w1", vms=["uuid-web-01"])]), _inv([_vm("web-01")]),
