@@ -29,14 +29,17 @@ class Limits(BaseModel):
     per_datastore: int | None = Field(4, ge=1)
     per_target_cluster: int | None = Field(None, ge=1)
     overrides: dict[str, int] = Field(default_factory=dict,
-                                      description='per key, e.g. {"datastore:ds-slow": 1, "host:esx-07": 1}')
+                                      description='per key, e.g. {"datastore:ds-slow": 1, "host:esx-07": 1}; with '
+                                                  'several sources the source names them: "host:dc-east/esx-07"')
 
     def keys(self, vm: VmFacts) -> tuple[str, ...]:
-        """The slots a VM needs, in a fixed order."""
+        """The slots a VM needs, in a fixed order (source hosts and datastores of several sources apart: two
+        vCenters' `esx-01` or `datastore1` are different machines)."""
         keys = ["global"]
+        where = f"{vm.source}/" if vm.source else ""
         if vm.source_host:
-            keys.append(f"host:{vm.source_host}")
-        keys.extend(f"datastore:{ds}" for ds in sorted(set(vm.datastores)))
+            keys.append(f"host:{where}{vm.source_host}")
+        keys.extend(f"datastore:{where}{ds}" for ds in sorted(set(vm.datastores)))
         if vm.target_cluster:
             keys.append(f"cluster:{vm.target_cluster}")
         return tuple(keys)

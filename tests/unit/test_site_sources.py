@@ -119,3 +119,15 @@ def test_each_source_may_have_its_own_data_queue_on_temporal(tmp_path: Path) -> 
     assert queue_of(settings, control, {"facts": {"source": "west"}}) == "migrate"
     unknown = problems(tmp_path, {"sources": [section("east", 443)], "engine": {"data_task_queues": {"north": "q"}}})
     assert any("north names no source" in message for message in unknown.values())
+
+
+def test_limits_keep_two_sources_hosts_and_datastores_apart() -> None:
+    from migrate.engine.limits import Limits
+
+    east = VmFacts(id="a", source_host="esx-01", datastores=["datastore1"], facts={"source": "east"})
+    west = VmFacts(id="b", source_host="esx-01", datastores=["datastore1"], facts={"source": "west"})
+    single = VmFacts(id="c", source_host="esx-01", datastores=["datastore1"])
+    limits = Limits()
+    assert limits.keys(east) == ("global", "host:east/esx-01", "datastore:east/datastore1")
+    assert not set(limits.keys(east)[1:]) & set(limits.keys(west)[1:])
+    assert limits.keys(single) == ("global", "host:esx-01", "datastore:datastore1")
