@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, unescape
 
-from adapters.vcenter.connection import VCenterSession
 from adapters.vcenter.soap_reader import SoapReader, as_list
 from migrate.core.errors import AdapterError
 from migrate.core.models.inventory import Utilisation
 
 __all__ = ["COUNTERS", "DEFAULT_INTERVALS", "MAX_QUERY_METRICS", "REAL_TIME", "PerfQuery", "parse_perf", "perf_query",
-           "quick_stats", "read_history", "read_utilisation"]
+           "quick_stats", "read_history"]
 
 COUNTERS = ("cpu.usage.average", "cpu.usagemhz.average", "mem.usage.average", "mem.active.average")
 REAL_TIME = 20                # seconds between real-time samples (kept an hour, on the hosts)
@@ -154,20 +153,6 @@ def read_history(reader: SoapReader, manager: str, vm_refs: Sequence[str], *, wi
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for part in pool.map(fetch, [vm_refs[i:i + chunk] for i in range(0, len(vm_refs), chunk)]):
             result.update(part)
-    return result
-
-
-def read_utilisation(vc: VCenterSession, reader: SoapReader, vm_refs: Iterable[str], *, window_s: int = 3600,
-                     quick: bool = True) -> dict[str, Utilisation]:
-    """moref -> averages over the last `window_s` seconds, for the given (powered-on) VMs.
-
-    With `quick`, VMs the history gives no sample for get summary.quickStats' instant figures.
-    """
-    refs = list(vm_refs)
-    result = read_history(reader, vc.si.content.perfManager._moId, refs, window_s=window_s)
-    missing = [ref for ref in refs if ref not in result]
-    if quick and missing:
-        result.update(quick_stats(reader, missing))
     return result
 
 

@@ -441,13 +441,14 @@ class Adapters:
 
     def for_source(self, name: str | None) -> Adapters:
         """These adapters with `source` the source called `name` (unchanged when None)."""
-        if name is None or (self.sources.get(name) is self.source and self.source is not None):
+        if name is None:
             return self
-        if name not in self.sources:
+        found = self.sources.get(name)
+        if found is None:
             known = ", ".join(sorted(self.sources)) or "none"
             raise OperationalError(f"the VM comes from source {name!r}, which site.yaml `sources` does not list "
                                    f"(it lists: {known})")
-        return replace(self, source=self.sources[name])
+        return self if found is self.source else replace(self, source=found)
 
 
 def missing_port(adapter: object, port: str, role: str, method: str) -> OperationalError:
