@@ -20,6 +20,7 @@ from migrate.core.models.inventory import Inventory
 from migrate.discovery import discover
 from migrate.lab.manager import LabInfo, lab_down, lab_up
 from tests.helpers import run_cli
+from tests.integration.chaos import ChaosProxy
 
 from .conftest import assert_targets_match_sources, estate, vms_by_uuid
 
@@ -103,6 +104,34 @@ def _incremental_equals_full(two_lab: LabInfo, base_file: Path, changed: dict[st
     assert comparable(base) != comparable(full)
 
 
+def test_discovery_through_a_lossy_link_to_one_source_equals_a_clean_one(two_lab: LabInfo, tmp_path: Path) -> None:
+    """A third of the connections to onprem2 reset at random (utilisation on, the default): the merged inventory
+    equals a clean discovery's (before the run below powers the sources off)."""
+    second = endpoint(two_lab, "onprem2")
+    host, port = second.host.rsplit(":", 1)
+    proxy = ChaosProxy((host, int(port)), reset_rate=0.3, seed=7, max_bytes=8 * 1024)
+    try:
+        document = yaml.safe_load(two_lab.site_config.read_text())
+        document["sources"][1]["url"] = second.url.replace(second.host, f"127.0.0.1:{proxy.port}")
+        lossy = two_lab.directory / "site-lossy.yaml"
+        lossy.write_text(yaml.safe_dump(document))
+        through, _ = discover(lossy)
+        assert proxy.stats.resets > 0
+    finally:
+        proxy.close()
+    clean, _ = discover(two_lab.site_config)
+    assert sum(vm.utilisation is not None for vm in through.vms) == sum(vm.utilisation is not None
+                                                                         for vm in clean.vms) > 0
+    lossy_view = comparable(through)
+    for vm in lossy_view["vms"]:   # the same VMs, named by the proxy's host:port
+        if vm["source"] == f"127.0.0.1:{proxy.port}":
+            vm["source"] = second.host
+    for item in (x for kind in ("hosts", "clusters", "datastores", "networks") for x in lossy_view[kind]):
+        if item["source"] == f"127.0.0.1:{proxy.port}":
+            item["source"] = second.host
+    assert lossy_view == comparable(clean)
+
+
 def test_plan_and_run_move_both_sources_to_the_cloud(two_lab: LabInfo, tmp_path: Path) -> None:
     site = two_lab.site_config
     assert run_cli("discover", "--config", site, "--out", tmp_path / "inventory.json").code == 0
@@ -147,3 +176,19 @@ def test_a_site_without_a_vms_source_refuses_the_run(two_lab: LabInfo, tmp_path:
     named = [line for line in result.stderr.splitlines() if "which no source serves" in line]
     assert len(named) == len(others) and all(any(f"VM {name}" in line for line in named) for name in others)
     assert not (tmp_path / "run.db").exists()
+
+
+def test_one_sources_wrong_password_fails_discovery_naming_it(two_lab: LabInfo, tmp_path: Path) -> None:
+    """A source that refuses the login: exit 1 naming its endpoint, no password in the output, nothing written."""
+    document = yaml.safe_load(two_lab.site_config.read_text())
+    wrong = two_lab.directory / "secrets" / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    wrong.chmod(0o600)
+    document["sources"][1]["password_file"] = "secrets/wrong.password"
+    site = two_lab.directory / "site-wrong.yaml"   # beside site.yaml: its relative paths hold
+    site.write_text(yaml.safe_dump(document))
+    result = run_cli("discover", "--config", site, "--out", tmp_path / "inventory.json")
+    assert result.code == 1, result
+    assert endpoint(two_lab, "onprem2").host in result.stderr
+    assert "not-the-password" not in result.stderr + result.stdout
+    assert not (tmp_path / "inventory.json").exists()
